@@ -1,0 +1,39 @@
+// Numbered SQL files in migrations/, applied in order, each in its own transaction.
+// Forward-only: a landed migration is never edited; add the next number instead.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import type { Database } from './connection.ts';
+
+const MIGRATIONS = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+export function migrationFiles(): string[] {
+  return readdirSync(MIGRATIONS)
+    .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
+    .sort();
+}
+
+export async function migrate(database: Database): Promise<string[]> {
+  const { db } = database;
+  const applied: string[] = [];
+  await db.transaction().execute(async (trx) => {
+    // Two servers starting at once must not both migrate.
+    if (database.kind === 'postgres') await sql`select pg_advisory_xact_lock(7411001)`.execute(trx);
+    await sql`create table if not exists schema_migrations (version text primary key, applied_at timestamptz not null default now())`.execute(trx);
+    const done = new Set(
+      (await sql<{ version: string }>`select version from schema_migrations`.execute(trx)).rows.map((r) => r.version),
+    );
+    for (const file of migrationFiles()) {
+      if (done.has(file)) continue;
+      const script = readFileSync(join(MIGRATIONS, file), 'utf8');
+      // PGlite's query() takes one statement; exec() runs a script on the same single session,
+      // which this transaction holds. PostgreSQL runs a parameterless script as one simple query.
+      if (database.pglite) await database.pglite.exec(script);
+      else await sql.raw(script).execute(trx);
+      await sql`insert into schema_migrations (version) values (${file})`.execute(trx);
+      applied.push(file);
+    }
+  });
+  return applied;
+}

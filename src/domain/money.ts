@@ -1,0 +1,47 @@
+// Money is whole cents in a branded number. Parse and format only at the edges.
+
+export type Cents = number & { readonly __brand: 'Cents' };
+
+export const ZERO = 0 as Cents;
+
+export function cents(n: number): Cents {
+  if (!Number.isSafeInteger(n)) throw new RangeError(`not a whole number of cents: ${n}`);
+  return n as Cents;
+}
+
+const MONEY = /^(-)?(\d{1,13})(?:\.(\d{1,2}))?$/;
+
+/** Parses "12.50", "12.5", "12" (and a leading "-") into cents; null when the text is not plain decimal money. */
+export function parseMoney(text: string): Cents | null {
+  const m = MONEY.exec(text.trim());
+  if (!m) return null;
+  const whole = Number(m[2]);
+  const frac = m[3] ? Number(m[3].padEnd(2, '0')) : 0;
+  const value = whole * 100 + frac;
+  return (m[1] && value !== 0 ? -value : value) as Cents;
+}
+
+/** Formats cents as plain "1234.50": no thousands separator, always two decimals. */
+export function formatMoney(c: number): string {
+  const sign = c < 0 ? '-' : '';
+  const abs = Math.abs(c);
+  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
+}
+
+export function add(a: Cents, b: Cents): Cents {
+  return (a + b) as Cents;
+}
+
+export function sub(a: Cents, b: Cents): Cents {
+  return (a - b) as Cents;
+}
+
+export function sum(values: Iterable<number>): Cents {
+  let total = 0;
+  for (const v of values) total += v;
+  return total as Cents;
+}
+
+export function min(a: Cents, b: Cents): Cents {
+  return (a < b ? a : b) as Cents;
+}
