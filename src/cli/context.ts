@@ -42,10 +42,10 @@ export function printJson(value: unknown): void {
 }
 
 /** Wraps a command action: known errors print plainly and exit with their code. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
+export function action<A extends unknown[]>(fn: (this: Command, ...args: A) => Promise<void>): (this: Command, ...args: A) => Promise<void> {
+  return async function (this: Command, ...args: A) {
     try {
-      await fn(...args);
+      await fn.apply(this, args);
     } catch (err) {
       if (err instanceof ValidationError) {
         for (const p of err.problems) process.stderr.write(`error: ${describeProblem(p)}\n`);

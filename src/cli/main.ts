@@ -1,8 +1,19 @@
 #!/usr/bin/env node
 // The `arrears` command: a thin layer that parses, calls a service and prints.
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { action, withContext } from './context.ts';
 import { migrate } from '../db/migrate.ts';
+import { registerRun } from './run.ts';
+import { registerSettings } from './settings.ts';
+import { registerAgencies } from './agencies.ts';
+import { registerImport } from './import.ts';
+import { registerPatron } from './patron.ts';
+import { registerDemo } from './demo.ts';
+import { registerStart } from './start.ts';
+import { registerExplain } from './explain.ts';
+import { registerFiles } from './files.ts';
+import { registerRecordsets } from './recordsets.ts';
+import { registerSecondAgency } from './second-agency.ts';
 
 const program = new Command('arrears')
   .description('Refer overdue library debt to collection agencies and follow every referral.')
@@ -21,7 +32,18 @@ program
   );
 
 // Command groups register themselves here, one line each.
-const registrars: Array<(p: Command) => void> = [];
+const registrars: Array<(p: Command) => void> = [registerRun, registerSettings, registerAgencies, registerImport, registerPatron, registerDemo, registerStart, registerExplain, registerFiles, registerRecordsets, registerSecondAgency];
 for (const register of registrars) register(program);
 
-await program.parseAsync(process.argv);
+// A mistyped command or option is bad input (exit 2), like any other; help and version exit 0.
+const overrideExits = (c: Command): void => {
+  c.exitOverride();
+  c.commands.forEach(overrideExits);
+};
+overrideExits(program);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  process.exitCode = err.exitCode === 0 ? 0 : 2;
+}

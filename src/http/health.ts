@@ -1,0 +1,67 @@
+// GET /health: is the service up and does its database answer? For monitoring and for
+// load balancers: 200 with a few counts, or 503 with the reason. No sign-in needed.
+import { readFileSync } from 'node:fs';
+import { sql } from 'kysely';
+import type { FastifyInstance } from 'fastify';
+import type { Context, Executor } from '../services/context.ts';
+import type { ServerOptions } from './server.ts';
+
+/** The version in package.json, read once. */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export const DEFAULT_HEALTH_TIMEOUT_MS = 5000;
+
+export interface HealthCounts {
+  libraries: number;
+  patrons: number;
+  charges: number;
+  openReferrals: number;
+}
+
+export type Health =
+  | { status: 'ok'; database: string; version: string; counts: HealthCounts }
+  | { status: 'unavailable'; database: string; version: string; reason: string };
+
+/** One round trip; exact counts (a count of ten million charges takes well under a second). */
+async function healthCounts(db: Executor): Promise<HealthCounts> {
+  const r = await sql<HealthCounts>`
+    select (select count(*) from libraries) as "libraries",
+           (select count(*) from patrons) as "patrons",
+           (select count(*) from charges) as "charges",
+           (select count(*) from referrals where status = 'open') as "openReferrals"`.execute(db);
+  const row = r.rows[0];
+  if (!row) throw new Error('the count query returned no row');
+  return row;
+}
+
+/** The counts, or why the database did not give them within `timeoutMs`. */
+export async function checkHealth(ctx: Context, timeoutMs: number): Promise<Health> {
+  const base = { database: ctx.database.kind, version: VERSION };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`database did not answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const counts = await Promise.race([healthCounts(ctx.database.db), timeout]);
+    return { status: 'ok', ...base, counts };
+  } catch (err) {
+    return { status: 'unavailable', ...base, reason: describe(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Connection failures can come as an AggregateError with an empty message; say something useful. */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  return err.message || (typeof code === 'string' ? code : '') || err.name;
+}
+
+export function registerHealthRoutes(app: FastifyInstance, ctx: Context, options: ServerOptions): void {
+  const timeoutMs = options.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;
+  app.get('/health', async (_request, reply) => {
+    const health = await checkHealth(ctx, timeoutMs);
+    return reply.status(health.status === 'ok' ? 200 : 503).send(health);
+  });
+}
