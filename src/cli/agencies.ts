@@ -1,7 +1,21 @@
-// `arrears agencies list|add|edit`: collection agencies and their (non-secret) transfer settings.
+// `arrears agencies list|show|add|edit`: collection agencies, their transfer settings and
+// credentials. Credentials go in through options and come back out only masked.
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ValidationError } from '../domain/errors.ts';
-import { addAgency, editAgency, listAgencies, type AgencyRow, type Layout, type TransferMethod } from '../services/agencies.ts';
+import {
+  addAgency,
+  describeAgencySecrets,
+  editAgency,
+  getAgency,
+  listAgencies,
+  type AgencyRow,
+  type AgencySecrets,
+  type Layout,
+  type SecretName,
+  type TransferMethod,
+} from '../services/agencies.ts';
+import { SecretKeyError } from '../services/secrets.ts';
 import { action, printJson, withContext } from './context.ts';
 import { table } from './settings.ts';
 
@@ -27,6 +41,10 @@ const FIELD_FLAGS: Record<string, string> = {
   transferMethod: '--transfer',
   layout: '--layout',
   rename: '--rename',
+  'secrets.password': '--password',
+  'secrets.privateKey': '--private-key-file',
+  'secrets.passphrase': '--passphrase',
+  'secrets.secretAccessKey': '--secret-access-key',
   ...Object.fromEntries(Object.values(TRANSFER_OPTIONS).map((o) => [`transferConfig.${o.key}`, o.flag])),
 };
 
@@ -50,7 +68,11 @@ function withTransferOptions(cmd: Command): Command {
     .option('--prefix <prefix>', 's3: key prefix')
     .option('--region <region>', 's3: region')
     .option('--endpoint <url>', 's3: endpoint URL (for S3-compatible stores)')
-    .option('--access-key-id <id>', 's3: access key id (the secret key is set separately)')
+    .option('--access-key-id <id>', 's3: access key id')
+    .option('--secret-access-key <key>', 's3: secret access key (stored encrypted; "" removes it)')
+    .option('--password <password>', 'sftp: password (stored encrypted; "" removes it)')
+    .option('--private-key-file <path>', 'sftp: private key file; its text is stored encrypted ("" removes it)')
+    .option('--passphrase <passphrase>', 'sftp: passphrase of the private key (stored encrypted)')
     .option('--email-from <address>', 'email: From address (under 49 characters)')
     .option('--email-to <addresses>', 'email: comma-separated To addresses (at most 200 characters)')
     .option('--email-cc <addresses>', 'email: comma-separated Cc addresses (at most 200 characters)')
@@ -63,6 +85,42 @@ function transferConfig(opts: AgencyOptions): Record<string, unknown> | undefine
   const config: Record<string, unknown> = {};
   for (const [option, { key }] of Object.entries(TRANSFER_OPTIONS)) if (opts[option] !== undefined) config[key] = opts[option];
   return Object.keys(config).length ? config : undefined;
+}
+
+/** The credential options, the key file read here; undefined when none was given. */
+async function secretOptions(opts: AgencyOptions): Promise<AgencySecrets | undefined> {
+  const secrets: AgencySecrets = {};
+  if (typeof opts.password === 'string') secrets.password = opts.password;
+  if (typeof opts.passphrase === 'string') secrets.passphrase = opts.passphrase;
+  if (typeof opts.secretAccessKey === 'string') secrets.secretAccessKey = opts.secretAccessKey;
+  if (typeof opts.privateKeyFile === 'string') {
+    const path = opts.privateKeyFile;
+    try {
+      secrets.privateKey = path === '' ? '' : await readFile(path, 'utf8');
+    } catch (err) {
+      throw ValidationError.of(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { field: '--private-key-file' });
+    }
+  }
+  return Object.keys(secrets).length ? secrets : undefined;
+}
+
+const SECRET_LABELS: Record<SecretName, string> = { password: 'password', privateKey: 'private key', passphrase: 'passphrase', secretAccessKey: 'secret access key' };
+
+/** Which credentials are stored: never their values. */
+function storedSecrets(a: AgencyRow): SecretName[] {
+  const s = a.secrets;
+  if (!s) return [];
+  const flags: [SecretName, boolean][] = [
+    ['password', s.hasPassword],
+    ['privateKey', s.hasPrivateKey],
+    ['passphrase', s.hasPassphrase],
+    ['secretAccessKey', s.hasSecretAccessKey],
+  ];
+  return flags.filter(([, set]) => set).map(([name]) => name);
+}
+
+function credentials(a: AgencyRow): string {
+  return storedSecrets(a).map((n) => SECRET_LABELS[n]).join(', ') || '-';
 }
 
 /** Service problems name fields; on the command line, name the option instead. */
@@ -106,8 +164,43 @@ export function registerAgencies(program: Command): void {
           const list = await listAgencies(ctx.database.db);
           if (opts.json) return printJson(list);
           if (list.length === 0) return console.log('no agencies');
-          const rows = [['id', 'name', 'active', 'transfer', 'destination', 'layout'], ...list.map((a) => [String(a.id), a.name, a.active ? 'yes' : 'no', a.transferMethod, destination(a), a.layout])];
+          const rows = [
+            ['id', 'name', 'active', 'transfer', 'destination', 'credentials', 'layout'],
+            ...list.map((a) => [String(a.id), a.name, a.active ? 'yes' : 'no', a.transferMethod, destination(a), credentials(a), a.layout]),
+          ];
           console.log(table(rows));
+        });
+      }),
+    );
+
+  agencies
+    .command('show <name>')
+    .description('one agency, its transfer settings and its credentials, masked')
+    .option('--json', 'as JSON')
+    .action(
+      action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
+        await withContext(cmd, async (ctx) => {
+          const a = await getAgency(ctx.database.db, name);
+          let masked: Partial<Record<SecretName, string>>;
+          try {
+            masked = await describeAgencySecrets(ctx, a.id);
+          } catch (err) {
+            if (!(err instanceof SecretKeyError)) throw err;
+            // Without the key the names of the stored credentials are still worth showing.
+            process.stderr.write(`warning: ${err.message}\n`);
+            masked = Object.fromEntries(storedSecrets(a).map((n) => [n, 'set']));
+          }
+          if (opts.json) return printJson({ ...a, credentials: masked });
+          const lines: [string, string][] = [
+            ['id', String(a.id)],
+            ['name', a.name],
+            ['active', a.active ? 'yes' : 'no'],
+            ['transfer', `${a.transferMethod} ${destination(a)}`],
+            ...Object.entries(a.transferConfig).map(([k, v]): [string, string] => [k, String(v)]),
+            ...Object.entries(masked).map(([k, v]): [string, string] => [SECRET_LABELS[k as SecretName], v]),
+            ['layout', a.layout],
+          ];
+          console.log(table(lines));
         });
       }),
     );
@@ -116,11 +209,12 @@ export function registerAgencies(program: Command): void {
     .option('--inactive', 'add it switched off')
     .action(
       action(async (name: string, opts: AgencyOptions, cmd: Command) => {
+        const secrets = await secretOptions(opts);
         await withContext(cmd, async (ctx) => {
           const a = await withFlags(() =>
-            addAgency(ctx, { name, active: !opts.inactive, transferMethod: opts.transfer, transferConfig: transferConfig(opts), layout: opts.layout }),
+            addAgency(ctx, { name, active: !opts.inactive, transferMethod: opts.transfer, transferConfig: transferConfig(opts), layout: opts.layout, secrets }),
           );
-          console.log(`added agency ${a.id} "${a.name}" (${a.transferMethod}${a.active ? '' : ', inactive'})`);
+          console.log(`added agency ${a.id} "${a.name}" (${a.transferMethod}${a.active ? '' : ', inactive'}${a.secrets ? `; credentials: ${credentials(a)}` : ''})`);
         });
       }),
     );
@@ -132,6 +226,7 @@ export function registerAgencies(program: Command): void {
     .action(
       action(async (name: string, opts: AgencyOptions, cmd: Command) => {
         if (opts.active && opts.inactive) throw ValidationError.of('give --active or --inactive, not both', { field: '--active' });
+        const secrets = await secretOptions(opts);
         await withContext(cmd, async (ctx) => {
           const a = await withFlags(() =>
             editAgency(ctx, name, {
@@ -140,9 +235,10 @@ export function registerAgencies(program: Command): void {
               transferMethod: opts.transfer,
               transferConfig: transferConfig(opts),
               layout: opts.layout,
+              secrets,
             }),
           );
-          console.log(`agency ${a.id} "${a.name}": ${a.active ? 'active' : 'inactive'}, ${a.transferMethod} ${destination(a)}, layout ${a.layout}`);
+          console.log(`agency ${a.id} "${a.name}": ${a.active ? 'active' : 'inactive'}, ${a.transferMethod} ${destination(a)}, credentials ${credentials(a)}, layout ${a.layout}`);
         });
       }),
     );

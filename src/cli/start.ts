@@ -9,11 +9,16 @@ import { VERSION } from '../http/health.ts';
 import { buildServer } from '../http/server.ts';
 import { systemClock, type Clock, type Context } from '../services/context.ts';
 import { databaseHasPatrons, demoToday, loadDemo } from '../services/demo.ts';
+import { loadSecretKey } from '../services/secrets.ts';
+import { startBackgroundJobs, type BackgroundJobs } from '../services/background.ts';
+import { countUsers } from '../services/users.ts';
 import { action, databaseUrl, rootOptions } from './context.ts';
 import { wholeNumber } from './demo.ts';
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '127.0.0.1';
+/** What `start` says while nobody can sign in yet. */
+export const NO_USERS_YET = 'No users yet: create the first admin with `npx arrears users add admin --role admin` (it asks for a password), then sign in.';
 /** The demo consortium an empty database gets on its first start. */
 export const START_DEMO = { patrons: 300, seed: 1 } as const;
 
@@ -28,11 +33,15 @@ export interface StartOptions {
   logger?: boolean;
   /** Patrons in the demo an empty database gets (default START_DEMO.patrons). */
   demoPatrons?: number;
+  /** Run the scheduler and file delivery in this process (the CLI does; tests usually do not). */
+  background?: boolean;
 }
 
 export interface Started {
   app: FastifyInstance;
   url: string;
+  /** The scheduler and delivery loop, when started. */
+  jobs?: BackgroundJobs;
 }
 
 /** Loads the demo into an empty database, then listens. The caller closes app and database. */
@@ -40,6 +49,8 @@ export async function startArrears(database: Database, options: StartOptions): P
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
   const ctx: Context = { database, clock, actor: 'server' };
+  // Fail now, not at the first delivery, when agency credentials cannot be decrypted.
+  await loadSecretKey(database, { log });
 
   if (!(await databaseHasPatrons(ctx))) {
     const demo = { patrons: options.demoPatrons ?? START_DEMO.patrons, seed: START_DEMO.seed, asOf: demoToday(clock) };
@@ -59,7 +70,8 @@ export async function startArrears(database: Database, options: StartOptions): P
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  return { app, url: `http://${host}:${port}` };
+  const jobs = options.background ? startBackgroundJobs({ ...ctx, actor: 'scheduler' }, { log }) : undefined;
+  return { app, url: `http://${host}:${port}`, jobs };
 }
 
 /** Resolves on the first SIGINT or SIGTERM; a second one gets Node's default (exit at once). */
@@ -88,14 +100,16 @@ export function registerStart(program: Command): void {
         const database = await openDatabase({ url: databaseUrl(rootOptions(cmd).db) });
         let started: Started;
         try {
-          started = await startArrears(database, { port, host: opts.host, log: (line) => console.log(line), logger: true });
+          started = await startArrears(database, { port, host: opts.host, log: (line) => console.log(line), logger: true, background: true });
         } catch (err) {
           await database.close();
           throw err;
         }
         console.log(`Arrears ${VERSION} is listening on ${started.url} (database: ${database.location}). Stop it with Ctrl-C.`);
+        if ((await countUsers(database.db)) === 0) console.log(NO_USERS_YET);
         const signal = await untilSignal();
         console.log(`${signal}: shutting down.`);
+        await started.jobs?.stop();
         await started.app.close();
         await database.close();
       }),

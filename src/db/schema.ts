@@ -226,6 +226,9 @@ export interface ReportFilesTable {
   next_attempt_at: Timestamp | null;
   delivered_at: Timestamp | null;
   created_at: CreatedAt;
+  /** The layout the content was written in (migration 050). */
+  layout: Generated<'arrears' | 'ums' | 'custom'>;
+  layout_config: ColumnType<Record<string, unknown>, string | undefined, string>;
 }
 
 export interface TransferAttemptsTable {
@@ -236,6 +239,8 @@ export interface TransferAttemptsTable {
   finished_at: Timestamp | null;
   ok: boolean;
   error: Generated<string>;
+  /** Where the file landed (migration 060); empty for a failed attempt. */
+  remote: Generated<string>;
 }
 
 export interface RecordSetsTable {
@@ -266,6 +271,8 @@ export interface RolesTable {
   name: string;
   description: Generated<string>;
   permissions: ColumnType<string[], string[] | undefined, string[]>;
+  /** Defined in src/domain/permissions.ts and seeded by migration 090; not editable by staff. */
+  built_in: Generated<boolean>;
 }
 
 export interface UserRolesTable {
@@ -278,6 +285,8 @@ export interface SessionsTable {
   user_id: number;
   created_at: CreatedAt;
   expires_at: Timestamp;
+  /** For the idle expiry (migration 090). */
+  last_seen_at: CreatedAt;
 }
 
 export interface ApiTokensTable {
@@ -287,6 +296,8 @@ export interface ApiTokensTable {
   token_hash: string;
   created_at: CreatedAt;
   revoked_at: Timestamp | null;
+  /** Migration 090. */
+  last_used_at: Timestamp | null;
 }
 
 export interface AuditLogTable {

@@ -1,11 +1,15 @@
 // Collection agencies: name, active flag, how files reach them (the non-secret transfer
 // settings) and the file layout. Secrets (passwords, keys) never go into transfer_config;
-// they are kept encrypted in transfer_secret by the transfer work.
+// they are kept encrypted in transfer_secret (see secrets.ts) and only ever shown masked.
+import { createHash } from 'node:crypto';
+import ssh2 from 'ssh2';
 import { ConflictError, NotFoundError, ValidationError, type Problem } from '../domain/errors.ts';
+import { validateCustomLayout } from '../domain/report-layouts.ts';
 import { emailFromProblem, emailListProblem, nameProblem, subjectProblem } from '../domain/settings-validation.ts';
 import type { Agency, TransferMethod } from '../db/schema.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
+import { decryptSecrets, encryptSecret, loadSecretKey, maskSecret, packSecrets, scrubSecrets, unpackSecrets } from './secrets.ts';
 
 export type { TransferMethod };
 export type Layout = 'arrears' | 'ums' | 'custom';
@@ -22,9 +26,32 @@ export interface AgencyRow {
   transferMethod: TransferMethod;
   transferConfig: TransferConfig;
   layout: Layout;
-  /** Free-form until the reports work defines the custom layout. */
+  /** The custom layout's settings (validateCustomLayout); {} for the others. */
   layoutConfig: Record<string, unknown>;
+  /** Which credentials are stored (never their values); absent when none are. */
+  secrets?: SecretFlags;
 }
+
+/** Transfer credentials: kept only encrypted, never printed back in full. */
+export interface AgencySecrets {
+  password?: string;
+  /** An OpenSSH or PEM private key, as text. */
+  privateKey?: string;
+  passphrase?: string;
+  secretAccessKey?: string;
+}
+export type SecretName = keyof AgencySecrets;
+
+export interface SecretFlags {
+  hasPassword: boolean;
+  hasPrivateKey: boolean;
+  hasPassphrase: boolean;
+  hasSecretAccessKey: boolean;
+}
+
+const SECRET_NAMES: readonly SecretName[] = ['password', 'privateKey', 'passphrase', 'secretAccessKey'];
+const SECRET_FIELDS: Record<TransferMethod, readonly SecretName[]> = { sftp: ['password', 'privateKey', 'passphrase'], s3: ['secretAccessKey'], email: [], folder: [], none: [] };
+const SECRET_MAX: Record<SecretName, number> = { password: 1000, privateKey: 20_000, passphrase: 1000, secretAccessKey: 1000 };
 
 export interface AgencyInput {
   name: string;
@@ -33,6 +60,7 @@ export interface AgencyInput {
   transferConfig?: Record<string, unknown>;
   layout?: Layout;
   layoutConfig?: Record<string, unknown>;
+  secrets?: AgencySecrets;
 }
 
 /**
@@ -46,6 +74,8 @@ export interface AgencyChanges {
   transferConfig?: Record<string, unknown>;
   layout?: Layout;
   layoutConfig?: Record<string, unknown>;
+  /** Replaces the named secrets; a blank value removes one. Secrets the method does not use are dropped when it changes. */
+  secrets?: AgencySecrets;
 }
 
 type FieldCheck = (value: string) => { value: string | number } | { reason: string };
@@ -134,6 +164,73 @@ export function validateTransferConfig(method: TransferMethod, config: Record<st
   return { config: out, problems };
 }
 
+function parsedKey(privateKey: string, passphrase: string | undefined): ssh2.ParsedKey | Error {
+  const parsed = ssh2.utils.parseKey(privateKey, passphrase) as ssh2.ParsedKey | ssh2.ParsedKey[] | Error;
+  return Array.isArray(parsed) ? (parsed[0] ?? new Error('no key found')) : parsed;
+}
+
+/** Checks the secrets given for a method; blank values (removals) are always accepted. */
+function checkSecrets(method: TransferMethod, secrets: AgencySecrets, problems: Problem[]): Partial<Record<SecretName, string>> {
+  const out: Partial<Record<SecretName, string>> = {};
+  const allowed = SECRET_FIELDS[method];
+  for (const [name, value] of Object.entries(secrets as Record<string, unknown>)) {
+    const field = `secrets.${name}`;
+    if (value === undefined) continue;
+    if (!SECRET_NAMES.includes(name as SecretName)) {
+      problems.push({ field, reason: `is not a transfer secret (they are ${SECRET_NAMES.join(', ')})` });
+      continue;
+    }
+    const secretName = name as SecretName;
+    if (typeof value !== 'string') {
+      problems.push({ field, reason: 'must be a string' });
+      continue;
+    }
+    if (value === '') {
+      out[secretName] = '';
+      continue;
+    }
+    if (!allowed.includes(secretName)) {
+      problems.push({ field, reason: allowed.length ? `is not a secret of the ${method} transfer method (it has ${allowed.join(', ')})` : `the ${method} transfer method takes no secrets` });
+      continue;
+    }
+    if (value.length > SECRET_MAX[secretName]) {
+      problems.push({ field, reason: `must be at most ${SECRET_MAX[secretName]} characters` });
+      continue;
+    }
+    out[secretName] = value;
+  }
+  if (out.privateKey) {
+    const parsed = parsedKey(out.privateKey, out.passphrase || undefined);
+    if (parsed instanceof Error) {
+      const reason = /passphrase/i.test(parsed.message) && !out.passphrase ? 'is encrypted: give its passphrase too' : `is not a private key ssh can use (${scrubSecrets(parsed.message, [out.privateKey, out.passphrase ?? ''])})`;
+      problems.push({ field: 'secrets.privateKey', reason });
+    } else if (!parsed.isPrivateKey()) {
+      problems.push({ field: 'secrets.privateKey', reason: 'is a public key; give the private key' });
+    }
+  }
+  return out;
+}
+
+function secretFlags(stored: string | null): SecretFlags | undefined {
+  const names = Object.keys(unpackSecrets(stored));
+  if (names.length === 0) return undefined;
+  return { hasPassword: names.includes('password'), hasPrivateKey: names.includes('privateKey'), hasPassphrase: names.includes('passphrase'), hasSecretAccessKey: names.includes('secretAccessKey') };
+}
+
+/** The stored column after applying `changes`: kept values stay encrypted as they were, given ones are encrypted anew. */
+function mergeSecrets(stored: string | null, keep: readonly SecretName[], changes: Partial<Record<SecretName, string>>, key: Buffer | undefined): string | null {
+  const sealed = Object.fromEntries(Object.entries(unpackSecrets(stored)).filter(([n]) => keep.includes(n as SecretName)));
+  for (const [name, value] of Object.entries(changes)) {
+    if (value === '') delete sealed[name];
+    else sealed[name] = encryptSecret(key!, value);
+  }
+  return packSecrets(sealed);
+}
+
+function needsKey(changes: AgencySecrets | undefined): boolean {
+  return Object.values(changes ?? {}).some((v) => typeof v === 'string' && v !== '');
+}
+
 function checkName(raw: string, field: string, problems: Problem[]): string {
   const name = raw.trim();
   const reason = nameProblem(name, AGENCY_NAME_MAX);
@@ -145,8 +242,10 @@ function checkChoice<T extends string>(value: T | undefined, allowed: readonly T
   if (value !== undefined && !allowed.includes(value)) problems.push({ field, reason: `must be one of ${allowed.join(', ')}` });
 }
 
-function checkLayoutConfig(value: unknown, problems: Problem[]): void {
+/** A custom layout's settings are checked field by field (domain/report-layouts.ts). */
+function checkLayoutConfig(layout: Layout | undefined, value: unknown, problems: Problem[]): void {
   if (value !== undefined && !isPlainObject(value)) problems.push({ field: 'layoutConfig', reason: 'must be an object' });
+  else if (layout === 'custom') problems.push(...validateCustomLayout(value ?? {}).problems);
 }
 
 /** JSON with object keys sorted: jsonb does not keep key order, so compare this way. */
@@ -159,10 +258,11 @@ function canonical(value: unknown): string {
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 function selectAgencies(db: Executor) {
-  return db.selectFrom('agencies').select(['id', 'name', 'active', 'transfer_method', 'transfer_config', 'layout', 'layout_config']);
+  return db.selectFrom('agencies').select(['id', 'name', 'active', 'transfer_method', 'transfer_config', 'layout', 'layout_config', 'transfer_secret']);
 }
 
-function toRow(r: Omit<Agency, 'transfer_secret' | 'created_at' | 'updated_at'>): AgencyRow {
+function toRow(r: Omit<Agency, 'created_at' | 'updated_at'>): AgencyRow {
+  const secrets = secretFlags(r.transfer_secret);
   return {
     id: r.id,
     name: r.name,
@@ -171,6 +271,7 @@ function toRow(r: Omit<Agency, 'transfer_secret' | 'created_at' | 'updated_at'>)
     transferConfig: r.transfer_config as TransferConfig,
     layout: r.layout,
     layoutConfig: r.layout_config,
+    ...(secrets ? { secrets } : {}),
   };
 }
 
@@ -199,10 +300,13 @@ export async function addAgency(ctx: Context, input: AgencyInput): Promise<Agenc
   const method = input.transferMethod ?? 'none';
   checkChoice(method, TRANSFER_METHODS, 'transferMethod', problems);
   checkChoice(input.layout, LAYOUTS, 'layout', problems);
-  checkLayoutConfig(input.layoutConfig, problems);
+  checkLayoutConfig(input.layout, input.layoutConfig, problems);
   const transfer = TRANSFER_METHODS.includes(method) ? validateTransferConfig(method, input.transferConfig ?? {}) : { config: {}, problems: [] };
   problems.push(...transfer.problems);
+  const secrets = TRANSFER_METHODS.includes(method) ? checkSecrets(method, input.secrets ?? {}, problems) : {};
   if (problems.length) throw new ValidationError(problems);
+  // Before the transaction: on PGlite a query outside it would wait for it forever.
+  const key = needsKey(secrets) ? await loadSecretKey(ctx.database) : undefined;
 
   return ctx.database.db.transaction().execute(async (trx) => {
     await assertNameFree(trx, name);
@@ -216,6 +320,7 @@ export async function addAgency(ctx: Context, input: AgencyInput): Promise<Agenc
         transfer_config: JSON.stringify(transfer.config),
         layout: input.layout ?? 'arrears',
         layout_config: JSON.stringify(input.layoutConfig ?? {}),
+        transfer_secret: mergeSecrets(null, [], secrets, key),
         created_at: now,
         updated_at: now,
       })
@@ -228,6 +333,8 @@ export async function addAgency(ctx: Context, input: AgencyInput): Promise<Agenc
 }
 
 export async function editAgency(ctx: Context, idOrName: number | string, changes: AgencyChanges): Promise<AgencyRow> {
+  // Before the transaction: on PGlite a query outside it would wait for it forever.
+  const key = needsKey(changes.secrets) ? await loadSecretKey(ctx.database) : undefined;
   return ctx.database.db.transaction().execute(async (trx) => {
     const before = await getAgency(trx, idOrName);
     const problems: Problem[] = [];
@@ -235,13 +342,17 @@ export async function editAgency(ctx: Context, idOrName: number | string, change
     const method = changes.transferMethod ?? before.transferMethod;
     checkChoice(method, TRANSFER_METHODS, 'transferMethod', problems);
     checkChoice(changes.layout, LAYOUTS, 'layout', problems);
-    checkLayoutConfig(changes.layoutConfig, problems);
+    checkLayoutConfig(changes.layout ?? before.layout, changes.layoutConfig ?? before.layoutConfig, problems);
     const base = method === before.transferMethod ? before.transferConfig : {};
     const transfer = TRANSFER_METHODS.includes(method) ? validateTransferConfig(method, { ...base, ...changes.transferConfig }) : { config: {}, problems: [] };
     problems.push(...transfer.problems);
+    const secretChanges = TRANSFER_METHODS.includes(method) ? checkSecrets(method, changes.secrets ?? {}, problems) : {};
     if (problems.length) throw new ValidationError(problems);
     if (name !== before.name) await assertNameFree(trx, name, before.id);
 
+    const { transfer_secret: storedSecret } = await trx.selectFrom('agencies').select('transfer_secret').where('id', '=', before.id).executeTakeFirstOrThrow();
+    const secret = mergeSecrets(storedSecret, SECRET_FIELDS[method], secretChanges, key);
+    const secrets = secretFlags(secret);
     const after: AgencyRow = {
       id: before.id,
       name,
@@ -250,8 +361,11 @@ export async function editAgency(ctx: Context, idOrName: number | string, change
       transferConfig: transfer.config,
       layout: changes.layout ?? before.layout,
       layoutConfig: changes.layoutConfig ?? before.layoutConfig,
+      ...(secrets ? { secrets } : {}),
     };
-    if (canonical(after) === canonical(before)) return before;
+    // Names only: a replaced password leaves the flags as they were but is still a change.
+    const secretsChanged = Object.keys(secretChanges).filter((n) => secretChanges[n as SecretName] !== '' || n in unpackSecrets(storedSecret));
+    if (canonical(after) === canonical(before) && secretsChanged.length === 0) return before;
     const now = ctx.clock.now();
     await trx
       .updateTable('agencies')
@@ -262,12 +376,42 @@ export async function editAgency(ctx: Context, idOrName: number | string, change
         transfer_config: JSON.stringify(after.transferConfig),
         layout: after.layout,
         layout_config: JSON.stringify(after.layoutConfig),
+        transfer_secret: secret,
         updated_at: now,
       })
       .where('id', '=', before.id)
       .execute();
     const stored = await getAgency(trx, before.id);
-    await recordAudit(trx, { actor: ctx.actor, action: 'agency.update', entity: 'agency', entityId: before.id, before, after: stored, at: now });
+    const audited = secretsChanged.length ? { ...stored, secretsChanged: secretsChanged.sort() } : stored;
+    await recordAudit(trx, { actor: ctx.actor, action: 'agency.update', entity: 'agency', entityId: before.id, before, after: audited, at: now });
     return stored;
   });
+}
+
+/** The decrypted credentials of an agency, for a transfer; `key` from loadSecretKey. */
+export async function readAgencySecrets(db: Executor, agencyId: number, key: Buffer): Promise<AgencySecrets> {
+  const row = await db.selectFrom('agencies').select('transfer_secret').where('id', '=', agencyId).executeTakeFirst();
+  if (!row) throw new NotFoundError(`agency ${agencyId}`);
+  return decryptSecrets(key, row.transfer_secret) as AgencySecrets;
+}
+
+/** "SHA256:…" of the public half, the form `ssh-keygen -l` prints: identifies a key without showing it. */
+function keyFingerprint(privateKey: string, passphrase: string | undefined): string {
+  const parsed = parsedKey(privateKey, passphrase);
+  if (parsed instanceof Error) return 'set (cannot be read: check its passphrase)';
+  return `${parsed.type} SHA256:${createHash('sha256').update(parsed.getPublicSSH()).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** Each stored secret masked ("••••••1a2b"), the private key by its fingerprint. Needs the key. */
+export async function describeAgencySecrets(ctx: Context, idOrName: number | string): Promise<Partial<Record<SecretName, string>>> {
+  const agency = await getAgency(ctx.database.db, idOrName);
+  if (!agency.secrets) return {};
+  const plain = await readAgencySecrets(ctx.database.db, agency.id, await loadSecretKey(ctx.database));
+  const out: Partial<Record<SecretName, string>> = {};
+  for (const name of SECRET_NAMES) {
+    const value = plain[name];
+    if (value === undefined) continue;
+    out[name] = name === 'privateKey' ? keyFingerprint(value, plain.passphrase) : maskSecret(value);
+  }
+  return out;
 }

@@ -1,0 +1,46 @@
+// Email through the site's SMTP relay (ARREARS_SMTP_URL), the file attached under its own
+// name. The agency's settings give from, to, cc and subject (seed 002 limits, validated in
+// agencies.ts).
+import { hostname } from 'node:os';
+import nodemailer from 'nodemailer';
+import type { Transfer } from './index.ts';
+import { CONNECT_TIMEOUT_MS, TRANSFER_TIMEOUT_MS } from './limits.ts';
+
+/** The SMTP password inside ARREARS_SMTP_URL, so error messages can be scrubbed of it. */
+export function smtpPassword(url: string | undefined): string | null {
+  if (!url) return null;
+  try {
+    const password = new URL(url).password;
+    return password ? decodeURIComponent(password) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function defaultSubject(name: string): string {
+  return `${name} from ${process.env.ARREARS_LIBRARY_SYSTEM || 'Arrears'}`;
+}
+
+export const emailTransfer: Transfer = {
+  async send(file, agency) {
+    const url = process.env.ARREARS_SMTP_URL;
+    if (!url) throw new Error('ARREARS_SMTP_URL is not set: email delivery needs the SMTP relay, e.g. smtps://user:password@mail.example.org:465');
+    if (!/^smtps?:\/\//.test(url)) throw new Error('ARREARS_SMTP_URL must start with smtp:// or smtps://');
+    const config = agency.transferConfig;
+    const transport = nodemailer.createTransport({ url, connectionTimeout: CONNECT_TIMEOUT_MS, greetingTimeout: CONNECT_TIMEOUT_MS, socketTimeout: TRANSFER_TIMEOUT_MS });
+    try {
+      const to = String(config.to);
+      const info = await transport.sendMail({
+        from: config.from ? String(config.from) : process.env.ARREARS_SMTP_FROM || `arrears@${hostname()}`,
+        to,
+        ...(config.cc ? { cc: String(config.cc) } : {}),
+        subject: config.subject ? String(config.subject) : defaultSubject(file.name),
+        text: `The attached file ${file.name} (${file.content.length} bytes) is sent to ${agency.name} by Arrears.`,
+        attachments: [{ filename: file.name, content: file.content, contentType: 'application/octet-stream' }],
+      });
+      return { remote: `mailto:${to} (${info.messageId})` };
+    } finally {
+      transport.close();
+    }
+  },
+};

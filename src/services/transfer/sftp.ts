@@ -1,0 +1,45 @@
+// SFTP, what agencies use: upload to "<name>.part", then rename, so the agency never picks up
+// half a file. A file already there with the same size counts as delivered, which makes a
+// retry after a crash between rename and bookkeeping safe.
+import SftpClient from 'ssh2-sftp-client';
+import type { Transfer } from './index.ts';
+import { CONNECT_TIMEOUT_MS } from './limits.ts';
+
+const quiet = { error: () => undefined, end: () => undefined, close: () => undefined };
+
+export const sftpTransfer: Transfer = {
+  async send(file, agency, secrets) {
+    const config = agency.transferConfig;
+    const host = String(config.host);
+    const port = Number(config.port ?? 22);
+    const username = String(config.username);
+    if (!secrets.password && !secrets.privateKey) throw new Error(`no password or private key is stored for agency "${agency.name}"`);
+    const folder = config.remoteFolder ? String(config.remoteFolder).replace(/\/+$/, '') : '';
+    const target = folder ? `${folder}/${file.name}` : file.name;
+    const remote = `sftp://${username}@${host}:${port}/${target.startsWith('/') ? target.slice(1) : `~/${target}`}`;
+    // The library's own listeners log to the console; a failed attempt is recorded instead.
+    const client = new SftpClient('arrears', quiet);
+    try {
+      await client.connect({
+        host,
+        port,
+        username,
+        ...(secrets.password ? { password: secrets.password } : {}),
+        ...(secrets.privateKey ? { privateKey: secrets.privateKey, passphrase: secrets.passphrase } : {}),
+        readyTimeout: CONNECT_TIMEOUT_MS,
+      });
+      const existing = await client.exists(target);
+      if (existing === '-') {
+        const { size } = await client.stat(target);
+        if (size === file.content.length) return { remote };
+        throw new Error(`${target} already exists on the server with ${size} bytes (this file has ${file.content.length}); it was not overwritten`);
+      }
+      if (existing) throw new Error(`${target} exists on the server and is not a file`);
+      await client.put(file.content, `${target}.part`);
+      await client.rename(`${target}.part`, target);
+      return { remote };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  },
+};
