@@ -61,8 +61,12 @@ describe('agencies', () => {
     expect(s3.transferConfig).toEqual({ bucket: 'agency-drop', prefix: 'library/', region: 'us-east-1', endpoint: 'http://127.0.0.1:4569', accessKeyId: 'AKIAEXAMPLE' });
     const email = await addAgency(ctx, { name: 'Mail Co', transferMethod: 'email', transferConfig: { to: 'a@agency.com, b@agency.com', subject: 'Referrals' } });
     expect(email.transferConfig).toEqual({ to: 'a@agency.com, b@agency.com', subject: 'Referrals' });
-    const folder = await addAgency(ctx, { name: 'Folder Co', transferMethod: 'folder', transferConfig: { path: '/srv/outbox' }, layout: 'custom', layoutConfig: { columns: ['id'] } });
-    expect([folder.transferConfig, folder.layout, folder.layoutConfig]).toEqual([{ path: '/srv/outbox' }, 'custom', { columns: ['id'] }]);
+    const folder = await addAgency(ctx, { name: 'Folder Co', transferMethod: 'folder', transferConfig: { path: '/srv/outbox' }, layout: 'custom', layoutConfig: { fields: ['patron_id'], delimiter: ';', header: false, dateFormat: 'YYYY-MM-DD', moneyFormat: 'decimal' } });
+    expect([folder.transferConfig, folder.layout, folder.layoutConfig]).toEqual([
+      { path: '/srv/outbox' },
+      'custom',
+      { fields: ['patron_id'], delimiter: ';', header: false, dateFormat: 'YYYY-MM-DD', moneyFormat: 'decimal' },
+    ]);
   });
 
   it('rejects bad input naming the field, and never stores a secret', async () => {

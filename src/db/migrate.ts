@@ -5,6 +5,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import type { Database } from './connection.ts';
+import { lockForTransaction } from './locks.ts';
 
 const MIGRATIONS = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -19,7 +20,7 @@ export async function migrate(database: Database): Promise<string[]> {
   const applied: string[] = [];
   await db.transaction().execute(async (trx) => {
     // Two servers starting at once must not both migrate.
-    if (database.kind === 'postgres') await sql`select pg_advisory_xact_lock(7411001)`.execute(trx);
+    await lockForTransaction(trx, database.kind, 'migrate');
     await sql`create table if not exists schema_migrations (version text primary key, applied_at timestamptz not null default now())`.execute(trx);
     const done = new Set(
       (await sql<{ version: string }>`select version from schema_migrations`.execute(trx)).rows.map((r) => r.version),

@@ -1,14 +1,15 @@
 // A run: one evaluation of the Collection Agency Settings table for one report date.
 // It is one transaction, serialised across processes, and idempotent per report date and
 // entry: the run_entries rows written in the same transaction say what is already done.
-import { sql } from 'kysely';
 import { daysBetween, type LocalDate } from '../domain/dates.ts';
 import { ConflictError } from '../domain/errors.ts';
 import { formatMoney, ZERO, type Cents } from '../domain/money.ts';
 import { shouldRemove } from '../domain/settings.ts';
 import { findEligible } from '../db/eligibility.sql.ts';
+import { lockForTransaction } from '../db/locks.ts';
 import { recordAudit, type AuditEntry } from './audit.ts';
 import { assignAgencies } from './agency-strategies.ts';
+import { buildRunFiles } from './reports.ts';
 import type { Context, Executor } from './context.ts';
 import { settleBalance } from './ledger.ts';
 import {
@@ -59,9 +60,6 @@ class DryRunRollback extends Error {
   }
 }
 
-// Any constant works; it only has to be the same for every process on the database.
-const RUN_LOCK = 7411002;
-
 export async function runReport(ctx: Context, options: RunOptions): Promise<RunResult> {
   const dryRun = options.dryRun ?? false;
   try {
@@ -70,7 +68,7 @@ export async function runReport(ctx: Context, options: RunOptions): Promise<RunR
       .setIsolationLevel('repeatable read')
       .execute(async (trx) => {
         // Two processes never evaluate at once; the second waits, then finds the date done.
-        if (ctx.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(${RUN_LOCK})`.execute(trx);
+        await lockForTransaction(trx, ctx.database.kind, 'runs');
         const result = await runInTransaction(trx, ctx, options, dryRun);
         if (dryRun) throw new DryRunRollback(result);
         return result;
@@ -184,6 +182,7 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
 
   // 2. New Submissions: one set-based evaluation of the whole consortium.
   const submitting = pending.filter((p) => p.parts.includes('new')).map((p) => p.entry);
+  const counted = new Map<string, Cents>();
   if (submitting.length > 0) {
     const submittingIds = new Set(submitting.map((e) => e.id));
     const eligible = (await findEligible(trx, allEntries, reportDate)).filter((r) => submittingIds.has(r.entryId) && !touched.has(r.patronId));
@@ -217,6 +216,7 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
     );
     await setInCollections(trx, referrals.map((r) => r.row.patronId), true, now);
     for (const r of referrals) {
+      counted.set(r.row.patronId, r.row.countedCents);
       result.newSubmissions.push({
         patronId: r.row.patronId,
         entry: r.entry.name,
@@ -235,7 +235,10 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
     }
   }
 
-  // 3. Remember what ran, so the same date never runs twice.
+  // 3. The agencies' files, stored in this transaction before anything is delivered.
+  result.files = await buildRunFiles(trx, { runId, reportDate, at: now, actor: ctx.actor, entries: pending, counted });
+
+  // 4. Remember what ran, so the same date never runs twice.
   await trx
     .insertInto('run_entries')
     .values(
