@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { cellText, parseImportDateTime, parseRow, readHeader, wallClockResolver } from './import-formats.ts';
+import { parseDateTime, type LocalDate } from './dates.ts';
+
+describe('readHeader', () => {
+  it('accepts the columns in any order and remembers which are present', () => {
+    const { header, problems } = readHeader('charges', ['amount', 'id', 'assessed_at', 'reason', 'library', 'patron_id']);
+    expect(problems).toEqual([]);
+    expect([...header.present].sort()).toEqual(['amount', 'assessed_at', 'id', 'library', 'patron_id', 'reason']);
+  });
+  it('names a missing required column', () => {
+    expect(readHeader('charges', ['id', 'patron_id', 'library', 'reason', 'assessed_at']).problems).toEqual([
+      { row: 1, column: 'amount', reason: 'required column is missing' },
+    ]);
+  });
+  it('names an unknown column and a repeated one', () => {
+    expect(readHeader('libraries', ['code', 'name', 'time_zone', 'colour', 'name']).problems).toEqual([
+      { row: 1, column: 'colour', reason: 'unknown column; libraries files have code, name, time_zone' },
+      { row: 1, column: 'name', reason: 'column appears twice' },
+    ]);
+  });
+});
+
+describe('parseRow', () => {
+  const { header } = readHeader('payments', ['id', 'patron_id', 'charge_id', 'type', 'method', 'amount', 'paid_at']);
+
+  it('types every cell and keeps blank optional cells as their blank value', () => {
+    expect(parseRow(header, ['Y1', 'P1', '', 'waive', '', ' 12.5 ', '2015-04-01T12:00:00Z'], 2)).toEqual({
+      values: { id: 'Y1', patron_id: 'P1', charge_id: null, type: 'waive', method: '', amount: 1250, paid_at: { instant: new Date('2015-04-01T12:00:00Z') } },
+      problems: [],
+    });
+  });
+  it('collects every problem of the row, with its row and column', () => {
+    expect(parseRow(header, ['', 'P1', '', 'refund', 'cash', '-3.00', '2015-02-30'], 7)?.problems).toEqual([
+      { row: 7, column: 'id', reason: 'a value is required' },
+      { row: 7, column: 'type', reason: 'unknown type "refund"; expected one of payment, waive, writeoff' },
+      { row: 7, column: 'amount', reason: 'negative amount "-3.00"' },
+      { row: 7, column: 'paid_at', reason: 'not an ISO 8601 date-time: "2015-02-30"' },
+    ]);
+  });
+  it('rejects a zero amount and an amount with three decimals', () => {
+    expect(parseRow(header, ['Y1', 'P1', '', 'payment', '', '0.00', '2015-04-01'], 3)?.problems).toEqual([
+      { row: 3, column: 'amount', reason: 'amount must be more than 0.00: "0.00"' },
+    ]);
+    expect(parseRow(header, ['Y1', 'P1', '', 'payment', '', '1.005', '2015-04-01'], 3)?.problems).toEqual([
+      { row: 3, column: 'amount', reason: 'not an amount (like 12.50): "1.005"' },
+    ]);
+  });
+  it('skips an empty row and flags a value under a blank header cell', () => {
+    expect(parseRow(header, ['', ' ', ''], 4)).toBeNull();
+    const wide = readHeader('libraries', ['code', 'name', 'time_zone', '']).header;
+    expect(parseRow(wide, ['MAIN', 'Main', 'Mars/Olympus', 'x'], 2)?.problems).toEqual([
+      { row: 2, column: 'time_zone', reason: 'unknown time zone "Mars/Olympus"' },
+      { row: 2, column: '#4', reason: 'value "x" is in a column with no header' },
+    ]);
+  });
+  it('refuses ids too long to index and text PostgreSQL cannot store', () => {
+    const items = readHeader('items', ['id', 'status', 'title']).header;
+    expect(parseRow(items, ['I'.repeat(101), 'lost', 'A\u0000B'], 2)?.problems).toEqual([
+      { row: 2, column: 'id', reason: 'longer than 100 characters' },
+      { row: 2, column: 'title', reason: 'contains a NUL character' },
+    ]);
+  });
+  it('checks item status and patron ptype', () => {
+    const items = readHeader('items', ['id', 'status']).header;
+    expect(parseRow(items, ['I1', 'gone'], 2)?.problems).toEqual([
+      { row: 2, column: 'status', reason: 'unknown status "gone"; expected one of available, checked_out, lost, missing, withdrawn, claims_returned' },
+    ]);
+    const patrons = readHeader('patrons', ['id', 'home_library', 'ptype', 'birth_date']).header;
+    expect(parseRow(patrons, ['P1', 'MAIN', '1.5', '1980-5-1'], 2)?.problems).toEqual([
+      { row: 2, column: 'ptype', reason: 'not a whole number: "1.5"' },
+      { row: 2, column: 'birth_date', reason: 'not a date (YYYY-MM-DD): "1980-5-1"' },
+    ]);
+  });
+});
+
+describe('import date-times', () => {
+  it('keeps a value without an offset as wall-clock time and one with an offset as an instant', () => {
+    expect(parseImportDateTime('2015-03-02 23:30')).toEqual({ local: { date: '2015-03-02', hour: 23, minute: 30, second: 0 } });
+    expect(parseImportDateTime('2015-03-02')).toEqual({ local: { date: '2015-03-02', hour: 0, minute: 0, second: 0 } });
+    expect(parseImportDateTime('2015-03-02T23:30:00-05:00')).toEqual({ instant: new Date('2015-03-03T04:30:00Z') });
+    expect(parseImportDateTime('2015-03-02T24:00:00')).toBeNull();
+    expect(parseImportDateTime('03/02/2015')).toBeNull();
+  });
+
+  it('resolves wall-clock time exactly as parseDateTime does, DST gaps and overlaps included', () => {
+    const zones = ['America/Chicago', 'America/New_York', 'Europe/London', 'Australia/Sydney', 'Pacific/Auckland', 'Asia/Kolkata', 'UTC'];
+    const resolve = wallClockResolver();
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...zones),
+        fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2030-12-31T23:59:59Z'), noInvalidDate: true }),
+        (zone, d) => {
+          const text = d.toISOString().slice(0, 19);
+          const local = parseImportDateTime(text);
+          if (!local || !('local' in local)) return false;
+          return resolve(local.local, zone).getTime() === parseDateTime(text, zone)!.getTime();
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    for (const text of ['2018-03-11T02:30:00', '2018-11-04T01:30:00', '2018-11-04T01:59:59', '2018-03-11T03:00:00']) {
+      const v = parseImportDateTime(text) as { local: { date: LocalDate; hour: number; minute: number; second: number } };
+      expect(resolve(v.local, 'America/New_York')).toEqual(parseDateTime(text, 'America/New_York'));
+    }
+  });
+});
+
+describe('cellText', () => {
+  it('turns spreadsheet cells back into the text a CSV would hold', () => {
+    expect(cellText(null)).toBe('');
+    expect(cellText(12.5)).toBe('12.5');
+    expect(cellText(0.1 + 0.2)).toBe('0.3');
+    expect(cellText(1001)).toBe('1001');
+    expect(cellText(new Date(Date.UTC(2015, 2, 1)))).toBe('2015-03-01');
+    expect(cellText(new Date(Date.UTC(2015, 2, 1, 14, 30, 5)))).toBe('2015-03-01T14:30:05');
+    expect(cellText({ richText: [{ text: 'Main ' }, { text: 'Library' }] })).toBe('Main Library');
+    expect(cellText({ formula: 'A1*2', result: 25 })).toBe('25');
+    expect(cellText({ text: 'mail me', hyperlink: 'mailto:a@b.org' })).toBe('mail me');
+  });
+});

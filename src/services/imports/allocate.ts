@@ -1,0 +1,136 @@
+// Allocation of imported payments, set-based so a file of any size costs a handful of
+// statements. The rules are postPayment's, applied in file order:
+// - a payment naming a charge goes to that charge; blank charge_id = oldest assessed
+//   charge first (ties by id); named payments are applied before blank ones;
+// - payments apply in paid_at order (then row order); one larger than what is still
+//   outstanding at that point is a row error and uses up nothing.
+// Blank-charge payments are spread with running totals: payment k covers the interval
+// [paid before k, paid before k + amount) of the patron's outstanding balance laid out
+// oldest charge first; each charge is an interval too, and an allocation is their overlap.
+import { sql } from 'kysely';
+import type { Executor } from '../context.ts';
+import { clean, moneySql } from './kinds.ts';
+
+/** Staged payments still to be allocated: changed or new, and without problems. */
+const pending = sql`not s.unchanged and ${clean}`;
+
+/**
+ * Each pass refuses the first over-payment of every charge or patron and recomputes the
+ * rest without it. A file with more refusals than this for one patron has every later
+ * over-payment refused in one go instead.
+ */
+const MAX_PASSES = 50;
+
+export async function allocatePayments(db: Executor, skipBadRows: boolean): Promise<void> {
+  // Exactly the same payment again (a nightly full export): nothing to redo.
+  await sql`
+    update import_stage s set unchanged = true
+    from payments p
+    where p.id = s.id and p.patron_id = s.patron_id and p.charge_id is not distinct from s.charge_id
+      and p.type = s.type and p.amount_cents = s.amount_cents and p.paid_at = s.paid_at
+      and (s.method is null or p.method = s.method)`.execute(db);
+  // A changed payment is re-allocated from scratch; its old allocations are kept aside
+  // in case it turns out to be a bad row that --skip-bad-rows leaves as it was.
+  await sql`
+    create temp table import_old_alloc on commit drop as
+    select a.payment_id, a.charge_id, a.patron_id, a.amount_cents
+    from allocations a join import_stage s on s.id = a.payment_id where ${pending}`.execute(db);
+  await sql`delete from allocations a using import_old_alloc o where a.payment_id = o.payment_id and a.charge_id = o.charge_id`.execute(db);
+
+  for (;;) {
+    await openBalances(db);
+    await refuseOverpayments(db, 'named');
+    await refuseOverpayments(db, 'blank');
+    if (!skipBadRows) break;
+    const restored = await sql`
+      insert into allocations (payment_id, charge_id, patron_id, amount_cents)
+      select o.payment_id, o.charge_id, o.patron_id, o.amount_cents from import_old_alloc o
+      where o.payment_id in (select s.id from import_stage s where not (${clean}))
+        and not exists (select 1 from allocations a where a.payment_id = o.payment_id and a.charge_id = o.charge_id)`.execute(db);
+    // Restored allocations use up balance, so the rest is checked again around them.
+    if (Number(restored.numAffectedRows ?? 0) === 0) break;
+  }
+  await planAllocations(db);
+}
+
+/** What each affected patron's charges still owe, before this file's payments. */
+async function openBalances(db: Executor): Promise<void> {
+  await sql`drop table if exists import_open`.execute(db);
+  await sql`
+    create temp table import_open on commit drop as
+    select c.id, c.patron_id, c.assessed_at, (c.amount_cents - coalesce(sum(a.amount_cents), 0))::bigint as left_cents
+    from charges c left join allocations a on a.charge_id = c.id
+    where c.patron_id in (select s.patron_id from import_stage s where ${pending})
+    group by c.id`.execute(db);
+}
+
+/** Running totals of the pending payments, per charge (named) or per patron (blank, against what named ones leave). */
+function runningTotals(which: 'named' | 'blank') {
+  if (which === 'named') {
+    return sql`
+      select s.row_no, s.amount_cents, o.left_cents as owed,
+             sum(s.amount_cents) over (partition by s.charge_id order by s.paid_at, s.row_no) - s.amount_cents as before
+      from import_stage s join import_open o on o.id = s.charge_id
+      where ${pending} and s.charge_id is not null`;
+  }
+  return sql`
+    select s.row_no, s.amount_cents, coalesce(t.owed, 0) as owed,
+           sum(s.amount_cents) over (partition by s.patron_id order by s.paid_at, s.row_no) - s.amount_cents as before
+    from import_stage s
+    left join (
+      select o.patron_id, sum(o.left_cents - coalesce(n.amt, 0)) as owed
+      from import_open o
+      left join (select s.charge_id, sum(s.amount_cents) as amt from import_stage s where ${pending} and s.charge_id is not null group by s.charge_id) n
+        on n.charge_id = o.id
+      group by o.patron_id
+    ) t on t.patron_id = s.patron_id
+    where ${pending} and s.charge_id is null`;
+}
+
+async function refuseOverpayments(db: Executor, which: 'named' | 'blank'): Promise<void> {
+  for (let pass = 1; ; pass++) {
+    // The first over-payment in each sequence is the one that starts within what is owed.
+    const firstOnly = pass < MAX_PASSES ? sql`and r.before <= r.owed` : sql``;
+    const r = await sql`
+      insert into import_problems (row_no, col, reason)
+      select r.row_no, 'amount', format('%s exceeds the outstanding balance of %s', ${moneySql(sql.ref('r.amount_cents'))}, ${moneySql(sql`greatest(r.owed - r.before, 0)`)})
+      from (${runningTotals(which)}) r
+      where r.before + r.amount_cents > r.owed ${firstOnly}`.execute(db);
+    if (Number(r.numAffectedRows ?? 0) === 0 || pass >= MAX_PASSES) return;
+  }
+}
+
+/** The allocations of every pending payment; all of them fit once over-payments are refused. */
+async function planAllocations(db: Executor): Promise<void> {
+  await sql`create temp table import_alloc (payment_id text not null, charge_id text not null, patron_id text not null, amount_cents bigint not null) on commit drop`.execute(db);
+  await sql`
+    insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
+    select s.id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`.execute(db);
+  await sql`
+    with ch as (
+      select o.id, o.patron_id, o.left_cents - coalesce(n.amt, 0) as left_cents,
+             sum(o.left_cents - coalesce(n.amt, 0)) over (partition by o.patron_id order by o.assessed_at, o.id collate "C")
+               - (o.left_cents - coalesce(n.amt, 0)) as c_start
+      from import_open o
+      left join (select charge_id, sum(amount_cents) as amt from import_alloc group by charge_id) n on n.charge_id = o.id
+      where o.left_cents - coalesce(n.amt, 0) > 0
+    ),
+    pay as (
+      select s.id, s.patron_id, s.amount_cents,
+             sum(s.amount_cents) over (partition by s.patron_id order by s.paid_at, s.row_no) - s.amount_cents as p_start
+      from import_stage s where ${pending} and s.charge_id is null
+    )
+    insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
+    select pay.id, ch.id, pay.patron_id,
+           least(pay.p_start + pay.amount_cents, ch.c_start + ch.left_cents) - greatest(pay.p_start, ch.c_start)
+    from pay join ch on ch.patron_id = pay.patron_id
+      and ch.c_start < pay.p_start + pay.amount_cents and pay.p_start < ch.c_start + ch.left_cents`.execute(db);
+}
+
+/** After the payments themselves are written: their new allocations. */
+export async function writeAllocations(db: Executor): Promise<void> {
+  await sql`
+    insert into allocations (payment_id, charge_id, patron_id, amount_cents)
+    select payment_id, charge_id, patron_id, amount_cents from import_alloc
+    where payment_id in (select id from import_stage)`.execute(db);
+}

@@ -1,0 +1,206 @@
+// The set-based half of an import: the staging table of each kind, the reference checks
+// run against it (each writes its findings to import_problems with the spreadsheet row),
+// and the upsert into the real table. Everything here runs inside the import's transaction.
+import { sql, type RawBuilder } from 'kysely';
+import { COLUMNS, type ImportKind } from '../../domain/import-formats.ts';
+import type { Executor } from '../context.ts';
+import { assessedOnSql, recomputeAssessedOn } from '../ledger.ts';
+
+export const STAGE = 'import_stage';
+export const PROBLEMS = 'import_problems';
+
+export interface StageColumn {
+  /** Column in the staging table and in the real table. */
+  name: string;
+  /** Column of the import file it comes from. */
+  source: string;
+  type: string;
+}
+
+const SQL_TYPES: Record<string, string> = {
+  ptype: 'integer',
+  birth_date: 'date',
+  due_date: 'date',
+  amount: 'bigint',
+  assessed_at: 'timestamptz',
+  paid_at: 'timestamptz',
+};
+
+export function stageColumns(kind: ImportKind): StageColumn[] {
+  return COLUMNS[kind].map((c) => ({ name: c.name === 'amount' ? 'amount_cents' : c.name, source: c.name, type: SQL_TYPES[c.name] ?? 'text' }));
+}
+
+/** The column that identifies a row: re-importing the same key updates it. */
+export function keyColumn(kind: ImportKind): string {
+  return kind === 'libraries' ? 'code' : 'id';
+}
+
+export async function createStaging(db: Executor, kind: ImportKind): Promise<void> {
+  const cols = stageColumns(kind).map((c) => sql`${sql.ref(c.name)} ${sql.raw(c.type)}`);
+  // Payments re-imported exactly as they are keep their allocations untouched.
+  const extra = kind === 'payments' ? [sql`unchanged boolean not null default false`] : [];
+  await sql`create temp table ${sql.table(STAGE)} (row_no integer not null, ${sql.join([...cols, ...extra])}) on commit drop`.execute(db);
+  await sql`create temp table ${sql.table(PROBLEMS)} (row_no integer not null, col text not null, reason text not null) on commit drop`.execute(db);
+}
+
+/** Cents as "12.50" inside a problem message. */
+export function moneySql(cents: RawBuilder<unknown>): RawBuilder<string> {
+  return sql<string>`format('%s.%s', (${cents})::bigint / 100, lpad(((${cents})::bigint % 100)::text, 2, '0'))`;
+}
+
+/** Records a problem for every staged row matching `where` (the staged row is `s`); returns how many. */
+async function flag(db: Executor, column: string, reason: RawBuilder<unknown>, where: RawBuilder<unknown>): Promise<number> {
+  const r = await sql`insert into import_problems (row_no, col, reason) select s.row_no, ${column}, ${reason} from import_stage s where ${where}`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/** Staged rows still free of problems (the staged row is `s`). */
+export const clean = sql`not exists (select 1 from import_problems q where q.row_no = s.row_no)`;
+
+/** The reference checks of a kind against the staged rows; returns how many problems they found. */
+export async function checkReferences(db: Executor, kind: ImportKind): Promise<number> {
+  switch (kind) {
+    case 'libraries':
+      // Intl accepted the zone already; the database must know it too, for assessed_on.
+      return flag(
+        db,
+        'time_zone',
+        sql`format('unknown time zone "%s"', s.time_zone)`,
+        sql`s.time_zone is not null and lower(s.time_zone) not in (select lower(name) from pg_timezone_names)`,
+      );
+    case 'patrons':
+      return flag(db, 'home_library', sql`format('unknown library "%s"', s.home_library)`, sql`s.home_library is not null and not exists (select 1 from libraries l where l.code = s.home_library)`);
+    case 'items':
+      return flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not exists (select 1 from patrons p where p.id = s.patron_id)`);
+    case 'charges': {
+      let n = await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not exists (select 1 from patrons p where p.id = s.patron_id)`);
+      n += await flag(db, 'item_id', sql`format('unknown item "%s"', s.item_id)`, sql`s.item_id is not null and not exists (select 1 from items i where i.id = s.item_id)`);
+      // A re-imported charge may not drop below what was already paid against it, nor move away from the patron who paid.
+      const r = await sql`
+        insert into import_problems (row_no, col, reason)
+        select s.row_no, 'amount', format('%s is less than the %s already paid, waived or written off', ${moneySql(sql.ref('s.amount_cents'))}, ${moneySql(sql.ref('a.paid'))})
+        from import_stage s
+        join (select a.charge_id, sum(a.amount_cents) as paid from allocations a where a.charge_id in (select id from import_stage) group by a.charge_id) a
+          on a.charge_id = s.id
+        where a.paid > s.amount_cents`.execute(db);
+      n += Number(r.numAffectedRows ?? 0);
+      n += await flag(
+        db,
+        'patron_id',
+        sql`format('charge "%s" has payments from patron "%s" and cannot move to another patron', s.id, (select c.patron_id from charges c where c.id = s.id))`,
+        sql`exists (select 1 from charges c join allocations a on a.charge_id = c.id where c.id = s.id and c.patron_id <> s.patron_id)`,
+      );
+      return n;
+    }
+    case 'payments': {
+      const n = await flag(db, 'charge_id', sql`format('unknown charge "%s"', s.charge_id)`, sql`s.charge_id is not null and not exists (select 1 from charges c where c.id = s.charge_id)`);
+      return (
+        n +
+        (await flag(
+          db,
+          'charge_id',
+          sql`format('charge "%s" belongs to patron "%s", not "%s"', s.charge_id, (select c.patron_id from charges c where c.id = s.charge_id), s.patron_id)`,
+          sql`exists (select 1 from charges c where c.id = s.charge_id and c.patron_id <> s.patron_id)`,
+        ))
+      );
+    }
+  }
+}
+
+export async function problemCounts(db: Executor): Promise<{ problems: number; rows: number }> {
+  const r = await sql<{ problems: number; rows: number }>`select count(*)::int as problems, count(distinct row_no)::int as rows from import_problems`.execute(db);
+  return r.rows[0] ?? { problems: 0, rows: 0 };
+}
+
+/** The first problems by row, then by the column's place in the format. */
+export async function firstProblems(db: Executor, columnOrder: readonly string[], limit: number): Promise<{ row_no: number; col: string; reason: string }[]> {
+  const r = await sql<{ row_no: number; col: string; reason: string }>`
+    select row_no, col, reason from import_problems
+    order by row_no, array_position(${[...columnOrder]}::text[], col) nulls last, col, reason
+    limit ${limit}`.execute(db);
+  return r.rows;
+}
+
+export async function dropBadRows(db: Executor): Promise<void> {
+  await sql`delete from import_stage s where not (${clean})`.execute(db);
+}
+
+/** Libraries whose time zone the staged rows change: their charges' local dates must follow. */
+async function zoneChanges(db: Executor): Promise<string[]> {
+  const r = await sql<{ code: string }>`select s.code from import_stage s join libraries l on l.code = s.code where l.time_zone <> s.time_zone`.execute(db);
+  return r.rows.map((x) => x.code);
+}
+
+const HAS_UPDATED_AT = new Set<ImportKind>(['libraries', 'patrons', 'items']);
+
+export async function stagedRows(db: Executor): Promise<number> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from import_stage`.execute(db);
+  return r.rows[0]?.n ?? 0;
+}
+
+/**
+ * Writes the staged rows: updates the rows that exist and inserts the rest, in one
+ * statement. The insert takes every staged row the update did not touch, so the real
+ * table is looked up once per row (by key) and never scanned; plain inserts are also
+ * cheaper than ON CONFLICT for a million rows. Only the columns the file carries are
+ * written, so a file without, say, patron_code leaves that field as it was.
+ * Returns how many rows were inserted; the other staged rows were updated.
+ */
+export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySet<string>, now: Date): Promise<{ inserted: number }> {
+  const zonesChanged = kind === 'libraries' ? await zoneChanges(db) : [];
+  const key = sql.ref(keyColumn(kind));
+  const cols = stageColumns(kind).filter((c) => present.has(c.source));
+  const target = cols.map((c) => sql.ref(c.name));
+  const values = cols.map((c) => sql.ref(`s.${c.name}`));
+  const sets = cols.filter((c) => c.name !== keyColumn(kind)).map((c) => sql`${sql.ref(c.name)} = ${sql.ref(`s.${c.name}`)}`);
+  let from = sql`import_stage s`;
+  if (kind === 'charges') {
+    const assessedOn = assessedOnSql(sql.ref('s.assessed_at'), sql.ref('l.time_zone'));
+    target.push(sql.ref('assessed_on'));
+    values.push(assessedOn);
+    sets.push(sql`assessed_on = ${assessedOn}`);
+    from = sql`import_stage s join libraries l on l.code = s.library`;
+  }
+  if (HAS_UPDATED_AT.has(kind)) sets.push(sql`updated_at = ${now.toISOString()}::timestamptz`);
+  const table = sql.table(kind);
+  const r = await sql`
+    with updated as (update ${table} t set ${sql.join(sets)} from ${from} where t.${key} = s.${key} returning t.${key})
+    insert into ${table} (${sql.join(target)})
+    select ${sql.join(values)} from ${from}
+    where not exists (select 1 from updated u where u.${key} = s.${key})`.execute(db);
+  if (zonesChanged.length) await recomputeAssessedOn(db, zonesChanged);
+  return { inserted: Number(r.numAffectedRows ?? 0) };
+}
+
+/** A bulk load: many rows, and many compared with what the table already holds. */
+export async function isBulkLoad(db: Executor, kind: ImportKind, rows: number, bulkRows: number): Promise<boolean> {
+  if (rows < bulkRows) return false;
+  const r = await sql<{ existing: number }>`select greatest(reltuples, 0)::bigint as existing from pg_class where oid = ${kind}::regclass`.execute(db);
+  return rows * 4 >= (r.rows[0]?.existing ?? 0);
+}
+
+export interface ForeignKey {
+  name: string;
+  definition: string;
+}
+
+/**
+ * What pg_restore does for a bulk load: the table's foreign keys are dropped, the rows
+ * written, and the keys added back (restoreForeignKeys), which validates every row in
+ * one set-based pass instead of one trigger call per row, most of the cost of a
+ * million-row insert. The import has already checked the references itself, so the
+ * validation finds nothing; it keeps the guarantee all the same. The table stays
+ * exclusively locked until the import commits or rolls back (which restores the keys).
+ */
+export async function dropForeignKeys(db: Executor, kind: ImportKind): Promise<ForeignKey[]> {
+  const fks = await sql<ForeignKey>`
+    select conname as name, pg_get_constraintdef(oid) as definition
+    from pg_constraint where conrelid = ${kind}::regclass and contype = 'f' order by conname`.execute(db);
+  if (fks.rows.length) await sql`alter table ${sql.table(kind)} ${sql.join(fks.rows.map((f) => sql`drop constraint ${sql.ref(f.name)}`))}`.execute(db);
+  return fks.rows;
+}
+
+export async function restoreForeignKeys(db: Executor, kind: ImportKind, fks: readonly ForeignKey[]): Promise<void> {
+  if (fks.length === 0) return;
+  await sql`alter table ${sql.table(kind)} ${sql.join(fks.map((f) => sql`add constraint ${sql.ref(f.name)} ${sql.raw(f.definition)}`))}`.execute(db);
+}

@@ -1,0 +1,100 @@
+// One import = one transaction on one database session, so temporary staging tables are
+// visible to every statement and nothing is written unless everything is. On PostgreSQL
+// that session is a pooled client held for the whole import (COPY needs the raw client);
+// on PGlite it is a Kysely transaction (the only session there is).
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Database } from '../../db/connection.ts';
+import type { DB } from '../../db/schema.ts';
+import type { Executor } from '../context.ts';
+
+export type StageValue = string | number | boolean | Date | null;
+
+export interface ImportSession {
+  db: Executor;
+  /** Rows a batch of staging rows is best written in. */
+  batchSize: number;
+  /** Appends rows to a temporary table (COPY on PostgreSQL, multi-row inserts on PGlite). */
+  append(table: string, columns: readonly string[], rows: readonly StageValue[][]): Promise<void>;
+}
+
+export async function withImportSession<T>(database: Database, fn: (s: ImportSession) => Promise<T>): Promise<T> {
+  if (database.pool) return withPostgresSession(database.pool, fn);
+  return database.db.transaction().execute((trx) =>
+    fn({
+      db: trx,
+      // PostgreSQL's 65,535 bind parameters cap a multi-row insert; the widest kind has 16 columns.
+      batchSize: 2000,
+      append: (table, columns, rows) => insertRows(trx, table, columns, rows),
+    }),
+  );
+}
+
+async function insertRows(db: Executor, table: string, columns: readonly string[], rows: readonly StageValue[][]): Promise<void> {
+  if (rows.length === 0) return;
+  const values = rows.map((r) => sql`(${sql.join(r.map((v) => (v instanceof Date ? v.toISOString() : v)))})`);
+  await sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) values ${sql.join(values)}`.execute(db);
+}
+
+async function withPostgresSession<T>(pool: pg.Pool, fn: (s: ImportSession) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  // Kysely over this one client: every query of the import runs in the same transaction as the COPYs.
+  const db = new Kysely<DB>({
+    dialect: new PostgresDialect({
+      pool: {
+        connect: async () => ({ query: client.query.bind(client) as pg.PoolClient['query'], release: () => undefined }),
+        end: async () => undefined,
+      },
+    }),
+  });
+  // A client whose rollback failed is broken: the pool must discard it, not hand it out again.
+  let broken: Error | undefined;
+  try {
+    await client.query('begin');
+    const result = await fn({
+      db,
+      batchSize: 20_000,
+      append: (table, columns, rows) => copyRows(client, table, columns, rows),
+    });
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch((e: Error) => {
+      broken = e;
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+    await db.destroy();
+  }
+}
+
+async function copyRows(client: pg.PoolClient, table: string, columns: readonly string[], rows: readonly StageValue[][]): Promise<void> {
+  if (rows.length === 0) return;
+  const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+  const stream = client.query(copyFrom(`copy ${ident(table)} (${columns.map(ident).join(', ')}) from stdin`));
+  await pipeline(Readable.from(copyText(rows)), stream);
+}
+
+/** COPY's text format: tab-separated, \N for null, backslash escapes for the separators. */
+function* copyText(rows: readonly StageValue[][]): Generator<string> {
+  let chunk = '';
+  for (const r of rows) {
+    chunk += r.map(copyValue).join('\t') + '\n';
+    if (chunk.length > 256 * 1024) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk) yield chunk;
+}
+
+function copyValue(v: StageValue): string {
+  if (v === null) return '\\N';
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v !== 'string') return String(v);
+  return /[\\\t\n\r]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : v;
+}
