@@ -132,10 +132,12 @@ describe('arrears start and GET /health', () => {
     it('maps the error hierarchy to statuses once, for every route', async () => {
       const validation = await fetch(`${base}/test/validation`);
       expect(validation.status).toBe(400);
-      expect(await validation.json()).toEqual({ error: 'field reportDate: must be a date', problems: [{ field: 'reportDate', reason: 'must be a date' }] });
+      expect(await validation.json()).toEqual({
+        error: { code: 'validation', message: 'field reportDate: must be a date', problems: [{ field: 'reportDate', reason: 'must be a date' }] },
+      });
       const missing = await fetch(`${base}/test/missing`);
       expect(missing.status).toBe(404);
-      expect(await missing.json()).toEqual({ error: 'patron p1 not found' });
+      expect(await missing.json()).toEqual({ error: { code: 'not_found', message: 'patron p1 not found' } });
       const bug = await fetch(`${base}/test/bug`);
       expect(bug.status).toBe(500);
       expect(await bug.text()).not.toContain('secret internals');

@@ -14,6 +14,10 @@ import { registerExplain } from './explain.ts';
 import { registerFiles } from './files.ts';
 import { registerRecordsets } from './recordsets.ts';
 import { registerSecondAgency } from './second-agency.ts';
+import { registerUsers } from './users.ts';
+import { registerExclusions } from './exclusions.ts';
+import { registerFlags } from './flags.ts';
+import { registerSchedule } from './schedule.ts';
 
 const program = new Command('arrears')
   .description('Refer overdue library debt to collection agencies and follow every referral.')
@@ -32,7 +36,7 @@ program
   );
 
 // Command groups register themselves here, one line each.
-const registrars: Array<(p: Command) => void> = [registerRun, registerSettings, registerAgencies, registerImport, registerPatron, registerDemo, registerStart, registerExplain, registerFiles, registerRecordsets, registerSecondAgency];
+const registrars: Array<(p: Command) => void> = [registerRun, registerSettings, registerAgencies, registerImport, registerPatron, registerDemo, registerStart, registerExplain, registerFiles, registerRecordsets, registerSecondAgency, registerUsers, registerExclusions, registerFlags, registerSchedule];
 for (const register of registrars) register(program);
 
 // A mistyped command or option is bad input (exit 2), like any other; help and version exit 0.

@@ -1,16 +1,44 @@
 // The HTTP server: Fastify with one route module per feature (src/http/<feature>.ts), each
 // a thin layer that checks, calls the same service the CLI calls, and shapes the reply.
-// Errors are mapped to statuses once, here, from the one error hierarchy.
+// Errors are mapped to statuses once (errors.ts), from the one error hierarchy; who may call
+// which /api route is decided once (auth.ts), from the permission each route declares.
+import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { ArrearsError, ValidationError } from '../domain/errors.ts';
 import type { Context } from '../services/context.ts';
+import type { SessionPolicy } from '../services/users.ts';
+import { registerAgencyRoutes } from './agencies.ts';
+import { registerAuditRoutes } from './audit.ts';
+import { registerAuth, type LoginLimit } from './auth.ts';
+import { registerDashboardRoutes } from './dashboard.ts';
+import { registerDocs } from './docs.ts';
+import { registerErrorHandler } from './errors.ts';
+import { registerExclusionRoutes } from './exclusions.ts';
+import { registerFileRoutes } from './files.ts';
+import { registerFlagRoutes } from './flags.ts';
 import { registerHealthRoutes } from './health.ts';
+import { registerImportRoutes } from './imports.ts';
+import { registerPatronRoutes } from './patrons.ts';
+import { registerRecordSetRoutes } from './recordsets.ts';
+import { registerReferralRoutes } from './referrals.ts';
+import { registerRunRoutes } from './runs.ts';
+import { registerScheduleRoutes } from './schedule.ts';
+import { registerSecondAgencyRoutes } from './second-agency.ts';
+import { registerSettingsRoutes } from './settings.ts';
+import { registerUserRoutes } from './users.ts';
 
 export interface ServerOptions {
   /** Fastify's request log (pino, to stdout): on in `arrears start`, off in tests. */
   logger?: boolean;
   /** How long GET /health waits for the database before answering 503 (default 5 s). */
   healthTimeoutMs?: number;
+  /** Staff session expiry (default 12 h idle, 12 h after sign-in). */
+  session?: Partial<SessionPolicy>;
+  /** Failed sign-ins allowed per username and address (default 5 in 15 minutes). */
+  loginLimit?: LoginLimit;
+  /** Behind a reverse proxy: trust its X-Forwarded-* headers (client address, https for the Secure cookie); default ARREARS_TRUST_PROXY=true. */
+  trustProxy?: boolean;
+  /** Largest upload accepted (default 1 GiB). */
+  uploadLimitBytes?: number;
 }
 
 /**
@@ -20,22 +48,36 @@ export interface ServerOptions {
 export type RouteRegistrar = (app: FastifyInstance, ctx: Context, options: ServerOptions) => void | Promise<void>;
 
 // Each feature adds its registrar here, one line each.
-const features: RouteRegistrar[] = [registerHealthRoutes];
+const features: RouteRegistrar[] = [
+  registerHealthRoutes,
+  registerUserRoutes,
+  registerSettingsRoutes,
+  registerAgencyRoutes,
+  registerRunRoutes,
+  registerReferralRoutes,
+  registerPatronRoutes,
+  registerImportRoutes,
+  registerFileRoutes,
+  registerRecordSetRoutes,
+  registerSecondAgencyRoutes,
+  registerExclusionRoutes,
+  registerFlagRoutes,
+  registerAuditRoutes,
+  registerScheduleRoutes,
+  registerDashboardRoutes,
+];
 
 export async function buildServer(ctx: Context, options: ServerOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false });
-
-  app.setErrorHandler((err, request, reply) => {
-    if (err instanceof ValidationError) return reply.status(err.httpStatus).send({ error: err.message, problems: err.problems });
-    if (err instanceof ArrearsError) return reply.status(err.httpStatus).send({ error: err.message });
-    // Fastify's own client errors (bad JSON, body too large, schema validation) keep their 4xx status.
-    const status = (err as { statusCode?: unknown }).statusCode;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      return reply.status(status).send({ error: err instanceof Error ? err.message : String(err) });
-    }
-    request.log.error({ err }, 'unexpected error');
-    return reply.status(500).send({ error: 'unexpected error; see the server log' });
+  const app = Fastify({
+    logger: options.logger ?? false,
+    trustProxy: options.trustProxy ?? process.env.ARREARS_TRUST_PROXY === 'true',
+    // Unknown fields are refused by name, not silently dropped; every problem is reported at once.
+    ajv: { customOptions: { removeAdditional: false, allErrors: true } },
   });
+  registerErrorHandler(app);
+  await registerDocs(app);
+  await app.register(multipart, { limits: { files: 1, fields: 20, fileSize: options.uploadLimitBytes ?? 1024 ** 3 } });
+  await registerAuth(app, ctx, options);
 
   for (const register of features) await register(app, ctx, options);
   return app;

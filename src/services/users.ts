@@ -1,0 +1,481 @@
+// Users, roles, staff sessions and machine API tokens. Passwords are kept only as argon2id
+// hashes; session cookies and API tokens are random 32-byte values kept only as sha256, so
+// a copy of the database signs nobody in. Every change is audited with the acting user.
+import { createHash, randomBytes } from 'node:crypto';
+import argon2 from 'argon2';
+import { sql } from 'kysely';
+import { ArrearsError, ConflictError, NotFoundError, ValidationError, type Problem } from '../domain/errors.ts';
+import { BUILT_IN_ROLE_NAMES, PERMISSIONS, isPermission, permissionsOf, type Permission } from '../domain/permissions.ts';
+import { recordAudit } from './audit.ts';
+import type { Context, Executor } from './context.ts';
+
+/** Sign-in refused: the same message whether the user is unknown, the password wrong or the account deactivated. */
+export class SignInError extends ArrearsError {
+  readonly exitCode = 2;
+  readonly httpStatus = 401;
+  constructor(message = 'unknown username or wrong password') {
+    super(message);
+    this.name = 'SignInError';
+  }
+}
+
+/** Who is signed in, with what they may do. */
+export interface AuthUser {
+  id: number;
+  username: string;
+  displayName: string;
+  roles: string[];
+  permissions: Permission[];
+}
+
+export interface UserRow extends AuthUser {
+  active: boolean;
+  /** False for a user that can only use API tokens. */
+  hasPassword: boolean;
+  createdAt: Date;
+}
+
+export interface RoleRow {
+  name: string;
+  description: string;
+  permissions: Permission[];
+  builtIn: boolean;
+  /** Users holding the role. */
+  users: number;
+}
+
+export interface TokenRow {
+  id: number;
+  name: string;
+  userId: number;
+  username: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface SessionPolicy {
+  /** A session not used for this long ends. */
+  idleMinutes: number;
+  /** A session ends this long after sign-in, used or not. */
+  maxMinutes: number;
+}
+
+export const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMinutes: 12 * 60, maxMinutes: 12 * 60 };
+
+export const PASSWORD_MIN = 10;
+const PASSWORD_MAX = 1024;
+const DISPLAY_NAME_MAX = 200;
+const TOKEN_NAME_MAX = 100;
+const ROLE_DESCRIPTION_MAX = 500;
+/** Last-seen and last-used times are written at most this often, not on every request. */
+const TOUCH_EVERY_MS = 60_000;
+export const TOKEN_PREFIX = 'arr_';
+
+// argon2id with the OWASP minimum (19 MiB, 2 passes): strong, and quick enough for a login form.
+const HASH_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+
+function hashPassword(password: string): Promise<string> {
+  return argon2.hash(password, HASH_OPTIONS);
+}
+
+let decoy: Promise<string> | undefined;
+/** Verifying against a throw-away hash for unknown users keeps their sign-in as slow as a real one. */
+function decoyHash(): Promise<string> {
+  decoy ??= hashPassword(randomBytes(16).toString('hex'));
+  return decoy;
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function randomSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+// --- checks -------------------------------------------------------------------------------
+
+function usernameProblem(username: string): string | null {
+  if (!/^[a-z0-9][a-z0-9._@-]{0,63}$/.test(username)) return 'must be 1 to 64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit';
+  return null;
+}
+
+export function passwordProblem(password: string): string | null {
+  if (password.length < PASSWORD_MIN) return `must be at least ${PASSWORD_MIN} characters`;
+  if (password.length > PASSWORD_MAX) return `must be at most ${PASSWORD_MAX} characters`;
+  return null;
+}
+
+function normalise(username: string): string {
+  return username.trim().toLowerCase();
+}
+
+async function checkRoles(db: Executor, roles: readonly string[], field: string, problems: Problem[]): Promise<string[]> {
+  const wanted = [...new Set(roles.map((r) => r.trim()))];
+  const known = new Set((await db.selectFrom('roles').select('name').execute()).map((r) => r.name));
+  for (const r of wanted) if (!known.has(r)) problems.push({ field, reason: `no role is named "${r}" (there are ${[...known].sort().join(', ')})` });
+  return wanted.sort();
+}
+
+// --- reading users ------------------------------------------------------------------------
+
+async function rolesByUser(db: Executor, userIds: number[]): Promise<Map<number, { name: string; permissions: string[] }[]>> {
+  const byUser = new Map<number, { name: string; permissions: string[] }[]>();
+  if (userIds.length === 0) return byUser;
+  const rows = await db
+    .selectFrom('user_roles as ur')
+    .innerJoin('roles as r', 'r.name', 'ur.role')
+    .select(['ur.user_id', 'r.name', 'r.permissions'])
+    .where('ur.user_id', 'in', userIds)
+    .orderBy('r.name')
+    .execute();
+  for (const r of rows) byUser.set(r.user_id, [...(byUser.get(r.user_id) ?? []), { name: r.name, permissions: r.permissions }]);
+  return byUser;
+}
+
+function selectUsers(db: Executor) {
+  return db.selectFrom('users').select(['id', 'username', 'display_name', 'active', 'created_at', sql<boolean>`password_hash is not null`.as('has_password')]);
+}
+
+type UserSelect = Awaited<ReturnType<ReturnType<typeof selectUsers>['executeTakeFirstOrThrow']>>;
+
+async function toUserRows(db: Executor, rows: UserSelect[]): Promise<UserRow[]> {
+  const roles = await rolesByUser(
+    db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => {
+    const held = roles.get(r.id) ?? [];
+    return {
+      id: r.id,
+      username: r.username,
+      displayName: r.display_name,
+      roles: held.map((x) => x.name),
+      permissions: permissionsOf(held),
+      active: r.active,
+      hasPassword: r.has_password,
+      createdAt: new Date(r.created_at),
+    };
+  });
+}
+
+export async function listUsers(db: Executor): Promise<UserRow[]> {
+  return toUserRows(db, await selectUsers(db).orderBy('username').execute());
+}
+
+/** By id (digits) or username. */
+export async function getUser(db: Executor, idOrUsername: number | string): Promise<UserRow> {
+  const key = normalise(String(idOrUsername));
+  const row = /^\d+$/.test(key) ? await selectUsers(db).where('id', '=', Number(key)).executeTakeFirst() : await selectUsers(db).where('username', '=', key).executeTakeFirst();
+  if (!row) throw new NotFoundError(`user "${key}"`);
+  return (await toUserRows(db, [row]))[0]!;
+}
+
+export async function countUsers(db: Executor): Promise<number> {
+  const row = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** What the audit log keeps of a user: never a hash. */
+function snapshot(u: UserRow) {
+  return { username: u.username, displayName: u.displayName, roles: u.roles, active: u.active, hasPassword: u.hasPassword };
+}
+
+// --- changing users -----------------------------------------------------------------------
+
+export interface NewUser {
+  username: string;
+  /** Null or absent: the user signs in only with API tokens. */
+  password?: string | null;
+  displayName?: string;
+  roles: string[];
+}
+
+export async function addUser(ctx: Context, input: NewUser): Promise<UserRow> {
+  const problems: Problem[] = [];
+  const username = normalise(input.username);
+  const nameReason = usernameProblem(username);
+  if (nameReason) problems.push({ field: 'username', reason: nameReason });
+  const passwordReason = input.password == null ? null : passwordProblem(input.password);
+  if (passwordReason) problems.push({ field: 'password', reason: passwordReason });
+  const displayName = (input.displayName ?? '').trim();
+  if (displayName.length > DISPLAY_NAME_MAX) problems.push({ field: 'displayName', reason: `must be at most ${DISPLAY_NAME_MAX} characters` });
+  const roles = await checkRoles(ctx.database.db, input.roles, 'roles', problems);
+  if (problems.length) throw new ValidationError(problems);
+  const hash = input.password == null ? null : await hashPassword(input.password);
+
+  return ctx.database.db.transaction().execute(async (trx) => {
+    const clash = await trx.selectFrom('users').select('id').where('username', '=', username).executeTakeFirst();
+    if (clash) throw new ConflictError(`a user named "${username}" already exists`);
+    const now = ctx.clock.now();
+    const { id } = await trx
+      .insertInto('users')
+      .values({ username, display_name: displayName, password_hash: hash, created_at: now })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    if (roles.length) await trx.insertInto('user_roles').values(roles.map((role) => ({ user_id: id, role }))).execute();
+    const user = await getUser(trx, id);
+    await recordAudit(trx, { actor: ctx.actor, action: 'user.create', entity: 'user', entityId: username, after: snapshot(user), at: now });
+    return user;
+  });
+}
+
+export interface UserChanges {
+  roles?: string[];
+  active?: boolean;
+  /** A new password; null removes it (API tokens only). */
+  password?: string | null;
+  displayName?: string;
+}
+
+/** Deactivating a user ends their sessions; their API tokens stop working while they are inactive. */
+export async function updateUser(ctx: Context, idOrUsername: number | string, changes: UserChanges): Promise<UserRow> {
+  const problems: Problem[] = [];
+  if (changes.password != null) {
+    const reason = passwordProblem(changes.password);
+    if (reason) problems.push({ field: 'password', reason });
+  }
+  if (changes.displayName !== undefined && changes.displayName.trim().length > DISPLAY_NAME_MAX) {
+    problems.push({ field: 'displayName', reason: `must be at most ${DISPLAY_NAME_MAX} characters` });
+  }
+  const roles = changes.roles === undefined ? undefined : await checkRoles(ctx.database.db, changes.roles, 'roles', problems);
+  if (problems.length) throw new ValidationError(problems);
+  const hash = changes.password == null ? changes.password : await hashPassword(changes.password);
+
+  return ctx.database.db.transaction().execute(async (trx) => {
+    const before = await getUser(trx, idOrUsername);
+    const now = ctx.clock.now();
+    const set: { active?: boolean; display_name?: string; password_hash?: string | null } = {};
+    if (changes.active !== undefined) set.active = changes.active;
+    if (changes.displayName !== undefined) set.display_name = changes.displayName.trim();
+    if (hash !== undefined) set.password_hash = hash;
+    if (Object.keys(set).length) await trx.updateTable('users').set(set).where('id', '=', before.id).execute();
+    if (roles) {
+      await trx.deleteFrom('user_roles').where('user_id', '=', before.id).execute();
+      if (roles.length) await trx.insertInto('user_roles').values(roles.map((role) => ({ user_id: before.id, role }))).execute();
+    }
+    if (changes.active === false || hash !== undefined) await trx.deleteFrom('sessions').where('user_id', '=', before.id).execute();
+    const after = await getUser(trx, before.id);
+    await recordAudit(trx, {
+      actor: ctx.actor,
+      action: 'user.update',
+      entity: 'user',
+      entityId: after.username,
+      before: snapshot(before),
+      after: { ...snapshot(after), ...(hash !== undefined ? { passwordChanged: true } : {}) },
+      at: now,
+    });
+    return after;
+  });
+}
+
+/** A signed-in user changing their own password must give the current one. */
+export async function changeOwnPassword(ctx: Context, username: string, current: string, next: string): Promise<void> {
+  const row = await ctx.database.db.selectFrom('users').select(['password_hash']).where('username', '=', normalise(username)).executeTakeFirst();
+  if (!row?.password_hash || !(await argon2.verify(row.password_hash, current))) throw ValidationError.of('is not your current password', { field: 'currentPassword' });
+  await updateUser(ctx, username, { password: next });
+}
+
+// --- roles --------------------------------------------------------------------------------
+
+export async function listRoles(db: Executor): Promise<RoleRow[]> {
+  const rows = await db
+    .selectFrom('roles as r')
+    .select(['r.name', 'r.description', 'r.permissions', 'r.built_in'])
+    .select((eb) => eb.selectFrom('user_roles as ur').whereRef('ur.role', '=', 'r.name').select(eb.fn.countAll<number>().as('n')).as('users'))
+    .orderBy('r.built_in', 'desc')
+    .orderBy('r.name')
+    .execute();
+  return rows.map((r) => ({ name: r.name, description: r.description, permissions: permissionsOf([r]), builtIn: r.built_in, users: Number(r.users ?? 0) }));
+}
+
+export interface RoleInput {
+  name: string;
+  description?: string;
+  permissions: string[];
+}
+
+/** Creates or replaces a custom role; the built-in roles change only with the code and a migration. */
+export async function saveRole(ctx: Context, input: RoleInput): Promise<RoleRow> {
+  const name = input.name.trim();
+  const problems: Problem[] = [];
+  if (!/^[a-z][a-z0-9_]{0,49}$/.test(name)) problems.push({ field: 'name', reason: 'must be 1 to 50 lower-case letters, digits or "_", starting with a letter' });
+  const description = (input.description ?? '').trim();
+  if (description.length > ROLE_DESCRIPTION_MAX) problems.push({ field: 'description', reason: `must be at most ${ROLE_DESCRIPTION_MAX} characters` });
+  input.permissions.forEach((p, i) => {
+    if (!isPermission(p)) problems.push({ field: `permissions[${i}]`, reason: `"${p}" is not a permission (they are ${PERMISSIONS.join(', ')})` });
+  });
+  if (problems.length) throw new ValidationError(problems);
+  if (BUILT_IN_ROLE_NAMES.includes(name)) throw new ConflictError(`"${name}" is a built-in role; create a custom role instead`);
+  const permissions = PERMISSIONS.filter((p) => input.permissions.includes(p));
+
+  return ctx.database.db.transaction().execute(async (trx) => {
+    const before = await trx.selectFrom('roles').select(['name', 'description', 'permissions', 'built_in']).where('name', '=', name).executeTakeFirst();
+    if (before?.built_in) throw new ConflictError(`"${name}" is a built-in role; create a custom role instead`);
+    await trx
+      .insertInto('roles')
+      .values({ name, description, permissions })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ description, permissions }))
+      .execute();
+    await recordAudit(trx, {
+      actor: ctx.actor,
+      action: before ? 'role.update' : 'role.create',
+      entity: 'role',
+      entityId: name,
+      ...(before ? { before: { description: before.description, permissions: before.permissions } } : {}),
+      after: { description, permissions },
+      at: ctx.clock.now(),
+    });
+    return (await listRoles(trx)).find((r) => r.name === name)!;
+  });
+}
+
+/** Removes a custom role that nobody holds any more. */
+export async function removeRole(ctx: Context, name: string): Promise<RoleRow> {
+  return ctx.database.db.transaction().execute(async (trx) => {
+    const role = (await listRoles(trx)).find((r) => r.name === name.trim());
+    if (!role) throw new NotFoundError(`role "${name.trim()}"`);
+    if (role.builtIn) throw new ConflictError(`"${role.name}" is a built-in role and cannot be removed`);
+    if (role.users > 0) throw new ConflictError(`role "${role.name}" is held by ${role.users} user${role.users === 1 ? '' : 's'}; take it from them first`);
+    await trx.deleteFrom('roles').where('name', '=', role.name).execute();
+    await recordAudit(trx, { actor: ctx.actor, action: 'role.remove', entity: 'role', entityId: role.name, before: { description: role.description, permissions: role.permissions }, at: ctx.clock.now() });
+    return role;
+  });
+}
+
+// --- sessions -----------------------------------------------------------------------------
+
+export interface SignedIn {
+  /** The cookie value: shown to this client once, stored only as its sha256. */
+  token: string;
+  expiresAt: Date;
+  user: AuthUser;
+}
+
+function authUser(u: UserRow): AuthUser {
+  return { id: u.id, username: u.username, displayName: u.displayName, roles: u.roles, permissions: u.permissions };
+}
+
+/** Checks a username and password and opens a session. */
+export async function login(ctx: Context, username: string, password: string, policy: SessionPolicy = DEFAULT_SESSION_POLICY): Promise<SignedIn> {
+  const name = normalise(username);
+  const row = await ctx.database.db.selectFrom('users').select(['id', 'password_hash', 'active']).where('username', '=', name).executeTakeFirst();
+  const ok = row?.password_hash ? await argon2.verify(row.password_hash, password) : await argon2.verify(await decoyHash(), password).then(() => false);
+  if (!row || !ok || !row.active) throw new SignInError();
+
+  const token = randomSecret();
+  const now = ctx.clock.now();
+  const expiresAt = new Date(now.getTime() + policy.maxMinutes * 60_000);
+  const user = await ctx.database.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('sessions').where('expires_at', '<=', now).execute();
+    await trx.insertInto('sessions').values({ id: sha256(token), user_id: row.id, created_at: now, last_seen_at: now, expires_at: expiresAt }).execute();
+    await recordAudit(trx, { actor: name, action: 'user.login', entity: 'user', entityId: name, at: now });
+    return getUser(trx, row.id);
+  });
+  return { token, expiresAt, user: authUser(user) };
+}
+
+/** The user of a live session, or null (unknown, expired, idle too long, or the user deactivated). */
+export async function sessionUser(ctx: Context, token: string, policy: SessionPolicy = DEFAULT_SESSION_POLICY): Promise<AuthUser | null> {
+  const { db } = ctx.database;
+  const now = ctx.clock.now();
+  const row = await db
+    .selectFrom('sessions as s')
+    .innerJoin('users as u', 'u.id', 's.user_id')
+    .select(['s.id', 's.user_id', 's.last_seen_at', 's.expires_at', 'u.active'])
+    .where('s.id', '=', sha256(token))
+    .executeTakeFirst();
+  if (!row || !row.active) return null;
+  const lastSeen = new Date(row.last_seen_at).getTime();
+  if (new Date(row.expires_at).getTime() <= now.getTime() || now.getTime() - lastSeen >= policy.idleMinutes * 60_000) return null;
+  if (now.getTime() - lastSeen >= TOUCH_EVERY_MS) await db.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', row.id).execute();
+  return authUser(await getUser(db, row.user_id));
+}
+
+export async function logout(ctx: Context, token: string): Promise<void> {
+  await ctx.database.db.transaction().execute(async (trx) => {
+    const gone = await trx
+      .deleteFrom('sessions as s')
+      .where('s.id', '=', sha256(token))
+      .returning((eb) => eb.selectFrom('users as u').whereRef('u.id', '=', 's.user_id').select('u.username').as('username'))
+      .executeTakeFirst();
+    if (gone?.username) await recordAudit(trx, { actor: ctx.actor, action: 'user.logout', entity: 'user', entityId: gone.username, at: ctx.clock.now() });
+  });
+}
+
+// --- API tokens ---------------------------------------------------------------------------
+
+export interface CreatedToken extends TokenRow {
+  /** The token itself: shown once, never stored. */
+  token: string;
+}
+
+function selectTokens(db: Executor) {
+  return db
+    .selectFrom('api_tokens as t')
+    .innerJoin('users as u', 'u.id', 't.user_id')
+    .select(['t.id', 't.name', 't.user_id', 'u.username', 't.created_at', 't.last_used_at', 't.revoked_at']);
+}
+
+function toTokenRow(r: Awaited<ReturnType<ReturnType<typeof selectTokens>['executeTakeFirstOrThrow']>>): TokenRow {
+  return { id: r.id, name: r.name, userId: r.user_id, username: r.username, createdAt: new Date(r.created_at), lastUsedAt: r.last_used_at, revokedAt: r.revoked_at };
+}
+
+/** Tokens, newest first: every user's, or one user's. */
+export async function listTokens(db: Executor, idOrUsername?: number | string): Promise<TokenRow[]> {
+  let q = selectTokens(db).orderBy('t.id', 'desc');
+  if (idOrUsername !== undefined) q = q.where('t.user_id', '=', (await getUser(db, idOrUsername)).id);
+  return (await q.execute()).map(toTokenRow);
+}
+
+export async function createToken(ctx: Context, idOrUsername: number | string, name: string): Promise<CreatedToken> {
+  const label = name.trim();
+  if (label === '' || label.length > TOKEN_NAME_MAX) throw ValidationError.of(`a token needs a name of 1 to ${TOKEN_NAME_MAX} characters`, { field: 'name' });
+  const token = TOKEN_PREFIX + randomSecret();
+  return ctx.database.db.transaction().execute(async (trx) => {
+    const user = await getUser(trx, idOrUsername);
+    const now = ctx.clock.now();
+    const { id } = await trx
+      .insertInto('api_tokens')
+      .values({ user_id: user.id, name: label, token_hash: sha256(token), created_at: now })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await recordAudit(trx, { actor: ctx.actor, action: 'token.create', entity: 'api_token', entityId: id, after: { name: label, username: user.username }, at: now });
+    return { ...toTokenRow(await selectTokens(trx).where('t.id', '=', id).executeTakeFirstOrThrow()), token };
+  });
+}
+
+export async function revokeToken(ctx: Context, id: number): Promise<TokenRow> {
+  return ctx.database.db.transaction().execute(async (trx) => {
+    const row = await selectTokens(trx).where('t.id', '=', id).executeTakeFirst();
+    if (!row) throw new NotFoundError(`API token ${id}`);
+    if (row.revoked_at) throw new ConflictError(`API token ${id} was already revoked at ${row.revoked_at.toISOString()}`);
+    const now = ctx.clock.now();
+    await trx.updateTable('api_tokens').set({ revoked_at: now }).where('id', '=', id).execute();
+    await recordAudit(trx, { actor: ctx.actor, action: 'token.revoke', entity: 'api_token', entityId: id, before: { name: row.name, username: row.username }, at: now });
+    return toTokenRow({ ...row, revoked_at: now });
+  });
+}
+
+/** The user of a live (unrevoked) token whose user is active, or null. */
+export async function tokenUser(ctx: Context, token: string): Promise<AuthUser | null> {
+  if (!token.startsWith(TOKEN_PREFIX)) return null;
+  const { db } = ctx.database;
+  const row = await db
+    .selectFrom('api_tokens as t')
+    .innerJoin('users as u', 'u.id', 't.user_id')
+    .select(['t.id', 't.user_id', 't.last_used_at', 'u.active'])
+    .where('t.token_hash', '=', sha256(token))
+    .where('t.revoked_at', 'is', null)
+    .executeTakeFirst();
+  if (!row || !row.active) return null;
+  const now = ctx.clock.now();
+  if (!row.last_used_at || now.getTime() - row.last_used_at.getTime() >= TOUCH_EVERY_MS) {
+    await db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
+  }
+  return authUser(await getUser(db, row.user_id));
+}

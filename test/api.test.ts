@@ -1,0 +1,516 @@
+// The HTTP API through Fastify's inject (no network): every /api route × every built-in role
+// (allowed → 2xx, otherwise 403 naming the permission; signed out → 401), from one table that
+// must cover every registered route; then bad bodies, API tokens, session expiry, the sign-in
+// limit, deactivation and secrets that never come back.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILT_IN_ROLES } from '../src/domain/permissions.ts';
+import { apiRoutes, SESSION_COOKIE, type RoutePermission } from '../src/http/auth.ts';
+import { buildServer } from '../src/http/server.ts';
+import { addAgency } from '../src/services/agencies.ts';
+import type { Clock, Context } from '../src/services/context.ts';
+import { addExclusion } from '../src/services/exclusions.ts';
+import { createItemSet, createPatronSet } from '../src/services/recordsets.ts';
+import { exportSettings, importSettings, listEntries } from '../src/services/settings.ts';
+import { addUser, createToken, saveRole } from '../src/services/users.ts';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { LedgerFactory } from './helpers/ledger-factory.ts';
+import { Scenario } from './helpers/scenario.ts';
+
+type Role = 'admin' | 'business_office' | 'circulation' | 'viewer';
+const ROLES: Role[] = ['admin', 'business_office', 'circulation', 'viewer'];
+const GRANTS = new Map(BUILT_IN_ROLES.map((r) => [r.name, r.permissions as readonly string[]]));
+const PASSWORD = 'correct horse battery staple';
+const SECRET = 'Sftp-pa55word-never-shown';
+
+let t: TestDatabase;
+let s: Scenario;
+let app: FastifyInstance;
+let ctx: Context;
+let now = new Date('2025-06-02T15:00:00Z');
+const clock: Clock = { now: () => new Date(now) };
+let dir: string;
+const cookies = new Map<string, string>();
+const savedKey = process.env.ARREARS_SECRET_KEY;
+let seq = 0;
+const n = () => ++seq;
+
+/** Ids made in beforeAll that the table's requests use. */
+const ids = { entry: 0, run: 0, referral: 0, file: 0, dropAgency: 0 };
+let factory: LedgerFactory;
+
+interface Req extends InjectOptions {
+  url: string;
+  /** A session cookie to use instead of the role's own. */
+  cookie?: string;
+}
+
+interface Row {
+  route: string;
+  permission: RoutePermission;
+  request: (role: Role) => Req | Promise<Req>;
+}
+
+function form(fields: Record<string, string>, file: { name: string; content: string }): { payload: Buffer; headers: Record<string, string> } {
+  const boundary = `----arrears${randomBytes(8).toString('hex')}`;
+  const parts = Object.entries(fields).map(([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`);
+  parts.push(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n${file.content}\r\n--${boundary}--\r\n`);
+  return { payload: Buffer.from(parts.join('')), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+async function signIn(username: string, password = PASSWORD): Promise<string> {
+  const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username, password } });
+  expect(res.statusCode).toBe(200);
+  const cookie = res.cookies.find((c) => c.name === SESSION_COOKIE)!;
+  return `${SESSION_COOKIE}=${cookie.value}`;
+}
+
+async function call(who: Role | null, req: Req) {
+  const { cookie, ...options } = req;
+  const header = cookie ?? (who ? cookies.get(who) : undefined);
+  return app.inject({ method: 'GET', ...options, headers: { ...options.headers, ...(header ? { cookie: header } : {}) } });
+}
+
+/** A report file row straight into the table: queued for the folder agency, or held. */
+async function storedFile(status: 'queued' | 'held'): Promise<number> {
+  const content = Buffer.from(`header\n${n()}\n`);
+  const row = await t.db
+    .insertInto('report_files')
+    .values({
+      run_id: ids.run,
+      entry_id: ids.entry,
+      agency_id: ids.dropAgency,
+      kind: 'new',
+      name: `extra_${n()}.txt`,
+      content,
+      sha256: createHash('sha256').update(content).digest('hex'),
+      row_count: 1,
+      status,
+      next_attempt_at: status === 'held' ? new Date('2030-01-01T00:00:00Z') : now,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+const rows: Row[] = [
+  { route: 'POST /api/login', permission: 'public', request: () => ({ method: 'POST', url: '/api/login', payload: { username: 'u_viewer', password: PASSWORD } }) },
+  { route: 'POST /api/logout', permission: 'signed-in', request: async (role) => ({ method: 'POST', url: '/api/logout', cookie: await signIn(`u_${role}`) }) },
+  { route: 'GET /api/me', permission: 'signed-in', request: () => ({ url: '/api/me' }) },
+  {
+    route: 'POST /api/me/password',
+    permission: 'signed-in',
+    request: async (role) => {
+      const user = await addUser(ctx, { username: `pw${n()}`, password: PASSWORD, roles: [role] });
+      return { method: 'POST', url: '/api/me/password', payload: { currentPassword: PASSWORD, newPassword: 'another fine password' }, cookie: await signIn(user.username) };
+    },
+  },
+  { route: 'GET /api/users', permission: 'users.manage', request: () => ({ url: '/api/users' }) },
+  { route: 'POST /api/users', permission: 'users.manage', request: () => ({ method: 'POST', url: '/api/users', payload: { username: `new${n()}`, password: PASSWORD, roles: ['viewer'] } }) },
+  { route: 'GET /api/users/:id', permission: 'users.manage', request: () => ({ url: '/api/users/u_viewer' }) },
+  { route: 'PATCH /api/users/:id', permission: 'users.manage', request: () => ({ method: 'PATCH', url: '/api/users/u_viewer', payload: { displayName: 'Vera Viewer' } }) },
+  { route: 'GET /api/users/:id/tokens', permission: 'users.manage', request: () => ({ url: '/api/users/bot/tokens' }) },
+  { route: 'POST /api/users/:id/tokens', permission: 'users.manage', request: () => ({ method: 'POST', url: '/api/users/bot/tokens', payload: { name: `token ${n()}` } }) },
+  { route: 'GET /api/tokens', permission: 'users.manage', request: () => ({ url: '/api/tokens' }) },
+  { route: 'DELETE /api/tokens/:id', permission: 'users.manage', request: async () => ({ method: 'DELETE', url: `/api/tokens/${(await createToken(ctx, 'bot', 'doomed')).id}` }) },
+  { route: 'GET /api/roles', permission: 'users.manage', request: () => ({ url: '/api/roles' }) },
+  { route: 'PUT /api/roles/:name', permission: 'users.manage', request: () => ({ method: 'PUT', url: `/api/roles/custom${n()}`, payload: { permissions: ['audit.view'] } }) },
+  { route: 'DELETE /api/roles/:name', permission: 'users.manage', request: async () => ({ method: 'DELETE', url: `/api/roles/${(await saveRole(ctx, { name: `gone${n()}`, permissions: [] })).name}` }) },
+  { route: 'GET /api/permissions', permission: 'signed-in', request: () => ({ url: '/api/permissions' }) },
+
+  { route: 'GET /api/settings', permission: 'parameters.view', request: () => ({ url: '/api/settings' }) },
+  { route: 'GET /api/settings/export', permission: 'parameters.view', request: () => ({ url: '/api/settings/export' }) },
+  { route: 'GET /api/settings/:id', permission: 'parameters.view', request: () => ({ url: `/api/settings/${ids.entry}` }) },
+  { route: 'POST /api/settings/import', permission: 'settings.edit', request: async () => ({ method: 'POST', url: '/api/settings/import?mode=merge', payload: await exportSettings(t.db) }) },
+  {
+    route: 'DELETE /api/settings/:id',
+    permission: 'settings.edit',
+    request: async () => {
+      const name = `Temporary ${n()}`;
+      await importSettings(ctx, [...(await exportSettings(t.db)), { name, minimumOwed: '99.00', agency: 'UMS' }]);
+      return { method: 'DELETE', url: `/api/settings/${encodeURIComponent(name)}` };
+    },
+  },
+  { route: 'GET /api/agencies', permission: 'parameters.view', request: () => ({ url: '/api/agencies' }) },
+  { route: 'GET /api/agencies/:id', permission: 'parameters.view', request: () => ({ url: '/api/agencies/UMS' }) },
+  { route: 'POST /api/agencies', permission: 'settings.edit', request: () => ({ method: 'POST', url: '/api/agencies', payload: { name: `Agency ${n()}` } }) },
+  { route: 'PATCH /api/agencies/:id', permission: 'settings.edit', request: () => ({ method: 'PATCH', url: '/api/agencies/UMS', payload: { active: true } }) },
+
+  { route: 'POST /api/runs', permission: 'runs.run', request: () => ({ method: 'POST', url: '/api/runs', payload: { reportDate: '2025-06-03', dryRun: true } }) },
+  { route: 'GET /api/runs', permission: 'ledger.view', request: () => ({ url: '/api/runs?limit=5' }) },
+  { route: 'GET /api/runs/:id', permission: 'ledger.view', request: () => ({ url: `/api/runs/${ids.run}` }) },
+  { route: 'GET /api/explain/:patronId', permission: 'runs.run', request: () => ({ url: '/api/explain/P1?date=2025-06-02' }) },
+  { route: 'GET /api/referrals', permission: 'ledger.view', request: () => ({ url: '/api/referrals?status=open&agency=UMS' }) },
+  { route: 'GET /api/referrals/:id', permission: 'ledger.view', request: () => ({ url: `/api/referrals/${ids.referral}` }) },
+  { route: 'GET /api/patrons/:id', permission: 'ledger.view', request: () => ({ url: '/api/patrons/P1' }) },
+  {
+    route: 'POST /api/imports/:kind',
+    permission: 'imports.run',
+    request: () => ({ method: 'POST', url: '/api/imports/libraries', ...form({}, { name: 'libraries.csv', content: `code,name,time_zone\nL${n()},Branch,America/Chicago\n` }) }),
+  },
+
+  { route: 'GET /api/files', permission: 'ledger.view', request: () => ({ url: '/api/files?kind=new' }) },
+  { route: 'GET /api/files/:id', permission: 'ledger.view', request: () => ({ url: `/api/files/${ids.file}` }) },
+  { route: 'GET /api/files/:id/download', permission: 'ledger.view', request: () => ({ url: `/api/files/${ids.file}/download?format=csv` }) },
+  { route: 'POST /api/files/:id/retry', permission: 'runs.run', request: async () => ({ method: 'POST', url: `/api/files/${await storedFile('queued')}/retry` }) },
+  { route: 'POST /api/files/:id/release', permission: 'runs.run', request: async () => ({ method: 'POST', url: `/api/files/${await storedFile('held')}/release` }) },
+  { route: 'GET /api/review', permission: 'ledger.view', request: () => ({ url: '/api/review' }) },
+
+  { route: 'GET /api/recordsets', permission: 'ledger.view', request: () => ({ url: '/api/recordsets' }) },
+  {
+    route: 'POST /api/recordsets',
+    permission: 'recordsets.manage',
+    request: () => ({ method: 'POST', url: '/api/recordsets', ...form({ name: `Returned ${n()}` }, { name: 'ums.csv', content: 'PatronID\nP1\nP2\n' }) }),
+  },
+  { route: 'GET /api/recordsets/:id', permission: 'ledger.view', request: () => ({ url: '/api/recordsets/returns' }) },
+  { route: 'DELETE /api/recordsets/:id', permission: 'recordsets.manage', request: async () => ({ method: 'DELETE', url: `/api/recordsets/${(await patronSet(`doomed${n()}`)).set.id}` }) },
+  { route: 'POST /api/recordsets/:id/members', permission: 'recordsets.manage', request: () => ({ method: 'POST', url: '/api/recordsets/returns/members', payload: { ids: ['P3'] } }) },
+  { route: 'POST /api/recordsets/:id/members/remove', permission: 'recordsets.manage', request: () => ({ method: 'POST', url: '/api/recordsets/returns/members/remove', payload: { ids: ['P6'] } }) },
+  { route: 'POST /api/recordsets/:id/bulk-change', permission: 'recordsets.manage', request: () => ({ method: 'POST', url: '/api/recordsets/returns/bulk-change', payload: { note: { text: 'reviewed' } } }) },
+  {
+    route: 'POST /api/recordsets/:id/item-sets',
+    permission: 'recordsets.manage',
+    request: () => ({ method: 'POST', url: '/api/recordsets/returns/item-sets', payload: { statuses: ['lost'], name: `items${n()}` } }),
+  },
+  { route: 'POST /api/recordsets/:id/delete-lost', permission: 'recordsets.manage', request: () => ({ method: 'POST', url: '/api/recordsets/lostitems/delete-lost' }) },
+  { route: 'POST /api/recordsets/:id/transition-lost', permission: 'recordsets.manage', request: () => ({ method: 'POST', url: '/api/recordsets/lostitems/transition-lost' }) },
+  { route: 'POST /api/secure', permission: 'recordsets.manage', request: () => ({ method: 'POST', url: '/api/secure', payload: { patronIds: ['P5'] } }) },
+  { route: 'POST /api/release', permission: 'recordsets.manage', request: () => ({ method: 'POST', url: '/api/release', payload: { patronIds: ['P5'] } }) },
+  { route: 'POST /api/settle', permission: 'balances.settle', request: () => ({ method: 'POST', url: '/api/settle', payload: { patronIds: ['P6'], mode: 'waive' } }) },
+  { route: 'POST /api/cleared', permission: 'recordsets.manage', request: () => ({ method: 'POST', url: '/api/cleared', ...form({}, { name: 'cleared.xlsx.csv', content: 'Patron ID\nP6\n' }) }) },
+  {
+    route: 'POST /api/rerefer',
+    permission: 'recordsets.manage',
+    request: async () => {
+      const p = await factory.patron();
+      await factory.referral({ patron_id: p.id, agency_id: (await t.db.selectFrom('agencies').select('id').where('name', '=', 'UMS').executeTakeFirstOrThrow()).id });
+      return { method: 'POST', url: '/api/rerefer', payload: { patronIds: [p.id], agency: 'Second' } };
+    },
+  },
+
+  { route: 'GET /api/exclusions', permission: 'ledger.view', request: () => ({ url: '/api/exclusions?state=active' }) },
+  { route: 'POST /api/exclusions', permission: 'recordsets.manage', request: () => ({ method: 'POST', url: '/api/exclusions', payload: { patronId: 'P4', reason: 'disputed', until: '2025-12-31' } }) },
+  {
+    route: 'DELETE /api/exclusions/:id',
+    permission: 'recordsets.manage',
+    request: async () => ({ method: 'DELETE', url: `/api/exclusions/${(await addExclusion(ctx, { patronId: 'P4', reason: 'temporary' })).exclusion.id}` }),
+  },
+  { route: 'GET /api/flags', permission: 'ledger.view', request: () => ({ url: '/api/flags?format=csv' }) },
+  { route: 'GET /api/audit', permission: 'audit.view', request: () => ({ url: '/api/audit?action=user.' }) },
+  { route: 'GET /api/schedule', permission: 'parameters.view', request: () => ({ url: '/api/schedule' }) },
+  { route: 'GET /api/dashboard', permission: 'ledger.view', request: () => ({ url: '/api/dashboard?from=2025-01' }) },
+];
+
+function patronSet(name: string) {
+  const path = join(dir, `${name}.csv`);
+  writeFileSync(path, 'PatronID\nP1\nP2\nP6\n');
+  return createPatronSet(ctx, { name, file: path });
+}
+
+beforeAll(async () => {
+  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
+  dir = mkdtempSync(join(tmpdir(), 'arrears-api-'));
+  t = await freshDatabase();
+  s = new Scenario(t);
+  ctx = { database: t, clock, actor: 'setup' };
+  factory = new LedgerFactory(t.db, 'api_');
+
+  await s.libraries({ code: 'MAIN' });
+  await s.agency('UMS');
+  await s.agency('Second');
+  ids.dropAgency = (await addAgency(ctx, { name: 'Drop', transferMethod: 'folder', transferConfig: { path: dir } })).id;
+  await s.patrons({ id: 'P1' }, { id: 'P2' }, { id: 'P3' }, { id: 'P4' }, { id: 'P5' }, { id: 'P6' });
+  await s.load('items', [{ id: 'I1', barcode: '31001', title: 'Lost Book', status: 'lost', patron_id: 'P1', due_date: '2025-03-01' }]);
+  await s.charges(
+    { id: 'C1', patron_id: 'P1', reason: 'replacement', amount: '40.00', assessed_at: '2025-05-01T10:00:00' },
+    { id: 'C2', patron_id: 'P2', reason: 'replacement', amount: '30.00', assessed_at: '2025-05-02T10:00:00' },
+    { id: 'C6', patron_id: 'P6', reason: 'overdue', amount: '3.00', assessed_at: '2025-05-02T10:00:00' },
+  );
+  await s.settings({ agencyFee: '10.00' });
+  ids.entry = (await listEntries(t.db))[0]!.id;
+  const run = await s.run('2025-06-02', {}, '2025-06-02T14:00:00Z');
+  ids.run = run.runId!;
+  ids.referral = (await t.db.selectFrom('referrals').select('id').where('patron_id', '=', 'P1').executeTakeFirstOrThrow()).id;
+  ids.file = (await t.db.selectFrom('report_files').select('id').where('kind', '=', 'new').executeTakeFirstOrThrow()).id;
+  await patronSet('returns');
+  await createItemSet(ctx, { from: 'returns', statuses: ['lost'], name: 'lostitems' });
+
+  for (const role of ROLES) await addUser(ctx, { username: `u_${role}`, password: PASSWORD, roles: [role] });
+  await addUser(ctx, { username: 'bot', password: null, roles: ['viewer'] });
+  app = await buildServer(ctx, { session: { idleMinutes: 60, maxMinutes: 180 }, loginLimit: { attempts: 3, windowMinutes: 15 } });
+  for (const role of ROLES) cookies.set(role, await signIn(`u_${role}`));
+});
+
+afterAll(async () => {
+  await app?.close();
+  await t?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
+  else process.env.ARREARS_SECRET_KEY = savedKey;
+});
+
+describe('route × role matrix', () => {
+  it('covers every /api route, each with the permission the table expects', () => {
+    const registered = apiRoutes(app).map((r) => `${r.method} ${r.url} ${r.permission}`);
+    expect(registered.sort()).toEqual(rows.map((r) => `${r.route} ${r.permission}`).sort());
+  });
+
+  it('signing in needs no session', async () => {
+    const res = await call(null, await rows[0]!.request('viewer'));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ user: { username: 'u_viewer', roles: ['viewer'], permissions: ['parameters.view', 'ledger.view'] } });
+  });
+
+  for (const row of rows.filter((r) => r.permission !== 'public')) {
+    it(`${row.route} (${row.permission})`, async () => {
+      const anonymous = await call(null, { ...(await row.request('viewer')), cookie: undefined });
+      expect(anonymous.statusCode, anonymous.body).toBe(401);
+      expect(anonymous.json()).toMatchObject({ error: { code: 'unauthenticated' } });
+      for (const role of ROLES) {
+        const res = await call(role, await row.request(role));
+        const allowed = row.permission === 'signed-in' || GRANTS.get(role)!.includes(row.permission);
+        if (allowed) {
+          expect([200, 201], `${role}: ${res.statusCode} ${res.body.slice(0, 500)}`).toContain(res.statusCode);
+        } else {
+          expect(res.statusCode, `${role}: ${res.body}`).toBe(403);
+          expect(res.json()).toEqual({ error: { code: 'forbidden', message: `permission "${row.permission}" is required`, permission: row.permission } });
+        }
+      }
+    });
+  }
+
+  it('an unknown /api path is 401 signed out and 404 signed in', async () => {
+    expect((await call(null, { url: '/api/nothing/here' })).statusCode).toBe(401);
+    // The router decodes "%61" to "a": the permission check goes by the matched route, not the raw path.
+    expect((await call(null, { url: '/%61pi/settings' })).statusCode).toBe(401);
+    expect((await call(null, { method: 'HEAD', url: '/api/settings' })).statusCode).toBe(401);
+    expect((await call('viewer', { url: '/%61pi/users' })).statusCode).toBe(403);
+    const res = await call('viewer', { url: '/api/nothing/here' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ error: { code: 'not_found', message: 'no route GET /api/nothing/here' } });
+  });
+});
+
+describe('requests and replies', () => {
+  it('a bad body or query is a 400 naming each field', async () => {
+    const unknown = await call('admin', { method: 'POST', url: '/api/runs', payload: { reportDate: '2025-06-03', dryrun: true } });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json()).toEqual({ error: { code: 'validation', message: 'field dryrun: is not a known field', problems: [{ field: 'dryrun', reason: 'is not a known field' }] } });
+
+    const missing = await call('admin', { method: 'POST', url: '/api/users', payload: { password: { plain: 'text' }, roles: { admin: true } } });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().error.problems).toEqual([
+      { field: 'username', reason: 'is required' },
+      { field: 'password', reason: 'must be string or null' },
+      { field: 'roles', reason: 'must be array' },
+    ]);
+
+    const date = await call('admin', { method: 'POST', url: '/api/runs', payload: { reportDate: '2025-02-30' } });
+    expect(date.json()).toEqual({
+      error: { code: 'validation', message: 'field reportDate: "2025-02-30" is not a calendar date (YYYY-MM-DD)', problems: [{ field: 'reportDate', reason: '"2025-02-30" is not a calendar date (YYYY-MM-DD)' }] },
+    });
+
+    const query = await call('viewer', { url: '/api/referrals?status=lost&limit=0' });
+    expect(query.statusCode).toBe(400);
+    expect(query.json().error.problems.map((p: { field: string }) => p.field).sort()).toEqual(['limit', 'status']);
+
+    // The service's own checks come back the same way, with their field.
+    const agency = await call('admin', { method: 'POST', url: '/api/agencies', payload: { name: 'Half', transferMethod: 'sftp', transferConfig: { username: 'lib' } } });
+    expect(agency.json()).toMatchObject({ error: { code: 'validation', problems: [{ field: 'transferConfig.host', reason: 'is required for the sftp transfer method' }] } });
+    const settings = await call('admin', { method: 'POST', url: '/api/settings/import', payload: [{ name: 'No minimum', agency: 'UMS' }] });
+    expect(settings.statusCode).toBe(400);
+    expect(settings.json().error.problems).toContainEqual({ field: 'entries[0].minimumOwed', reason: expect.any(String) });
+  });
+
+  it('a run through the API is the run the CLI prints, with the user as actor in the audit log', async () => {
+    const res = await call('circulation', { method: 'POST', url: '/api/runs', payload: { reportDate: '2025-06-02', dryRun: true, entryIds: [ids.entry] } });
+    expect(res.json()).toMatchObject({ reportDate: '2025-06-02', dryRun: true, alreadyRun: true, skipped: [{ id: ids.entry, name: 'Entry 1', parts: ['new', 'update'] }] });
+    const set = await call('circulation', { method: 'POST', url: '/api/recordsets/returns/bulk-change', payload: { note: { text: 'called twice', mode: 'replace' } } });
+    expect(set.statusCode).toBe(200);
+    const audit = await call('admin', { url: '/api/audit?action=patron.change&limit=1' });
+    expect(audit.json()).toMatchObject({ items: [{ actor: 'u_circulation', action: 'patron.change', after: { note: 'called twice', recordSet: 'returns' } }] });
+  });
+
+  it('lists referrals with amounts as decimal strings and one with its history', async () => {
+    const list = await call('viewer', { url: '/api/referrals?patron=P1' });
+    expect(list.json()).toEqual({
+      total: 1,
+      items: [
+        {
+          id: ids.referral,
+          patronId: 'P1',
+          patronName: 'Pat Ron P1',
+          agency: 'UMS',
+          entry: 'Entry 1',
+          status: 'open',
+          referredOn: '2025-06-02',
+          closedOn: null,
+          referred: '50.00',
+          fee: '10.00',
+          lastReported: '50.00',
+          runId: ids.run,
+          previousReferralId: null,
+        },
+      ],
+    });
+    const one = await call('viewer', { url: `/api/referrals/${ids.referral}` });
+    expect(one.json().history).toEqual([
+      { id: expect.any(Number), type: 'refer', amount: '50.00', reason: 'new submission', runId: ids.run, reportDate: '2025-06-02', at: '2025-06-02T14:00:00.000Z', actor: 'test' },
+    ]);
+    expect((await call('viewer', { url: '/api/referrals/999999' })).statusCode).toBe(404);
+  });
+
+  it('uploads a record set, refusing unknown ids by file, row and column', async () => {
+    const bad = await call('circulation', { method: 'POST', url: '/api/recordsets', ...form({ name: 'With strangers' }, { name: 'agency.csv', content: 'PatronID\nP1\nX9\n' }) });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.problems).toContainEqual({ file: 'agency.csv', row: 3, column: 'PatronID', reason: 'unknown patron "X9"' });
+    const ok = await call('circulation', { method: 'POST', url: '/api/recordsets', ...form({ name: 'With strangers', allowUnknown: 'true' }, { name: 'agency.csv', content: 'PatronID\nP1\nX9\n' }) });
+    expect(ok.statusCode).toBe(201);
+    expect(ok.json()).toMatchObject({ set: { name: 'With strangers', members: 1, createdBy: 'u_circulation' }, unknown: [{ id: 'X9', row: 3 }] });
+    const wrongType = await call('circulation', { method: 'POST', url: '/api/recordsets', ...form({ name: 'Pic' }, { name: 'photo.png', content: 'x' }) });
+    expect(wrongType.json()).toMatchObject({ error: { code: 'validation', problems: [{ field: 'file', file: 'photo.png' }] } });
+  });
+
+  it('downloads a report file as csv with its own file name', async () => {
+    const res = await call('viewer', { url: `/api/files/${ids.file}/download?format=csv` });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(res.headers['content-disposition']).toMatch(/^attachment; filename="\d+_new_\d{14}\.csv"$/);
+    expect(res.body.split('\r\n')[0]).toContain('patron_id');
+  });
+
+  it('the OpenAPI document is public and says which permission each route needs', async () => {
+    const res = await app.inject({ url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json() as { paths: Record<string, Record<string, { description?: string }>> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/runs', '/api/exclusions/{id}', '/api/imports/{kind}']));
+    expect(doc.paths['/api/runs']!.post!.description).toContain('Requires the permission **runs.run**');
+  });
+});
+
+describe('dashboard', () => {
+  it('counts refer records as referred, and payments once each as recovered', async () => {
+    // P1 pays 15.00 at the desk while referred: the next run reports the drop as "paid".
+    await s.payments({ id: 'Y1', patron_id: 'P1', amount: '15.00', paid_at: '2025-06-02T16:00:00' });
+    await s.run('2025-06-03', {}, '2025-06-03T08:00:00Z');
+    // P2 is cleared by the agency's file, then the rest is recorded as a collection-agency payment.
+    const cleared = await call('circulation', { method: 'POST', url: '/api/cleared', ...form({}, { name: 'cleared.csv', content: 'PatronID\nP2\n' }) });
+    expect(cleared.json()).toMatchObject({ cleared: [{ patronId: 'P2', agency: 'UMS', amount: '40.00' }] });
+    now = new Date(now.getTime() + 60_000);
+    expect((await call('business_office', { method: 'POST', url: '/api/settle', payload: { patronIds: ['P2'], mode: 'agency_payment' } })).json()).toMatchObject({ total: '40.00' });
+
+    const res = await call('viewer', { url: '/api/dashboard' });
+    expect(res.statusCode).toBe(200);
+    const body = res.json() as { months: { library: string }[]; openReferrals: { agency: string }[] };
+    expect(body.months.filter((m) => m.library === 'MAIN')).toEqual([{ month: '2025-06', library: 'MAIN', agency: 'UMS', referred: '90.00', recovered: '55.00' }]);
+    expect(body.openReferrals.find((a) => a.agency === 'UMS')).toEqual({ agency: 'UMS', count: 1, amount: '35.00' });
+    expect((await call('viewer', { url: '/api/dashboard?from=2025-07' })).json().months).toEqual([]);
+    expect((await call('viewer', { url: '/api/dashboard?from=2025-13' })).json()).toMatchObject({ error: { problems: [{ field: 'from' }] } });
+  });
+});
+
+describe('secrets', () => {
+  it('agency credentials, password hashes and token hashes never appear in replies', async () => {
+    const created = await call('admin', {
+      method: 'POST',
+      url: '/api/agencies',
+      payload: { name: 'Vault', transferMethod: 'sftp', transferConfig: { host: 'sftp.example.org', username: 'library' }, secrets: { password: SECRET } },
+    });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({ name: 'Vault', secrets: { hasPassword: true, hasPrivateKey: false } });
+    await call('admin', { method: 'PATCH', url: '/api/agencies/Vault', payload: { secrets: { password: `${SECRET}-2` } } });
+    const token = (await call('admin', { method: 'POST', url: '/api/users/bot/tokens', payload: { name: 'peek' } })).json() as { token: string };
+    const hashes = (await t.db.selectFrom('users').select('password_hash').where('password_hash', 'is not', null).execute()).map((u) => u.password_hash!);
+    const tokenHashes = (await t.db.selectFrom('api_tokens').select('token_hash').execute()).map((r) => r.token_hash);
+    for (const url of ['/api/agencies', '/api/agencies/Vault', '/api/audit?limit=500', '/api/users', '/api/tokens', '/api/users/bot/tokens', '/api/me']) {
+      const body = (await call('admin', { url })).body;
+      expect(body).not.toContain(SECRET);
+      expect(body).not.toContain(token.token);
+      expect(body).not.toContain('$argon2');
+      for (const h of [...hashes, ...tokenHashes]) expect(body).not.toContain(h);
+    }
+  });
+});
+
+describe('API tokens', () => {
+  it('work as a bearer token with the user’s permissions and stop working when revoked', async () => {
+    const created = await call('admin', { method: 'POST', url: '/api/users/bot/tokens', payload: { name: 'ILS nightly' } });
+    expect(created.statusCode).toBe(201);
+    const { id, token } = created.json() as { id: number; token: string };
+    const auth = { authorization: `Bearer ${token}` };
+    expect((await app.inject({ url: '/api/me', headers: auth })).json()).toMatchObject({ username: 'bot', roles: ['viewer'] });
+    expect((await app.inject({ url: '/api/referrals', headers: auth })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'POST', url: '/api/runs', headers: auth, payload: { reportDate: '2025-06-03', dryRun: true } })).statusCode).toBe(403);
+    expect((await app.inject({ url: '/api/me', headers: { authorization: `Basic ${token}` } })).statusCode).toBe(401);
+
+    expect((await call('admin', { method: 'DELETE', url: `/api/tokens/${id}` })).json()).toMatchObject({ id, name: 'ILS nightly', revokedAt: now.toISOString() });
+    const after = await app.inject({ url: '/api/me', headers: auth });
+    expect(after.statusCode).toBe(401);
+    expect(after.json()).toEqual({ error: { code: 'unauthenticated', message: 'the API token is unknown or revoked' } });
+  });
+});
+
+describe('sessions and sign-in', () => {
+  it('the session cookie is HttpOnly and SameSite=Lax, and Secure behind https', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'u_viewer', password: PASSWORD } });
+    expect(res.cookies.find((c) => c.name === SESSION_COOKIE)).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/' });
+    expect(res.headers['set-cookie']).not.toMatch(/Secure/);
+    const proxied = await buildServer(ctx, { trustProxy: true });
+    try {
+      const https = await proxied.inject({ method: 'POST', url: '/api/login', headers: { 'x-forwarded-proto': 'https' }, payload: { username: 'u_viewer', password: PASSWORD } });
+      expect(https.cookies.find((c) => c.name === SESSION_COOKIE)).toMatchObject({ secure: true, httpOnly: true });
+    } finally {
+      await proxied.close();
+    }
+  });
+
+  it('a deactivated user is signed out and refused', async () => {
+    await addUser(ctx, { username: 'leaver', password: PASSWORD, roles: ['viewer'] });
+    const cookie = await signIn('leaver');
+    expect((await call(null, { url: '/api/me', cookie })).statusCode).toBe(200);
+    expect((await call('admin', { method: 'PATCH', url: '/api/users/leaver', payload: { active: false } })).json()).toMatchObject({ active: false });
+    expect((await call(null, { url: '/api/me', cookie })).statusCode).toBe(401);
+    const again = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'leaver', password: PASSWORD } });
+    expect(again.statusCode).toBe(401);
+    expect(again.json()).toEqual({ error: { code: 'unauthenticated', message: 'unknown username or wrong password' } });
+  });
+
+  it('limits failed sign-ins per username and address with 429, until the window has passed', async () => {
+    await addUser(ctx, { username: 'fumbler', password: PASSWORD, roles: ['viewer'] });
+    for (let i = 0; i < 3; i++) expect((await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'fumbler', password: 'wrong wrong wrong' } })).statusCode).toBe(401);
+    const limited = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'Fumbler', password: PASSWORD } });
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toBe('900');
+    expect(limited.json()).toEqual({ error: { code: 'rate_limited', message: 'too many failed sign-ins; try again in 15 minutes' } });
+    // Another user from the same address is not affected.
+    expect((await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'u_viewer', password: PASSWORD } })).statusCode).toBe(200);
+    now = new Date(now.getTime() + 15 * 60_000);
+    expect((await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'fumbler', password: PASSWORD } })).statusCode).toBe(200);
+  });
+
+  it('a session ends after the idle time, and after the absolute time however busy (injected clock)', async () => {
+    const idle = await signIn('u_viewer');
+    now = new Date(now.getTime() + 59 * 60_000);
+    expect((await call(null, { url: '/api/me', cookie: idle })).statusCode).toBe(200);
+    now = new Date(now.getTime() + 60 * 60_000);
+    expect((await call(null, { url: '/api/me', cookie: idle })).statusCode).toBe(401);
+
+    const busy = await signIn('u_viewer');
+    for (let minutes = 50; minutes < 180; minutes += 50) {
+      now = new Date(now.getTime() + 50 * 60_000);
+      expect((await call(null, { url: '/api/me', cookie: busy })).statusCode, `after ${minutes} minutes`).toBe(200);
+    }
+    now = new Date(now.getTime() + 30 * 60_000);
+    expect((await call(null, { url: '/api/me', cookie: busy })).statusCode).toBe(401);
+  });
+
+  it('signing out ends the session', async () => {
+    const cookie = await signIn('u_admin');
+    expect((await call(null, { method: 'POST', url: '/api/logout', cookie })).json()).toEqual({ signedOut: true });
+    expect((await call(null, { url: '/api/me', cookie })).statusCode).toBe(401);
+  });
+});
