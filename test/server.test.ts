@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
@@ -16,6 +17,8 @@ import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const clock = fixedClock('2025-06-30T17:00:00Z');
+// `start` checks the key for agency credentials first; on PostgreSQL one must be configured.
+process.env.ARREARS_SECRET_KEY ??= randomBytes(32).toString('base64');
 
 /** What the demo `start` loads (30 patrons, seed 1, as of 2025-06-30), counted from the generator itself. */
 const DEMO = { items: 0, charges: 0, payments: 0 };

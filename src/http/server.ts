@@ -2,7 +2,10 @@
 // a thin layer that checks, calls the same service the CLI calls, and shapes the reply.
 // Errors are mapped to statuses once (errors.ts), from the one error hierarchy; who may call
 // which /api route is decided once (auth.ts), from the permission each route declares.
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import multipart from '@fastify/multipart';
+import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Context } from '../services/context.ts';
 import type { SessionPolicy } from '../services/users.ts';
@@ -80,5 +83,27 @@ export async function buildServer(ctx: Context, options: ServerOptions = {}): Pr
   await registerAuth(app, ctx, options);
 
   for (const register of features) await register(app, ctx, options);
+  await serveWebApp(app);
   return app;
+}
+
+/** The staff app as `npm run build:web` leaves it; absent in a checkout that has not built it. */
+const WEB_DIST = fileURLToPath(new URL('../web/dist/', import.meta.url));
+
+/**
+ * Serves the built staff app at /. A page address the router does not know (a bookmarked
+ * screen) gets index.html, so the app can show it; /api paths keep their JSON 404 and their
+ * 401 for signed-out callers, which is why this is a hook on unmatched requests and not a
+ * catch-all route.
+ */
+async function serveWebApp(app: FastifyInstance): Promise<void> {
+  if (!existsSync(`${WEB_DIST}index.html`)) return;
+  await app.register(fastifyStatic, { root: WEB_DIST, wildcard: false });
+  const index = readFileSync(`${WEB_DIST}index.html`);
+  app.addHook('onSend', async (request, reply, payload) => {
+    const page = request.method === 'GET' && reply.statusCode === 404 && request.routeOptions.url === undefined && !/^\/api([/?]|$)/.test(request.url);
+    if (!page || !request.headers.accept?.includes('text/html')) return payload;
+    reply.code(200).type('text/html; charset=utf-8');
+    return index;
+  });
 }
