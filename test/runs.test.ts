@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { Scenario } from './helpers/scenario.ts';
+import { returnAndRerefer } from '../src/services/second-agency.ts';
 
 let t: TestDatabase;
 let s: Scenario;
@@ -335,3 +336,36 @@ describe('idempotency and dry runs', () => {
     await expect(s.run('2015-04-01')).rejects.toMatchObject({ name: 'ConflictError', exitCode: 3 });
   });
 });
+
+describe('changes made between runs', () => {
+  it('a return and re-referral to a second agency reach both agencies in the next run\'s files, once', async () => {
+    await s.agency('Second Look');
+    await s.settings({ baseFilename: 'main', window: { mode: 'relative', startDays: null, endDays: null } });
+    await s.patrons({ id: 'P1' });
+    await s.charges({ id: 'C1', patron_id: 'P1', reason: 'replacement', amount: '30.00', assessed_at: '2015-03-01T09:00:00' });
+    await s.run('2015-04-01');
+    await returnAndRerefer(s.context('2015-04-05T15:00:00Z'), { patronIds: ['P1'] }, 'Second Look');
+
+    const next = await s.run('2015-04-06');
+    const files = await t.db
+      .selectFrom('report_files as f')
+      .innerJoin('agencies as a', 'a.id', 'f.agency_id')
+      .select(['a.name as agency', 'f.kind', 'f.content'])
+      .where('f.run_id', '=', next.runId!)
+      .where('f.row_count', '>', 0)
+      .orderBy('a.name')
+      .orderBy('f.kind')
+      .execute();
+    expect(files.map((f) => [f.agency, f.kind])).toEqual([
+      ['Second Look', 'new'],
+      ['Second Look', 'sync'],
+      ['UMS', 'update'],
+    ]);
+    expect(Buffer.from(files[2]!.content).toString('utf8')).toContain('returned by agency');
+
+    const later = await s.run('2015-04-07');
+    const again = await t.db.selectFrom('report_files').select(['kind', 'agency_id']).where('run_id', '=', later.runId!).where('row_count', '>', 0).where('kind', '<>', 'sync').execute();
+    expect(again).toEqual([]);
+  });
+});
+

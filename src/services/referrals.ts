@@ -239,3 +239,27 @@ export async function referralsOfPatron(db: Executor, patronId: string): Promise
       .map((h) => ({ type: h.type, amountCents: h.amount_cents, reason: h.reason, reportDate: h.report_date, at: h.at, actor: h.actor })),
   }));
 }
+
+/**
+ * Referrals and history written outside a run (a return and re-referral to a second agency,
+ * an agency's cleared-accounts file) reach the agencies in the next run of their entry: that
+ * run claims them, so its New Submissions and Updated Patrons files include them, once.
+ */
+export async function adoptOutOfRunChanges(db: Executor, runId: number, parts: { newEntryIds: number[]; updateEntryIds: number[] }): Promise<void> {
+  if (parts.newEntryIds.length > 0) {
+    await sql`
+      with adopted as (
+        update referrals set run_id = ${runId}
+        where run_id is null and entry_id = any(${parts.newEntryIds}::int[])
+        returning id
+      )
+      update referral_history h set run_id = ${runId}
+      from adopted a where h.referral_id = a.id and h.run_id is null and h.type = 'refer'`.execute(db);
+  }
+  if (parts.updateEntryIds.length > 0) {
+    await sql`
+      update referral_history h set run_id = ${runId}
+      from referrals r
+      where r.id = h.referral_id and h.run_id is null and h.type <> 'refer' and r.entry_id = any(${parts.updateEntryIds}::int[])`.execute(db);
+  }
+}

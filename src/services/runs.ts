@@ -13,6 +13,7 @@ import { buildRunFiles } from './reports.ts';
 import type { Context, Executor } from './context.ts';
 import { settleBalance } from './ledger.ts';
 import {
+  adoptOutOfRunChanges,
   appendHistory,
   chargeAgencyFees,
   closeReferrals,
@@ -235,7 +236,12 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
     }
   }
 
-  // 3. The agencies' files, stored in this transaction before anything is delivered.
+  // 3. The agencies' files, stored in this transaction before anything is delivered; they
+  // also carry what staff changed between runs (returns, re-referrals, cleared accounts).
+  await adoptOutOfRunChanges(trx, runId, {
+    newEntryIds: pending.filter((p) => p.parts.includes('new')).map((p) => p.entry.id),
+    updateEntryIds: pending.filter((p) => p.parts.includes('update')).map((p) => p.entry.id),
+  });
   result.files = await buildRunFiles(trx, { runId, reportDate, at: now, actor: ctx.actor, entries: pending, counted });
 
   // 4. Remember what ran, so the same date never runs twice.
