@@ -76,7 +76,7 @@ describe('agencies', () => {
     ).toEqual([
       { field: 'transferConfig.port', reason: 'must be a whole number from 1 to 65535' },
       { field: 'transferConfig.password', reason: 'secrets are not kept with the transfer settings; they are stored encrypted, separately' },
-      { field: 'transferConfig.bucket', reason: 'is not a setting of the sftp transfer method (it has host, port, username, remoteFolder)' },
+      { field: 'transferConfig.bucket', reason: 'is not a setting of the sftp transfer method (it has host, port, username, remoteFolder, hostKey)' },
       { field: 'transferConfig.username', reason: 'is required for the sftp transfer method' },
     ]);
     expect(await problemsOf(addAgency(ctx, { name: 'x'.repeat(101) }))).toEqual([{ field: 'name', reason: 'must be at most 100 characters; this has 101' }]);

@@ -10,6 +10,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IN_ROLES } from '../src/domain/permissions.ts';
 import { apiRoutes, SESSION_COOKIE, type RoutePermission } from '../src/http/auth.ts';
+import { progressBoard, progressKey } from '../src/http/progress.ts';
 import { buildServer } from '../src/http/server.ts';
 import { addAgency } from '../src/services/agencies.ts';
 import type { Clock, Context } from '../src/services/context.ts';
@@ -203,6 +204,17 @@ const rows: Row[] = [
   { route: 'GET /api/audit', permission: 'audit.view', request: () => ({ url: '/api/audit?action=user.' }) },
   { route: 'GET /api/schedule', permission: 'parameters.view', request: () => ({ url: '/api/schedule' }) },
   { route: 'GET /api/dashboard', permission: 'ledger.view', request: () => ({ url: '/api/dashboard?from=2025-01' }) },
+  {
+    route: 'GET /api/progress/:id',
+    permission: 'signed-in',
+    // Work already finished under the caller's id, so the stream tells its end and closes.
+    request: async (role) => {
+      const id = `matrix-${n()}-progress`;
+      const user = await t.db.selectFrom('users').select('id').where('username', '=', `u_${role}`).executeTakeFirstOrThrow();
+      progressBoard(app).start(progressKey(user.id, id), 'run').finish();
+      return { url: `/api/progress/${id}` };
+    },
+  },
 ];
 
 function patronSet(name: string) {

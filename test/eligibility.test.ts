@@ -73,6 +73,14 @@ describe('eligibility', () => {
     expect(failed(v.get(p.id))).toEqual(['entry']);
   });
 
+  it('with an empty settings table every patron is evaluated and none is eligible', async () => {
+    const f = new LedgerFactory(t.db);
+    const p = await f.patron();
+    await f.charge({ patron_id: p.id, amount_cents: 9000 });
+    const v = await judge([], '2015-04-28', [p.id]);
+    expect(v.get(p.id)).toMatchObject({ entryId: null, eligible: false, owedCents: 9000, countedCents: 0 });
+  });
+
   it('never submits an exempt patron code', async () => {
     const f = new LedgerFactory(t.db);
     const staff = await f.patron({ patron_code: 'STAFF' });

@@ -187,6 +187,35 @@ describe('review before sending', () => {
     expect((await explainPatron(t.db, await loadEntries(t.db), 'P2', asDate('2025-06-20'))).evaluation.conditions.find((c) => c.key === 'not_excluded')?.pass).toBe(false);
   });
 
+  it('a referral withdrawn at review does not count as an earlier referral once the exclusion is lifted', async () => {
+    // The entry does not resubmit after a clear, so a real earlier referral would block for ever.
+    await heldRun({ resubmitAfterClear: false });
+    const { exclusion } = await addExclusion(staff('2025-06-02T18:00:00Z'), { patronId: 'P2', reason: 'checking a payment' });
+    expect((await t.db.selectFrom('referrals').select(['status', 'withdrawn']).where('patron_id', '=', 'P2').executeTakeFirstOrThrow())).toEqual({ status: 'cancelled', withdrawn: true });
+
+    await s.run('2025-06-09', {}, '2025-06-09T13:00:00Z');
+    expect(await referred()).toEqual(['P1', 'P3']);
+
+    await liftExclusion(staff('2025-06-10T15:00:00Z'), exclusion.id);
+    const explained = await explainPatron(t.db, await loadEntries(t.db), 'P2', asDate('2025-06-16'));
+    expect(explained.evaluation.conditions.find((c) => c.key === 'no_earlier_referral')?.pass).toBe(true);
+    await s.run('2025-06-16', {}, '2025-06-16T13:00:00Z');
+    expect(await referred()).toEqual(['P1', 'P2', 'P3']);
+    const p2 = await t.db.selectFrom('referrals').select(['status', 'withdrawn', 'referred_on']).where('patron_id', '=', 'P2').orderBy('id').execute();
+    expect(p2).toEqual([
+      { status: 'cancelled', withdrawn: true, referred_on: '2025-06-02' },
+      { status: 'open', withdrawn: false, referred_on: '2025-06-16' },
+    ]);
+  });
+
+  it('a referral cancelled after its file left still counts for once-only', async () => {
+    await heldRun({ resubmitAfterClear: false });
+    await releaseHeldFiles(staff('2025-06-02T14:00:00Z'), { fileId: (await newFile()).id });
+    await t.db.updateTable('referrals').set({ status: 'cancelled', closed_on: '2025-06-05' }).where('patron_id', '=', 'P2').execute();
+    await s.run('2025-06-16', {}, '2025-06-16T13:00:00Z');
+    expect(await t.db.selectFrom('referrals').select('status').where('patron_id', '=', 'P2').execute()).toEqual([{ status: 'cancelled' }]);
+  });
+
   it('a patron whose file has already left is excluded without cancelling anything', async () => {
     await heldRun();
     await releaseHeldFiles(staff('2025-06-02T14:00:00Z'), { fileId: (await newFile()).id });

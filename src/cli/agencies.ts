@@ -16,6 +16,7 @@ import {
   type TransferMethod,
 } from '../services/agencies.ts';
 import { SecretKeyError } from '../services/secrets.ts';
+import { hostKeyOf } from '../services/transfer/host-key.ts';
 import { action, printJson, withContext } from './context.ts';
 import { table } from './settings.ts';
 
@@ -25,6 +26,7 @@ const TRANSFER_OPTIONS: Record<string, { flag: string; key: string }> = {
   port: { flag: '--port', key: 'port' },
   username: { flag: '--username', key: 'username' },
   remoteFolder: { flag: '--remote-folder', key: 'remoteFolder' },
+  hostKey: { flag: '--host-key', key: 'hostKey' },
   bucket: { flag: '--bucket', key: 'bucket' },
   prefix: { flag: '--prefix', key: 'prefix' },
   region: { flag: '--region', key: 'region' },
@@ -64,6 +66,7 @@ function withTransferOptions(cmd: Command): Command {
     .option('--port <port>', 'sftp: port (default 22)')
     .option('--username <name>', 'sftp: user name')
     .option('--remote-folder <path>', 'sftp: folder on the server')
+    .option('--host-key <fingerprint>', 'sftp: pin the server key (SHA256:… as ssh-keygen -lf prints it; "" unpins)')
     .option('--bucket <name>', 's3: bucket')
     .option('--prefix <prefix>', 's3: key prefix')
     .option('--region <region>', 's3: region')
@@ -239,6 +242,29 @@ export function registerAgencies(program: Command): void {
             }),
           );
           console.log(`agency ${a.id} "${a.name}": ${a.active ? 'active' : 'inactive'}, ${a.transferMethod} ${destination(a)}, credentials ${credentials(a)}, layout ${a.layout}`);
+        });
+      }),
+    );
+
+  agencies
+    .command('host-key <name>')
+    .description("show the SFTP server's host key fingerprint, to compare with the one the agency gives you")
+    .option('--pin', 'store it: from then on delivery refuses any other key')
+    .action(
+      action(async (name: string, opts: { pin?: boolean }, cmd: Command) => {
+        await withContext(cmd, async (ctx) => {
+          const a = await getAgency(ctx.database.db, name);
+          if (a.transferMethod !== 'sftp') throw ValidationError.of(`agency "${a.name}" delivers by ${a.transferMethod}, not sftp`, { field: 'name' });
+          const host = String(a.transferConfig.host);
+          const port = Number(a.transferConfig.port ?? 22);
+          const seen = await hostKeyOf(host, port);
+          const pinned = a.transferConfig.hostKey ? String(a.transferConfig.hostKey) : null;
+          console.log(`${host}:${port} presents ${seen}`);
+          if (pinned) console.log(pinned === seen ? 'matches the pinned key' : `DIFFERS from the pinned key ${pinned}: delivery to this agency is refused until it is resolved`);
+          if (opts.pin && pinned !== seen) {
+            await editAgency(ctx, a.id, { transferConfig: { hostKey: seen } });
+            console.log(`pinned ${seen} for agency "${a.name}"`);
+          } else if (!pinned) console.log('not pinned: check it with the agency, then run again with --pin');
         });
       }),
     );

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import type { DB } from './schema.ts';
 import { migrate } from './migrate.ts';
+import { lockFolder } from './folder-lock.ts';
 
 export type DatabaseKind = 'pglite' | 'postgres';
 
@@ -35,6 +36,8 @@ export interface OpenOptions {
 const INT8 = 20;
 const NUMERIC = 1700;
 const DATE = 1082;
+/** How long to wait for a new PostgreSQL connection before the request fails. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 function toSafeNumber(v: string): number {
   const n = Number(v);
@@ -68,10 +71,17 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
 async function openPglite(url: string): Promise<Database> {
   const memory = url === 'memory://' || url === '';
   if (!memory) mkdirSync(url, { recursive: true });
+  const unlock = memory ? () => undefined : lockFolder(url);
   // Dates stay calendar strings and bigints become numbers (cents fit easily in 2^53).
   const parsers = { [INT8]: toSafeNumber, [DATE]: (v: string) => v };
-  const pglite = memory ? new PGlite({ parsers }) : new PGlite(url, { parsers });
-  await pglite.waitReady;
+  let pglite: PGlite;
+  try {
+    pglite = memory ? new PGlite({ parsers }) : new PGlite(url, { parsers });
+    await pglite.waitReady;
+  } catch (error) {
+    unlock();
+    throw error;
+  }
   const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
   return {
     kind: 'pglite',
@@ -79,8 +89,12 @@ async function openPglite(url: string): Promise<Database> {
     pglite,
     location: memory ? 'memory://' : url,
     async close() {
-      await db.destroy();
-      if (!pglite.closed) await pglite.close();
+      try {
+        await db.destroy();
+        if (!pglite.closed) await pglite.close();
+      } finally {
+        unlock();
+      }
     },
   };
 }
@@ -107,9 +121,16 @@ async function openPostgres(options: OpenOptions): Promise<Database> {
     max: 10,
     types: types as pg.CustomTypesConfig,
     options: schema ? `-c search_path=${schema}` : undefined,
+    // A server that does not answer fails the request (503) instead of holding it forever.
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
   });
   // A dropped connection (database restart) must not crash the process; the pool reconnects.
+  // Idle clients report to the pool; a client checked out between two queries (a transaction
+  // in progress) reports to itself, and an 'error' event nobody listens to would end the process.
+  // Its holder's next query fails instead, and the pool discards the broken client on release.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   await sql`select 1`.execute(db);
   return {

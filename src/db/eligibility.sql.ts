@@ -4,8 +4,10 @@
 //
 // Shape: charges are read once and grouped by patron_id, with every figure taken in that pass
 // by FILTER clauses; everything else joined is either reference data (the settings entries,
-// passed in) or the patron's own rows grouped by patron_id. On Citus, where patrons, charges,
-// allocations and referrals are distributed by patron_id, each clause runs shard by shard.
+// passed in) or the patron's own rows grouped by patron_id. Only equality joins and no
+// correlated subqueries, so PostgreSQL can hash-join and run the charges pass in parallel
+// workers, and on Citus (patrons, charges, allocations and referrals distributed by
+// patron_id) every clause runs shard by shard.
 import { sql, type RawBuilder } from 'kysely';
 import { addDays, type LocalDate } from '../domain/dates.ts';
 import type { Cents } from '../domain/money.ts';
@@ -36,10 +38,9 @@ export interface EligibilityOptions {
 
 /** One settings entry as the query needs it; dates are computed here, in TypeScript, once per run. */
 interface EntryParam {
+  /** 1-based place in the order entries are tried. */
+  rank: number;
   id: number;
-  position: number;
-  home_libraries: string[];
-  ptypes: number[];
   exempt_codes: string[];
   item_fees_only: boolean;
   window_from: string | null;
@@ -51,14 +52,32 @@ interface EntryParam {
   resubmit_after_clear: boolean;
 }
 
-function entryParams(entries: readonly SettingsEntry[], reportDate: LocalDate): EntryParam[] {
-  return entries.map((e) => {
+/** For each key, a bit string with one bit per entry (in rank order): 1 where the entry's list accepts the key. */
+interface Masks<K> {
+  keys: K[];
+  masks: string[];
+  /** The mask of every key no entry names: only blank lists accept it. */
+  other: string;
+}
+
+function masks<K>(ordered: readonly SettingsEntry[], list: (e: SettingsEntry) => readonly K[]): Masks<K> {
+  const bits = (accepts: (e: SettingsEntry) => boolean) => ordered.map((e) => (accepts(e) ? '1' : '0')).join('');
+  const keys = [...new Set(ordered.flatMap(list))];
+  return {
+    keys,
+    masks: keys.map((k) => bits((e) => list(e).length === 0 || list(e).includes(k))),
+    other: bits((e) => list(e).length === 0),
+  };
+}
+
+function parameters(entries: readonly SettingsEntry[], reportDate: LocalDate) {
+  // The reference evaluator's order: by position, ids breaking ties.
+  const ordered = [...entries].sort((a, b) => a.position - b.position || a.id - b.id);
+  const rows: EntryParam[] = ordered.map((e, i) => {
     const w = countedWindow(e, reportDate);
     return {
+      rank: i + 1,
       id: e.id,
-      position: e.position,
-      home_libraries: e.homeLibraries,
-      ptypes: e.ptypes,
       exempt_codes: e.exemptPatronCodes,
       item_fees_only: e.countedCharges === 'item_fees',
       window_from: w.from,
@@ -69,6 +88,7 @@ function entryParams(entries: readonly SettingsEntry[], reportDate: LocalDate): 
       resubmit_after_clear: e.resubmitAfterClear,
     };
   });
+  return { json: JSON.stringify(rows), libraries: masks(ordered, (e) => e.homeLibraries), ptypes: masks(ordered, (e) => e.ptypes) };
 }
 
 function statement(entries: readonly SettingsEntry[], reportDate: LocalDate, options: EligibilityOptions, eligibleOnly: boolean): RawBuilder<VerdictRow> {
@@ -77,43 +97,49 @@ function statement(entries: readonly SettingsEntry[], reportDate: LocalDate, opt
   const scope = (column: string) => (ids ? sql`and ${sql.ref(column)} = any(${[...ids]}::text[])` : sql``);
   // The items pass is left out entirely when no entry has a minimum days overdue.
   const usesOverdue = entries.some((e) => e.minDaysOverdue !== null);
+  // A patron without an entry is never eligible, so the eligible-only form drops them at once.
+  const entryJoin = eligibleOnly ? sql`join` : sql`left join`;
+  const p = parameters(entries, reportDate);
 
   return sql<VerdictRow>`
 with
-  -- The settings table as rows, from one JSON parameter. Window bounds and the overdue cut-off
-  -- are dates computed by countedWindow(); an open lower bound becomes -infinity so the
-  -- window test below is a plain BETWEEN.
-  entries as (
-    select e.id, e.position, e.home_libraries, e.ptypes, e.exempt_codes, e.item_fees_only,
+  -- The settings table as rows, from one JSON parameter, ranked in the order entries are tried.
+  -- Window bounds and the overdue cut-off are dates computed by countedWindow(); an open lower
+  -- bound becomes -infinity so the window test below is a plain BETWEEN.
+  entries as not materialized (
+    select e.rank, e.id, e.exempt_codes, e.item_fees_only,
            coalesce(e.window_from, '-infinity'::date) as window_from, e.window_to,
            e.minimum_cents, e.require_bill, e.overdue_cutoff, e.resubmit_after_clear
-    from jsonb_to_recordset(${JSON.stringify(entryParams(entries, reportDate))}::jsonb) as e(
-      id integer, position integer, home_libraries text[], ptypes integer[], exempt_codes text[],
-      item_fees_only boolean, window_from date, window_to date, minimum_cents bigint,
-      require_bill boolean, overdue_cutoff date, resubmit_after_clear boolean)
+    from jsonb_to_recordset(${p.json}::jsonb) as e(
+      rank integer, id integer, exempt_codes text[], item_fees_only boolean,
+      window_from date, window_to date, minimum_cents bigint, require_bill boolean,
+      overdue_cutoff date, resubmit_after_clear boolean)
   ),
 
-  -- Each patron in scope with the FIRST entry by position whose home libraries and PTYPEs
-  -- include them (empty list = all). Later entries are never consulted: no fall-through.
-  -- The lateral lookup depends only on (home_library, ptype), which the planner memoizes.
-  patron_entry as (
+  -- Which entries accept a home library, and which a PTYPE: one bit per entry in rank order
+  -- (an empty list accepts everything). Codes no entry names share the "other" mask.
+  library_masks as not materialized (
+    select m.code, m.mask from unnest(${p.libraries.keys}::text[], ${p.libraries.masks}::text[]::varbit[]) as m(code, mask)
+  ),
+  ptype_masks as not materialized (
+    select m.ptype, m.mask from unnest(${p.ptypes.keys}::integer[], ${p.ptypes.masks}::text[]::varbit[]) as m(ptype, mask)
+  ),
+
+  -- Each patron in scope with the FIRST entry that accepts both their home library and their
+  -- PTYPE: the first 1 bit of the two masks ANDed (0 when none does). Later entries are never
+  -- consulted: no fall-through. Two hash joins against tiny tables, no per-patron subquery.
+  patron_entry as not materialized (
     select p.id as patron_id, p.patron_code, p.status,
-           e.id as entry_id, e.item_fees_only, e.window_from, e.window_to
+           position(B'1' in (coalesce(lm.mask, ${p.libraries.other}::varbit) & coalesce(pm.mask, ${p.ptypes.other}::varbit))) as entry_rank
     from patrons p
-    ${eligibleOnly ? sql`join` : sql`left join`} lateral (
-      select e.id, e.item_fees_only, e.window_from, e.window_to
-      from entries e
-      where (cardinality(e.home_libraries) = 0 or p.home_library = any(e.home_libraries))
-        and (cardinality(e.ptypes) = 0 or p.ptype = any(e.ptypes))
-      order by e.position, e.id
-      limit 1
-    ) e on true
+    left join library_masks lm on lm.code = p.home_library
+    left join ptype_masks pm on pm.ptype = p.ptype
     where true ${scope('p.id')}
   ),
 
   -- Payments, waivers and write-offs summed per charge. Grouped by patron_id too, so the
   -- join to charges below is on the distribution column.
-  paid as (
+  paid as not materialized (
     select a.patron_id, a.charge_id, sum(a.amount_cents) as cents
     from allocations a
     where true ${scope('a.patron_id')}
@@ -125,33 +151,34 @@ with
   --   counted:  charges of a counted reason (item fees = replacement + processing) assessed
   --             in the entry's window (assessed_on is already the posting library's local date);
   --   has_bill: an outstanding replacement charge assessed in the window (require bill).
-  ledger as (
+  ledger as not materialized (
     select c.patron_id,
            sum(c.amount_cents - coalesce(a.cents, 0)) as owed,
            sum(c.amount_cents - coalesce(a.cents, 0)) filter (
-             where (not pe.item_fees_only or c.reason in ('replacement', 'processing'))
-               and c.assessed_on between pe.window_from and pe.window_to) as counted,
+             where (not e.item_fees_only or c.reason in ('replacement', 'processing'))
+               and c.assessed_on between e.window_from and e.window_to) as counted,
            bool_or(c.reason = 'replacement'
-               and c.assessed_on between pe.window_from and pe.window_to
+               and c.assessed_on between e.window_from and e.window_to
                and c.amount_cents > coalesce(a.cents, 0)) as has_bill
     from charges c
     join patron_entry pe on pe.patron_id = c.patron_id
+    ${entryJoin} entries e on e.rank = pe.entry_rank
     left join paid a on a.patron_id = c.patron_id and a.charge_id = c.id
     where true ${scope('c.patron_id')}
     group by c.patron_id
   ),
 
   -- Once only: an open referral blocks; a closed one (cleared, cancelled, returned) blocks
-  -- unless the entry resubmits after a clear.
-  referral_flags as (
-    select r.patron_id, bool_or(r.status = 'open') as has_open, bool_or(r.status <> 'open') as has_closed
+  -- unless the entry resubmits after a clear. One withdrawn at review never reached the agency.
+  referral_flags as not materialized (
+    select r.patron_id, bool_or(r.status = 'open') as has_open, bool_or(r.status <> 'open' and not r.withdrawn) as has_closed
     from referrals r
     where true ${scope('r.patron_id')}
     group by r.patron_id
   ),
 
   -- Exclusions still in force on the report date: not lifted, and open-ended or running through it.
-  excluded as (
+  excluded as not materialized (
     select x.patron_id
     from exclusions x
     where x.lifted_at is null and (x.until_date is null or x.until_date >= ${reportDate}::date) ${scope('x.patron_id')}
@@ -159,7 +186,7 @@ with
   ),
 
   -- Minimum days overdue: the oldest due date among the patron's checked-out or lost items.
-  overdue as (
+  overdue as not materialized (
     select i.patron_id, min(i.due_date) as oldest_due
     from items i
     where ${usesOverdue ? sql`i.patron_id is not null` : sql`false`}
@@ -168,8 +195,8 @@ with
   ),
 
   -- Every condition of the applied entry; a patron without an entry is never eligible.
-  verdicts as (
-    select pe.patron_id, pe.entry_id,
+  verdicts as not materialized (
+    select pe.patron_id, e.id as entry_id,
            coalesce(l.owed, 0)::bigint as owed_cents,
            coalesce(l.counted, 0)::bigint as counted_cents,
            coalesce(
@@ -185,7 +212,7 @@ with
              and (e.overdue_cutoff is null or coalesce(o.oldest_due <= e.overdue_cutoff, false)),
            false) as eligible
     from patron_entry pe
-    left join entries e on e.id = pe.entry_id
+    ${entryJoin} entries e on e.rank = pe.entry_rank
     left join ledger l on l.patron_id = pe.patron_id
     left join referral_flags r on r.patron_id = pe.patron_id
     left join excluded x on x.patron_id = pe.patron_id

@@ -174,6 +174,7 @@ export interface ReferralsTable {
   fee_cents: Generated<number>;
   last_reported_cents: number;
   previous_referral_id: number | null;
+  withdrawn: Generated<boolean>;
   created_at: CreatedAt;
 }
 

@@ -32,6 +32,8 @@ export interface SnapshotReferral {
   agency: string;
   referredOn: LocalDate;
   closedOn: LocalDate | null;
+  /** Cancelled by "Exclude now" before its file left: the agency never saw it. */
+  withdrawn?: boolean;
 }
 
 export interface SnapshotExclusion {
@@ -288,7 +290,8 @@ export function evaluatePatron(entries: readonly SettingsEntry[], patron: Patron
     required: 'no open referral (a patron is submitted once)',
     pass: open.length === 0,
   });
-  const closed = patron.referrals.filter((r) => r.status !== 'open');
+  // A referral withdrawn before its file left was never made, as far as the agency knows.
+  const closed = patron.referrals.filter((r) => r.status !== 'open' && !r.withdrawn);
   conditions.push({
     key: 'no_earlier_referral',
     label: 'No earlier referral',

@@ -44,6 +44,11 @@ const MAX_TEXT = 1000;
 /** Ids and codes are index keys, which PostgreSQL caps at a few kilobytes. */
 const MAX_KEY = 100;
 
+/** A cell quoted in a problem: long enough to find it, never the whole of a huge cell. */
+function quoted(t: string): string {
+  return JSON.stringify(t.length > 60 ? `${t.slice(0, 60)}…` : t);
+}
+
 function text(t: string): Parsed {
   return t.length > MAX_TEXT ? { reason: `longer than ${MAX_TEXT} characters` } : { value: t };
 }
@@ -54,33 +59,33 @@ function key(t: string): Parsed {
 
 function date(t: string): Parsed {
   const d = parseDate(t);
-  return d ? { value: d } : { reason: `not a date (YYYY-MM-DD): "${t}"` };
+  return d ? { value: d } : { reason: `not a date (YYYY-MM-DD): ${quoted(t)}` };
 }
 
 function dateTime(t: string): Parsed {
   const v = parseImportDateTime(t);
-  return v ? { value: v } : { reason: `not an ISO 8601 date-time: "${t}"` };
+  return v ? { value: v } : { reason: `not an ISO 8601 date-time: ${quoted(t)}` };
 }
 
 /** Positive decimal currency; "negative amount" is the reason scripts see for a minus sign. */
 function amount(t: string): Parsed {
   const c = parseMoney(t);
-  if (c === null) return { reason: `not an amount (like 12.50): "${t}"` };
-  if (c < 0 || /^-/.test(t)) return { reason: `negative amount "${t}"` };
-  if (c === 0) return { reason: `amount must be more than 0.00: "${t}"` };
+  if (c === null) return { reason: `not an amount (like 12.50): ${quoted(t)}` };
+  if (c < 0 || /^-/.test(t)) return { reason: `negative amount ${quoted(t)}` };
+  if (c === 0) return { reason: `amount must be more than 0.00: ${quoted(t)}` };
   return { value: c };
 }
 
 function ptype(t: string): Parsed {
-  return /^\d{1,9}$/.test(t) ? { value: Number(t) } : { reason: `not a whole number: "${t}"` };
+  return /^\d{1,9}$/.test(t) ? { value: Number(t) } : { reason: `not a whole number: ${quoted(t)}` };
 }
 
 function oneOf(what: string, allowed: readonly string[]): (t: string) => Parsed {
-  return (t) => (allowed.includes(t) ? { value: t } : { reason: `unknown ${what} "${t}"; expected one of ${allowed.join(', ')}` });
+  return (t) => (allowed.includes(t) ? { value: t } : { reason: `unknown ${what} ${quoted(t)}; expected one of ${allowed.join(', ')}` });
 }
 
 function timeZone(t: string): Parsed {
-  return isTimeZone(t) ? { value: t } : { reason: `unknown time zone "${t}"` };
+  return isTimeZone(t) ? { value: t } : { reason: `unknown time zone ${quoted(t)}` };
 }
 
 const req = (name: string, parse: ColumnSpec['parse'] = text): ColumnSpec => ({ name, required: true, parse, blank: null });
@@ -148,7 +153,7 @@ export function readHeader(kind: ImportKind, cells: readonly string[]): { header
     }
     const spec = specs.find((s) => s.name === name);
     if (!spec) {
-      problems.push({ row: 1, column: name, reason: `unknown column; ${kind} files have ${specs.map((s) => s.name).join(', ')}` });
+      problems.push({ row: 1, column: name.length > 60 ? `${name.slice(0, 60)}…` : name, reason: `unknown column; ${kind} files have ${specs.map((s) => s.name).join(', ')}` });
       columns.push(null);
     } else if (present.has(name)) {
       problems.push({ row: 1, column: name, reason: 'column appears twice' });
@@ -177,11 +182,16 @@ export function parseRow(header: Header, cells: readonly string[], row: number):
     const spec = header.columns[i];
     const t = (cells[i] ?? '').trim();
     if (!spec) {
-      if (t !== '') problems.push({ row, column: `#${i + 1}`, reason: `value "${t}" is in a column with no header` });
+      if (t !== '') problems.push({ row, column: `#${i + 1}`, reason: `value ${quoted(t)} is in a column with no header` });
       continue;
     }
     if (t.includes('\u0000')) {
       problems.push({ row, column: spec.name, reason: 'contains a NUL character' });
+      continue;
+    }
+    // What a UTF-8 decoder makes of bytes in another encoding (Latin-1, Windows-1252).
+    if (t.includes('\uFFFD')) {
+      problems.push({ row, column: spec.name, reason: 'contains bytes that are not UTF-8 text; save the file as "CSV UTF-8"' });
       continue;
     }
     if (t === '') {

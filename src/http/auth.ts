@@ -33,6 +33,11 @@ export interface LoginLimit {
 }
 
 export const DEFAULT_LOGIN_LIMIT: LoginLimit = { attempts: 5, windowMinutes: 15 };
+/**
+ * One address trying many usernames, or one username tried from many addresses, gets this
+ * many times the attempts of a single username at a single address.
+ */
+export const WIDE_LOGIN_FACTOR = 4;
 const MAX_KEYS = 10_000;
 
 export class TooManyAttemptsError extends ArrearsError {
@@ -145,7 +150,9 @@ export async function registerAuth(app: FastifyInstance, ctx: Context, options: 
   await app.register(cookie);
   app.decorateRequest('user', null);
   const policy = sessionPolicy(options);
-  const throttle = new LoginThrottle(ctx.clock, options.loginLimit ?? DEFAULT_LOGIN_LIMIT);
+  const limit = options.loginLimit ?? DEFAULT_LOGIN_LIMIT;
+  const throttle = new LoginThrottle(ctx.clock, limit);
+  const wide = new LoginThrottle(ctx.clock, { ...limit, attempts: limit.attempts * WIDE_LOGIN_FACTOR });
   const list: { method: string; url: string; permission: RoutePermission }[] = [];
   routes.set(app, list);
 
@@ -195,20 +202,27 @@ export async function registerAuth(app: FastifyInstance, ctx: Context, options: 
       },
     },
     async (request, reply) => {
-      const key = `${request.body.username.trim().toLowerCase()}|${request.ip}`;
+      const username = request.body.username.trim().toLowerCase();
+      const key = `${username}|${request.ip}`;
+      const wideKeys = [`address ${request.ip}`, `username ${username}`];
       try {
         throttle.check(key);
+        for (const k of wideKeys) wide.check(k);
       } catch (err) {
         if (err instanceof TooManyAttemptsError) reply.header('retry-after', String(err.retryAfterSeconds));
         throw err;
       }
       try {
         const signedIn = await login(ctx, request.body.username, request.body.password, policy);
+        // Only the pair is cleared: a sprayer who knows one password must not reset the wide counts.
         throttle.succeed(key);
         setSessionCookie(request, reply, signedIn.token, signedIn.expiresAt);
         return { user: signedIn.user, expiresAt: signedIn.expiresAt.toISOString() };
       } catch (err) {
-        if (err instanceof SignInError) throttle.fail(key);
+        if (err instanceof SignInError) {
+          throttle.fail(key);
+          for (const k of wideKeys) wide.fail(k);
+        }
         throw err;
       }
     },

@@ -4,8 +4,9 @@
 // whose details stay in the server log.
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { ArrearsError, PermissionError, ValidationError, type Problem } from '../domain/errors.ts';
+import { databaseUnavailable, describeConnectionError, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 
-export type ErrorCode = 'validation' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'rate_limited' | 'bad_request' | 'internal';
+export type ErrorCode = 'validation' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'rate_limited' | 'unavailable' | 'bad_request' | 'internal';
 
 export interface ErrorBody {
   error: {
@@ -17,7 +18,7 @@ export interface ErrorBody {
   };
 }
 
-const CODES: Record<number, ErrorCode> = { 400: 'validation', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'too_large', 429: 'rate_limited' };
+const CODES: Record<number, ErrorCode> = { 400: 'validation', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'too_large', 429: 'rate_limited', 503: 'unavailable' };
 
 export function codeFor(status: number): ErrorCode {
   return CODES[status] ?? (status >= 500 ? 'internal' : 'bad_request');
@@ -50,6 +51,12 @@ export function sendError(reply: FastifyReply, status: number, message: string, 
   return reply.status(status).send(body);
 }
 
+/**
+ * PostgreSQL's codes for a value it cannot hold (a number out of range, text with NUL or bad
+ * UTF-8, a malformed number or date): bad input that got past the schemas, so a 400, not a 500.
+ */
+const UNSTORABLE_VALUE = new Set(['22003', '22P02', '22021', '22P05', '22007', '22008']);
+
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ValidationError) return sendError(reply, 400, err.message, { problems: err.problems });
@@ -62,6 +69,14 @@ export function registerErrorHandler(app: FastifyInstance): void {
       const problems = schemaProblems(err);
       return sendError(reply, 400, problems.map((p) => `field ${p.field}: ${p.reason}`).join('\n'), { problems });
     }
+    if (databaseUnavailable(err)) {
+      // The service is fine and recovers by itself when the database is back.
+      request.log.warn({ err }, 'database unavailable');
+      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+      return sendError(reply, 503, `the database is not available right now (${describeConnectionError(err)}); try again shortly`);
+    }
+    const pgCode = (err as { code?: unknown }).code;
+    if (typeof pgCode === 'string' && UNSTORABLE_VALUE.has(pgCode)) return sendError(reply, 400, `a value in the request cannot be stored: ${err.message}`);
     // Fastify's own client errors (bad JSON, body too large, wrong content type) keep their 4xx status.
     const status = err.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) return sendError(reply, status, err.message);

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { Context, Executor } from '../services/context.ts';
 import type { ServerOptions } from './server.ts';
+import { describeConnectionError } from '../db/unavailable.ts';
 
 /** The version in package.json, read once. */
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -45,18 +46,12 @@ export async function checkHealth(ctx: Context, timeoutMs: number): Promise<Heal
     const counts = await Promise.race([healthCounts(ctx.database.db), timeout]);
     return { status: 'ok', ...base, counts };
   } catch (err) {
-    return { status: 'unavailable', ...base, reason: describe(err) };
+    return { status: 'unavailable', ...base, reason: describeConnectionError(err) };
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** Connection failures can come as an AggregateError with an empty message; say something useful. */
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const code = (err as { code?: unknown }).code;
-  return err.message || (typeof code === 'string' ? code : '') || err.name;
-}
 
 export function registerHealthRoutes(app: FastifyInstance, ctx: Context, options: ServerOptions): void {
   const timeoutMs = options.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;

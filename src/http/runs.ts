@@ -5,9 +5,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Context } from '../services/context.ts';
 import { explainPatron } from '../services/eligibility.ts';
 import { getRun, listRuns, type RunRow } from '../services/run-history.ts';
-import { runReport, type RunPart } from '../services/runs.ts';
+import { RUN_PHASES, runReport, type RunPart } from '../services/runs.ts';
 import { loadEntries } from '../services/settings.ts';
 import { actingContext } from './auth.ts';
+import { progressId, trackProgress } from './progress.ts';
 import { calendarDate, dateString, idParams, pageProperties, type PageQuery } from './schemas.ts';
 
 function runJson(r: RunRow) {
@@ -17,14 +18,16 @@ function runJson(r: RunRow) {
 export function registerRunRoutes(app: FastifyInstance, ctx: Context): void {
   const tags = ['runs'];
 
-  app.post<{ Body: { reportDate: string; dryRun?: boolean; parts?: RunPart[]; entryIds?: number[] } }>(
+  app.post<{ Body: { reportDate: string; dryRun?: boolean; parts?: RunPart[]; entryIds?: number[] }; Querystring: { progress?: string } }>(
     '/api/runs',
     {
       config: { permission: 'runs.run' },
       schema: {
         tags,
         summary: 'Run (or dry-run) the settings table for a report date: New Submissions, updates, removals, cancellations',
-        description: 'A report date that already ran for an entry is skipped for it (alreadyRun / skipped say so). A dry run computes everything and writes nothing.',
+        description:
+          'A report date that already ran for an entry is skipped for it (alreadyRun / skipped say so). A dry run computes everything and writes nothing. With ?progress={id}, GET /api/progress/{id} streams its phases.',
+        querystring: { type: 'object', additionalProperties: false, properties: { progress: progressId } },
         body: {
           type: 'object',
           required: ['reportDate'],
@@ -33,14 +36,24 @@ export function registerRunRoutes(app: FastifyInstance, ctx: Context): void {
             reportDate: dateString,
             dryRun: { type: 'boolean', default: false },
             parts: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: ['new', 'update'] } },
-            entryIds: { type: 'array', minItems: 1, maxItems: 500, items: { type: 'integer', minimum: 1 } },
+            entryIds: { type: 'array', minItems: 1, maxItems: 500, items: { type: 'integer', minimum: 1, maximum: 2_147_483_647 } },
           },
         },
       },
     },
     async (request) => {
       const b = request.body;
-      return runReport(actingContext(ctx, request), { reportDate: calendarDate(b.reportDate, 'reportDate'), dryRun: b.dryRun, parts: b.parts, entryIds: b.entryIds, trigger: 'api' });
+      const reportDate = calendarDate(b.reportDate, 'reportDate');
+      return trackProgress(app, request, request.query.progress, 'run', (tracker) =>
+        runReport(actingContext(ctx, request), {
+          reportDate,
+          dryRun: b.dryRun,
+          parts: b.parts,
+          entryIds: b.entryIds,
+          trigger: 'api',
+          onPhase: tracker && ((phase) => tracker.update({ phase, unit: 'steps', done: RUN_PHASES.indexOf(phase), total: RUN_PHASES.length })),
+        }),
+      );
     },
   );
 

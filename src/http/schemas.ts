@@ -15,6 +15,12 @@ export const idParams = {
   properties: { id: { type: 'integer', minimum: 1, maximum: 9_007_199_254_740_991 } },
 } as const;
 
+/** Ids of the tables keyed by a 32-bit serial (users, API tokens, agencies, settings entries). */
+export const serialIdParams = {
+  ...idParams,
+  properties: { id: { type: 'integer', minimum: 1, maximum: 2_147_483_647 } },
+} as const;
+
 /** A record set, settings entry or agency: by id or by name. */
 export const refParams = {
   type: 'object',

@@ -21,6 +21,7 @@ import { registerFlagRoutes } from './flags.ts';
 import { registerHealthRoutes } from './health.ts';
 import { registerImportRoutes } from './imports.ts';
 import { registerPatronRoutes } from './patrons.ts';
+import { registerProgressRoutes } from './progress.ts';
 import { registerRecordSetRoutes } from './recordsets.ts';
 import { registerReferralRoutes } from './referrals.ts';
 import { registerRunRoutes } from './runs.ts';
@@ -68,6 +69,7 @@ const features: RouteRegistrar[] = [
   registerAuditRoutes,
   registerScheduleRoutes,
   registerDashboardRoutes,
+  registerProgressRoutes,
 ];
 
 export async function buildServer(ctx: Context, options: ServerOptions = {}): Promise<FastifyInstance> {

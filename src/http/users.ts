@@ -5,7 +5,7 @@ import { PERMISSIONS, PERMISSION_DESCRIPTIONS } from '../domain/permissions.ts';
 import type { Context } from '../services/context.ts';
 import { addUser, createToken, getUser, listRoles, listTokens, listUsers, removeRole, revokeToken, saveRole, updateUser, type NewUser, type UserChanges } from '../services/users.ts';
 import { actingContext } from './auth.ts';
-import { all, idParams } from './schemas.ts';
+import { all, serialIdParams } from './schemas.ts';
 
 const userParams = {
   type: 'object',
@@ -91,7 +91,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: Context): void {
 
   app.delete<{ Params: { id: number } }>(
     '/api/tokens/:id',
-    { config: { permission: 'users.manage' }, schema: { tags, summary: 'Revoke an API token: it stops working at once', params: idParams } },
+    { config: { permission: 'users.manage' }, schema: { tags, summary: 'Revoke an API token: it stops working at once', params: serialIdParams } },
     async (request) => revokeToken(actingContext(ctx, request), request.params.id),
   );
 

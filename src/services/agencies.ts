@@ -83,6 +83,9 @@ type FieldCheck = (value: string) => { value: string | number } | { reason: stri
 // eslint-disable-next-line no-control-regex
 const text: FieldCheck = (v) => (/[\u0000-\u001f\u007f]/.test(v) ? { reason: 'must not contain control characters' } : { value: v });
 const token: FieldCheck = (v) => (/^[^\s]+$/.test(v) ? { value: v } : { reason: 'must not contain spaces' });
+// As `ssh-keygen -lf` and OpenSSH print it: SHA256 of the host key, unpadded base64.
+const hostKey: FieldCheck = (v) =>
+  /^SHA256:[A-Za-z0-9+/]{43}$/.test(v) ? { value: v } : { reason: 'must be the server key\'s SHA256 fingerprint as ssh-keygen -lf prints it, like SHA256:u0QvB…(43 characters)' };
 const port: FieldCheck = (v) => {
   const n = /^\d{1,5}$/.test(v) ? Number(v) : NaN;
   return n >= 1 && n <= 65535 ? { value: n } : { reason: 'must be a whole number from 1 to 65535' };
@@ -118,7 +121,7 @@ interface FieldSpec {
 }
 
 const TRANSFER_FIELDS: Record<TransferMethod, Record<string, FieldSpec>> = {
-  sftp: { host: { check: token, required: true }, port: { check: port, default: 22 }, username: { check: token, required: true }, remoteFolder: { check: text } },
+  sftp: { host: { check: token, required: true }, port: { check: port, default: 22 }, username: { check: token, required: true }, remoteFolder: { check: text }, hostKey: { check: hostKey } },
   s3: { bucket: { check: bucket, required: true }, prefix: { check: text }, region: { check: token }, endpoint: { check: url }, accessKeyId: { check: token } },
   email: { from: { check: fromAddress }, to: { check: addressList, required: true }, cc: { check: addressList }, subject: { check: subject } },
   folder: { path: { check: text, required: true } },

@@ -10,9 +10,11 @@ import { getAgency, readAgencySecrets, type AgencySecrets } from './agencies.ts'
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { releaseHeldFiles } from './exclusions.ts';
+import { faultPoint } from './faults.ts';
 import { loadSecretKey, scrubSecrets } from './secrets.ts';
 import { smtpPassword } from './transfer/email.ts';
 import { transferFor } from './transfer/index.ts';
+import { transferTimeouts, withDeadline } from './transfer/limits.ts';
 
 /** How long a claimed file is left alone by other senders; a sender that died is replaced after it. */
 export const LEASE_MINUTES = 15;
@@ -153,6 +155,7 @@ interface KeyCache {
 /** Sends the claimed file's stored bytes, after checking them against their sha256. Never throws. */
 async function send(ctx: Context, claim: Claim, keys: KeyCache): Promise<Outcome> {
   const known: string[] = [smtpPassword(process.env.ARREARS_SMTP_URL) ?? ''];
+  faultPoint('delivery.claimed');
   try {
     const { db } = ctx.database;
     const file = await db.selectFrom('report_files').select(['content', 'sha256']).where('id', '=', claim.fileId).executeTakeFirstOrThrow();
@@ -172,7 +175,10 @@ async function send(ctx: Context, claim: Claim, keys: KeyCache): Promise<Outcome
       secrets = await readAgencySecrets(db, agency.id, keys.key);
       known.push(...Object.values(secrets));
     }
-    const { remote } = await transfer.send({ name: claim.name, content }, agency, secrets);
+    // Each sender bounds its own connect and silences; this bounds the whole attempt.
+    const { connectMs, transferMs } = transferTimeouts();
+    const { remote } = await withDeadline(transfer.send({ name: claim.name, content }, agency, secrets), connectMs + transferMs, `sending ${claim.name} by ${claim.method}`);
+    faultPoint('delivery.sent');
     return { ok: true, remote, error: '' };
   } catch (err) {
     return { ok: false, remote: '', error: scrubSecrets(describeError(err), known) };

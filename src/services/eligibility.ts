@@ -40,7 +40,7 @@ export async function loadSnapshots(db: Executor, patronIds?: readonly string[])
   let referralsQuery = db
     .selectFrom('referrals as r')
     .innerJoin('agencies as g', 'g.id', 'r.agency_id')
-    .select(['r.id', 'r.patron_id', 'r.status', 'g.name as agency', 'r.referred_on', 'r.closed_on']);
+    .select(['r.id', 'r.patron_id', 'r.status', 'g.name as agency', 'r.referred_on', 'r.closed_on', 'r.withdrawn']);
   let exclusionsQuery = db.selectFrom('exclusions').select(['id', 'patron_id', 'reason', 'until_date', 'lifted_at']);
   if (ids) {
     patronsQuery = patronsQuery.where('id', 'in', ids);
@@ -92,6 +92,7 @@ export async function loadSnapshots(db: Executor, patronIds?: readonly string[])
       agency: r.agency,
       referredOn: r.referred_on as LocalDate,
       closedOn: r.closed_on as LocalDate | null,
+      withdrawn: r.withdrawn,
     });
   }
   for (const x of exclusions) {

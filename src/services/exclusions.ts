@@ -258,6 +258,8 @@ async function cancelAtReview(trx: Executor, ctx: Context, held: HeldReferral[],
     states.map((s) => ({ id: s.id, status: 'cancelled' as const, cents: s.owedCents })),
     today,
   );
+  // The agency never saw these: they must not count as earlier referrals once the exclusion ends.
+  if (states.length) await trx.updateTable('referrals').set({ withdrawn: true }).where('id', 'in', states.map((s) => s.id)).execute();
   await setInCollections(
     trx,
     states.map((s) => s.patronId),

@@ -5,6 +5,7 @@ import { LOCKS } from '../db/locks.ts';
 import { sql } from 'kysely';
 import { stringify } from 'csv-stringify/sync';
 import { parseDate } from '../domain/dates.ts';
+import { neutralise } from '../domain/report-layouts.ts';
 import type { Executor } from './context.ts';
 
 export interface FlagState {
@@ -95,11 +96,14 @@ export function parseSince(text: string): Date | null {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
-/** CSV with the documented header; booleans as true/false, times as ISO 8601 UTC. */
+/**
+ * CSV with the documented header; booleans as true/false, times as ISO 8601 UTC. An id or
+ * barcode a spreadsheet would run as a formula gets a leading ' (the JSON form stays exact).
+ */
 export function flagsCsv(patrons: FlagState[]): string {
   return stringify([
     [...FLAGS_CSV_HEADER],
-    ...patrons.map((p) => [p.patronId, p.barcode, String(p.inCollections), String(p.secured), p.changedAt.toISOString()]),
+    ...patrons.map((p) => [neutralise(p.patronId), neutralise(p.barcode), String(p.inCollections), String(p.secured), p.changedAt.toISOString()]),
   ]);
 }
 

@@ -11,7 +11,6 @@ import {
   isImportKind,
   parseRow,
   readHeader,
-  wallClockResolver,
   type Header,
   type ImportKind,
   type ParsedRow,
@@ -19,7 +18,7 @@ import {
 import { ValidationError, type Problem } from '../domain/errors.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
-import { openSource, type Progress, type RowSource } from './imports/source.ts';
+import { openSource, type Progress, type RowSource, type SourceRow } from './imports/source.ts';
 import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
 import {
   PROBLEMS,
@@ -27,18 +26,22 @@ import {
   checkReferences,
   createStaging,
   dropBadRows,
+  flagDuplicateKeys,
   dropForeignKeys,
+  dropIndexes,
   firstProblems,
   isBulkLoad,
   keyColumn,
   problemCounts,
   restoreForeignKeys,
+  restoreIndexes,
   stageColumns,
   stagedRows,
   upsert,
   type StageColumn,
 } from './imports/kinds.ts';
 import { allocatePayments, writeAllocations } from './imports/allocate.ts';
+import { fastWallClockResolver } from './imports/wall-clock.ts';
 
 export { IMPORT_KINDS, type ImportKind };
 
@@ -57,29 +60,43 @@ export interface ImportOptions {
   /** Import the good rows and report the bad ones instead of failing. */
   skipBadRows?: boolean;
   onProgress?: Progress;
+  /** Data rows read so far, every thousand rows and at the end of the file. */
+  onRows?: (rowsRead: number) => void;
+  /** Reading the file, then checking references, then writing the tables. */
+  onPhase?: (phase: ImportPhase) => void;
   /** From this many rows an import checks foreign keys once for the whole table instead of per row (default 50,000). */
   bulkRows?: number;
   /** Rows written to the database at a time (default 20,000 on PostgreSQL, 2,000 on PGlite). */
   batchRows?: number;
+  /** Keys remembered in memory for the duplicate check (default 1,000,000); past them the database finds duplicates. */
+  keysInMemory?: number;
 }
 
 const BULK_ROWS = 50_000;
+/** About 120 MB of keys: a file with more distinct keys has the rest checked by the database. */
+const KEYS_IN_MEMORY = 1_000_000;
+
+export type ImportPhase = 'reading' | 'checking' | 'writing';
 
 /** Problems listed in full; beyond this a count says how many more there were. */
 export const MAX_PROBLEMS = 1000;
+/** A file refused with this many bad rows is read no further (memory and time stay bounded). */
+export const STOP_AFTER_BAD_ROWS = 10 * MAX_PROBLEMS;
 
 export async function importFile(ctx: Context, kind: ImportKind, path: string, options: ImportOptions = {}): Promise<ImportResult> {
   if (!isImportKind(kind)) throw ValidationError.of(`unknown import kind "${String(kind)}"; expected one of ${IMPORT_KINDS.join(', ')}`, { field: 'kind' });
   const source = openSource(path, options.onProgress);
-  const { file, rows } = source;
+  const { file, batches } = source;
   try {
-    const first = await rows.next();
+    let first = await batches.next();
+    while (!first.done && first.value.length === 0) first = await batches.next();
     if (first.done) throw ValidationError.of('the file is empty; its first row must be the header', { file, row: 1 });
-    const { header, problems } = readHeader(kind, first.value.cells);
-    if (problems.length) throw new ValidationError(problems.map((p) => ({ file, ...p, row: first.value.row })));
-    return await withImportSession(ctx.database, (session) => new Import(ctx, kind, header, session, source, options).run());
+    const [head, ...firstRows] = first.value as [SourceRow, ...SourceRow[]];
+    const { header, problems } = readHeader(kind, head.cells);
+    if (problems.length) throw new ValidationError(problems.map((p) => ({ file, ...p, row: head.row })));
+    return await withImportSession(ctx.database, (session) => new Import(ctx, kind, header, session, source, options, firstRows).run());
   } finally {
-    await rows.return(undefined);
+    await batches.return(undefined);
   }
 }
 
@@ -98,8 +115,11 @@ class Import {
   private readonly bulkRows: number;
   private readonly batchRows: number;
   private readonly seen = new Map<string, number>();
-  private readonly resolve = wallClockResolver();
+  /** The first row whose key the map had no room for: duplicates of it and later keys are found in SQL. */
+  private firstUntracked: number | undefined;
+  private readonly resolve = fastWallClockResolver();
   private pending: PendingRow[] = [];
+  private rowsRead = 0;
   /** Charges: every library's zone (a short list), for date-times without an offset. */
   private libraryZones = new Map<string, string>();
 
@@ -109,7 +129,9 @@ class Import {
     private readonly header: Header,
     private readonly session: ImportSession,
     private readonly source: RowSource,
-    options: ImportOptions,
+    private readonly options: ImportOptions,
+    /** The rows read with the header, before the source's next batch. */
+    private readonly firstRows: SourceRow[] = [],
   ) {
     this.file = source.file;
     this.columns = stageColumns(kind);
@@ -129,37 +151,68 @@ class Import {
       const libs = await this.db.selectFrom('libraries').select(['code', 'time_zone']).execute();
       this.libraryZones = new Map(libs.map((l) => [l.code, l.time_zone]));
     }
+    this.options.onPhase?.('reading');
     // One batch is staged while the next is parsed; writes themselves never overlap.
     let staging: Promise<unknown> = Promise.resolve();
-    for await (const { row, cells } of this.source.rows) {
-      const parsed = parseRow(this.header, cells, row);
-      if (!parsed) continue;
-      this.check(row, parsed.values, parsed.problems);
-      this.pending.push({ row, ...parsed });
-      if (this.pending.length >= this.batchRows) {
-        await staging;
-        staging = this.stage(this.takePending());
-        staging.catch(() => undefined);
+    let badRows = 0;
+    let stoppedAt: number | undefined;
+    // Rows come a chunk of the file at a time: one await per chunk, not per row.
+    reading: for await (const batch of this.batches()) {
+      for (const { row, cells } of batch) {
+        const parsed = parseRow(this.header, cells, row);
+        if (!parsed) continue;
+        this.check(row, parsed.values, parsed.problems);
+        this.pending.push({ row, ...parsed });
+        // A refused file need not be read to its end: past a full list of bad rows, stop.
+        if (parsed.problems.length && ++badRows >= STOP_AFTER_BAD_ROWS && !this.skipBadRows) {
+          stoppedAt = row;
+          break reading;
+        }
+        if (++this.rowsRead % 1000 === 0) this.options.onRows?.(this.rowsRead);
+        if (this.pending.length >= this.batchRows) {
+          await staging;
+          staging = this.stage(this.takePending());
+          staging.catch(() => undefined);
+        }
       }
     }
     await staging;
     await this.stage(this.takePending());
+    if (stoppedAt !== undefined) {
+      const { problems } = await this.collectProblems();
+      throw new ValidationError([...problems, { file: this.file, row: stoppedAt, reason: `reading stopped at row ${stoppedAt} after ${STOP_AFTER_BAD_ROWS} bad rows; nothing was imported` }]);
+    }
+    this.options.onRows?.(this.rowsRead);
+    this.options.onPhase?.('checking');
     // Temporary tables are never analyzed automatically; the checks below join them with big tables.
     await sql`analyze import_stage`.execute(this.db);
 
+    if (this.firstUntracked !== undefined) await flagDuplicateKeys(this.db, this.key, this.firstUntracked);
     await checkReferences(this.db, this.kind);
     if (this.kind === 'payments') await allocatePayments(this.db, this.skipBadRows);
     const { problems, skipped } = await this.collectProblems();
     if (problems.length && !this.skipBadRows) throw new ValidationError(problems);
     if (skipped) await dropBadRows(this.db);
 
+    this.options.onPhase?.('writing');
     const now = this.ctx.clock.now();
     const staged = await stagedRows(this.db);
-    const keys = (await isBulkLoad(this.db, this.kind, staged, this.bulkRows)) ? await dropForeignKeys(this.db, this.kind) : [];
+    const bulk = await isBulkLoad(this.db, this.kind, staged, this.bulkRows);
+    // A bulk load of payments is one of their allocations too, which have keys and indexes of their own.
+    const allocating = this.kind === 'payments';
+    const keys = bulk ? await dropForeignKeys(this.db, this.kind) : [];
+    const allocationKeys = bulk && allocating ? await dropForeignKeys(this.db, 'allocations') : [];
+    const indexes = bulk ? await dropIndexes(this.db, this.kind) : [];
     const { inserted } = await upsert(this.db, this.kind, this.header.present, now);
+    await restoreIndexes(this.db, indexes);
     const updated = staged - inserted;
-    if (this.kind === 'payments') await writeAllocations(this.db);
+    if (allocating) {
+      const allocationIndexes = bulk ? await dropIndexes(this.db, 'allocations') : [];
+      await writeAllocations(this.db);
+      await restoreIndexes(this.db, allocationIndexes);
+    }
     await restoreForeignKeys(this.db, this.kind, keys);
+    await restoreForeignKeys(this.db, 'allocations', allocationKeys);
 
     const { file, kind } = this;
     await recordAudit(this.db, {
@@ -173,13 +226,19 @@ class Import {
     return { kind, file, inserted, updated, skipped, problems };
   }
 
+  private async *batches(): AsyncGenerator<SourceRow[]> {
+    if (this.firstRows.length) yield this.firstRows;
+    yield* this.source.batches;
+  }
+
   /** Checks that need the whole file so far or a small lookup: duplicate keys, the charge's library. */
   private check(row: number, values: ParsedRow, problems: Omit<Problem, 'file'>[]): void {
     const id = values[this.key];
     if (typeof id === 'string') {
       const firstRow = this.seen.get(id);
-      if (firstRow === undefined) this.seen.set(id, row);
-      else problems.push({ row, column: this.key, reason: `duplicate ${this.key} "${id}" (also on row ${firstRow})` });
+      if (firstRow !== undefined) problems.push({ row, column: this.key, reason: `duplicate ${this.key} "${id}" (also on row ${firstRow})` });
+      else if (this.seen.size < (this.options.keysInMemory ?? KEYS_IN_MEMORY)) this.seen.set(id, row);
+      else this.firstUntracked ??= row;
     }
     if (this.kind === 'charges' && typeof values.library === 'string' && !this.libraryZones.has(values.library)) {
       problems.push({ row, column: 'library', reason: `unknown library "${values.library}"` });

@@ -5,6 +5,7 @@ import type { Cents } from '../domain/money.ts';
 import type { LocalDate } from '../domain/dates.ts';
 import type { HistoryType, ReferralStatus } from '../db/schema.ts';
 import type { Executor } from './context.ts';
+import { faultPoint } from './faults.ts';
 
 export interface OpenReferralState {
   id: number;
@@ -119,6 +120,7 @@ export async function insertReferrals(
                 ${rows.map((r) => r.feeCents)}::bigint[], ${rows.map((r) => r.previousReferralId ?? null)}::bigint[])
       as v(patron_id, agency_id, entry_id, owed, fee, previous)
     returning id, patron_id`.execute(db);
+  faultPoint('referrals.inserted');
   for (const r of inserted.rows) ids.set(r.patron_id, r.id);
   return ids;
 }
@@ -148,6 +150,7 @@ export async function chargeAgencyFees(
                   then ${now}::timestamptz
                   else (${reportDate}::date + time '12:00') at time zone l.time_zone end as at
     ) f`.execute(db);
+  faultPoint('referrals.fees-charged');
 }
 
 /** Patrons (of the given) who were ever charged an agency fee: the fee is charged on first submission only. */

@@ -28,6 +28,7 @@ import type { SettingsEntry } from '../domain/settings.ts';
 import { listAgencies, type AgencyRow } from './agencies.ts';
 import { recordAudit, type AuditEntry } from './audit.ts';
 import type { Executor } from './context.ts';
+import { faultPoint } from './faults.ts';
 import type { RunPart } from './runs.ts';
 
 export type FileStatus = 'queued' | 'delivered' | 'held' | 'none';
@@ -57,6 +58,12 @@ export interface RunFilesInput {
 export interface BuildOptions {
   /** Patrons read per query (keyset pagination); the whole file is never read at once. */
   pageSize?: number;
+  /**
+   * A dry run: decide which files there would be and their names, but leave their contents
+   * empty. The transaction is rolled back unseen, and rendering is most of a run's time
+   * after the eligibility statement.
+   */
+  namesOnly?: boolean;
 }
 
 const PAGE_SIZE = 1000;
@@ -328,7 +335,8 @@ export async function buildRunFiles(db: Executor, input: RunFilesInput, options:
         if (!withRows.has(agency.id) && !(candidates.has(agency.id) && entry.sendEmptyReports)) continue;
         const layout = layoutOf(agency);
         const scope = { runId: input.runId, entryId: entry.id, agencyId: agency.id, kind };
-        const { content, rowCount } = await renderReport(db, scope, reportFormat(layout, kind, input.reportDate), input.counted, options);
+        const format = reportFormat(layout, kind, input.reportDate);
+        const { content, rowCount } = options.namesOnly ? { content: Buffer.alloc(0), rowCount: 0 } : await renderReport(db, scope, format, input.counted, options);
         const name = await freeName(db, agency.id, `${base}_${kind}_${stamp}`);
         const sha256 = createHash('sha256').update(content).digest('hex');
         const queued = agency.transferMethod !== 'none';
@@ -355,6 +363,7 @@ export async function buildRunFiles(db: Executor, input: RunFilesInput, options:
           })
           .returning('id')
           .executeTakeFirstOrThrow();
+        faultPoint('reports.file-stored');
         files.push({ name, kind, agency: agency.name });
         audit.push({
           actor: input.actor,

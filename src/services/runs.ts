@@ -1,14 +1,16 @@
 // A run: one evaluation of the Collection Agency Settings table for one report date.
 // It is one transaction, serialised across processes, and idempotent per report date and
 // entry: the run_entries rows written in the same transaction say what is already done.
+import { sql } from 'kysely';
 import { daysBetween, type LocalDate } from '../domain/dates.ts';
 import { ConflictError } from '../domain/errors.ts';
 import { formatMoney, ZERO, type Cents } from '../domain/money.ts';
 import { shouldRemove } from '../domain/settings.ts';
 import { findEligible } from '../db/eligibility.sql.ts';
-import { lockForTransaction } from '../db/locks.ts';
+import { withSessionLock } from '../db/locks.ts';
 import { recordAudit, type AuditEntry } from './audit.ts';
 import { assignAgencies } from './agency-strategies.ts';
+import { faultPoint } from './faults.ts';
 import { buildRunFiles } from './reports.ts';
 import type { Context, Executor } from './context.ts';
 import { settleBalance } from './ledger.ts';
@@ -37,7 +39,13 @@ export interface RunOptions {
   /** Limit to these settings entries (ids); all by default. */
   entryIds?: number[];
   trigger?: 'manual' | 'schedule' | 'api';
+  /** Told as the run moves from one phase to the next, for a progress display. */
+  onPhase?: (phase: RunPhase) => void;
 }
+
+/** A run's phases in order: waiting for another run, then its steps 1–4. */
+export const RUN_PHASES = ['waiting', 'updating', 'evaluating', 'referring', 'files', 'finishing'] as const;
+export type RunPhase = (typeof RUN_PHASES)[number];
 
 export interface RunResult {
   reportDate: LocalDate;
@@ -64,20 +72,39 @@ class DryRunRollback extends Error {
 export async function runReport(ctx: Context, options: RunOptions): Promise<RunResult> {
   const dryRun = options.dryRun ?? false;
   try {
-    return await ctx.database.db
-      .transaction()
-      .setIsolationLevel('repeatable read')
-      .execute(async (trx) => {
-        // Two processes never evaluate at once; the second waits, then finds the date done.
-        await lockForTransaction(trx, ctx.database.kind, 'runs');
-        const result = await runInTransaction(trx, ctx, options, dryRun);
-        if (dryRun) throw new DryRunRollback(result);
-        return result;
-      });
+    // Two processes never evaluate at once; the second waits, then finds the date done. The
+    // lock is taken before the transaction begins: REPEATABLE READ fixes the snapshot at the
+    // first statement, so a waiter that locked inside would not see the run it waited for.
+    options.onPhase?.('waiting');
+    const result = await withSessionLock(ctx.database, 'runs', (db) =>
+      db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .execute(async (trx) => {
+          if (ctx.database.kind === 'postgres') await tuneRunSession(trx);
+          const result = await runInTransaction(trx, ctx, options, dryRun);
+          if (dryRun) throw new DryRunRollback(result);
+          faultPoint('run.before-commit');
+          return result;
+        }),
+    );
+    faultPoint('run.committed');
+    return result;
   } catch (err) {
     if (err instanceof DryRunRollback) return err.result;
     throw err;
   }
+}
+
+/**
+ * Settings for this transaction only. The eligibility statement's row estimates run high, so
+ * its plan's cost passes jit_above_cost and PostgreSQL would spend seconds compiling it with
+ * LLVM for a statement that takes a few; and its sorts and hashes over every charge spill to
+ * disk at the default 4 MB of work_mem.
+ */
+export async function tuneRunSession(trx: Executor): Promise<void> {
+  await sql`set local jit = off`.execute(trx);
+  await sql`set local work_mem = '64MB'`.execute(trx);
 }
 
 function describeReason(state: OpenReferralState, removed: boolean): string {
@@ -97,6 +124,7 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
 
   // What is already done for this date, and whether a later date has run (history must stay in order).
   const done = await trx.selectFrom('run_entries').select(['entry_id', 'kind', 'report_date']).where('report_date', '>=', reportDate).execute();
+  faultPoint('run.snapshot');
   const later = done.find((d) => d.report_date > reportDate && scope.some((e) => e.id === d.entry_id));
   if (later && !dryRun) {
     const entry = scope.find((e) => e.id === later.entry_id)!;
@@ -138,6 +166,7 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
   // 1. Referrals already open: auto-cancel, removal, or an update of the balance.
   const updating = new Set(pending.filter((p) => p.parts.includes('update')).map((p) => p.entry.id));
   const touched = new Set<string>();
+  options.onPhase?.('updating');
   if (updating.size > 0) {
     const states = (await openReferralStates(trx)).filter((s) => (s.entryId === null ? options.entryIds === undefined : updating.has(s.entryId)));
     const historyRows: HistoryRow[] = [];
@@ -179,14 +208,17 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
     await closeReferrals(trx, closed, reportDate);
     await setLastReported(trx, reported);
     await setInCollections(trx, leaving, false, now);
+    faultPoint('run.updates-written');
   }
 
   // 2. New Submissions: one set-based evaluation of the whole consortium.
   const submitting = pending.filter((p) => p.parts.includes('new')).map((p) => p.entry);
   const counted = new Map<string, Cents>();
+  options.onPhase?.('evaluating');
   if (submitting.length > 0) {
     const submittingIds = new Set(submitting.map((e) => e.id));
     const eligible = (await findEligible(trx, allEntries, reportDate)).filter((r) => submittingIds.has(r.entryId) && !touched.has(r.patronId));
+    options.onPhase?.('referring');
     const charged = await patronsEverCharged(trx, eligible.map((r) => r.patronId));
     const referrals = [];
     for (const entry of submitting) {
@@ -216,6 +248,7 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
       history,
     );
     await setInCollections(trx, referrals.map((r) => r.row.patronId), true, now);
+    faultPoint('run.referrals-written');
     for (const r of referrals) {
       counted.set(r.row.patronId, r.row.countedCents);
       result.newSubmissions.push({
@@ -238,13 +271,16 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
 
   // 3. The agencies' files, stored in this transaction before anything is delivered; they
   // also carry what staff changed between runs (returns, re-referrals, cleared accounts).
+  options.onPhase?.('files');
   await adoptOutOfRunChanges(trx, runId, {
     newEntryIds: pending.filter((p) => p.parts.includes('new')).map((p) => p.entry.id),
     updateEntryIds: pending.filter((p) => p.parts.includes('update')).map((p) => p.entry.id),
   });
-  result.files = await buildRunFiles(trx, { runId, reportDate, at: now, actor: ctx.actor, entries: pending, counted });
+  result.files = await buildRunFiles(trx, { runId, reportDate, at: now, actor: ctx.actor, entries: pending, counted }, { namesOnly: dryRun });
+  faultPoint('run.files-stored');
 
   // 4. Remember what ran, so the same date never runs twice.
+  options.onPhase?.('finishing');
   await trx
     .insertInto('run_entries')
     .values(

@@ -5,46 +5,22 @@
 // item set, download a report file, import a patrons file, filter the audit log, use the
 // keyboard, and the layout at tablet width. Each screen is saved under
 // test-output/screenshots/<project>/.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/http/server.ts';
 import { systemClock, type Context } from '../../src/services/context.ts';
 import { DEMO_AS_OF, loadDemo } from '../../src/services/demo.ts';
 import { addUser } from '../../src/services/users.ts';
-import { freshDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
+import { freshDatabase, type TestDatabase } from '../helpers/db.ts';
 import { LedgerFactory } from '../helpers/ledger-factory.ts';
+import { ROOT, SCREENS, ensureBuilt, go as goTo, launchBrowser, shot as shoot } from './harness.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DIST = join(ROOT, 'src/web/dist');
-const SHOTS = join(ROOT, 'test-output/screenshots', testDbKind());
 const RETURNED_XLSX = join(ROOT, 'test/fixtures/agency-files/ums-returned.libreoffice.xlsx');
 const PATRONS_CSV = join(ROOT, 'test/fixtures/imports/patrons.csv');
 const PASSWORD = 'correct horse battery staple';
-
-/**
- * CI builds the app before the tests; a checkout that has not is built here, into a
- * private folder renamed into place, because both vitest projects may get here at once.
- */
-function ensureBuilt(): void {
-  if (existsSync(join(DIST, 'index.html'))) return;
-  const out = mkdtempSync(join(ROOT, 'src/web/.dist-'));
-  const built = spawnSync('npx', ['vite', 'build', '--config', 'src/web/vite.config.ts', '--outDir', out, '--logLevel', 'error'], { cwd: ROOT, encoding: 'utf8' });
-  if (built.status !== 0) {
-    rmSync(out, { recursive: true, force: true });
-    throw new Error(`vite build failed: ${built.stderr}`);
-  }
-  try {
-    renameSync(out, DIST);
-  } catch (err) {
-    rmSync(out, { recursive: true, force: true });
-    if (!existsSync(join(DIST, 'index.html'))) throw err;
-  }
-}
 
 let t: TestDatabase;
 let app: FastifyInstance;
@@ -52,18 +28,11 @@ let url: string;
 let browser: Browser;
 let page: Page;
 
-async function shot(name: string): Promise<void> {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function go(screen: string, heading: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name: screen }).click();
-  await page.getByRole('heading', { level: 1, name: heading }).waitFor();
-}
+const shot = (name: string) => shoot(page, name);
+const go = (screen: string, heading: string) => goTo(page, screen, heading);
 
 beforeAll(async () => {
   ensureBuilt();
-  mkdirSync(SHOTS, { recursive: true });
   t = await freshDatabase();
   // The real clock: the browser drops a session cookie whose expiry is already past.
   const ctx: Context = { database: t, clock: systemClock, actor: 'e2e' };
@@ -76,10 +45,7 @@ beforeAll(async () => {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchBrowser();
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   page = await context.newPage();
 });
@@ -265,7 +231,13 @@ describe('staff web app in Chromium', () => {
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(768);
     await shot('15-dashboard-tablet');
-    await go('Run preview', 'Run preview');
-    await shot('16-runs-tablet');
+    // Every screen, the new ones too: nothing wider than the tablet, so nothing scrolls sideways.
+    for (const [i, [label, heading]] of SCREENS.entries()) {
+      await go(label, heading);
+      await page.locator('.busy').first().waitFor({ state: 'detached' });
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(wide, `${label} at 768 px`).toBeLessThanOrEqual(768);
+      await shot(`16-tablet-${String(i + 1).padStart(2, '0')}-${label.toLowerCase().replace(/\W+/g, '-')}`);
+    }
   });
 });

@@ -43,20 +43,24 @@ export interface Sshd {
   passphrase: string;
   /** An empty folder the user can write to; give it as the agency's remoteFolder. */
   uploadDir: string;
+  /** The server key's fingerprint as `ssh-keygen -lf` prints it (SHA256:…). */
+  hostKey: string;
   start(): Promise<void>;
   stop(): Promise<void>;
   dispose(): Promise<void>;
 }
 
 /** Keys, config and the account for a private sshd; not started until start(). Needs root. */
-export function prepareSshd(port: number): Sshd {
+export function prepareSshd(port: number, label = ''): Sshd {
   const dir = tempDir('arrears-sshd-');
   chmodSync(dir, 0o755);
-  // One account per vitest project: the two projects run this file at the same time.
-  const user = `arrears-sftp-${process.env.ARREARS_TEST_DB ?? 'test'}`;
+  // One account per vitest project and test file (label): files run at the same time, and
+  // each sets its account's password.
+  const user = `arrears-sftp-${label ? `${label}-` : ''}${process.env.ARREARS_TEST_DB ?? 'test'}`;
   const password = `pw-${randomBytes(12).toString('hex')}`;
   const passphrase = `pp-${randomBytes(8).toString('hex')}`;
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'hostkey')]);
+  const hostKey = execFileSync('ssh-keygen', ['-l', '-f', join(dir, 'hostkey.pub')]).toString().split(' ')[1]!;
   // Few KDF rounds: the key is still encrypted, and decrypting it in JavaScript stays quick.
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-a', '2', '-N', passphrase, '-C', 'arrears-test', '-f', join(dir, 'client')]);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client.pub')), { mode: 0o644 });
@@ -95,6 +99,7 @@ export function prepareSshd(port: number): Sshd {
     passphrase,
     privateKey: readFileSync(join(dir, 'client'), 'utf8'),
     uploadDir,
+    hostKey,
     start() {
       // -D: stay in the foreground so we hold its pid; -e: log to stderr, where "listening" shows it is ready.
       const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -107,6 +107,18 @@ export async function checkReferences(db: Executor, kind: ImportKind): Promise<n
   }
 }
 
+/**
+ * Duplicate keys whose first row is `fromRow` or later (earlier keys are checked in memory as
+ * the file is read), reported on each later row as the in-memory check words it.
+ */
+export async function flagDuplicateKeys(db: Executor, key: string, fromRow: number): Promise<void> {
+  await sql`
+    insert into import_problems (row_no, col, reason)
+    select d.row_no, ${key}, format('duplicate %s "%s" (also on row %s)', ${key}::text, d.k, d.first_row)
+    from (select row_no, ${sql.ref(key)} as k, min(row_no) over (partition by ${sql.ref(key)}) as first_row from import_stage where ${sql.ref(key)} is not null) d
+    where d.row_no > d.first_row and d.first_row >= ${fromRow}`.execute(db);
+}
+
 export async function problemCounts(db: Executor): Promise<{ problems: number; rows: number }> {
   const r = await sql<{ problems: number; rows: number }>`select count(*)::int as problems, count(distinct row_no)::int as rows from import_problems`.execute(db);
   return r.rows[0] ?? { problems: 0, rows: 0 };
@@ -179,6 +191,9 @@ export async function isBulkLoad(db: Executor, kind: ImportKind, rows: number, b
   return rows * 4 >= (r.rows[0]?.existing ?? 0);
 }
 
+/** The tables an import writes in bulk: its kind's, and allocations for payments. */
+export type BulkTable = ImportKind | 'allocations';
+
 export interface ForeignKey {
   name: string;
   definition: string;
@@ -192,7 +207,7 @@ export interface ForeignKey {
  * validation finds nothing; it keeps the guarantee all the same. The table stays
  * exclusively locked until the import commits or rolls back (which restores the keys).
  */
-export async function dropForeignKeys(db: Executor, kind: ImportKind): Promise<ForeignKey[]> {
+export async function dropForeignKeys(db: Executor, kind: BulkTable): Promise<ForeignKey[]> {
   const fks = await sql<ForeignKey>`
     select conname as name, pg_get_constraintdef(oid) as definition
     from pg_constraint where conrelid = ${kind}::regclass and contype = 'f' order by conname`.execute(db);
@@ -200,7 +215,28 @@ export async function dropForeignKeys(db: Executor, kind: ImportKind): Promise<F
   return fks.rows;
 }
 
-export async function restoreForeignKeys(db: Executor, kind: ImportKind, fks: readonly ForeignKey[]): Promise<void> {
+/**
+ * Bulk loads also drop the table's plain secondary indexes (not the primary key or a unique
+ * one, which the upsert and other tables rely on) and build them again afterwards: one
+ * sort of the whole table costs far less than a million random index insertions.
+ * Returns the statements that recreate them.
+ */
+export async function dropIndexes(db: Executor, kind: BulkTable): Promise<string[]> {
+  const r = await sql<{ name: string; definition: string }>`
+    select quote_ident(n.nspname) || '.' || quote_ident(c.relname) as name, pg_get_indexdef(i.indexrelid) as definition
+    from pg_index i join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
+    where i.indrelid = ${kind}::regclass and not i.indisprimary and not i.indisunique
+      and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)
+    order by 1`.execute(db);
+  if (r.rows.length) await sql.raw(`drop index ${r.rows.map((ix) => ix.name).join(', ')}`).execute(db);
+  return r.rows.map((ix) => ix.definition);
+}
+
+export async function restoreIndexes(db: Executor, definitions: readonly string[]): Promise<void> {
+  for (const definition of definitions) await sql.raw(definition).execute(db);
+}
+
+export async function restoreForeignKeys(db: Executor, kind: BulkTable, fks: readonly ForeignKey[]): Promise<void> {
   if (fks.length === 0) return;
   await sql`alter table ${sql.table(kind)} ${sql.join(fks.map((f) => sql`add constraint ${sql.ref(f.name)} ${sql.raw(f.definition)}`))}`.execute(db);
 }

@@ -83,8 +83,11 @@ async function copyRows(client: pg.PoolClient, table: string, columns: readonly 
 function* copyText(rows: readonly StageValue[][]): Generator<string> {
   let chunk = '';
   for (const r of rows) {
-    chunk += r.map(copyValue).join('\t') + '\n';
-    if (chunk.length > 256 * 1024) {
+    // Appending cell by cell builds no array and no joined copy per row.
+    let line = copyValue(r[0] ?? null);
+    for (let i = 1; i < r.length; i++) line += '\t' + copyValue(r[i] ?? null);
+    chunk += line + '\n';
+    if (chunk.length > 1 << 20) {
       yield chunk;
       chunk = '';
     }
@@ -92,9 +95,11 @@ function* copyText(rows: readonly StageValue[][]): Generator<string> {
   if (chunk) yield chunk;
 }
 
+const COPY_SPECIAL = /[\\\t\n\r]/;
+
 function copyValue(v: StageValue): string {
+  if (typeof v === 'string') return COPY_SPECIAL.test(v) ? v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : v;
   if (v === null) return '\\N';
   if (v instanceof Date) return v.toISOString();
-  if (typeof v !== 'string') return String(v);
-  return /[\\\t\n\r]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : v;
+  return String(v);
 }

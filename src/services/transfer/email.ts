@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import nodemailer from 'nodemailer';
 import type { Transfer } from './index.ts';
-import { CONNECT_TIMEOUT_MS, TRANSFER_TIMEOUT_MS } from './limits.ts';
+import { transferTimeouts } from './limits.ts';
 
 /** The SMTP password inside ARREARS_SMTP_URL, so error messages can be scrubbed of it. */
 export function smtpPassword(url: string | undefined): string | null {
@@ -27,7 +27,8 @@ export const emailTransfer: Transfer = {
     if (!url) throw new Error('ARREARS_SMTP_URL is not set: email delivery needs the SMTP relay, e.g. smtps://user:password@mail.example.org:465');
     if (!/^smtps?:\/\//.test(url)) throw new Error('ARREARS_SMTP_URL must start with smtp:// or smtps://');
     const config = agency.transferConfig;
-    const transport = nodemailer.createTransport({ url, connectionTimeout: CONNECT_TIMEOUT_MS, greetingTimeout: CONNECT_TIMEOUT_MS, socketTimeout: TRANSFER_TIMEOUT_MS });
+    const timeouts = transferTimeouts();
+    const transport = nodemailer.createTransport({ url, connectionTimeout: timeouts.connectMs, greetingTimeout: timeouts.connectMs, socketTimeout: timeouts.transferMs });
     try {
       const to = String(config.to);
       const info = await transport.sendMail({

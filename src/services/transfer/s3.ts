@@ -3,7 +3,7 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { Transfer } from './index.ts';
-import { CONNECT_TIMEOUT_MS, TRANSFER_TIMEOUT_MS } from './limits.ts';
+import { transferTimeouts } from './limits.ts';
 
 /** The object key: the prefix is a folder ("library/" and "library" mean the same). */
 export function objectKey(prefix: string | undefined, name: string): string {
@@ -18,6 +18,7 @@ export const s3Transfer: Transfer = {
     const key = objectKey(config.prefix === undefined ? undefined : String(config.prefix), file.name);
     const endpoint = config.endpoint ? String(config.endpoint) : undefined;
     if (config.accessKeyId && !secrets.secretAccessKey) throw new Error(`no secret access key is stored for agency "${agency.name}"`);
+    const timeouts = transferTimeouts();
     const client = new S3Client({
       region: config.region ? String(config.region) : 'us-east-1',
       ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
@@ -27,7 +28,8 @@ export const s3Transfer: Transfer = {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 1,
-      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: TRANSFER_TIMEOUT_MS },
+      // Without throwOnRequestTimeout the SDK only prints a warning and keeps waiting on a silent server.
+      requestHandler: { connectionTimeout: timeouts.connectMs, requestTimeout: timeouts.transferMs, throwOnRequestTimeout: true },
     });
     try {
       await client.send(

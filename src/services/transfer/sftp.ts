@@ -3,7 +3,8 @@
 // retry after a crash between rename and bookkeeping safe.
 import SftpClient from 'ssh2-sftp-client';
 import type { Transfer } from './index.ts';
-import { CONNECT_TIMEOUT_MS } from './limits.ts';
+import { transferTimeouts } from './limits.ts';
+import { pinnedVerifier } from './host-key.ts';
 
 const quiet = { error: () => undefined, end: () => undefined, close: () => undefined };
 
@@ -19,14 +20,26 @@ export const sftpTransfer: Transfer = {
     const remote = `sftp://${username}@${host}:${port}/${target.startsWith('/') ? target.slice(1) : `~/${target}`}`;
     // The library's own listeners log to the console; a failed attempt is recorded instead.
     const client = new SftpClient('arrears', quiet);
+    const timeouts = transferTimeouts();
+    const pinned = config.hostKey ? pinnedVerifier(String(config.hostKey)) : null;
     try {
       await client.connect({
+        ...(pinned ? { hostVerifier: pinned.verify } : {}),
         host,
         port,
         username,
         ...(secrets.password ? { password: secrets.password } : {}),
         ...(secrets.privateKey ? { privateKey: secrets.privateKey, passphrase: secrets.passphrase } : {}),
-        readyTimeout: CONNECT_TIMEOUT_MS,
+        readyTimeout: timeouts.connectMs,
+        // A server that vanishes mid-upload (no FIN, no RST) is noticed within three missed keepalives.
+        keepaliveInterval: Math.max(1000, Math.floor(timeouts.connectMs / 3)),
+        keepaliveCountMax: 3,
+      }).catch((error: unknown) => {
+        const seen = pinned?.seen();
+        if (seen && seen !== config.hostKey) {
+          throw new Error(`the server's host key ${seen} is not the one pinned for agency "${agency.name}" (${String(config.hostKey)}); nothing was sent`);
+        }
+        throw error;
       });
       const existing = await client.exists(target);
       if (existing === '-') {

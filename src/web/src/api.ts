@@ -47,6 +47,18 @@ export async function post<T>(path: string, body?: unknown): Promise<T> {
   return parse<T>(await fetch(`/api${path}`, init));
 }
 
+async function send<T>(method: 'PATCH' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, credentials: 'same-origin' };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'content-type': 'application/json' };
+  }
+  return parse<T>(await fetch(`/api${path}`, init));
+}
+
+export const patch = <T>(path: string, body: unknown) => send<T>('PATCH', path, body);
+export const del = <T>(path: string) => send<T>('DELETE', path);
+
 export interface List<T> {
   items: T[];
   total: number;

@@ -3,26 +3,35 @@
 import { StrictMode, useEffect, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ApiError, get, post, type Me } from './api.ts';
+import { AgenciesScreen } from './screens/agencies.tsx';
 import { AuditScreen } from './screens/audit.tsx';
 import { DashboardScreen } from './screens/dashboard.tsx';
 import { FilesScreen } from './screens/files.tsx';
 import { ImportsScreen } from './screens/imports.tsx';
 import { RecordSetsScreen } from './screens/recordsets.tsx';
 import { ReferralsScreen } from './screens/referrals.tsx';
+import { ReviewScreen } from './screens/review.tsx';
 import { RunsScreen } from './screens/runs.tsx';
+import { ScheduleScreen } from './screens/schedule.tsx';
 import { SettingsScreen } from './screens/settings.tsx';
+import { UsersScreen } from './screens/users.tsx';
 import { ErrorBanner } from './ui.tsx';
 import './styles.css';
 
+// Each screen with the permission it needs to be of use; the server checks every call anyway.
 const SCREENS = [
-  { path: 'dashboard', label: 'Dashboard', Screen: DashboardScreen },
-  { path: 'settings', label: 'Settings', Screen: SettingsScreen },
-  { path: 'runs', label: 'Run preview', Screen: RunsScreen },
-  { path: 'referrals', label: 'Referrals', Screen: ReferralsScreen },
-  { path: 'recordsets', label: 'Second agency', Screen: RecordSetsScreen },
-  { path: 'files', label: 'Report files', Screen: FilesScreen },
-  { path: 'imports', label: 'Imports', Screen: ImportsScreen },
-  { path: 'audit', label: 'Audit log', Screen: AuditScreen },
+  { path: 'dashboard', label: 'Dashboard', Screen: DashboardScreen, needs: 'ledger.view' },
+  { path: 'settings', label: 'Settings', Screen: SettingsScreen, needs: 'parameters.view' },
+  { path: 'runs', label: 'Run preview', Screen: RunsScreen, needs: 'runs.run' },
+  { path: 'review', label: 'Review', Screen: ReviewScreen, needs: 'ledger.view' },
+  { path: 'referrals', label: 'Referrals', Screen: ReferralsScreen, needs: 'ledger.view' },
+  { path: 'recordsets', label: 'Second agency', Screen: RecordSetsScreen, needs: 'ledger.view' },
+  { path: 'files', label: 'Report files', Screen: FilesScreen, needs: 'ledger.view' },
+  { path: 'imports', label: 'Imports', Screen: ImportsScreen, needs: 'imports.run' },
+  { path: 'agencies', label: 'Agencies', Screen: AgenciesScreen, needs: 'parameters.view' },
+  { path: 'schedule', label: 'Schedule', Screen: ScheduleScreen, needs: 'parameters.view' },
+  { path: 'users', label: 'Users', Screen: UsersScreen, needs: 'users.manage' },
+  { path: 'audit', label: 'Audit log', Screen: AuditScreen, needs: 'audit.view' },
 ] as const;
 
 function currentPath(): string {
@@ -79,7 +88,8 @@ function App() {
   }, []);
   if (me === undefined) return <p className="busy">Loading…</p>;
   if (me === null) return <Login onSignedIn={setMe} />;
-  const screen = SCREENS.find((s) => s.path === path) ?? SCREENS[0];
+  const screens = SCREENS.filter((s) => me.permissions.includes(s.needs));
+  const screen = screens.find((s) => s.path === path) ?? screens[0];
   async function signOut() {
     await post('/logout').catch(() => undefined);
     setMe(null);
@@ -93,9 +103,9 @@ function App() {
         <span className="brand">Arrears</span>
         <nav aria-label="Screens">
           <ul>
-            {SCREENS.map((s) => (
+            {screens.map((s) => (
               <li key={s.path}>
-                <a href={`#/${s.path}`} aria-current={s.path === screen.path ? 'page' : undefined}>
+                <a href={`#/${s.path}`} aria-current={s.path === screen?.path ? 'page' : undefined}>
                   {s.label}
                 </a>
               </li>
@@ -110,7 +120,7 @@ function App() {
         </span>
       </header>
       <main id="main" tabIndex={-1}>
-        <screen.Screen />
+        {screen ? <screen.Screen /> : <p>Your account has no screens yet: ask an administrator for a role.</p>}
       </main>
     </>
   );

@@ -1,11 +1,18 @@
 // Ledger imports from the ILS (libraries, patrons, items, charges, payments): the upload shows
-// real progress in bytes, then the server's import shows as busy with its elapsed time; every
-// problem (file, row, column, reason) comes back together.
+// its bytes sent, then the server's import its phases, rows and bytes read as it streams
+// through the file; every problem (file, row, column, reason) comes back together.
 import { useState, type FormEvent } from 'react';
 import { upload } from '../api.ts';
+import { ProgressView, useProgress } from '../progress.tsx';
 import { Busy, ErrorBanner, useTask } from '../ui.tsx';
 
 const KINDS = ['libraries', 'patrons', 'items', 'charges', 'payments'];
+
+const IMPORT_PHASES: [string, string][] = [
+  ['reading', 'Reading and checking each row'],
+  ['checking', 'Checking references'],
+  ['writing', 'Writing the table'],
+];
 
 interface ImportResult {
   kind: string;
@@ -18,18 +25,21 @@ interface ImportResult {
 
 export function ImportsScreen() {
   const task = useTask();
+  const server = useProgress();
   const [progress, setProgress] = useState<{ sent: number; total: number } | null>(null);
   const [result, setResult] = useState<ImportResult | null>(null);
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const data = new FormData(e.currentTarget);
     const kind = String(data.get('kind'));
-    const skip = data.get('skipBadRows') ? '?skipBadRows=true' : '';
+    const skip = data.get('skipBadRows') ? '&skipBadRows=true' : '';
     data.delete('kind');
     data.delete('skipBadRows');
     setResult(null);
     const r = await task.run('Importing', () =>
-      upload<ImportResult>(`/imports/${kind}${skip}`, data, (sent, total) => setProgress({ sent, total })).finally(() => setProgress(null)),
+      server.track((id) =>
+        upload<ImportResult>(`/imports/${kind}?progress=${encodeURIComponent(id)}${skip}`, data, (sent, total) => setProgress({ sent, total })).finally(() => setProgress(null)),
+      ),
     );
     if (r) setResult(r);
   }
@@ -66,6 +76,7 @@ export function ImportsScreen() {
         </p>
       )}
       {task.busy && <Busy label={uploading ? 'Uploading' : 'Importing'} />}
+      {!uploading && <ProgressView title={server.state?.finished === false ? 'Import under way' : 'Last import'} state={server.state} seen={server.seen} phases={IMPORT_PHASES} />}
       <ErrorBanner error={task.error} />
       {result && (
         <div className="ok" role="status">

@@ -203,7 +203,7 @@ function ItemActions({ set, onChanged }: { set: SetSummary; onChanged: (message:
   );
 }
 
-function SetDetail({ id, onClose }: { id: number; onClose: () => void }) {
+function SetDetail({ id, onClose, onChanged }: { id: number; onClose: () => void; onChanged: () => void }) {
   const { data, error, reload } = useLoad(() => get<SetView>(`/recordsets/${id}`), [id]);
   const [selected, setSelected] = useState<string[]>([]);
   const [message, setMessage] = useState('');
@@ -211,6 +211,8 @@ function SetDetail({ id, onClose }: { id: number; onClose: () => void }) {
     setMessage(m);
     setSelected([]);
     reload();
+    // Member counts change, and an item set built from this one joins the list.
+    onChanged();
   };
   return (
     <section className="panel" aria-labelledby="set-title">
@@ -317,7 +319,7 @@ export function RecordSetsScreen() {
           </ul>
         </div>
       )}
-      {open !== null && <SetDetail key={open} id={open} onClose={() => setOpen(null)} />}
+      {open !== null && <SetDetail key={open} id={open} onClose={() => setOpen(null)} onChanged={reload} />}
       <Cleared />
       <ErrorBanner error={error} />
       {data && (

@@ -1,9 +1,11 @@
 // Run preview: a dry run for a report date shows what a run would send; any patron opens the
 // explain view (the entry applied, its window, every condition measured against its
-// requirement); "Run now" does it for real.
+// requirement); "Run now" does it for real. Either shows the run's phases as the server
+// reports them.
 import { useState, type FormEvent } from 'react';
 import { get, post } from '../api.ts';
 import { formatCents } from '../money.ts';
+import { ProgressView, useProgress } from '../progress.tsx';
 import { Busy, ErrorBanner, useTask } from '../ui.tsx';
 
 interface RunResult {
@@ -19,7 +21,7 @@ interface RunResult {
   files: { name: string; kind: string; agency: string }[];
 }
 
-interface Explanation {
+export interface Explanation {
   patronId: string;
   reportDate: string;
   entryName: string | null;
@@ -29,6 +31,15 @@ interface Explanation {
   window: { from: string | null; to: string } | null;
   conditions: { key: string; label: string; measured: string; required: string; pass: boolean }[];
 }
+
+const RUN_PHASES: [string, string][] = [
+  ['waiting', 'Waiting for any other run to finish'],
+  ['updating', 'Updating open referrals'],
+  ['evaluating', 'Evaluating eligibility'],
+  ['referring', 'Writing referrals'],
+  ['files', 'Writing the agencies’ files'],
+  ['finishing', 'Recording the run'],
+];
 
 function today(): string {
   const d = new Date();
@@ -130,10 +141,11 @@ export function RunsScreen() {
   const [result, setResult] = useState<RunResult | null>(null);
   const [explanation, setExplanation] = useState<Explanation | null>(null);
   const task = useTask();
+  const progress = useProgress();
 
   async function run(dryRun: boolean) {
     setExplanation(null);
-    const r = await task.run(dryRun ? 'Dry run' : 'Running', () => post<RunResult>('/runs', { reportDate: date, dryRun }));
+    const r = await task.run(dryRun ? 'Dry run' : 'Running', () => progress.track((id) => post<RunResult>(`/runs?progress=${encodeURIComponent(id)}`, { reportDate: date, dryRun })));
     if (r) setResult(r);
   }
   async function explain(patronId: string) {
@@ -161,6 +173,7 @@ export function RunsScreen() {
         </button>
       </form>
       {task.busy && <Busy label={task.busy} />}
+      <ProgressView title={progress.state?.finished === false ? 'Run under way' : 'Last run'} state={progress.state} seen={progress.seen} phases={RUN_PHASES} />
       <ErrorBanner error={task.error} />
       {explanation && <ExplainView explanation={explanation} onClose={() => setExplanation(null)} />}
       {result && (

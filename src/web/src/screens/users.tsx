@@ -1,0 +1,292 @@
+// Staff accounts and their roles, and API tokens for machines: a new token is shown once,
+// in the reply that creates it (the server keeps only its hash); a token can be revoked.
+import { useState, type FormEvent } from 'react';
+import { del, get, patch, post, type List } from '../api.ts';
+import { Busy, ErrorBanner, useLoad, useTask } from '../ui.tsx';
+
+interface User {
+  id: number;
+  username: string;
+  displayName: string;
+  roles: string[];
+  active: boolean;
+  hasPassword: boolean;
+  createdAt: string;
+}
+
+interface Role {
+  name: string;
+  description: string;
+  permissions: string[];
+  builtIn: boolean;
+  users: number;
+}
+
+interface Token {
+  id: number;
+  name: string;
+  username: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+function RoleChoices({ roles, chosen, prefix }: { roles: Role[]; chosen: string[]; prefix: string }) {
+  return (
+    <fieldset>
+      <legend>Roles</legend>
+      {roles.map((r) => (
+        <label key={r.name} className="inline" title={r.description}>
+          <input type="checkbox" name="roles" value={r.name} defaultChecked={chosen.includes(r.name)} id={`${prefix}-role-${r.name}`} /> {r.name}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+function AddUser({ roles, onDone }: { roles: Role[]; onDone: (message: string) => void }) {
+  const task = useTask();
+  async function submit(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const target = e.currentTarget;
+    const form = new FormData(target);
+    const password = String(form.get('password') ?? '');
+    const body = { username: String(form.get('username') ?? '').trim(), displayName: String(form.get('displayName') ?? '').trim(), password: password === '' ? null : password, roles: form.getAll('roles').map(String) };
+    const r = await task.run('Adding the user', () => post<User>('/users', body));
+    if (r) {
+      target.reset();
+      onDone(`Added ${r.username}${r.hasPassword ? '' : ' (API tokens only)'}.`);
+    }
+  }
+  return (
+    <form className="panel" onSubmit={submit} aria-labelledby="add-user-title">
+      <h2 id="add-user-title">Add a user</h2>
+      <div className="field">
+        <label htmlFor="new-username">New username</label>
+        <input id="new-username" name="username" required maxLength={64} autoComplete="off" />
+      </div>
+      <div className="field">
+        <label htmlFor="new-display">Display name</label>
+        <input id="new-display" name="displayName" maxLength={200} />
+      </div>
+      <div className="field">
+        <label htmlFor="new-password">Initial password</label>
+        <input id="new-password" name="password" type="password" autoComplete="new-password" aria-describedby="new-password-hint" />
+        <small id="new-password-hint">blank: the user signs in only with API tokens</small>
+      </div>
+      <RoleChoices roles={roles} chosen={[]} prefix="new" />
+      {task.busy && <Busy label={task.busy} />}
+      <ErrorBanner error={task.error} />
+      <button type="submit" disabled={task.busy !== null}>
+        Add user
+      </button>
+    </form>
+  );
+}
+
+function EditUser({ user, roles, onDone, onCancel }: { user: User; roles: Role[]; onDone: (message: string) => void; onCancel: () => void }) {
+  const task = useTask();
+  async function submit(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
+    const password = String(form.get('password') ?? '');
+    const body = { displayName: String(form.get('displayName') ?? '').trim(), roles: form.getAll('roles').map(String), active: form.get('active') === 'on', ...(password ? { password } : {}) };
+    const r = await task.run('Saving the user', () => patch<User>(`/users/${user.id}`, body));
+    if (r) onDone(`Saved ${r.username}: ${r.roles.join(', ') || 'no roles'}${r.active ? '' : ', deactivated'}.`);
+  }
+  const p = `user-${user.id}`;
+  return (
+    <form className="panel" onSubmit={submit} aria-labelledby={`${p}-title`}>
+      <h2 id={`${p}-title`}>Edit user {user.username}</h2>
+      <div className="field">
+        <label htmlFor={`${p}-display`}>Display name</label>
+        <input id={`${p}-display`} name="displayName" maxLength={200} defaultValue={user.displayName} />
+      </div>
+      <div className="field">
+        <label htmlFor={`${p}-password`}>New password</label>
+        <input id={`${p}-password`} name="password" type="password" autoComplete="new-password" aria-describedby={`${p}-password-hint`} />
+        <small id={`${p}-password-hint`}>blank keeps the current one</small>
+      </div>
+      <div className="field check">
+        <input id={`${p}-active`} name="active" type="checkbox" defaultChecked={user.active} />
+        <label htmlFor={`${p}-active`}>Active (off ends their sessions and stops their tokens)</label>
+      </div>
+      <RoleChoices roles={roles} chosen={user.roles} prefix={p} />
+      {task.busy && <Busy label={task.busy} />}
+      <ErrorBanner error={task.error} />
+      <div className="actions">
+        <button type="submit" disabled={task.busy !== null}>
+          Save user
+        </button>
+        <button type="button" className="secondary" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function Tokens({ users, version }: { users: User[]; version: number }) {
+  const { data, error, reload } = useLoad(() => get<List<Token>>('/tokens'), [version]);
+  const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
+  const task = useTask();
+  async function create(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const target = e.currentTarget;
+    const form = new FormData(target);
+    const r = await task.run('Creating the token', () => post<Token & { token: string }>(`/users/${String(form.get('user'))}/tokens`, { name: String(form.get('name') ?? '').trim() }));
+    if (r) {
+      setCreated({ name: r.name, token: r.token });
+      target.reset();
+      reload();
+    }
+  }
+  async function revoke(t: Token) {
+    if (await task.run(`Revoking ${t.name}`, () => del(`/tokens/${t.id}`))) reload();
+  }
+  return (
+    <section aria-labelledby="tokens-title">
+      <h2 id="tokens-title">API tokens</h2>
+      <form className="filters" onSubmit={create}>
+        <label>
+          Token for user
+          <select name="user" required>
+            {users.map((u) => (
+              <option key={u.id} value={u.id}>
+                {u.username}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Token name
+          <input name="name" required maxLength={100} />
+        </label>
+        <button type="submit" disabled={task.busy !== null}>
+          Create token
+        </button>
+      </form>
+      {created && (
+        <div className="warning" role="status">
+          <p>
+            Token “{created.name}”: copy it now — it is not shown again. <code className="token">{created.token}</code>
+          </p>
+          <button type="button" className="secondary" onClick={() => setCreated(null)}>
+            I have copied it
+          </button>
+        </div>
+      )}
+      {task.busy && <Busy label={task.busy} />}
+      <ErrorBanner error={error ?? task.error} />
+      {data && (
+        <table>
+          <caption>
+            {data.total} token{data.total === 1 ? '' : 's'}
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">User</th>
+              <th scope="col">Created</th>
+              <th scope="col">Last used</th>
+              <th scope="col">State</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.items.map((t) => (
+              <tr key={t.id}>
+                <td>{t.name}</td>
+                <td>{t.username}</td>
+                <td>{new Date(t.createdAt).toLocaleString()}</td>
+                <td>{t.lastUsedAt ? new Date(t.lastUsedAt).toLocaleString() : 'never'}</td>
+                <td>{t.revokedAt ? `revoked ${new Date(t.revokedAt).toLocaleDateString()}` : 'active'}</td>
+                <td>
+                  {!t.revokedAt && (
+                    <button type="button" className="danger" onClick={() => revoke(t)} disabled={task.busy !== null} aria-label={`Revoke token ${t.name}`}>
+                      Revoke
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+export function UsersScreen() {
+  const [version, setVersion] = useState(0);
+  const users = useLoad(() => get<List<User>>('/users'), [version]);
+  const roles = useLoad(() => get<List<Role>>('/roles'), []);
+  const [editing, setEditing] = useState<User | null>(null);
+  const [message, setMessage] = useState('');
+  const done = (m: string) => {
+    setMessage(m);
+    setEditing(null);
+    setVersion((v) => v + 1);
+  };
+  return (
+    <section aria-labelledby="users-title">
+      <h1 id="users-title">Users and API tokens</h1>
+      {message && (
+        <p className="ok" role="status">
+          {message}
+        </p>
+      )}
+      <ErrorBanner error={users.error ?? roles.error} />
+      {editing && roles.data && <EditUser key={editing.id} user={editing} roles={roles.data.items} onDone={done} onCancel={() => setEditing(null)} />}
+      {users.data && (
+        <table>
+          <caption>{users.data.total} users</caption>
+          <thead>
+            <tr>
+              <th scope="col">Username</th>
+              <th scope="col">Name</th>
+              <th scope="col">Roles</th>
+              <th scope="col">Signs in with</th>
+              <th scope="col">Active</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {users.data.items.map((u) => (
+              <tr key={u.id}>
+                <td>{u.username}</td>
+                <td>{u.displayName}</td>
+                <td>{u.roles.join(', ')}</td>
+                <td>{u.hasPassword ? 'password' : 'API tokens only'}</td>
+                <td>{u.active ? 'yes' : 'no'}</td>
+                <td>
+                  <button type="button" className="secondary" onClick={() => setEditing(u)} aria-label={`Edit user ${u.username}`}>
+                    Edit
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {roles.data && <AddUser roles={roles.data.items} onDone={done} />}
+      {users.data && <Tokens users={users.data.items} version={version} />}
+      {roles.data && (
+        <details>
+          <summary>What each role may do</summary>
+          <ul>
+            {roles.data.items.map((r) => (
+              <li key={r.name}>
+                <strong>{r.name}</strong>: {r.description} ({r.permissions.join(', ')})
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+    </section>
+  );
+}

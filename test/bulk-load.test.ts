@@ -1,0 +1,108 @@
+// Bulk loads drop the written tables' foreign keys and plain secondary indexes (payments:
+// allocations' too) and build them again: afterwards every index and constraint is exactly
+// as before, the indexes are valid and used, a refused bulk load leaves them untouched, and
+// what was written is what a row-by-row import writes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { fixedClock, type Context } from '../src/services/context.ts';
+import { importFile } from '../src/services/imports.ts';
+import { ValidationError } from '../src/domain/errors.ts';
+
+let t: TestDatabase;
+const dir = mkdtempSync(join(tmpdir(), 'arrears-bulk-load-'));
+
+beforeAll(async () => {
+  t = await freshDatabase();
+});
+afterAll(async () => {
+  await t.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function ctx(): Context {
+  return { database: t, clock: fixedClock('2015-06-01T12:00:00Z'), actor: 'test' };
+}
+
+function csv(name: string, lines: string[]): string {
+  const path = join(dir, name);
+  writeFileSync(path, lines.join('\n') + '\n');
+  return path;
+}
+
+const TABLES = ['charges', 'payments', 'allocations'];
+
+/** Every index and constraint of the tables a charges or payments import writes. */
+async function schemaOf(): Promise<{ indexes: string[]; constraints: string[] }> {
+  const indexes = await sql<{ d: string }>`
+    select i.relname || ': ' || pg_get_indexdef(x.indexrelid) || case when x.indisvalid then '' else ' INVALID' end as d
+    from pg_index x join pg_class i on i.oid = x.indexrelid
+    where x.indrelid = any(${TABLES}::regclass[]) order by 1`.execute(t.db);
+  const constraints = await sql<{ d: string }>`
+    select conname || ': ' || pg_get_constraintdef(oid) || case when convalidated then '' else ' NOT VALID' end as d
+    from pg_constraint where conrelid = any(${TABLES}::regclass[]) order by 1`.execute(t.db);
+  return { indexes: indexes.rows.map((r) => r.d), constraints: constraints.rows.map((r) => r.d) };
+}
+
+const chargeLines = (prefix: string, n: number) => {
+  const lines = ['id,patron_id,library,reason,amount,assessed_at'];
+  for (let i = 0; i < n; i++) lines.push(`${prefix}C${i},${prefix}P${i % 3},${prefix}LIB,overdue,2.${String(i % 100).padStart(2, '0')},2015-03-01T12:00:00`);
+  return lines;
+};
+
+describe('bulk loads', () => {
+  beforeAll(async () => {
+    for (const prefix of ['B', 'R']) {
+      await importFile(ctx(), 'libraries', csv(`${prefix}-libraries.csv`, ['code,name,time_zone', `${prefix}LIB,Branch,America/Chicago`]));
+      await importFile(ctx(), 'patrons', csv(`${prefix}-patrons.csv`, ['id,home_library,ptype', `${prefix}P0,${prefix}LIB,1`, `${prefix}P1,${prefix}LIB,1`, `${prefix}P2,${prefix}LIB,1`]));
+    }
+  });
+
+  it('leave every index and constraint of charges, payments and allocations as it was, and the indexes in use', async () => {
+    const before = await schemaOf();
+    expect(before.indexes.some((d) => d.startsWith('charges_patron:'))).toBe(true);
+    expect(before.indexes.some((d) => d.startsWith('allocations_patron_charge:'))).toBe(true);
+    // Bulk (every row counts as a bulk load) and row by row: the same files, the same result.
+    const bulk = { bulkRows: 1, batchRows: 7 };
+    const rows = { bulkRows: 1_000_000 };
+    expect((await importFile(ctx(), 'charges', csv('b-charges.csv', chargeLines('B', 40)), bulk)).inserted).toBe(40);
+    expect((await importFile(ctx(), 'charges', csv('r-charges.csv', chargeLines('R', 40)), rows)).inserted).toBe(40);
+    const payments = (prefix: string) => [
+      'id,patron_id,charge_id,type,amount,paid_at',
+      `${prefix}Y1,${prefix}P0,${prefix}C0,payment,1.00,2015-04-01T10:00:00`,
+      `${prefix}Y2,${prefix}P1,,payment,3.50,2015-04-02T10:00:00`,
+      `${prefix}Y3,${prefix}P2,,waive,2.02,2015-04-03T10:00:00`,
+    ];
+    expect((await importFile(ctx(), 'payments', csv('b-payments.csv', payments('B')), bulk)).inserted).toBe(3);
+    expect((await importFile(ctx(), 'payments', csv('r-payments.csv', payments('R')), rows)).inserted).toBe(3);
+    expect(await schemaOf()).toEqual(before);
+
+    const allocations = async (prefix: string) =>
+      (
+        await sql<{ payment_id: string; charge_id: string; patron_id: string; amount_cents: string }>`
+          select substr(payment_id, 2) as payment_id, substr(charge_id, 2) as charge_id, substr(patron_id, 2) as patron_id, amount_cents::text
+          from allocations where patron_id like ${prefix + '%'} order by 1, 2`.execute(t.db)
+      ).rows;
+    expect((await allocations('B')).length).toBe(4);
+    expect(await allocations('B')).toEqual(await allocations('R'));
+    // The rebuilt index finds the rows (a bitmap or index scan over charges_patron).
+    const found = await sql<{ n: number }>`select count(*)::int as n from charges where patron_id = 'BP1'`.execute(t.db);
+    expect(found.rows[0]!.n).toBe(13);
+    // And the foreign keys are back in force.
+    await expect(sql`insert into allocations (payment_id, charge_id, patron_id, amount_cents) values ('BY1', 'NOPE', 'BP0', 1)`.execute(t.db)).rejects.toThrow(/allocations_charge_id_fkey/);
+  });
+
+  it('a refused bulk load leaves every index and constraint as it was', async () => {
+    const before = await schemaOf();
+    const lines = chargeLines('X', 30);
+    lines.push('XBAD,NOBODY,BLIB,overdue,1.00,2015-03-01T12:00:00');
+    const refused = await importFile(ctx(), 'charges', csv('x-charges.csv', lines), { bulkRows: 1 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect(await schemaOf()).toEqual(before);
+    const written = await sql<{ n: number }>`select count(*)::int as n from charges where id like 'X%'`.execute(t.db);
+    expect(written.rows[0]!.n).toBe(0);
+  });
+});
