@@ -21,6 +21,7 @@ import { fixedClock, type Context } from '../src/services/context.ts';
 import { addUser, createToken } from '../src/services/users.ts';
 import { importFile, MAX_PROBLEMS, STOP_AFTER_BAD_ROWS, type ImportKind, type ImportResult } from '../src/services/imports.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
+import { paidMismatches } from './helpers/ledger-invariants.ts';
 import { Scenario } from './helpers/scenario.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -39,6 +40,8 @@ beforeAll(async () => {
   await s.charges({ id: 'C1', patron_id: 'P1', reason: 'replacement', amount: '40.00', assessed_at: '2025-05-01T10:00:00' });
 });
 afterAll(async () => {
+  // Whatever the tests above wrote, paid_cents still equals each charge's allocations.
+  expect(await paidMismatches(t)).toEqual([]);
   await t?.dispose();
   rmSync(dir, { recursive: true, force: true });
   console.log(`fuzz-imports (${testDbKind()}): ${cases} hostile files imported`);

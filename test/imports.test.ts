@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import ExcelJS from 'exceljs';
 import { sql } from 'kysely';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
+import { paidMismatches } from './helpers/ledger-invariants.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
 import { importFile, MAX_PROBLEMS, type ImportKind } from '../src/services/imports.ts';
 import { describeProblem, ValidationError, type Problem } from '../src/domain/errors.ts';
@@ -21,6 +22,8 @@ beforeAll(async () => {
   t = await freshDatabase();
 });
 afterAll(async () => {
+  // Whatever the tests above wrote, paid_cents still equals each charge's allocations.
+  expect(await paidMismatches(t)).toEqual([]);
   await t.dispose();
   rmSync(dir, { recursive: true, force: true });
 });

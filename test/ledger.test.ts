@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { paidMismatches } from './helpers/ledger-invariants.ts';
 import { fixedClock } from '../src/services/context.ts';
 import { insertCharges, patronBalance, patronLedger, patronLedgerJson, postPayment, settleBalance, type NewChargeInput } from '../src/services/ledger.ts';
 import { importFile } from '../src/services/imports.ts';
@@ -28,6 +29,8 @@ beforeAll(async () => {
     .execute();
 });
 afterAll(async () => {
+  // Whatever the tests above wrote, paid_cents still equals each charge's allocations.
+  expect(await paidMismatches(t)).toEqual([]);
   await t.dispose();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -23,6 +23,7 @@ import {
   settlePatrons,
 } from '../src/services/second-agency.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { paidMismatches } from './helpers/ledger-invariants.ts';
 import { Scenario } from './helpers/scenario.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'agency-files');
@@ -39,6 +40,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'arrears-second-agency-'));
 });
 afterAll(async () => {
+  // Whatever the tests above wrote, paid_cents still equals each charge's allocations.
+  expect(await paidMismatches(t)).toEqual([]);
   await t.dispose();
   rmSync(dir, { recursive: true, force: true });
 });

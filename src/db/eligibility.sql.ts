@@ -137,33 +137,25 @@ with
     where true ${scope('p.id')}
   ),
 
-  -- Payments, waivers and write-offs summed per charge. Grouped by patron_id too, so the
-  -- join to charges below is on the distribution column.
-  paid as not materialized (
-    select a.patron_id, a.charge_id, sum(a.amount_cents) as cents
-    from allocations a
-    where true ${scope('a.patron_id')}
-    group by a.patron_id, a.charge_id
-  ),
-
-  -- The one pass over charges. Outstanding = amount − allocations.
+  -- The one pass over charges. Outstanding = amount − paid, where paid_cents is what the
+  -- allocations (payments, waivers, write-offs) take off the charge, kept on the charge by the
+  -- triggers of migration 170 so this pass reads no other table.
   --   owed:     every charge of the patron, whatever its reason, date or posting library;
   --   counted:  charges of a counted reason (item fees = replacement + processing) assessed
   --             in the entry's window (assessed_on is already the posting library's local date);
   --   has_bill: an outstanding replacement charge assessed in the window (require bill).
   ledger as not materialized (
     select c.patron_id,
-           sum(c.amount_cents - coalesce(a.cents, 0)) as owed,
-           sum(c.amount_cents - coalesce(a.cents, 0)) filter (
+           sum(c.amount_cents - c.paid_cents) as owed,
+           sum(c.amount_cents - c.paid_cents) filter (
              where (not e.item_fees_only or c.reason in ('replacement', 'processing'))
                and c.assessed_on between e.window_from and e.window_to) as counted,
            bool_or(c.reason = 'replacement'
                and c.assessed_on between e.window_from and e.window_to
-               and c.amount_cents > coalesce(a.cents, 0)) as has_bill
+               and c.amount_cents > c.paid_cents) as has_bill
     from charges c
     join patron_entry pe on pe.patron_id = c.patron_id
     ${entryJoin} entries e on e.rank = pe.entry_rank
-    left join paid a on a.patron_id = c.patron_id and a.charge_id = c.id
     where true ${scope('c.patron_id')}
     group by c.patron_id
   ),

@@ -65,6 +65,8 @@ export interface ChargesTable {
   assessed_on: DateCol;
   referral_id: number | null;
   created_at: CreatedAt;
+  /** Sum of the charge's allocations, kept by triggers on allocations (migration 170); never written directly. */
+  paid_cents: ColumnType<number, never, never>;
 }
 
 export type PaymentType = 'payment' | 'waive' | 'writeoff';
