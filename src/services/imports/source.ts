@@ -263,7 +263,7 @@ export function parserMessage(err: unknown): string {
 
 function shortLine(text: string, max: number): string {
   // eslint-disable-next-line no-control-regex -- removing control characters is the point
-  const line = text.replace(/[\u0000-\u001f\u007f-\u009f\ufffd]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const line = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').replace(/\s+/g, ' ').trim();
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
