@@ -275,6 +275,19 @@ describe('sizes', () => {
     for (const keysInMemory of [0, 1, 2, 3]) expect(await problemsWith(keysInMemory), `${keysInMemory} keys in memory`).toEqual(inMemory);
   });
 
+  it('a sorted file read without a key map still finds a key repeated after the sorted run, wherever the map would stop', async () => {
+    // Keys in ascending order are only listed; the first key out of order turns the list into the map.
+    const ids = [...Array.from({ length: 12 }, (_, i) => `ZS${String(i + 10)}`), 'ZS13', 'ZS30', 'ZS11', 'ZS30'];
+    const path = file('.csv', ['id,home_library,ptype', ...ids.map((id) => `${id},MAIN,1`)].join('\n'));
+    const expected = ['14 duplicate id "ZS13" (also on row 5)', '16 duplicate id "ZS11" (also on row 3)', '17 duplicate id "ZS30" (also on row 15)'];
+    for (const keysInMemory of [undefined, 0, 1, 5, 12, 13]) {
+      cases++;
+      const err = await importFile(ctx(), 'patrons', path, { keysInMemory }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).problems.map((p) => `${p.row} ${p.reason}`), `${keysInMemory} keys in memory`).toEqual(expected);
+    }
+  });
+
   describe('a 1 GB file, written to disk in pieces, never held in memory', () => {
     const big = join(dir, 'gigabyte.csv');
     const GB = 1024 ** 3;

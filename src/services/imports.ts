@@ -117,6 +117,12 @@ class Import {
   private readonly seen = new Map<string, number>();
   /** The first row whose key the map had no room for: duplicates of it and later keys are found in SQL. */
   private firstUntracked: number | undefined;
+  /** While every key so far is greater than the one before, none can repeat and none is remembered. */
+  private ascending = true;
+  private lastKey: string | undefined;
+  private sortedKeys: string[] = [];
+  private sortedRows: number[] = [];
+  private readonly keysInMemory: number;
   private readonly resolve = fastWallClockResolver();
   private pending: PendingRow[] = [];
   private rowsRead = 0;
@@ -139,6 +145,7 @@ class Import {
     this.skipBadRows = options.skipBadRows ?? false;
     this.bulkRows = options.bulkRows ?? BULK_ROWS;
     this.batchRows = Math.min(options.batchRows ?? session.batchSize, session.batchSize);
+    this.keysInMemory = options.keysInMemory ?? KEYS_IN_MEMORY;
   }
 
   private get db(): Executor {
@@ -235,11 +242,33 @@ class Import {
   private check(row: number, values: ParsedRow, problems: Omit<Problem, 'file'>[]): void {
     const id = values[this.key];
     if (typeof id === 'string') {
+      if (this.ascending) {
+        // Keys in strictly ascending order cannot repeat, so while they are (most ILS exports
+        // are sorted by id) each is only appended to a list, not looked up in a map: hashing
+        // millions of keys costs more than reading them.
+        if (this.lastKey === undefined || id > this.lastKey) {
+          this.lastKey = id;
+          if (this.sortedKeys.length < this.keysInMemory) {
+            this.sortedKeys.push(id);
+            this.sortedRows.push(row);
+          } else this.firstUntracked ??= row;
+          return this.checkLibrary(row, values, problems);
+        }
+        // Out of order: from here on every key is looked up, so the list becomes the map.
+        this.ascending = false;
+        for (let i = 0; i < this.sortedKeys.length; i++) this.seen.set(this.sortedKeys[i]!, this.sortedRows[i]!);
+        this.sortedKeys = [];
+        this.sortedRows = [];
+      }
       const firstRow = this.seen.get(id);
       if (firstRow !== undefined) problems.push({ row, column: this.key, reason: `duplicate ${this.key} "${id}" (also on row ${firstRow})` });
-      else if (this.seen.size < (this.options.keysInMemory ?? KEYS_IN_MEMORY)) this.seen.set(id, row);
+      else if (this.seen.size < this.keysInMemory) this.seen.set(id, row);
       else this.firstUntracked ??= row;
     }
+    this.checkLibrary(row, values, problems);
+  }
+
+  private checkLibrary(row: number, values: ParsedRow, problems: Omit<Problem, 'file'>[]): void {
     if (this.kind === 'charges' && typeof values.library === 'string' && !this.libraryZones.has(values.library)) {
       problems.push({ row, column: 'library', reason: `unknown library "${values.library}"` });
     }

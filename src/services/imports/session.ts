@@ -54,6 +54,9 @@ async function withPostgresSession<T>(pool: pg.Pool, fn: (s: ImportSession) => P
   let broken: Error | undefined;
   try {
     await client.query('begin');
+    // A bulk load rebuilds indexes and re-validates foreign keys over whole tables: at 10 M rows
+    // the default 64 MB sorts them on disk. One import runs at a time per table (it locks it).
+    await client.query("set local maintenance_work_mem = '512MB'");
     const result = await fn({
       db,
       batchSize: 20_000,
