@@ -122,4 +122,29 @@ describe('charges.paid_cents follows the allocations', () => {
     expect(await paid()).toEqual({ C1: 500, C2: 0, C3: 0 });
     expect(await paidMismatches(t)).toEqual([]);
   });
+
+  it('a re-imported charge may not drop below what is paid on it, nor move to another patron once paid', async () => {
+    await postPayment(t.db, { patronId: 'P1', type: 'payment', method: 'cash', amountCents: cents(1000), paidAt: new Date('2015-03-01T10:00:00Z') });
+    const chargesCsv = (lines: string[]) => {
+      const path = join(dir, `charges-${++n}.csv`);
+      writeFileSync(path, ['id,patron_id,library,reason,amount,assessed_at', ...lines].join('\n') + '\n');
+      return path;
+    };
+    const refused = await importFile(
+      s.context(),
+      'charges',
+      chargesCsv(['C1,P1,MAIN,replacement,5.00,2015-02-01T10:00:00', 'C1X,P1,MAIN,overdue,1.00,2015-02-05T10:00:00']),
+    ).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect((refused as ValidationError).problems.map((p) => `${p.row} ${p.column} ${p.reason}`)).toEqual(['2 amount 5.00 is less than the 10.00 already paid, waived or written off']);
+    const moved = await importFile(s.context(), 'charges', chargesCsv(['C1,P2,MAIN,replacement,40.00,2015-02-01T10:00:00'])).catch((e: unknown) => e);
+    expect((moved as ValidationError).problems.map((p) => `${p.row} ${p.column} ${p.reason}`)).toEqual([
+      '2 patron_id charge "C1" has payments from patron "P1" and cannot move to another patron',
+    ]);
+    // Unpaid, C2 may move; paid exactly, C1 may be re-imported at what was paid.
+    await importFile(s.context(), 'charges', chargesCsv(['C2,P2,MAIN,overdue,3.00,2015-02-02T10:00:00', 'C1,P1,MAIN,replacement,10.00,2015-02-01T10:00:00']));
+    expect(await paid()).toEqual({ C1: 1000, C2: 0, C3: 0 });
+    const c2 = await t.db.selectFrom('charges').select('patron_id').where('id', '=', 'C2').executeTakeFirstOrThrow();
+    expect(c2.patron_id).toBe('P2');
+  });
 });

@@ -122,6 +122,8 @@ class Import {
   private lastKey: string | undefined;
   private sortedKeys: string[] = [];
   private sortedRows: number[] = [];
+  /** The first key in ascending order the list had no room for. */
+  private listFullAt: number | undefined;
   private readonly keysInMemory: number;
   private readonly resolve = fastWallClockResolver();
   private pending: PendingRow[] = [];
@@ -251,11 +253,13 @@ class Import {
           if (this.sortedKeys.length < this.keysInMemory) {
             this.sortedKeys.push(id);
             this.sortedRows.push(row);
-          } else this.firstUntracked ??= row;
+          } else this.listFullAt ??= row;
           return this.checkLibrary(row, values, problems);
         }
-        // Out of order: from here on every key is looked up, so the list becomes the map.
+        // Out of order: from here on every key is looked up, so the list becomes the map, and
+        // keys past a full list are left to the database (a file sorted to its end needs neither).
         this.ascending = false;
+        this.firstUntracked = this.listFullAt;
         for (let i = 0; i < this.sortedKeys.length; i++) this.seen.set(this.sortedKeys[i]!, this.sortedRows[i]!);
         this.sortedKeys = [];
         this.sortedRows = [];

@@ -78,17 +78,16 @@ export async function checkReferences(db: Executor, kind: ImportKind): Promise<n
       // A re-imported charge may not drop below what was already paid against it, nor move away from the patron who paid.
       const r = await sql`
         insert into import_problems (row_no, col, reason)
-        select s.row_no, 'amount', format('%s is less than the %s already paid, waived or written off', ${moneySql(sql.ref('s.amount_cents'))}, ${moneySql(sql.ref('a.paid'))})
+        select s.row_no, 'amount', format('%s is less than the %s already paid, waived or written off', ${moneySql(sql.ref('s.amount_cents'))}, ${moneySql(sql.ref('c.paid_cents'))})
         from import_stage s
-        join (select a.charge_id, sum(a.amount_cents) as paid from allocations a where a.charge_id in (select id from import_stage) group by a.charge_id) a
-          on a.charge_id = s.id
-        where a.paid > s.amount_cents`.execute(db);
+        join charges c on c.id = s.id
+        where c.paid_cents > s.amount_cents`.execute(db);
       n += Number(r.numAffectedRows ?? 0);
       n += await flag(
         db,
         'patron_id',
         sql`format('charge "%s" has payments from patron "%s" and cannot move to another patron', s.id, (select c.patron_id from charges c where c.id = s.id))`,
-        sql`exists (select 1 from charges c join allocations a on a.charge_id = c.id where c.id = s.id and c.patron_id <> s.patron_id)`,
+        sql`exists (select 1 from charges c where c.id = s.id and c.patron_id <> s.patron_id and c.paid_cents > 0)`,
       );
       return n;
     }

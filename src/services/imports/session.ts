@@ -56,7 +56,10 @@ async function withPostgresSession<T>(pool: pg.Pool, fn: (s: ImportSession) => P
     await client.query('begin');
     // A bulk load rebuilds indexes and re-validates foreign keys over whole tables: at 10 M rows
     // the default 64 MB sorts them on disk. One import runs at a time per table (it locks it).
+    // The reference checks and that validation hash-join the file against patrons and items;
+    // at 4 MB of work_mem those hashes are cut into batches written to disk.
     await client.query("set local maintenance_work_mem = '512MB'");
+    await client.query("set local work_mem = '256MB'");
     const result = await fn({
       db,
       batchSize: 20_000,
