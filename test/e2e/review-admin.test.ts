@@ -306,7 +306,7 @@ describe('review, administration and progress in Chromium', () => {
     await page.getByLabel('Returned accounts (.xlsx or .csv)').setInputFiles(setFile);
     await page.getByRole('button', { name: 'Upload' }).click();
     await page.getByRole('heading', { name: 'Patron set “Lost items returned”' }).waitFor();
-    await page.getByText('1 members').waitFor();
+    await page.getByText('1 member', { exact: true }).waitFor();
 
     await page.getByRole('button', { name: 'Build item set' }).click();
     const built = page.getByText(/^Item set “(.+)” with (\d+) items created\.$/);

@@ -3,6 +3,7 @@
 // shows one back — the server never sends them.
 import { cloneElement, useState, type FormEvent, type ReactElement } from 'react';
 import { ApiError, get, patch, post, type List } from '../api.ts';
+import { DataTable, counted } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad, useTask } from '../ui.tsx';
 
 const METHODS = ['none', 'folder', 'sftp', 's3', 'email'] as const;
@@ -237,41 +238,30 @@ export function AgenciesScreen() {
       <ErrorBanner error={error} />
       {!data && !error && <Busy label="Loading agencies" />}
       {data && (
-        <table>
-          <caption>
-            {data.total} agenc{data.total === 1 ? 'y' : 'ies'}
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Active</th>
-              <th scope="col">Delivery</th>
-              <th scope="col">Where</th>
-              <th scope="col">Credentials</th>
-              <th scope="col">Layout</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.items.map((a) => (
-              <tr key={a.id}>
-                <td>{a.name}</td>
-                <td>{a.active ? 'yes' : 'no'}</td>
-                <td>{a.transferMethod}</td>
-                <td className="json">{where(a)}</td>
-                <td>{stored(a)}</td>
-                <td>{a.layout}</td>
-                <td>
+        <DataTable
+          caption={counted(data.total, 'agency', 'agencies')}
+          rows={data.items}
+          rowKey={(a) => a.id}
+          columns={[
+            { header: 'Name', cell: (a) => a.name },
+            { header: 'Active', cell: (a) => (a.active ? 'yes' : 'no') },
+            { header: 'Delivery', cell: (a) => a.transferMethod },
+            { header: 'Where', cellClass: () => 'json', cell: (a) => where(a) },
+            { header: 'Credentials', cell: (a) => stored(a) },
+            { header: 'Layout', cell: (a) => a.layout },
+            {
+              header: 'Actions',
+              hideHeader: true,
+              cell: (a) => (
+                <>
                   <button type="button" className="secondary" onClick={() => setEditing(a)} aria-label={`Edit ${a.name}`}>
                     Edit
                   </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+          ]}
+        />
       )}
     </section>
   );

@@ -2,6 +2,7 @@
 // a date range (whole days in the browser's time zone).
 import { useState, type FormEvent } from 'react';
 import { get, type List } from '../api.ts';
+import { DataTable, Pager, counted } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad } from '../ui.tsx';
 
 interface AuditRow {
@@ -74,41 +75,27 @@ export function AuditScreen() {
       {!data && !error && <Busy label="Loading the audit log" />}
       {data && (
         <>
-          <table>
-            <caption>{data.total} entries</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Actor</th>
-                <th scope="col">Action</th>
-                <th scope="col">Record</th>
-                <th scope="col">Before</th>
-                <th scope="col">After</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.items.map((a) => (
-                <tr key={a.id}>
-                  <td>{new Date(a.at).toLocaleString()}</td>
-                  <td>{a.actor}</td>
-                  <td>{a.action}</td>
-                  <td>
+          <DataTable
+            caption={counted(data.total, 'entry', 'entries')}
+            rows={data.items}
+            rowKey={(a) => a.id}
+            columns={[
+              { header: 'When', cell: (a) => new Date(a.at).toLocaleString() },
+              { header: 'Actor', cell: (a) => a.actor },
+              { header: 'Action', cell: (a) => a.action },
+              {
+                header: 'Record',
+                cell: (a) => (
+                  <>
                     {a.entity} {a.entityId}
-                  </td>
-                  <td className="json">{brief(a.before)}</td>
-                  <td className="json">{brief(a.after)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <div className="actions">
-            <button type="button" className="secondary" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - 50))}>
-              Previous
-            </button>
-            <button type="button" className="secondary" disabled={offset + 50 >= data.total} onClick={() => setOffset(offset + 50)}>
-              Next
-            </button>
-          </div>
+                  </>
+                ),
+              },
+              { header: 'Before', cellClass: () => 'json', cell: (a) => brief(a.before) },
+              { header: 'After', cellClass: () => 'json', cell: (a) => brief(a.after) },
+            ]}
+          />
+          <Pager offset={offset} total={data.total} size={50} onOffset={setOffset} />
         </>
       )}
     </section>

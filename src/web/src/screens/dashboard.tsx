@@ -3,6 +3,7 @@
 import { useState } from 'react';
 import { get } from '../api.ts';
 import { formatCents, toCents } from '../money.ts';
+import { DataTable } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad } from '../ui.tsx';
 
 interface DashboardReply {
@@ -104,24 +105,15 @@ export function DashboardScreen() {
       </div>
       {bars.length ? <Chart bars={bars} /> : <p>No referrals or recoveries yet.</p>}
       <h2>Open referrals</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Agency</th>
-            <th scope="col" className="num">Open referrals</th>
-            <th scope="col" className="num">Amount last reported</th>
-          </tr>
-        </thead>
-        <tbody>
-          {data.openReferrals.map((o) => (
-            <tr key={o.agency}>
-              <td>{o.agency}</td>
-              <td className="num">{o.count}</td>
-              <td className="num">{formatCents(toCents(o.amount))}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable
+        rows={data.openReferrals}
+        rowKey={(o) => o.agency}
+        columns={[
+          { header: 'Agency', cell: (o) => o.agency },
+          { header: 'Open referrals', num: true, cell: (o) => o.count },
+          { header: 'Amount last reported', num: true, cell: (o) => formatCents(toCents(o.amount)) },
+        ]}
+      />
     </section>
   );
 }

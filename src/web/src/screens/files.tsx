@@ -2,6 +2,7 @@
 // download a file as stored (txt) or as csv / xlsx rows.
 import { useState } from 'react';
 import { get, post, type List } from '../api.ts';
+import { DataTable, counted } from '../table.tsx';
 import { Busy, ErrorBanner, Status, useLoad, useTask } from '../ui.tsx';
 
 interface FileRow {
@@ -78,59 +79,58 @@ export function FilesScreen() {
         </p>
       )}
       {data && (
-        <table>
-          <caption>
-            {data.total} file{data.total === 1 ? '' : 's'}
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">File</th>
-              <th scope="col">Agency</th>
-              <th scope="col">Report date</th>
-              <th scope="col" className="num">Rows</th>
-              <th scope="col">Status</th>
-              <th scope="col" className="num">Attempts</th>
-              <th scope="col">Download</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.items.map((f) => (
-              <tr key={f.id}>
-                <td>
+        <DataTable
+          caption={counted(data.total, 'file')}
+          rows={data.items}
+          rowKey={(f) => f.id}
+          columns={[
+            {
+              header: 'File',
+              cell: (f) => (
+                <>
                   <button type="button" className="link" aria-expanded={open === f.id} onClick={() => setOpen(open === f.id ? null : f.id)}>
                     {f.name}
                   </button>
                   {open === f.id && <Attempts id={f.id} />}
-                </td>
-                <td>{f.agency}</td>
-                <td>{f.reportDate}</td>
-                <td className="num">{f.rowCount}</td>
-                <td>
+                </>
+              ),
+            },
+            { header: 'Agency', cell: (f) => f.agency },
+            { header: 'Report date', cell: (f) => f.reportDate },
+            { header: 'Rows', num: true, cell: (f) => f.rowCount },
+            {
+              header: 'Status',
+              cell: (f) => (
+                <>
                   <Status value={f.status} />
                   {f.nextAttemptAt && f.status === 'queued' && <small> next {new Date(f.nextAttemptAt).toLocaleString()}</small>}
-                </td>
-                <td className="num">{f.attempts}</td>
-                <td className="downloads">
-                  {(['txt', 'csv', 'xlsx'] as const).map((fmt) => (
-                    <a key={fmt} href={`/api/files/${f.id}/download?format=${fmt}`} download aria-label={`Download ${f.name} as ${fmt}`}>
-                      {fmt}
-                    </a>
-                  ))}
-                </td>
-                <td>
-                  {f.status !== 'delivered' && f.status !== 'none' && (
-                    <button type="button" className="secondary" disabled={task.busy !== null} onClick={() => retry(f)}>
-                      Retry
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+            { header: 'Attempts', num: true, cell: (f) => f.attempts },
+            {
+              header: 'Download',
+              cellClass: () => 'downloads',
+              cell: (f) =>
+                (['txt', 'csv', 'xlsx'] as const).map((fmt) => (
+                  <a key={fmt} href={`/api/files/${f.id}/download?format=${fmt}`} download aria-label={`Download ${f.name} as ${fmt}`}>
+                    {fmt}
+                  </a>
+                )),
+            },
+            {
+              header: 'Actions',
+              hideHeader: true,
+              cell: (f) =>
+                f.status !== 'delivered' &&
+                f.status !== 'none' && (
+                  <button type="button" className="secondary" disabled={task.busy !== null} onClick={() => retry(f)}>
+                    Retry
+                  </button>
+                ),
+            },
+          ]}
+        />
       )}
     </section>
   );

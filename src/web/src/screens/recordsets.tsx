@@ -3,6 +3,7 @@
 // status and delete or transition its lost items, then secure, release and settle.
 import { useState, type FormEvent } from 'react';
 import { get, post, type List } from '../api.ts';
+import { DataTable, counted } from '../table.tsx';
 import { Busy, ErrorBanner, Status, useLoad, useTask } from '../ui.tsx';
 
 const ITEM_STATUSES = ['available', 'checked_out', 'lost', 'missing', 'withdrawn', 'claims_returned'];
@@ -226,66 +227,48 @@ function SetDetail({ id, onClose, onChanged }: { id: number; onClose: () => void
       {!data && !error && <Busy label="Loading the set" />}
       {data && data.set.kind === 'patron' && <PatronActions set={data.set} selected={selected} onChanged={changed} />}
       {data && data.set.kind === 'item' && <ItemActions set={data.set} onChanged={changed} />}
-      {data && (
-        <table>
-          <caption>{data.members.length} members</caption>
-          <thead>
-            {data.set.kind === 'patron' ? (
-              <tr>
-                <th scope="col">
-                  <span className="sr-only">Select</span>
-                </th>
-                <th scope="col">Patron</th>
-                <th scope="col">Name</th>
-                <th scope="col">Library</th>
-                <th scope="col">Status</th>
-                <th scope="col">In collections</th>
-                <th scope="col" className="num">Balance</th>
-                <th scope="col" className="num">Linked items</th>
-              </tr>
-            ) : (
-              <tr>
-                <th scope="col">Item</th>
-                <th scope="col">Barcode</th>
-                <th scope="col">Title</th>
-                <th scope="col">Status</th>
-                <th scope="col">Patron</th>
-              </tr>
-            )}
-          </thead>
-          <tbody>
-            {data.set.kind === 'patron'
-              ? (data.members as PatronMember[]).map((m) => (
-                  <tr key={m.id}>
-                    <td>
-                      <input
-                        type="checkbox"
-                        aria-label={`Select patron ${m.id}`}
-                        checked={selected.includes(m.id)}
-                        onChange={(e) => setSelected(e.target.checked ? [...selected, m.id] : selected.filter((x) => x !== m.id))}
-                      />
-                    </td>
-                    <td>{m.id}</td>
-                    <td>{m.exists ? `${m.lastName}, ${m.firstName}` : '(no longer in the database)'}</td>
-                    <td>{m.homeLibrary}</td>
-                    <td>{m.status && <Status value={m.status} />}</td>
-                    <td>{m.inCollections ? 'yes' : 'no'}</td>
-                    <td className="num">{m.balance}</td>
-                    <td className="num">{m.linkedItems}</td>
-                  </tr>
-                ))
-              : (data.members as ItemMember[]).map((m) => (
-                  <tr key={m.id}>
-                    <td>{m.id}</td>
-                    <td>{m.barcode}</td>
-                    <td>{m.title}</td>
-                    <td>{m.status}</td>
-                    <td>{m.patronId}</td>
-                  </tr>
-                ))}
-          </tbody>
-        </table>
-      )}
+      {data &&
+        (data.set.kind === 'patron' ? (
+          <DataTable
+            caption={counted(data.members.length, 'member')}
+            rows={data.members as PatronMember[]}
+            rowKey={(m) => m.id}
+            columns={[
+              {
+                header: 'Select',
+                hideHeader: true,
+                cell: (m) => (
+                  <input
+                    type="checkbox"
+                    aria-label={`Select patron ${m.id}`}
+                    checked={selected.includes(m.id)}
+                    onChange={(e) => setSelected(e.target.checked ? [...selected, m.id] : selected.filter((x) => x !== m.id))}
+                  />
+                ),
+              },
+              { header: 'Patron', cell: (m) => m.id },
+              { header: 'Name', cell: (m) => (m.exists ? `${m.lastName}, ${m.firstName}` : '(no longer in the database)') },
+              { header: 'Library', cell: (m) => m.homeLibrary },
+              { header: 'Status', cell: (m) => m.status && <Status value={m.status} /> },
+              { header: 'In collections', cell: (m) => (m.inCollections ? 'yes' : 'no') },
+              { header: 'Balance', num: true, cell: (m) => m.balance },
+              { header: 'Linked items', num: true, cell: (m) => m.linkedItems },
+            ]}
+          />
+        ) : (
+          <DataTable
+            caption={counted(data.members.length, 'member')}
+            rows={data.members as ItemMember[]}
+            rowKey={(m) => m.id}
+            columns={[
+              { header: 'Item', cell: (m) => m.id },
+              { header: 'Barcode', cell: (m) => m.barcode },
+              { header: 'Title', cell: (m) => m.title },
+              { header: 'Status', cell: (m) => m.status },
+              { header: 'Patron', cell: (m) => m.patronId },
+            ]}
+          />
+        ))}
       <button type="button" className="secondary" onClick={onClose}>
         Close
       </button>
@@ -323,35 +306,25 @@ export function RecordSetsScreen() {
       <Cleared />
       <ErrorBanner error={error} />
       {data && (
-        <table>
-          <caption>Record sets</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Source</th>
-              <th scope="col" className="num">Members</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.items.map((s) => (
-              <tr key={s.id}>
-                <td>
-                  <button type="button" className="link" onClick={() => setOpen(s.id)}>
-                    {s.name}
-                  </button>
-                </td>
-                <td>{s.kind}</td>
-                <td>{s.source}</td>
-                <td className="num">{s.members}</td>
-                <td>
-                  {new Date(s.createdAt).toLocaleString()} by {s.createdBy}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          caption="Record sets"
+          rows={data.items}
+          rowKey={(s) => s.id}
+          columns={[
+            {
+              header: 'Name',
+              cell: (s) => (
+                <button type="button" className="link" onClick={() => setOpen(s.id)}>
+                  {s.name}
+                </button>
+              ),
+            },
+            { header: 'Kind', cell: (s) => s.kind },
+            { header: 'Source', cell: (s) => s.source },
+            { header: 'Members', num: true, cell: (s) => s.members },
+            { header: 'Created', cell: (s) => `${new Date(s.createdAt).toLocaleString()} by ${s.createdBy}` },
+          ]}
+        />
       )}
     </section>
   );

@@ -1,6 +1,7 @@
 // Referrals narrowed by status and agency, and one referral with its append-only history.
 import { useState } from 'react';
 import { get, type List } from '../api.ts';
+import { DataTable, Pager, counted } from '../table.tsx';
 import { Busy, ErrorBanner, Status, useLoad } from '../ui.tsx';
 
 interface Referral {
@@ -55,30 +56,18 @@ function Detail({ id, onClose }: { id: number; onClose: () => void }) {
             <dd>{data.lastReported}</dd>
           </dl>
           <h3>History</h3>
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Record</th>
-                <th scope="col" className="num">Amount</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Report date</th>
-                <th scope="col">By</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.history.map((h) => (
-                <tr key={h.id}>
-                  <td>{new Date(h.at).toLocaleString()}</td>
-                  <td>{h.type}</td>
-                  <td className="num">{h.amount}</td>
-                  <td>{h.reason}</td>
-                  <td>{h.reportDate ?? ''}</td>
-                  <td>{h.actor}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            rows={data.history}
+            rowKey={(h) => h.id}
+            columns={[
+              { header: 'When', cell: (h) => new Date(h.at).toLocaleString() },
+              { header: 'Record', cell: (h) => h.type },
+              { header: 'Amount', num: true, cell: (h) => h.amount },
+              { header: 'Reason', cell: (h) => h.reason },
+              { header: 'Report date', cell: (h) => h.reportDate ?? '' },
+              { header: 'By', cell: (h) => h.actor },
+            ]}
+          />
         </>
       )}
       <button type="button" className="secondary" onClick={onClose}>
@@ -130,51 +119,37 @@ export function ReferralsScreen() {
       {!data && !error && <Busy label="Loading referrals" />}
       {data && (
         <>
-          <table>
-            <caption>
-              {data.total} referral{data.total === 1 ? '' : 's'}
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Id</th>
-                <th scope="col">Patron</th>
-                <th scope="col">Agency</th>
-                <th scope="col">Status</th>
-                <th scope="col">Referred on</th>
-                <th scope="col" className="num">Referred</th>
-                <th scope="col" className="num">Last reported</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.items.map((r) => (
-                <tr key={r.id}>
-                  <td>
+          <DataTable
+            caption={counted(data.total, 'referral')}
+            rows={data.items}
+            rowKey={(r) => r.id}
+            columns={[
+              {
+                header: 'Id',
+                cell: (r) => (
+                  <>
                     <button type="button" className="link" onClick={() => setOpen(r.id)} aria-label={`Referral ${r.id} of patron ${r.patronId}`}>
                       {r.id}
                     </button>
-                  </td>
-                  <td>
+                  </>
+                ),
+              },
+              {
+                header: 'Patron',
+                cell: (r) => (
+                  <>
                     {r.patronId} {r.patronName}
-                  </td>
-                  <td>{r.agency}</td>
-                  <td>
-                    <Status value={r.status} />
-                  </td>
-                  <td>{r.referredOn}</td>
-                  <td className="num">{r.referred}</td>
-                  <td className="num">{r.lastReported}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <div className="actions">
-            <button type="button" className="secondary" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - 50))}>
-              Previous
-            </button>
-            <button type="button" className="secondary" disabled={offset + 50 >= data.total} onClick={() => setOffset(offset + 50)}>
-              Next
-            </button>
-          </div>
+                  </>
+                ),
+              },
+              { header: 'Agency', cell: (r) => r.agency },
+              { header: 'Status', cell: (r) => <Status value={r.status} /> },
+              { header: 'Referred on', cell: (r) => r.referredOn },
+              { header: 'Referred', num: true, cell: (r) => r.referred },
+              { header: 'Last reported', num: true, cell: (r) => r.lastReported },
+            ]}
+          />
+          <Pager offset={offset} total={data.total} size={50} onOffset={setOffset} />
         </>
       )}
     </section>

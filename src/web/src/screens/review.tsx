@@ -3,6 +3,7 @@
 // every exclusion, with "Lift". An exclusion also keeps later runs from submitting the patron.
 import { useState, type FormEvent } from 'react';
 import { del, get, post, type List } from '../api.ts';
+import { DataTable, counted } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad, useTask } from '../ui.tsx';
 import { ExplainView, type Explanation } from './runs.tsx';
 
@@ -119,40 +120,31 @@ function HeldFiles({ onChanged, version }: { onChanged: (message: string) => voi
               Release now
             </button>
           </p>
-          <table>
-            <caption>
-              Patrons in {f.name} to {f.agency}
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Patron</th>
-                <th scope="col">Name</th>
-                <th scope="col" className="num">Referred</th>
-                <th scope="col" className="num">Fee</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {f.patrons.map((p) => (
-                <tr key={p.patronId}>
-                  <td>{p.patronId}</td>
-                  <td>{p.name}</td>
-                  <td className="num">{p.referred}</td>
-                  <td className="num">{p.fee}</td>
-                  <td>
+          <DataTable
+            caption={<>Patrons in {f.name} to {f.agency}</>}
+            rows={f.patrons}
+            rowKey={(p) => p.patronId}
+            columns={[
+              { header: 'Patron', cell: (p) => p.patronId },
+              { header: 'Name', cell: (p) => p.name },
+              { header: 'Referred', num: true, cell: (p) => p.referred },
+              { header: 'Fee', num: true, cell: (p) => p.fee },
+              {
+                header: 'Actions',
+                hideHeader: true,
+                cell: (p) => (
+                  <>
                     <button type="button" className="link" onClick={() => explain(f, p.patronId)}>
                       Explain {p.patronId}
                     </button>{' '}
                     <button type="button" className="link" onClick={() => setExcluding(p.patronId)}>
                       Exclude {p.patronId}
                     </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  </>
+                ),
+              },
+            ]}
+          />
           {excluding && f.patrons.some((p) => p.patronId === excluding) && (
             <ExcludeForm
               key={excluding}
@@ -194,45 +186,45 @@ function Exclusions({ version, onChanged }: { version: number; onChanged: (messa
       {task.busy && <Busy label={task.busy} />}
       <ErrorBanner error={error ?? task.error} />
       {data && (
-        <table>
-          <caption>
-            {data.total} exclusion{data.total === 1 ? '' : 's'}
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Patron</th>
-              <th scope="col">Reason</th>
-              <th scope="col">Until</th>
-              <th scope="col">By</th>
-              <th scope="col">State</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.items.map((x) => (
-              <tr key={x.id}>
-                <td>
+        <DataTable
+          caption={counted(data.total, 'exclusion')}
+          rows={data.items}
+          rowKey={(x) => x.id}
+          columns={[
+            {
+              header: 'Patron',
+              cell: (x) => (
+                <>
                   {x.patronId} {x.patronName && <small>({x.patronName})</small>}
-                </td>
-                <td>{x.reason}</td>
-                <td>{x.untilDate ?? 'until lifted'}</td>
-                <td>
+                </>
+              ),
+            },
+            { header: 'Reason', cell: (x) => x.reason },
+            { header: 'Until', cell: (x) => x.untilDate ?? 'until lifted' },
+            {
+              header: 'By',
+              cell: (x) => (
+                <>
                   {x.createdBy}, {new Date(x.createdAt).toLocaleDateString()}
-                </td>
-                <td>{x.active ? 'in force' : x.liftedAt ? `lifted by ${x.liftedBy ?? ''}` : 'ended'}</td>
-                <td>
+                </>
+              ),
+            },
+            { header: 'State', cell: (x) => (x.active ? 'in force' : x.liftedAt ? `lifted by ${x.liftedBy ?? ''}` : 'ended') },
+            {
+              header: 'Actions',
+              hideHeader: true,
+              cell: (x) => (
+                <>
                   {x.active && (
                     <button type="button" className="secondary" onClick={() => lift(x)} disabled={task.busy !== null}>
                       Lift {x.patronId}
                     </button>
                   )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+          ]}
+        />
       )}
     </section>
   );

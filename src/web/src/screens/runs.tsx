@@ -6,6 +6,7 @@ import { useState, type FormEvent } from 'react';
 import { get, post } from '../api.ts';
 import { formatCents } from '../money.ts';
 import { ProgressView, useProgress } from '../progress.tsx';
+import { DataTable, type Column } from '../table.tsx';
 import { Busy, ErrorBanner, useTask } from '../ui.tsx';
 
 interface RunResult {
@@ -48,6 +49,9 @@ function today(): string {
 
 type Row = Record<string, string> & { patronId: string };
 
+// Amounts, aligned right like every other column of figures.
+const AMOUNTS = new Set(['owed', 'counted', 'fee', 'previous', 'writtenOff']);
+
 function ResultTable({ title, rows, columns, onPatron }: { title: string; rows: Row[]; columns: [string, string][]; onPatron: (id: string) => void }) {
   return (
     <>
@@ -57,32 +61,21 @@ function ResultTable({ title, rows, columns, onPatron }: { title: string; rows: 
       {rows.length === 0 ? (
         <p>None.</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Patron</th>
-              {columns.map(([, label]) => (
-                <th scope="col" key={label}>
-                  {label}
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {rows.slice(0, 200).map((r) => (
-              <tr key={r.patronId}>
-                <td>
-                  <button type="button" className="link" onClick={() => onPatron(r.patronId)}>
-                    {r.patronId}
-                  </button>
-                </td>
-                {columns.map(([key]) => (
-                  <td key={key}>{r[key]}</td>
-                ))}
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          rows={rows.slice(0, 200)}
+          rowKey={(r) => r.patronId}
+          columns={[
+            {
+              header: 'Patron',
+              cell: (r) => (
+                <button type="button" className="link" onClick={() => onPatron(r.patronId)}>
+                  {r.patronId}
+                </button>
+              ),
+            },
+            ...columns.map(([key, label]): Column<Row> => ({ header: label, num: AMOUNTS.has(key), cell: (r) => r[key] })),
+          ]}
+        />
       )}
       {rows.length > 200 && <p>Showing the first 200 of {rows.length}.</p>}
     </>
@@ -106,29 +99,25 @@ export function ExplainView({ explanation, onClose }: { explanation: Explanation
           {formatCents(x.owedCents)} / {formatCents(x.countedCents)}
         </dd>
       </dl>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Condition</th>
-            <th scope="col">Measured</th>
-            <th scope="col">Required</th>
-            <th scope="col">Holds</th>
-          </tr>
-        </thead>
-        <tbody>
-          {x.conditions.map((c) => (
-            <tr key={c.key}>
-              <td>{c.label}</td>
-              <td>{c.measured}</td>
-              <td>{c.required}</td>
-              <td className={c.pass ? 'pass' : 'fail'}>
+      <DataTable
+        rows={x.conditions}
+        rowKey={(c) => c.key}
+        columns={[
+          { header: 'Condition', cell: (c) => c.label },
+          { header: 'Measured', cell: (c) => c.measured },
+          { header: 'Required', cell: (c) => c.required },
+          {
+            header: 'Holds',
+            cellClass: (c) => (c.pass ? 'pass' : 'fail'),
+            cell: (c) => (
+              <>
                 <span aria-hidden="true">{c.pass ? '✓' : '✗'}</span>
                 <span className="sr-only">{c.pass ? 'yes' : 'no'}</span>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+              </>
+            ),
+          },
+        ]}
+      />
       <button type="button" className="secondary" onClick={onClose}>
         Close
       </button>

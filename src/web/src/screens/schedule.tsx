@@ -2,6 +2,7 @@
 // New Submissions and Update jobs, the library zone, the last date done, dates due now, and
 // the next date with the time it falls due.
 import { get } from '../api.ts';
+import { DataTable, counted } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad } from '../ui.tsx';
 
 interface JobStatus {
@@ -31,35 +32,20 @@ export function ScheduleScreen() {
               Refresh
             </button>
           </p>
-          <table>
-            <caption>
-              {data.total} job{data.total === 1 ? '' : 's'}
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Entry</th>
-                <th scope="col">Job</th>
-                <th scope="col">Days</th>
-                <th scope="col">Zone</th>
-                <th scope="col">Last done</th>
-                <th scope="col">Due now</th>
-                <th scope="col">Next</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.items.map((j) => (
-                <tr key={`${j.entryId}-${j.job}`}>
-                  <td>{j.entryName}</td>
-                  <td>{j.job === 'new' ? 'New Submissions' : 'Updates'}</td>
-                  <td>{j.enabled ? j.days : 'off'}</td>
-                  <td>{j.timeZone ?? '—'}</td>
-                  <td>{j.lastDone ?? 'not yet'}</td>
-                  <td>{j.pending.length ? j.pending.join(', ') : 'nothing'}</td>
-                  <td>{j.next ? `${j.next.date} at ${new Date(j.next.at).toLocaleString()}` : '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            caption={counted(data.total, 'job')}
+            rows={data.items}
+            rowKey={(j) => `${j.entryId}-${j.job}`}
+            columns={[
+              { header: 'Entry', cell: (j) => j.entryName },
+              { header: 'Job', cell: (j) => (j.job === 'new' ? 'New Submissions' : 'Updates') },
+              { header: 'Days', cell: (j) => (j.enabled ? j.days : 'off') },
+              { header: 'Zone', cell: (j) => j.timeZone ?? '—' },
+              { header: 'Last done', cell: (j) => j.lastDone ?? 'not yet' },
+              { header: 'Due now', cell: (j) => (j.pending.length ? j.pending.join(', ') : 'nothing') },
+              { header: 'Next', cell: (j) => (j.next ? `${j.next.date} at ${new Date(j.next.at).toLocaleString()}` : '—') },
+            ]}
+          />
         </>
       )}
     </section>

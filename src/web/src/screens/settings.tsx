@@ -3,6 +3,7 @@
 // entry changed; each problem it reports ("entries[2].name") is shown beside its field.
 import { useState, type FormEvent } from 'react';
 import { get, post, ApiError, type List } from '../api.ts';
+import { DataTable } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad, useTask } from '../ui.tsx';
 
 type EntryJson = Record<string, unknown> & { name: string };
@@ -102,39 +103,30 @@ export function SettingsScreen() {
       <ErrorBanner error={error} />
       {!data && !error && <Busy label="Loading the settings table" />}
       {data && (
-        <table>
-          <caption>First entry that applies to a patron wins.</caption>
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">Name</th>
-              <th scope="col">Home libraries</th>
-              <th scope="col">Window</th>
-              <th scope="col" className="num">Minimum owed</th>
-              <th scope="col">Agency</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.items.map((e) => (
-              <tr key={e.id}>
-                <td>{e.position}</td>
-                <td>{e.name}</td>
-                <td>{(e.homeLibraries as string[]).join(', ') || 'all'}</td>
-                <td>{e.window.mode}</td>
-                <td className="num">{e.minimumOwed}</td>
-                <td>{agencyText(e.agency)}</td>
-                <td>
+        <DataTable
+          caption="First entry that applies to a patron wins."
+          rows={data.items}
+          rowKey={(e) => e.id}
+          columns={[
+            { header: '#', cell: (e) => e.position },
+            { header: 'Name', cell: (e) => e.name },
+            { header: 'Home libraries', cell: (e) => (e.homeLibraries as string[]).join(', ') || 'all' },
+            { header: 'Window', cell: (e) => e.window.mode },
+            { header: 'Minimum owed', num: true, cell: (e) => e.minimumOwed },
+            { header: 'Agency', cell: (e) => agencyText(e.agency) },
+            {
+              header: 'Actions',
+              hideHeader: true,
+              cell: (e) => (
+                <>
                   <button type="button" onClick={() => setEditing(e)} aria-label={`Edit ${e.name}`}>
                     Edit
                   </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+          ]}
+        />
       )}
       {editing && (
         <EditForm

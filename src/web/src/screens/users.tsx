@@ -2,6 +2,7 @@
 // in the reply that creates it (the server keeps only its hash); a token can be revoked.
 import { useState, type FormEvent } from 'react';
 import { del, get, patch, post, type List } from '../api.ts';
+import { DataTable, counted } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad, useTask } from '../ui.tsx';
 
 interface User {
@@ -179,41 +180,31 @@ function Tokens({ users, version }: { users: User[]; version: number }) {
       {task.busy && <Busy label={task.busy} />}
       <ErrorBanner error={error ?? task.error} />
       {data && (
-        <table>
-          <caption>
-            {data.total} token{data.total === 1 ? '' : 's'}
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">User</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">State</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.items.map((t) => (
-              <tr key={t.id}>
-                <td>{t.name}</td>
-                <td>{t.username}</td>
-                <td>{new Date(t.createdAt).toLocaleString()}</td>
-                <td>{t.lastUsedAt ? new Date(t.lastUsedAt).toLocaleString() : 'never'}</td>
-                <td>{t.revokedAt ? `revoked ${new Date(t.revokedAt).toLocaleDateString()}` : 'active'}</td>
-                <td>
+        <DataTable
+          caption={counted(data.total, 'token')}
+          rows={data.items}
+          rowKey={(t) => t.id}
+          columns={[
+            { header: 'Name', cell: (t) => t.name },
+            { header: 'User', cell: (t) => t.username },
+            { header: 'Created', cell: (t) => new Date(t.createdAt).toLocaleString() },
+            { header: 'Last used', cell: (t) => (t.lastUsedAt ? new Date(t.lastUsedAt).toLocaleString() : 'never') },
+            { header: 'State', cell: (t) => (t.revokedAt ? `revoked ${new Date(t.revokedAt).toLocaleDateString()}` : 'active') },
+            {
+              header: 'Actions',
+              hideHeader: true,
+              cell: (t) => (
+                <>
                   {!t.revokedAt && (
                     <button type="button" className="danger" onClick={() => revoke(t)} disabled={task.busy !== null} aria-label={`Revoke token ${t.name}`}>
                       Revoke
                     </button>
                   )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+          ]}
+        />
       )}
     </section>
   );
@@ -241,37 +232,29 @@ export function UsersScreen() {
       <ErrorBanner error={users.error ?? roles.error} />
       {editing && roles.data && <EditUser key={editing.id} user={editing} roles={roles.data.items} onDone={done} onCancel={() => setEditing(null)} />}
       {users.data && (
-        <table>
-          <caption>{users.data.total} users</caption>
-          <thead>
-            <tr>
-              <th scope="col">Username</th>
-              <th scope="col">Name</th>
-              <th scope="col">Roles</th>
-              <th scope="col">Signs in with</th>
-              <th scope="col">Active</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {users.data.items.map((u) => (
-              <tr key={u.id}>
-                <td>{u.username}</td>
-                <td>{u.displayName}</td>
-                <td>{u.roles.join(', ')}</td>
-                <td>{u.hasPassword ? 'password' : 'API tokens only'}</td>
-                <td>{u.active ? 'yes' : 'no'}</td>
-                <td>
+        <DataTable
+          caption={counted(users.data.total, 'user')}
+          rows={users.data.items}
+          rowKey={(u) => u.id}
+          columns={[
+            { header: 'Username', cell: (u) => u.username },
+            { header: 'Name', cell: (u) => u.displayName },
+            { header: 'Roles', cell: (u) => u.roles.join(', ') },
+            { header: 'Signs in with', cell: (u) => (u.hasPassword ? 'password' : 'API tokens only') },
+            { header: 'Active', cell: (u) => (u.active ? 'yes' : 'no') },
+            {
+              header: 'Actions',
+              hideHeader: true,
+              cell: (u) => (
+                <>
                   <button type="button" className="secondary" onClick={() => setEditing(u)} aria-label={`Edit user ${u.username}`}>
                     Edit
                   </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+          ]}
+        />
       )}
       {roles.data && <AddUser roles={roles.data.items} onDone={done} />}
       {users.data && <Tokens users={users.data.items} version={version} />}
