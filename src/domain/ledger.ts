@@ -1,5 +1,6 @@
 // Pure ledger rules. A charge's outstanding balance is its amount minus what has been
-// allocated to it (payments, waivers, write-offs); it is always computed, never stored.
+// allocated to it (payments, waivers, write-offs). Allocations are the record; the database
+// keeps their sum per charge in charges.paid_cents (migration 170) for the set-based reads.
 import { formatMoney, sum, type Cents } from './money.ts';
 
 export function outstanding(amount: Cents, allocated: Cents): Cents {

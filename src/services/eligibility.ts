@@ -18,7 +18,8 @@ export async function loadSnapshots(db: Executor, patronIds?: readonly string[])
   const ids = patronIds ? [...patronIds] : null;
 
   let patronsQuery = db.selectFrom('patrons').select(['id', 'home_library', 'ptype', 'patron_code', 'status']);
-  // Payments, waivers and write-offs summed per charge: outstanding is computed, never stored.
+  // Summed from the allocations themselves, not charges.paid_cents: this is the reference
+  // evaluator the set-based SQL (which reads paid_cents) is checked against.
   let paidQuery = db
     .selectFrom('allocations')
     .select(['patron_id', 'charge_id', sql<number>`sum(amount_cents)::bigint`.as('cents')])

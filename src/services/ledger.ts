@@ -76,16 +76,9 @@ export interface OpenChargeRow extends OpenCharge {
 export async function openCharges(db: Executor, patronId: string, chargeIds?: readonly string[]): Promise<OpenChargeRow[]> {
   let q = db
     .selectFrom('charges as c')
-    .leftJoin('allocations as a', 'a.charge_id', 'c.id')
     .where('c.patron_id', '=', patronId)
-    .groupBy('c.id')
-    .select([
-      'c.id',
-      'c.assessed_at',
-      'c.amount_cents',
-      sql<number>`(c.amount_cents - coalesce(sum(a.amount_cents), 0))::bigint`.as('outstanding'),
-    ])
-    .having(sql<boolean>`c.amount_cents - coalesce(sum(a.amount_cents), 0) > 0`)
+    .select(['c.id', 'c.assessed_at', 'c.amount_cents', sql<number>`(c.amount_cents - c.paid_cents)::bigint`.as('outstanding')])
+    .where(sql<boolean>`c.amount_cents > c.paid_cents`)
     .orderBy('c.assessed_at')
     .orderBy('c.id');
   if (chargeIds) {
@@ -301,11 +294,9 @@ export async function patronLedger(db: Executor, patronId: string): Promise<Patr
   const head = await patronHeader(db, patronId);
   const charges = await db
     .selectFrom('charges as c')
-    .leftJoin('allocations as a', 'a.charge_id', 'c.id')
     .where('c.patron_id', '=', patronId)
-    .groupBy('c.id')
     .select(['c.id', 'c.item_id', 'c.library', 'c.reason', 'c.amount_cents', 'c.assessed_at', 'c.assessed_on', 'c.referral_id'])
-    .select(sql<number>`(c.amount_cents - coalesce(sum(a.amount_cents), 0))::bigint`.as('outstanding'))
+    .select(sql<number>`(c.amount_cents - c.paid_cents)::bigint`.as('outstanding'))
     .orderBy('c.assessed_at')
     .orderBy('c.id')
     .execute();

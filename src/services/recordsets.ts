@@ -429,7 +429,7 @@ export async function showRecordSet(db: Executor, ref: string | number): Promise
       })),
     };
   }
-  // Balance = charges − what was allocated to them; allocations never exceed their charge.
+  // Balance = what each charge still owes (paid_cents is kept from its allocations).
   const rows = await sql<{
     member_id: string;
     id: string | null;
@@ -442,14 +442,12 @@ export async function showRecordSet(db: Executor, ref: string | number): Promise
     in_collections: boolean | null;
     blocked: boolean | null;
     note: string | null;
-    charged: number;
-    allocated: number;
+    balance: number;
     items: number;
   }>`
     select m.member_id, p.id, p.first_name, p.last_name, p.home_library, p.ptype, p.patron_code, p.status,
            p.in_collections, p.blocked, p.note,
-           coalesce((select sum(c.amount_cents) from charges c where c.patron_id = m.member_id), 0)::bigint as charged,
-           coalesce((select sum(a.amount_cents) from allocations a where a.patron_id = m.member_id), 0)::bigint as allocated,
+           coalesce((select sum(c.amount_cents - c.paid_cents) from charges c where c.patron_id = m.member_id), 0)::bigint as balance,
            (select count(*) from items i where i.patron_id = m.member_id)::int as items
     from record_set_members m
     left join patrons p on p.id = m.member_id
@@ -470,7 +468,7 @@ export async function showRecordSet(db: Executor, ref: string | number): Promise
       inCollections: r.in_collections ?? false,
       blocked: r.blocked ?? false,
       note: r.note ?? '',
-      balanceCents: (Number(r.charged) - Number(r.allocated)) as Cents,
+      balanceCents: Number(r.balance) as Cents,
       linkedItems: Number(r.items),
     })),
   };

@@ -37,15 +37,9 @@ export async function openReferralStates(db: Executor, options: { patronIds?: st
       select * from referrals
       where status = 'open' and (${only}::text[] is null or patron_id = any(${only}::text[]))
     ),
-    paid as (            -- allocations per charge, only for patrons in collections
-      select a.charge_id, sum(a.amount_cents) as cents
-      from allocations a join open o on o.patron_id = a.patron_id
-      group by a.charge_id
-    ),
-    owed as (            -- outstanding balance per patron
-      select c.patron_id, sum(c.amount_cents - coalesce(p.cents, 0))::bigint as cents
+    owed as (            -- outstanding balance per patron in collections
+      select c.patron_id, sum(c.amount_cents - c.paid_cents)::bigint as cents
       from charges c join open o on o.patron_id = c.patron_id
-      left join paid p on p.charge_id = c.id
       group by c.patron_id
     ),
     last_payment as (    -- the latest ledger credit decides "paid" or "waived"

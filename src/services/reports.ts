@@ -180,17 +180,12 @@ async function outstandingCharges(db: Executor, patronIds: string[]): Promise<Ma
     item_title: string;
     outstanding: number;
   }>`
-    with paid as (
-      select a.charge_id, sum(a.amount_cents) as cents from allocations a
-      where a.patron_id = any(${patronIds}::text[]) group by a.charge_id
-    )
     select c.id, c.patron_id, c.assessed_on, c.reason, c.library,
            coalesce(i.barcode, '') as item_barcode, coalesce(i.title, '') as item_title,
-           (c.amount_cents - coalesce(pd.cents, 0))::bigint as outstanding
+           (c.amount_cents - c.paid_cents)::bigint as outstanding
     from charges c
-    left join paid pd on pd.charge_id = c.id
     left join items i on i.id = c.item_id
-    where c.patron_id = any(${patronIds}::text[]) and c.amount_cents - coalesce(pd.cents, 0) > 0
+    where c.patron_id = any(${patronIds}::text[]) and c.amount_cents > c.paid_cents
     order by c.assessed_at, c.id collate "C"`.execute(db);
   const byPatron = new Map<string, ReportCharge[]>();
   for (const r of rows.rows) {
