@@ -3,11 +3,12 @@
 // audit entry: these functions take an Executor so they compose inside a run or a workflow.
 import { randomUUID } from 'node:crypto';
 import { sql, type RawBuilder } from 'kysely';
-import type { ChargeReason, HistoryType, ItemStatus, PaymentType, ReferralStatus } from '../db/schema.ts';
+import type { ChargeReason, ItemStatus, PaymentType, ReferralStatus } from '../db/schema.ts';
 import { allocateOldestFirst, type Allocation, type OpenCharge } from '../domain/ledger.ts';
 import { formatMoney, sum, type Cents } from '../domain/money.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { Executor } from './context.ts';
+import { historyRecord, type HistoryRecord } from './referral-search.ts';
 
 /** The calendar date of an instant in a library's zone: how charges.assessed_on is always derived. */
 export function assessedOnSql(assessedAt: RawBuilder<unknown>, timeZone: RawBuilder<unknown>): RawBuilder<string> {
@@ -227,15 +228,6 @@ export interface LedgerPayment {
   allocations: Allocation[];
 }
 
-export interface LedgerHistory {
-  id: number;
-  type: HistoryType;
-  amountCents: Cents;
-  reason: string;
-  reportDate: string | null;
-  at: Date;
-  actor: string;
-}
 
 export interface LedgerReferral {
   id: number;
@@ -246,7 +238,7 @@ export interface LedgerReferral {
   referredCents: Cents;
   feeCents: Cents;
   lastReportedCents: Cents;
-  history: LedgerHistory[];
+  history: HistoryRecord[];
 }
 
 export interface LedgerItem {
@@ -345,17 +337,7 @@ export async function patronLedger(db: Executor, patronId: string): Promise<Patr
       referredCents: r.referred_cents as Cents,
       feeCents: r.fee_cents as Cents,
       lastReportedCents: r.last_reported_cents as Cents,
-      history: history
-        .filter((h) => h.referral_id === r.id)
-        .map((h) => ({
-          id: h.id,
-          type: h.type,
-          amountCents: h.amount_cents as Cents,
-          reason: h.reason,
-          reportDate: h.report_date,
-          at: new Date(h.at),
-          actor: h.actor,
-        })),
+      history: history.filter((h) => h.referral_id === r.id).map(historyRecord),
     })),
     items: items.map((i) => ({ id: i.id, barcode: i.barcode, title: i.title, status: i.status, dueDate: i.due_date })),
   };

@@ -1,9 +1,9 @@
 // Referrals as staff search them: by status, agency, settings entry, patron or run, a page at
 // a time, newest first; and one referral with its append-only history.
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { NotFoundError } from '../domain/errors.ts';
 import type { Cents } from '../domain/money.ts';
-import type { HistoryType, ReferralStatus } from '../db/schema.ts';
+import type { HistoryType, ReferralHistoryTable, ReferralStatus } from '../db/schema.ts';
 import type { Executor } from './context.ts';
 
 export interface ReferralFilter {
@@ -121,15 +121,20 @@ export async function getReferral(db: Executor, id: number): Promise<ReferralDet
   const history = await db.selectFrom('referral_history').selectAll().where('referral_id', '=', id).orderBy('id').execute();
   return {
     ...toRow(row),
-    history: history.map((h) => ({
-      id: h.id,
-      type: h.type,
-      amountCents: h.amount_cents as Cents,
-      reason: h.reason,
-      runId: h.run_id,
-      reportDate: h.report_date,
-      at: new Date(h.at),
-      actor: h.actor,
-    })),
+    history: history.map(historyRecord),
+  };
+}
+
+/** One referral_history row as services return it (the referral screen, the patron's ledger). */
+export function historyRecord(h: Selectable<ReferralHistoryTable>): HistoryRecord {
+  return {
+    id: h.id,
+    type: h.type,
+    amountCents: h.amount_cents as Cents,
+    reason: h.reason,
+    runId: h.run_id,
+    reportDate: h.report_date,
+    at: new Date(h.at),
+    actor: h.actor,
   };
 }
