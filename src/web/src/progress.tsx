@@ -2,18 +2,9 @@
 // for it (GET /api/progress/:id), then starts the work with ?progress=<id>. The display is a
 // bar (bytes read, or steps done) and the list of phases, each ticked when the server told it.
 import { useCallback, useState } from 'react';
-
-export interface ProgressState {
-  kind: string;
-  phase: string;
-  done: number;
-  total: number | null;
-  unit: 'bytes' | 'steps';
-  rows: number | null;
-  finished: boolean;
-  ok: boolean | null;
-  error: string | null;
-}
+// The server's own type: its event stream sends these objects as they are (a type only, so
+// nothing of the server's code reaches the bundle).
+import type { ProgressState } from '../../services/progress.ts';
 
 function newId(): string {
   if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
