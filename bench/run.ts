@@ -18,7 +18,7 @@ import { DEMO_AS_OF, demoAgencies, demoSettings, writeDemoCsv } from '../src/ser
 import { importFile, IMPORT_KINDS } from '../src/services/imports.ts';
 import { addAgency } from '../src/services/agencies.ts';
 import { importSettings, loadEntries } from '../src/services/settings.ts';
-import { runReport, tuneRunSession } from '../src/services/runs.ts';
+import { runReport, tuneRunSession, type RunPhase } from '../src/services/runs.ts';
 import { DEFAULT_URL } from './import-charges.ts';
 import { evaluateNaively } from './naive.ts';
 
@@ -97,6 +97,31 @@ async function timed<T>(rss: RssSampler, label: string, work: () => Promise<T>):
   const phase = { seconds: Math.round(performance.now() - t) / 1000, peakRssMb: rss.take() };
   console.log(`${label.padEnd(46)} ${phase.seconds.toFixed(2).padStart(9)} s   peak RSS ${String(phase.peakRssMb).padStart(5)} MB`);
   return { value, phase };
+}
+
+/** Seconds spent in each phase of a run, from its onPhase calls: where a run's time goes. */
+function phaseClock() {
+  const seconds: Partial<Record<RunPhase, number>> = {};
+  let current: { phase: RunPhase; at: number } | undefined;
+  const close = () => {
+    if (current) seconds[current.phase] = Math.round(performance.now() - current.at) / 1000;
+  };
+  return {
+    onPhase(phase: RunPhase) {
+      close();
+      current = { phase, at: performance.now() };
+    },
+    /** Ends the last phase; the times by phase, in the order the run went through them. */
+    done() {
+      close();
+      current = undefined;
+      return seconds;
+    },
+  };
+}
+
+function printPhases(seconds: Partial<Record<RunPhase, number>>): void {
+  console.log(`    by phase: ${Object.entries(seconds).map(([p, t]) => `${p} ${t.toFixed(2)} s`).join(', ')}`);
 }
 
 /**
@@ -226,12 +251,16 @@ async function main(): Promise<void> {
     );
     // The server's defaults (jit on, work_mem 4 MB), to show what the run's settings save.
     const defaults = postgres ? await timed(rss, '    eligibility statement, server defaults', () => findEligible(db.db, entries, reportDate)) : undefined;
-    const b = await timed(rss, '(b) run --dry-run, every entry', () => runReport(ctx, { reportDate, dryRun: true }));
+    const bPhases = phaseClock();
+    const b = await timed(rss, '(b) run --dry-run, every entry', () => runReport(ctx, { reportDate, dryRun: true, onPhase: bPhases.onPhase }));
+    printPhases(bPhases.done());
     const ids = await samplePatrons(db, patrons, args.sample);
     const d = await timed(rss, `(d) naive, ${ids.length} patrons sampled`, () => evaluateNaively(db.db, entries, ids, reportDate));
     // Taken before the full run refers anyone, so the plan is of the data (b) evaluated.
     const plan = await explainEligibility(db, entries, reportDate);
-    const c = await timed(rss, '(c) full run, report files written', () => runReport(ctx, { reportDate }));
+    const cPhases = phaseClock();
+    const c = await timed(rss, '(c) full run, report files written', () => runReport(ctx, { reportDate, onPhase: cPhases.onPhase }));
+    printPhases(cPhases.done());
 
     // The naive evaluator and the engine must agree on the sample, or the comparison means nothing.
     const submitted = new Set(b.value.newSubmissions.map((s) => s.patronId));
@@ -292,8 +321,8 @@ async function main(): Promise<void> {
       floor: { ...a.phase, patronsOwing: a.value },
       floorOverPaid: { ...a2.phase, patronsOwing: a2.value },
       eligibilityStatement: { ...eligibility.phase, eligible: eligibility.value.length, ...(defaults ? { secondsServerDefaults: defaults.phase.seconds } : {}) },
-      dryRun: { ...b.phase, newSubmissions: b.value.newSubmissions.length },
-      fullRun: { ...c.phase, newSubmissions: c.value.newSubmissions.length, files: c.value.files.length },
+      dryRun: { ...b.phase, newSubmissions: b.value.newSubmissions.length, phases: bPhases.done() },
+      fullRun: { ...c.phase, newSubmissions: c.value.newSubmissions.length, files: c.value.files.length, phases: cPhases.done() },
       naive: { ...d.phase, sampled: ids.length, extrapolatedSeconds: Math.round(naiveSeconds * 10) / 10, disagreements: disagreements.length, extrapolated: true },
       ratios: {
         dryRunOverFloor: Number(ratios.dryRunOverFloor.toFixed(2)),
