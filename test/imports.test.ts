@@ -125,7 +125,7 @@ describe('good imports', () => {
         action: 'import.charges',
         entity: 'import',
         entity_id: 'charges.csv',
-        after: { kind: 'charges', file: 'charges.csv', inserted: 4, updated: 0, skipped: 0 },
+        after: { kind: 'charges', file: 'charges.csv', inserted: 4, updated: 0, unchanged: 0, skipped: 0 },
         at: D('2015-06-01T12:00:00Z'),
       },
     ]);
@@ -210,6 +210,28 @@ describe('good imports', () => {
       { id: 'LC2', amount_cents: 150, assessed_at: D('2015-03-10T04:00:00Z'), assessed_on: '2015-03-10' },
       { id: 'LC3', amount_cents: 30, assessed_at: D('2015-03-11T08:00:00Z'), assessed_on: '2015-03-11' },
     ]);
+  });
+
+  it('re-importing an unchanged file compares every row and writes none; a changed row is updated and counted', async () => {
+    await importFile(ctx(), 'libraries', csv('u-libraries.csv', ['code,name,time_zone', 'ULIB,Unchanged Branch,America/Chicago']));
+    const patrons = ['id,home_library,ptype,last_name', 'UP1,ULIB,1,One', 'UP2,ULIB,1,Two', 'UP3,ULIB,1,Three'];
+    await importFile(ctx(), 'patrons', csv('u-patrons-1.csv', patrons));
+    const stamp = D('2015-01-01T00:00:00Z');
+    await t.db.updateTable('patrons').set({ updated_at: stamp }).where('id', 'like', 'UP%').execute();
+    const auditBefore = await t.db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+
+    const same = await importFile(ctx(), 'patrons', csv('u-patrons-2.csv', patrons));
+    expect([same.inserted, same.updated, same.unchanged]).toEqual([0, 0, 3]);
+    const touched = await t.db.selectFrom('patrons').select('id').where('id', 'like', 'UP%').where('updated_at', '<>', stamp).execute();
+    expect(touched).toEqual([]);
+    // One audit entry for the import itself, saying nothing changed; no entry per row.
+    const auditAfter = await t.db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(auditAfter.n) - Number(auditBefore.n)).toBe(1);
+
+    const changed = await importFile(ctx(), 'patrons', csv('u-patrons-3.csv', ['id,home_library,ptype,last_name', 'UP2,ULIB,1,Two', 'UP3,ULIB,1,Renamed']));
+    expect([changed.inserted, changed.updated, changed.unchanged]).toEqual([0, 1, 1]);
+    const renamed = await t.db.selectFrom('patrons').select(['id', 'last_name']).where('id', 'like', 'UP%').where('updated_at', '<>', stamp).execute();
+    expect(renamed).toEqual([{ id: 'UP3', last_name: 'Renamed' }]);
   });
 
   it('re-importing the same ids updates those rows, only in the columns the file has', async () => {
@@ -446,6 +468,7 @@ describe('--skip-bad-rows', () => {
       file: 'skip.csv',
       inserted: 2,
       updated: 0,
+      unchanged: 0,
       skipped: 2,
       problems: [
         { file: 'skip.csv', row: 3, column: 'home_library', reason: 'unknown library "NOWHERE"' },
@@ -454,7 +477,7 @@ describe('--skip-bad-rows', () => {
     });
     expect(await ids('patrons', 'SP')).toEqual(['SP1', 'SP4']);
     const audit = await t.db.selectFrom('audit_log').select('after').where('action', '=', 'import.patrons').where('entity_id', '=', 'skip.csv').executeTakeFirstOrThrow();
-    expect(audit.after).toEqual({ kind: 'patrons', file: 'skip.csv', inserted: 2, updated: 0, skipped: 2 });
+    expect(audit.after).toEqual({ kind: 'patrons', file: 'skip.csv', inserted: 2, updated: 0, unchanged: 0, skipped: 2 });
   });
 
   it('skips a payment that would overpay, and a changed re-import that would overpay keeps its old allocations', async () => {

@@ -32,7 +32,7 @@ function progressBar(file: string): { update: (done: number, total: number) => v
 }
 
 export function summary(r: ImportResult): string {
-  const parts = [`${r.inserted} inserted`, `${r.updated} updated`];
+  const parts = [`${r.inserted} inserted`, `${r.updated} updated`, `${r.unchanged} unchanged`];
   if (r.skipped) parts.push(`${r.skipped} bad rows skipped`);
   return `${r.kind} from ${r.file}: ${parts.join(', ')}`;
 }

@@ -18,7 +18,7 @@ export function registerImportRoutes(app: FastifyInstance, ctx: Context): void {
         tags: ['imports'],
         summary: 'Import a .csv or .xlsx file (multipart/form-data, field "file"); all or nothing unless skipBadRows',
         description:
-          'The reply is the ImportResult: inserted, updated, skipped and, with skipBadRows, the problems of the rows left out. A refused file answers 400 with every problem (file, row, column, reason). With ?progress={id}, GET /api/progress/{id} streams bytes and rows read and each phase.',
+          'The reply is the ImportResult: inserted, updated (changed), unchanged (compared, not written), skipped and, with skipBadRows, the problems of the rows left out. A refused file answers 400 with every problem (file, row, column, reason). With ?progress={id}, GET /api/progress/{id} streams bytes and rows read and each phase.',
         consumes: ['multipart/form-data'],
         params: { type: 'object', required: ['kind'], additionalProperties: false, properties: { kind: { type: 'string', enum: IMPORT_KINDS } } },
         querystring: { type: 'object', additionalProperties: false, properties: { skipBadRows: { type: 'boolean', default: false }, progress: progressId } },

@@ -20,27 +20,8 @@ import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { openSource, type Progress, type RowSource, type SourceRow } from './imports/source.ts';
 import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
-import {
-  PROBLEMS,
-  STAGE,
-  checkReferences,
-  createStaging,
-  dropBadRows,
-  flagDuplicateKeys,
-  dropForeignKeys,
-  dropIndexes,
-  firstProblems,
-  isBulkLoad,
-  keyColumn,
-  problemCounts,
-  restoreForeignKeys,
-  restoreIndexes,
-  stageColumns,
-  stagedRows,
-  upsert,
-  type StageColumn,
-} from './imports/kinds.ts';
-import { allocatePayments, writeAllocations } from './imports/allocate.ts';
+import { PROBLEMS, STAGE, createStaging, firstProblems, keyColumn, problemCounts, stageColumns, type StageColumn } from './imports/kinds.ts';
+import { mergeStaged, type MergeResult } from './imports/merge.ts';
 import { fastWallClockResolver } from './imports/wall-clock.ts';
 
 export { IMPORT_KINDS, type ImportKind };
@@ -50,7 +31,10 @@ export interface ImportResult {
   /** The file's base name, as problems name it. */
   file: string;
   inserted: number;
+  /** Rows that existed and changed. */
   updated: number;
+  /** Rows that existed exactly as in the file: compared, not written. */
+  unchanged: number;
   /** Bad rows left out (only with skipBadRows; otherwise a bad row fails the import). */
   skipped: number;
   problems: Problem[];
@@ -188,40 +172,27 @@ class Import {
     await staging;
     await this.stage(this.takePending());
     if (stoppedAt !== undefined) {
-      const { problems } = await this.collectProblems();
+      const counts = await problemCounts(this.db);
+      const listed = await firstProblems(this.db, COLUMNS[this.kind].map((c) => c.name), MAX_PROBLEMS);
+      const problems = this.named({ problems: listed.map((p) => ({ row: p.row_no, column: p.col, reason: p.reason })), problemCount: counts.problems });
       throw new ValidationError([...problems, { file: this.file, row: stoppedAt, reason: `reading stopped at row ${stoppedAt} after ${STOP_AFTER_BAD_ROWS} bad rows; nothing was imported` }]);
     }
     this.options.onRows?.(this.rowsRead);
     this.options.onPhase?.('checking');
-    // Temporary tables are never analyzed automatically; the checks below join them with big tables.
-    await sql`analyze import_stage`.execute(this.db);
-
-    if (this.firstUntracked !== undefined) await flagDuplicateKeys(this.db, this.key, this.firstUntracked);
-    await checkReferences(this.db, this.kind);
-    if (this.kind === 'payments') await allocatePayments(this.db, this.skipBadRows);
-    const { problems, skipped } = await this.collectProblems();
+    const merged = await mergeStaged(this.db, this.kind, {
+      present: this.header.present,
+      now: this.ctx.clock.now(),
+      skipBadRows: this.skipBadRows,
+      bulkRows: this.bulkRows,
+      duplicatesFrom: this.firstUntracked,
+      maxProblems: MAX_PROBLEMS,
+      columnOrder: COLUMNS[this.kind].map((c) => c.name),
+      onWriting: () => this.options.onPhase?.('writing'),
+    });
+    const problems = this.named(merged);
     if (problems.length && !this.skipBadRows) throw new ValidationError(problems);
-    if (skipped) await dropBadRows(this.db);
-
-    this.options.onPhase?.('writing');
     const now = this.ctx.clock.now();
-    const staged = await stagedRows(this.db);
-    const bulk = await isBulkLoad(this.db, this.kind, staged, this.bulkRows);
-    // A bulk load of payments is one of their allocations too, which have keys and indexes of their own.
-    const allocating = this.kind === 'payments';
-    const keys = bulk ? await dropForeignKeys(this.db, this.kind) : [];
-    const allocationKeys = bulk && allocating ? await dropForeignKeys(this.db, 'allocations') : [];
-    const indexes = bulk ? await dropIndexes(this.db, this.kind) : [];
-    const { inserted } = await upsert(this.db, this.kind, this.header.present, now);
-    await restoreIndexes(this.db, indexes);
-    const updated = staged - inserted;
-    if (allocating) {
-      const allocationIndexes = bulk ? await dropIndexes(this.db, 'allocations') : [];
-      await writeAllocations(this.db);
-      await restoreIndexes(this.db, allocationIndexes);
-    }
-    await restoreForeignKeys(this.db, this.kind, keys);
-    await restoreForeignKeys(this.db, 'allocations', allocationKeys);
+    const { inserted, updated, unchanged, skipped } = merged;
 
     const { file, kind } = this;
     await recordAudit(this.db, {
@@ -229,10 +200,10 @@ class Import {
       action: `import.${kind}`,
       entity: 'import',
       entityId: file,
-      after: { kind, file, inserted, updated, skipped },
+      after: { kind, file, inserted, updated, unchanged, skipped },
       at: now,
     });
-    return { kind, file, inserted, updated, skipped, problems };
+    return { kind, file, inserted, updated, unchanged, skipped, problems };
   }
 
   private async *batches(): AsyncGenerator<SourceRow[]> {
@@ -322,17 +293,10 @@ class Import {
     return new Map(r.rows.map((x) => [x.id, x.time_zone]));
   }
 
-  /** Every problem found, by row and column, capped at MAX_PROBLEMS; and how many rows are bad. */
-  private async collectProblems(): Promise<{ problems: Problem[]; skipped: number }> {
-    const counts = await problemCounts(this.db);
-    const order = COLUMNS[this.kind].map((c) => c.name);
-    const problems: Problem[] = (await firstProblems(this.db, order, MAX_PROBLEMS)).map((p) => ({
-      file: this.file,
-      row: p.row_no,
-      column: p.col,
-      reason: p.reason,
-    }));
-    if (counts.problems > problems.length) problems.push({ file: this.file, reason: `${counts.problems - problems.length} more problems not listed` });
-    return { problems, skipped: counts.rows };
+  /** The merge's problems as the file's: file, row and column, with a count of those not listed. */
+  private named(merged: Pick<MergeResult, 'problems' | 'problemCount'>): Problem[] {
+    const problems: Problem[] = merged.problems.map((p) => ({ file: this.file, row: p.row, column: p.column, reason: p.reason }));
+    if (merged.problemCount > problems.length) problems.push({ file: this.file, reason: `${merged.problemCount - problems.length} more problems not listed` });
+    return problems;
   }
 }

@@ -150,20 +150,25 @@ export async function stagedRows(db: Executor): Promise<number> {
 }
 
 /**
- * Writes the staged rows: updates the rows that exist and inserts the rest, in one
- * statement. The insert takes every staged row the update did not touch, so the real
- * table is looked up once per row (by key) and never scanned; plain inserts are also
- * cheaper than ON CONFLICT for a million rows. Only the columns the file carries are
- * written, so a file without, say, patron_code leaves that field as it was.
- * Returns how many rows were inserted; the other staged rows were updated.
+ * Writes the staged rows: updates the rows that exist and differ, and inserts the rest, in one
+ * statement. A row that exists exactly as staged is compared and left alone, so a nightly
+ * re-sync of unchanged data writes nothing (and bumps no updated_at). The insert's existence
+ * check sees the table as it was before the statement, so each row is looked up once by key
+ * and the table is never scanned; plain inserts are also cheaper than ON CONFLICT for a
+ * million rows. Only the columns the source carries are compared and written, so a file
+ * without, say, patron_code leaves that field as it was.
  */
-export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySet<string>, now: Date): Promise<{ inserted: number }> {
+export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySet<string>, now: Date): Promise<{ inserted: number; updated: number }> {
   const zonesChanged = kind === 'libraries' ? await zoneChanges(db) : [];
-  const key = sql.ref(keyColumn(kind));
+  const keyName = keyColumn(kind);
+  const key = sql.ref(keyName);
   const cols = stageColumns(kind).filter((c) => present.has(c.source));
   const target = cols.map((c) => sql.ref(c.name));
   const values = cols.map((c) => sql.ref(`s.${c.name}`));
-  const sets = cols.filter((c) => c.name !== keyColumn(kind)).map((c) => sql`${sql.ref(c.name)} = ${sql.ref(`s.${c.name}`)}`);
+  const written = cols.filter((c) => c.name !== keyName);
+  const sets = written.map((c) => sql`${sql.ref(c.name)} = ${sql.ref(`s.${c.name}`)}`);
+  // Compared column by column, so each comparison uses its column's own type.
+  const differs = written.map((c) => sql`t.${sql.ref(c.name)} is distinct from s.${sql.ref(c.name)}`);
   let from = sql`import_stage s`;
   if (kind === 'charges') {
     const assessedOn = assessedOnSql(sql.ref('s.assessed_at'), sql.ref('l.time_zone'));
@@ -174,13 +179,18 @@ export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySe
   }
   if (HAS_UPDATED_AT.has(kind)) sets.push(sql`updated_at = ${now.toISOString()}::timestamptz`);
   const table = sql.table(kind);
-  const r = await sql`
-    with updated as (update ${table} t set ${sql.join(sets)} from ${from} where t.${key} = s.${key} returning t.${key})
-    insert into ${table} (${sql.join(target)})
-    select ${sql.join(values)} from ${from}
-    where not exists (select 1 from updated u where u.${key} = s.${key})`.execute(db);
+  const changed = differs.length ? sql`and (${sql.join(differs, sql` or `)})` : sql`and false`;
+  const r = await sql<{ updated: number }>`
+    with updated as (update ${table} t set ${sql.join(sets)} from ${from} where t.${key} = s.${key} ${changed} returning 1),
+    inserted as (
+      insert into ${table} (${sql.join(target)})
+      select ${sql.join(values)} from ${from}
+      where not exists (select 1 from ${table} x where x.${key} = s.${key})
+      returning 1)
+    select (select count(*) from updated)::int as updated, (select count(*) from inserted)::int as inserted`.execute(db);
   if (zonesChanged.length) await recomputeAssessedOn(db, zonesChanged);
-  return { inserted: Number(r.numAffectedRows ?? 0) };
+  const row = r.rows[0] as { updated: number; inserted: number } | undefined;
+  return { inserted: row?.inserted ?? 0, updated: row?.updated ?? 0 };
 }
 
 /** A bulk load: many rows, and many compared with what the table already holds. */

@@ -19,6 +19,7 @@ interface ImportResult {
   file: string;
   inserted: number;
   updated: number;
+  unchanged: number;
   skipped: number;
   problems: { row?: number; column?: string; reason: string }[];
 }
@@ -81,7 +82,7 @@ export function ImportsScreen() {
       {result && (
         <div className="ok" role="status">
           <p>
-            {result.file}: {result.inserted} inserted, {result.updated} updated, {result.skipped} skipped.
+            {result.file}: {result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged, {result.skipped} skipped.
           </p>
           {result.problems.length > 0 && (
             <ul>

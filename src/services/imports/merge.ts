@@ -1,0 +1,103 @@
+// The set-based half every source of rows shares: a file import and an ILS connector's sync
+// both stage rows of one kind in import_stage, then call mergeStaged, which checks the rows
+// against the database, writes them (only the changed ones) and allocates payments. It runs
+// inside the caller's transaction (an ImportSession) and leaves nothing staged behind.
+import { sql } from 'kysely';
+import type { ImportKind } from '../../domain/import-formats.ts';
+import type { Executor } from '../context.ts';
+import { allocatePayments, writeAllocations } from './allocate.ts';
+import {
+  checkReferences,
+  dropBadRows,
+  dropForeignKeys,
+  dropIndexes,
+  firstProblems,
+  flagDuplicateKeys,
+  isBulkLoad,
+  keyColumn,
+  problemCounts,
+  restoreForeignKeys,
+  restoreIndexes,
+  stagedRows,
+  upsert,
+} from './kinds.ts';
+
+export interface StagedProblem {
+  /** The staged row's row_no: a file's spreadsheet row, or the ILS key of a synced row. */
+  row: number;
+  column: string;
+  reason: string;
+}
+
+export interface MergeOptions {
+  /** The source's columns: only these are written, so a file without a column leaves it as it was. */
+  present: ReadonlySet<string>;
+  now: Date;
+  /** Write the good rows and return the bad ones instead of writing nothing. */
+  skipBadRows?: boolean;
+  /** From this many rows, foreign keys and indexes are rebuilt once instead of maintained per row. */
+  bulkRows: number;
+  /** Duplicate keys whose first row is this one or later are found here (earlier ones the caller found). */
+  duplicatesFrom?: number;
+  /** Problems listed in full (default 1,000); problemCount says how many there were. */
+  maxProblems?: number;
+  /** The order of columns in which a row's problems are listed. */
+  columnOrder: readonly string[];
+  /** Told when checking is over and writing begins. */
+  onWriting?: () => void;
+}
+
+export interface MergeResult {
+  /** New rows. */
+  inserted: number;
+  /** Rows that existed and differed in some column. */
+  updated: number;
+  /** Rows that existed exactly as staged: compared, not written. */
+  unchanged: number;
+  /** Bad rows left out (skipBadRows only). */
+  skipped: number;
+  problems: StagedProblem[];
+  problemCount: number;
+}
+
+/**
+ * Checks and writes the rows staged for `kind`. Without skipBadRows, any problem means nothing
+ * is written and the problems are returned (the caller refuses the whole source).
+ */
+export async function mergeStaged(db: Executor, kind: ImportKind, options: MergeOptions): Promise<MergeResult> {
+  // Temporary tables are never analyzed automatically; the checks below join them with big tables.
+  await sql`analyze import_stage`.execute(db);
+  if (options.duplicatesFrom !== undefined) await flagDuplicateKeys(db, keyColumn(kind), options.duplicatesFrom);
+  await checkReferences(db, kind);
+  const skipBadRows = options.skipBadRows ?? false;
+  if (kind === 'payments') await allocatePayments(db, skipBadRows);
+  const counts = await problemCounts(db);
+  const problems = (await firstProblems(db, options.columnOrder, options.maxProblems ?? 1000)).map((p) => ({ row: p.row_no, column: p.col, reason: p.reason }));
+  const refused = { inserted: 0, updated: 0, unchanged: 0, skipped: 0, problems, problemCount: counts.problems };
+  if (counts.problems && !skipBadRows) return refused;
+  if (counts.rows) await dropBadRows(db);
+
+  options.onWriting?.();
+  const staged = await stagedRows(db);
+  const bulk = await isBulkLoad(db, kind, staged, options.bulkRows);
+  // A bulk load of payments is one of their allocations too, which have keys and indexes of their own.
+  const allocating = kind === 'payments';
+  const keys = bulk ? await dropForeignKeys(db, kind) : [];
+  const allocationKeys = bulk && allocating ? await dropForeignKeys(db, 'allocations') : [];
+  const indexes = bulk ? await dropIndexes(db, kind) : [];
+  const { inserted, updated } = await upsert(db, kind, options.present, options.now);
+  await restoreIndexes(db, indexes);
+  if (allocating) {
+    const allocationIndexes = bulk ? await dropIndexes(db, 'allocations') : [];
+    await writeAllocations(db);
+    await restoreIndexes(db, allocationIndexes);
+  }
+  await restoreForeignKeys(db, kind, keys);
+  await restoreForeignKeys(db, 'allocations', allocationKeys);
+  return { inserted, updated, unchanged: staged - inserted - updated, skipped: counts.rows, problems, problemCount: counts.problems };
+}
+
+/** Drops the staging tables of one kind, so the same transaction can stage the next kind. */
+export async function dropStaging(db: Executor): Promise<void> {
+  await sql`drop table if exists import_stage, import_problems, import_old_alloc, import_open, import_alloc`.execute(db);
+}
