@@ -11,6 +11,8 @@ export interface LibrariesTable {
   code: string;
   name: string;
   time_zone: string;
+  /** The connector the library comes from; null = CSV imports. */
+  connector_id: ColumnType<number | null, number | null | undefined, number | null>;
   lost_item_transition: Generated<'missing' | 'withdrawn'>;
   created_at: CreatedAt;
   updated_at: CreatedAt;
@@ -320,7 +322,50 @@ export interface ScheduleStateTable {
   last_date: DateCol;
 }
 
+export interface ConnectorsTable {
+  id: Generated<number>;
+  name: string;
+  kind: 'koha' | 'evergreen';
+  url_secret: string;
+  location: Generated<string>;
+  time_zone: string;
+  read_only: Generated<boolean>;
+  options: ColumnType<unknown, string | undefined, string>;
+  mapping: ColumnType<unknown, string | undefined, string>;
+  sync_cursor: ColumnType<unknown, string | undefined, string>;
+  last_sync_at: Timestamp | null;
+  last_full_sync_at: Timestamp | null;
+  last_sync: Json | null;
+  created_at: CreatedAt;
+  updated_at: CreatedAt;
+}
+
+export type WriteKind = 'block' | 'lift' | 'fee';
+export type WriteStatus = 'pending' | 'applying' | 'applied' | 'failed' | 'skipped';
+
+export interface ConnectorWritesTable {
+  id: Generated<number>;
+  connector_id: number;
+  kind: WriteKind;
+  patron_id: string;
+  referral_id: number;
+  charge_id: string | null;
+  amount_cents: number | null;
+  idempotency_key: string;
+  status: Generated<WriteStatus>;
+  attempts: Generated<number>;
+  next_attempt_at: CreatedAt;
+  last_error: string | null;
+  ils_ref: string | null;
+  detail: ColumnType<unknown, string | undefined, string>;
+  queued_txid: Generated<number>;
+  created_at: CreatedAt;
+  applied_at: Timestamp | null;
+}
+
 export interface DB {
+  connectors: ConnectorsTable;
+  connector_writes: ConnectorWritesTable;
   libraries: LibrariesTable;
   patrons: PatronsTable;
   items: ItemsTable;

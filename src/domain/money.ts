@@ -21,6 +21,22 @@ export function parseMoney(text: string): Cents | null {
   return (m[1] && value !== 0 ? -value : value) as Cents;
 }
 
+const DECIMAL = /^(-)?(\d{1,13})(?:\.(\d*))?$/;
+
+/**
+ * A database DECIMAL as text ("12.500000", "-3.1", "0") in cents, rounded half away from zero:
+ * how an ILS's money columns (Koha decimal(28,6), Evergreen numeric(6,2)) become Arrears's.
+ * Null for anything else, so a caller can name the bad value.
+ */
+export function decimalToCents(text: string): Cents | null {
+  const m = DECIMAL.exec(text.trim());
+  if (!m) return null;
+  const frac = m[3] ?? '';
+  let value = Number(m[2]) * 100 + Number(frac.slice(0, 2).padEnd(2, '0'));
+  if (frac.length > 2 && frac.charCodeAt(2) >= 53 /* '5' */) value += 1;
+  return (m[1] && value !== 0 ? -value : value) as Cents;
+}
+
 /** Formats cents as plain "1234.50": no thousands separator, always two decimals. */
 export function formatMoney(c: number): string {
   const sign = c < 0 ? '-' : '';

@@ -28,6 +28,7 @@ import {
   type OpenReferralState,
 } from './referrals.ts';
 import { loadEntries } from './settings.ts';
+import { applyAllWritebacks, writesOfThisTransaction, type WritebackResult } from './writeback.ts';
 
 export type RunPart = 'new' | 'update';
 
@@ -41,6 +42,8 @@ export interface RunOptions {
   trigger?: 'manual' | 'schedule' | 'api';
   /** Told as the run moves from one phase to the next, for a progress display. */
   onPhase?: (phase: RunPhase) => void;
+  /** Apply the ILS write-backs the run queued once it has committed (default true); false leaves them queued. */
+  writeBack?: boolean;
 }
 
 /** A run's phases in order: waiting for another run, then its steps 1–4. */
@@ -60,6 +63,10 @@ export interface RunResult {
   removals: { patronId: string; owed: string; reason: string }[];
   cancellations: { patronId: string; owed: string; writtenOff: string }[];
   files: { name: string; kind: string; agency: string }[];
+  /** What the run queued for the ILSs the patrons come from (a dry run: what it would queue). */
+  writebacks: { connector: string; kind: string; patronId: string; referralId: number; detail: Record<string, unknown> }[];
+  /** After the run committed: what was applied to each ILS, or left queued. */
+  writeback?: WritebackResult[];
 }
 
 /** Thrown inside the transaction to undo a dry run after it has computed everything. */
@@ -83,12 +90,19 @@ export async function runReport(ctx: Context, options: RunOptions): Promise<RunR
         .execute(async (trx) => {
           if (ctx.database.kind === 'postgres') await tuneRunSession(trx);
           const result = await runInTransaction(trx, ctx, options, dryRun);
+          result.writebacks = (await writesOfThisTransaction(trx)).map((w) => ({ connector: w.connector, kind: w.kind, patronId: w.patronId, referralId: w.referralId, detail: w.detail }));
           if (dryRun) throw new DryRunRollback(result);
           faultPoint('run.before-commit');
           return result;
         }),
     );
     faultPoint('run.committed');
+    if (options.writeBack !== false) {
+      // This run's writes and any still queued from before. The run stands whatever the ILS
+      // does: writes it cannot take now stay queued and are retried.
+      const applied = await applyAllWritebacks(ctx).catch((err: unknown) => [{ connector: '', applied: 0, pending: result.writebacks.length, failed: 0, skipped: 0, error: err instanceof Error ? err.message : String(err) }]);
+      if (applied.length) result.writeback = applied;
+    }
     return result;
   } catch (err) {
     if (err instanceof DryRunRollback) return err.result;
@@ -148,6 +162,7 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
     removals: [],
     cancellations: [],
     files: [],
+    writebacks: [],
   };
   if (pending.length === 0) return result;
 

@@ -109,9 +109,12 @@ export interface KeyOptions {
 
 const memoryKeys = new WeakMap<Database, Buffer>();
 
+/** One stored secret in the packed form (agency credentials, or a connector's URL), to check a key against. */
 async function someStoredSecret(database: Database): Promise<string | null> {
   const row = await database.db.selectFrom('agencies').select('transfer_secret').where('transfer_secret', 'is not', null).limit(1).executeTakeFirst();
-  return row?.transfer_secret ?? null;
+  if (row?.transfer_secret) return row.transfer_secret;
+  const connector = await database.db.selectFrom('connectors').select('url_secret').limit(1).executeTakeFirst();
+  return connector ? packSecrets({ url: connector.url_secret }) : null;
 }
 
 function readKeyFile(path: string, source: string): Buffer | null {

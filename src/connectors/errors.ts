@@ -1,0 +1,38 @@
+// What goes wrong between Arrears and an ILS database, told apart from Arrears's own bugs.
+import { ArrearsError } from '../domain/errors.ts';
+
+/**
+ * The ILS's database cannot be reached, or refuses the connector's user (a wrong password, a
+ * missing GRANT). A sync that meets it changes nothing; a write-back stays queued and is
+ * retried. The message names the connector and never carries the password.
+ */
+export class IlsUnavailable extends ArrearsError {
+  readonly exitCode = 1;
+  readonly httpStatus = 503;
+  constructor(message: string) {
+    super(message);
+    this.name = 'IlsUnavailable';
+  }
+}
+
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'HANDSHAKE_SSL_ERROR']);
+/** MariaDB/MySQL: access denied (1044, 1045), table/column/command denied (1142, 1143, 1227), and the server going away. */
+const REFUSED = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_TABLEACCESS_DENIED_ERROR', 'ER_COLUMNACCESS_DENIED_ERROR', 'ER_SPECIFIC_ACCESS_DENIED_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR']);
+
+/** Whether an error from the ILS's driver means "cannot reach it / not allowed" rather than a bug. */
+export function ilsUnreachable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof IlsUnavailable) return true;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (NETWORK.has(code) || REFUSED.has(code) || code.startsWith('08') || code === '42501' || /^57P0[123]$/.test(code) || code === '28P01' || code === '28000')) return true;
+  if (err instanceof AggregateError) return err.errors.some(ilsUnreachable);
+  return /^(Connection terminated|connect ETIMEDOUT|Client has encountered a connection error)/.test(err.message);
+}
+
+/** The error as an IlsUnavailable naming the connector, when it is one; otherwise as it was. */
+export function asIlsError(connector: string, err: unknown): unknown {
+  if (err instanceof IlsUnavailable || !ilsUnreachable(err)) return err;
+  const e = err as Error & { code?: string };
+  const why = e.message || e.code || e.name;
+  return new IlsUnavailable(`connector "${connector}": the ILS database cannot be reached or refused the connector's user: ${why}`);
+}

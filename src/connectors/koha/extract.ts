@@ -1,0 +1,392 @@
+// Reading Koha: branches, patron categories, borrowers (and deletedborrowers), checkouts and
+// the items they hold, and each patron's whole account (accountlines with account_offsets),
+// from one consistent snapshot. A full sync reads every patron; an incremental one reads
+// again only the patrons something changed for since the cursor: borrowers.updated_on,
+// accountlines.timestamp, issues.timestamp and items.timestamp, all kept by MariaDB itself.
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { decimalToCents } from '../../domain/money.ts';
+import type { ChargeReason, ItemStatus, PaymentType } from '../../db/schema.ts';
+import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../types.ts';
+import { datePart, utcInstant, utcText } from './connection.ts';
+import { splitLedger, type KohaCredit, type KohaDebit, type KohaOffset } from './ledger.ts';
+
+/** Patrons read per round trip. */
+const CHUNK = 2000;
+/**
+ * The next incremental sync reads again from this long before the snapshot: a Koha transaction
+ * that was still open when the snapshot was taken stamps its rows with its own start time, so
+ * they appear behind the cursor once it commits. Rows read twice compare equal and cost nothing.
+ */
+const OVERLAP_MS = 10 * 60_000;
+
+interface BorrowerRow extends RowDataPacket {
+  borrowernumber: number;
+  cardnumber: string | null;
+  surname: string | null;
+  firstname: string | null;
+  address: string | null;
+  address2: string | null;
+  city: string | null;
+  state: string | null;
+  zipcode: string | null;
+  email: string | null;
+  phone: string | null;
+  mobile: string | null;
+  phonepro: string | null;
+  B_phone: string | null;
+  dateofbirth: string | null;
+  branchcode: string;
+  categorycode: string;
+  sort1: string | null;
+  sort2: string | null;
+}
+
+interface LineRow extends RowDataPacket {
+  accountlines_id: number;
+  borrowernumber: number | null;
+  itemnumber: number | null;
+  date: string | null;
+  timestamp: string;
+  amount: string | null;
+  amountoutstanding: string | null;
+  debit_type_code: string | null;
+  credit_type_code: string | null;
+  payment_type: string | null;
+  branchcode: string | null;
+}
+
+interface ItemDataRow extends RowDataPacket {
+  itemnumber: number;
+  barcode: string | null;
+  itemlost: number;
+  withdrawn: number;
+  title: string | null;
+  issued_to: number | null;
+  date_due: string | null;
+}
+
+const text = (v: string | null | undefined) => (v ?? '').trim();
+
+export class KohaReader {
+  private readonly name: string;
+  private readonly branches = new Map<string, LibraryRow>();
+  /** categorycode → category_type (A, C, ...). */
+  private readonly categoryTypes = new Map<string, string>();
+  private readonly itemsSent = new Set<number>();
+  private readonly unmapped = { charges: new Set<string>(), payments: new Set<string>(), methods: new Set<string>() };
+  private rowsRead = 0;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly config: ConnectorConfig,
+    private readonly request: SyncRequest,
+    private readonly sink: SyncSink,
+  ) {
+    this.name = config.name;
+  }
+
+  private async rows<T extends RowDataPacket>(query: string, params: unknown[] = []): Promise<T[]> {
+    const [rows] = await this.conn.query<T[]>(query, params);
+    this.rowsRead += rows.length;
+    this.sink.progress(this.rowsRead);
+    return rows;
+  }
+
+  private id(key: number | string): string {
+    return `${this.name}:${key}`;
+  }
+
+  async run(): Promise<Record<string, unknown>> {
+    await this.conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    await this.conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    try {
+      const [[clock]] = await this.conn.query<RowDataPacket[]>('SELECT UTC_TIMESTAMP() AS now');
+      const snapshotAt = utcInstant(String(clock!.now))!;
+      await this.readLibraries();
+      const since = typeof this.request.cursor.since === 'string' ? this.request.cursor.since : null;
+      if (this.request.mode === 'full' || since === null) await this.readEverything();
+      else await this.readChangedSince(since);
+      for (const kind of ['charges', 'payments', 'methods'] as const) if (this.unmapped[kind].size) this.sink.unmapped(kind, [...this.unmapped[kind]].sort());
+      await this.conn.query('COMMIT');
+      return { since: utcText(new Date(snapshotAt.getTime() - OVERLAP_MS)), snapshotAt: snapshotAt.toISOString() };
+    } catch (err) {
+      await this.conn.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async readLibraries(): Promise<void> {
+    const rows = (await this.rows('SELECT branchcode, branchname FROM branches ORDER BY branchcode')) as unknown as { branchcode: string; branchname: string | null }[];
+    const libraries: LibraryRow[] = [];
+    for (const r of rows) {
+      const m = this.config.mapping.libraries[r.branchcode];
+      if (m?.ignore) continue;
+      const row = { code: r.branchcode, name: text(r.branchname) || r.branchcode, timeZone: m?.timeZone ?? this.config.timeZone };
+      this.branches.set(r.branchcode, row);
+      libraries.push(row);
+    }
+    await this.sink.libraries(libraries);
+    const categories = (await this.rows('SELECT categorycode, category_type FROM categories')) as unknown as { categorycode: string; category_type: string | null }[];
+    for (const c of categories) this.categoryTypes.set(c.categorycode, text(c.category_type));
+  }
+
+  private async readEverything(): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const keys = (await this.rows('SELECT borrowernumber FROM borrowers WHERE borrowernumber > ? ORDER BY borrowernumber LIMIT ?', [after, CHUNK])).map((r) => Number(r.borrowernumber));
+      if (keys.length === 0) break;
+      await this.readPatrons(keys);
+      after = keys[keys.length - 1]!;
+    }
+    // Every deleted patron Arrears still holds: their account is read by its own keys.
+    const deleted = (await this.rows('SELECT DISTINCT d.borrowernumber FROM deletedborrowers d WHERE NOT EXISTS (SELECT 1 FROM borrowers b WHERE b.borrowernumber = d.borrowernumber)')).map((r) => Number(r.borrowernumber));
+    await this.readDeleted(deleted);
+  }
+
+  private async readChangedSince(since: string): Promise<void> {
+    const keys = new Set<number>();
+    const add = (rows: RowDataPacket[]) => rows.forEach((r) => r.borrowernumber !== null && keys.add(Number(r.borrowernumber)));
+    add(await this.rows('SELECT borrowernumber FROM borrowers WHERE updated_on >= ?', [since]));
+    add(await this.rows('SELECT DISTINCT borrowernumber FROM accountlines WHERE timestamp >= ? AND borrowernumber IS NOT NULL', [since]));
+    add(await this.rows('SELECT borrowernumber FROM issues WHERE timestamp >= ?', [since]));
+    // An item that changed (returned, found, withdrawn) may leave the patron Arrears links it to.
+    const items = (await this.rows('SELECT itemnumber FROM items WHERE timestamp >= ?', [since])).map((r) => this.id(Number(r.itemnumber)));
+    const prefix = `${this.name}:`;
+    for (const holder of (await this.request.itemHolders(items)).values()) if (holder.startsWith(prefix)) keys.add(Number(holder.slice(prefix.length)));
+    const gone = (await this.rows('SELECT DISTINCT d.borrowernumber FROM deletedborrowers d WHERE d.updated_on >= ? AND NOT EXISTS (SELECT 1 FROM borrowers b WHERE b.borrowernumber = d.borrowernumber)', [since])).map((r) => Number(r.borrowernumber));
+    const sorted = [...keys].filter((k) => Number.isSafeInteger(k)).sort((a, b) => a - b);
+    for (let i = 0; i < sorted.length; i += CHUNK) await this.readPatrons(sorted.slice(i, i + CHUNK));
+    await this.readDeleted(gone);
+  }
+
+  /** Patrons by key with their checkouts and whole accounts. */
+  private async readPatrons(keys: number[]): Promise<void> {
+    if (keys.length === 0) return;
+    const borrowers = (await this.rows<BorrowerRow>(
+      `SELECT borrowernumber, cardnumber, surname, firstname, address, address2, city, state, zipcode, email, phone, mobile,
+              phonepro, B_phone, dateofbirth, branchcode, categorycode, sort1, sort2
+       FROM borrowers WHERE borrowernumber IN (?)`,
+      [keys],
+    )).filter((b) => this.branches.has(b.branchcode));
+    if (borrowers.length === 0) return;
+    const homes = new Map(borrowers.map((b) => [b.borrowernumber, b.branchcode]));
+    await this.sink.patrons(borrowers.map((b) => this.patron(b)));
+    const present = [...homes.keys()];
+    const lines = await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?)`, [present]);
+    const offsets = await this.rows(`${OFFSETS} WHERE d.borrowernumber IN (?) AND o.credit_id IS NOT NULL`, [present]);
+    const issued = await this.rows('SELECT itemnumber FROM issues WHERE borrowernumber IN (?)', [present]);
+    await this.ledger(present, homes, lines, offsets, issued.map((r) => Number(r.itemnumber)));
+  }
+
+  /** Patrons Koha deleted: their lines survive with borrowernumber NULL, so they are read by the keys Arrears holds. */
+  private async readDeleted(keys: number[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const ids = keys.slice(i, i + CHUNK).map((k) => this.id(k));
+      const known = await this.request.knownLedger(ids);
+      if (known.size === 0) continue;
+      const present = [...known.keys()].map((id) => Number(id.slice(this.name.length + 1)));
+      const homes = new Map<number, string>();
+      const rows = await this.rows('SELECT borrowernumber, branchcode FROM deletedborrowers WHERE borrowernumber IN (?)', [present]);
+      for (const r of rows) if (this.branches.has(String(r.branchcode))) homes.set(Number(r.borrowernumber), String(r.branchcode));
+      const lineKeys = [...known.values()].flatMap((k) => [...k.charges, ...k.payments]).map((id) => lineKey(id, this.name)).filter((k): k is number => k !== null);
+      const lines = lineKeys.length ? await this.rows<LineRow>(`${LINES} WHERE accountlines_id IN (?)`, [lineKeys]) : [];
+      // The lines no longer name their patron: attribute them by the keys each patron's records carry.
+      const owner = new Map<number, number>();
+      for (const [patronId, k] of known) for (const id of [...k.charges, ...k.payments]) {
+        const line = lineKey(id, this.name);
+        if (line !== null) owner.set(line, Number(patronId.slice(this.name.length + 1)));
+      }
+      for (const l of lines) l.borrowernumber ??= owner.get(l.accountlines_id) ?? null;
+      const debitKeys = lines.filter((l) => l.credit_type_code === null).map((l) => l.accountlines_id);
+      const offsets = debitKeys.length ? await this.rows(`${OFFSETS} WHERE o.debit_id IN (?) AND o.credit_id IS NOT NULL`, [debitKeys]) : [];
+      const patrons = present.filter((p) => homes.has(p));
+      await this.sink.deleted(patrons.map((p) => this.id(p)));
+      await this.ledger(patrons, homes, lines, offsets, []);
+    }
+  }
+
+  private patron(b: BorrowerRow): PatronRow {
+    const code = this.config.options.patronCode;
+    return {
+      id: this.id(b.borrowernumber),
+      key: b.borrowernumber,
+      barcode: text(b.cardnumber),
+      firstName: text(b.firstname),
+      lastName: text(b.surname),
+      address: text(b.address),
+      address2: text(b.address2),
+      city: text(b.city),
+      state: text(b.state),
+      postalCode: text(b.zipcode),
+      phone: text(b.phone),
+      mobile: text(b.mobile),
+      altPhone1: text(b.phonepro),
+      altPhone2: text(b.B_phone),
+      email: text(b.email),
+      birthDate: datePart(b.dateofbirth),
+      homeLibrary: b.branchcode,
+      ptype: b.categorycode,
+      patronCode: code ? text(b[code]) : '',
+      adultOrChild: this.categoryTypes.get(b.categorycode) ?? '',
+    };
+  }
+
+  /** One chunk of patrons' accounts: items first (charges name them), then charges and payments. */
+  private async ledger(patrons: number[], homes: Map<number, string>, lines: LineRow[], offsetRows: RowDataPacket[], issuedItems: number[]): Promise<void> {
+    const ownDebits = this.request.ownDebits;
+    const byPatron = new Map<number, LineRow[]>();
+    for (const l of lines) {
+      if (l.borrowernumber === null || !homes.has(l.borrowernumber)) continue;
+      const list = byPatron.get(l.borrowernumber);
+      if (list) list.push(l);
+      else byPatron.set(l.borrowernumber, [l]);
+    }
+    const offsets: KohaOffset[] = offsetRows.map((o) => ({ creditId: Number(o.credit_id), debitId: Number(o.debit_id), amount: this.cents(o.amount as string, `account_offsets of line ${String(o.debit_id)}`) }));
+    const offsetsOf = new Map<number, KohaOffset[]>();
+    for (const o of offsets) {
+      const list = offsetsOf.get(o.debitId);
+      if (list) list.push(o);
+      else offsetsOf.set(o.debitId, [o]);
+    }
+
+    // Items: those checked out to these patrons and those their debits name.
+    const wanted = new Set<number>(issuedItems);
+    for (const l of lines) if (l.itemnumber !== null && l.credit_type_code === null) wanted.add(l.itemnumber);
+    for (const n of this.itemsSent) wanted.delete(n);
+    const lostBy = new Map<number, number>();
+    for (const l of [...lines].sort((a, b) => a.accountlines_id - b.accountlines_id)) if (l.itemnumber !== null && l.credit_type_code === null && l.borrowernumber !== null) lostBy.set(l.itemnumber, l.borrowernumber);
+    const items: ItemRow[] = [];
+    if (wanted.size) {
+      const rows = await this.rows<ItemDataRow>(
+        `SELECT it.itemnumber, it.barcode, it.itemlost, it.withdrawn, b.title, iss.borrowernumber AS issued_to, iss.date_due
+         FROM items it
+         LEFT JOIN biblio b ON b.biblionumber = it.biblionumber
+         LEFT JOIN issues iss ON iss.itemnumber = it.itemnumber
+         WHERE it.itemnumber IN (?)`,
+        [[...wanted]],
+      );
+      for (const r of rows) {
+        this.itemsSent.add(r.itemnumber);
+        items.push(this.item(r, lostBy.get(r.itemnumber) ?? null));
+      }
+    }
+    await this.sink.items(items);
+
+    const charges: ChargeRow[] = [];
+    const payments: PaymentRow[] = [];
+    const { charges: chargeMap, payments: paymentMap, methods } = this.config.mapping;
+    for (const patron of patrons) {
+      const mine = byPatron.get(patron) ?? [];
+      const debits: (KohaDebit & { line: LineRow })[] = [];
+      const credits: (KohaCredit & { line: LineRow })[] = [];
+      for (const l of mine) {
+        const amount = this.cents(l.amount, `accountlines ${l.accountlines_id} amount`);
+        const outstanding = this.cents(l.amountoutstanding, `accountlines ${l.accountlines_id} amountoutstanding`);
+        const date = utcInstant(l.date) ?? utcInstant(l.timestamp) ?? new Date(0);
+        if (l.credit_type_code !== null) {
+          credits.push({ id: l.accountlines_id, outstanding, line: l });
+          continue;
+        }
+        if (amount <= 0) continue;
+        const code = l.debit_type_code ?? '';
+        if (!(code in chargeMap)) this.unmapped.charges.add(code);
+        if (chargeMap[code] === 'ignore' && !ownDebits.has(String(l.accountlines_id))) continue;
+        debits.push({ id: l.accountlines_id, amount, outstanding, date, line: l });
+      }
+      const patronOffsets = debits.flatMap((d) => offsetsOf.get(d.id) ?? []);
+      const { splits } = splitLedger(debits, credits, patronOffsets);
+      const patronId = this.id(patron);
+      const home = homes.get(patron)!;
+      const chargeIdOf = (debitId: number) => ownDebits.get(String(debitId)) ?? this.id(debitId);
+      for (const d of debits) {
+        if (ownDebits.has(String(d.id))) continue;
+        const reason = chargeMap[d.line.debit_type_code ?? ''];
+        charges.push({
+          id: this.id(d.id),
+          key: d.id,
+          patronId,
+          itemId: d.line.itemnumber !== null && this.itemsSent.has(d.line.itemnumber) ? this.id(d.line.itemnumber) : null,
+          library: d.line.branchcode && this.branches.has(d.line.branchcode) ? d.line.branchcode : home,
+          reason: (reason === undefined || reason === 'ignore' ? 'manual' : reason) as ChargeReason,
+          amountCents: d.amount,
+          assessedAt: d.date,
+        });
+      }
+      const creditsById = new Map(credits.map((c) => [c.id, c.line]));
+      const debitsById = new Map(debits.map((d) => [d.id, d.line]));
+      for (const s of splits) {
+        if (s.creditId === null) {
+          const debit = debitsById.get(s.debitId)!;
+          payments.push({
+            id: `${this.name}:adjust:${s.debitId}`,
+            key: s.debitId,
+            patronId,
+            chargeId: chargeIdOf(s.debitId),
+            type: 'payment',
+            method: 'paid before Koha kept offsets',
+            amountCents: s.cents,
+            paidAt: utcInstant(debit.timestamp) ?? new Date(0),
+          });
+          continue;
+        }
+        const credit = creditsById.get(s.creditId)!;
+        const code = credit.credit_type_code!;
+        if (!(code in paymentMap)) this.unmapped.payments.add(code);
+        const paymentType = credit.payment_type ?? '';
+        if (paymentType && !(paymentType in methods)) this.unmapped.methods.add(paymentType);
+        payments.push({
+          id: `${this.name}:${s.creditId}:${s.debitId}`,
+          key: s.creditId,
+          patronId,
+          chargeId: chargeIdOf(s.debitId),
+          type: (paymentMap[code] ?? 'payment') as PaymentType,
+          method: methods[paymentType] ?? paymentType,
+          amountCents: s.cents,
+          paidAt: utcInstant(credit.date) ?? utcInstant(credit.timestamp) ?? new Date(0),
+        });
+      }
+    }
+    await this.sink.scope(patrons.map((p) => this.id(p)));
+    await this.sink.charges(charges);
+    await this.sink.payments(payments);
+  }
+
+  private item(r: ItemDataRow, chargedTo: number | null): ItemRow {
+    let status: ItemStatus = 'available';
+    let holder: number | null = r.issued_to;
+    if (Number(r.itemlost) !== 0) {
+      status = 'lost';
+      holder ??= chargedTo;
+    } else if (r.issued_to !== null) status = 'checked_out';
+    else if (Number(r.withdrawn) !== 0) status = 'withdrawn';
+    return {
+      id: this.id(r.itemnumber),
+      key: r.itemnumber,
+      barcode: text(r.barcode),
+      title: text(r.title),
+      status,
+      patronId: holder === null ? null : this.id(holder),
+      dueDate: r.issued_to !== null ? datePart(r.date_due) : null,
+    };
+  }
+
+  private cents(value: string | null, where: string): number {
+    if (value === null) return 0;
+    const c = decimalToCents(String(value));
+    if (c === null) throw new Error(`Koha ${where} is not an amount: ${JSON.stringify(value)}`);
+    return c;
+  }
+}
+
+const LINES = `SELECT accountlines_id, borrowernumber, itemnumber, date, timestamp, CAST(amount AS CHAR) AS amount,
+  CAST(amountoutstanding AS CHAR) AS amountoutstanding, debit_type_code, credit_type_code, payment_type, branchcode
+  FROM accountlines`;
+const OFFSETS = `SELECT o.credit_id, o.debit_id, CAST(o.amount AS CHAR) AS amount FROM account_offsets o JOIN accountlines d ON d.accountlines_id = o.debit_id`;
+
+/** The accountlines key a record id of this connector carries: koha:5512 (a debit), koha:77:5512 (a credit on a debit). */
+export function lineKey(id: string, connector: string): number | null {
+  const rest = id.startsWith(`${connector}:`) ? id.slice(connector.length + 1) : null;
+  if (rest === null || rest.startsWith('adjust:')) return rest === null ? null : Number(rest.slice(7));
+  const first = rest.split(':')[0]!;
+  return /^\d+$/.test(first) ? Number(first) : null;
+}

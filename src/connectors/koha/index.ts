@@ -1,0 +1,162 @@
+// The Koha connector (MariaDB/MySQL, Koha 23.11 and later): the stock mapping of Koha's own
+// codes, and a session that tests the connection, lists codes, reads and writes back.
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import type { ConnectionReport, ConnectorConfig, ConnectorDriver, IlsCodes, IlsSession, Mapping } from '../types.ts';
+import { asIlsError } from '../errors.ts';
+import { connectKoha } from './connection.ts';
+import { KohaReader } from './extract.ts';
+import { applyKohaWrite } from './writeback.ts';
+
+/** Koha's stock debit and credit types (installer data), as Arrears reads them. */
+export const KOHA_STOCK_MAPPING: Mapping = {
+  charges: {
+    LOST: 'replacement',
+    PROCESSING: 'processing',
+    OVERDUE: 'overdue',
+    MANUAL: 'manual',
+    ACCOUNT: 'manual',
+    ACCOUNT_RENEW: 'manual',
+    ARTICLE_REQUEST: 'manual',
+    NEW_CARD: 'manual',
+    RENT: 'manual',
+    RENT_DAILY: 'manual',
+    RENT_RENEW: 'manual',
+    RENT_DAILY_RENEW: 'manual',
+    RESERVE: 'manual',
+    RESERVE_EXPIRED: 'manual',
+    // A VOID debit only balances a voided credit, and a PAYOUT a credit paid back: no debt.
+    VOID: 'ignore',
+    PAYOUT: 'ignore',
+  },
+  payments: {
+    PAYMENT: 'payment',
+    PURCHASE: 'payment',
+    OVERPAYMENT: 'payment',
+    WRITEOFF: 'writeoff',
+    FORGIVEN: 'waive',
+    CREDIT: 'waive',
+    CANCELLATION: 'waive',
+    DISCOUNT: 'waive',
+    REFUND: 'waive',
+    LOST_FOUND: 'waive',
+    PROCESSING_FOUND: 'waive',
+  },
+  methods: {},
+  libraries: {},
+};
+
+/** SELECT on what a sync reads; the write-back's own statements are probed in a rolled-back transaction. */
+const READ_TABLES = ['branches', 'categories', 'borrowers', 'deletedborrowers', 'items', 'biblio', 'issues', 'accountlines', 'account_offsets', 'account_debit_types', 'account_credit_types', 'borrower_debarments', 'restriction_types'];
+
+class KohaSession implements IlsSession {
+  constructor(
+    private readonly conn: Connection,
+    private readonly config: ConnectorConfig,
+  ) {}
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw asIlsError(this.config.name, err);
+    }
+  }
+
+  test(): Promise<ConnectionReport> {
+    return this.guard(async () => {
+      const [[server]] = await this.conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
+      let koha = 'Koha';
+      try {
+        const [v] = await this.conn.query<RowDataPacket[]>("SELECT value FROM systempreferences WHERE variable = 'Version'");
+        if (v[0]) koha = `Koha ${String(v[0].value)}`;
+      } catch {
+        koha = 'Koha (version not readable)';
+      }
+      const privileges: ConnectionReport['privileges'] = [];
+      for (const table of READ_TABLES) privileges.push({ what: `SELECT on ${table}`, ok: await this.allowed(`SELECT 1 FROM ${table} LIMIT 0`) });
+      privileges.push(...(await this.probeWrites()));
+      const counts: Record<string, number> = {};
+      for (const table of ['branches', 'borrowers', 'accountlines']) {
+        try {
+          const [[c]] = await this.conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${table}`);
+          counts[table] = Number(c!.n);
+        } catch {
+          /* shown as a missing privilege above */
+        }
+      }
+      return { version: `${koha} on ${String(server!.v)}`, privileges, counts };
+    });
+  }
+
+  private async allowed(statement: string, params: unknown[] = []): Promise<boolean> {
+    try {
+      await this.conn.query(statement, params);
+      return true;
+    } catch (err) {
+      const errno = (err as { errno?: number }).errno;
+      // Access denied to a table (1142) or column (1143): the GRANT is missing. Anything else
+      // (a foreign key refusing the probe's made-up key) means the statement was allowed.
+      if (errno === 1142 || errno === 1143) return false;
+      if (errno === 1146) return false;
+      return true;
+    }
+  }
+
+  /** Each write the connector makes, tried in a transaction that is rolled back, against keys that do not exist. */
+  private async probeWrites(): Promise<ConnectionReport['privileges']> {
+    if (this.config.readOnly) return [];
+    await this.conn.beginTransaction();
+    try {
+      return [
+        { what: 'INSERT on borrower_debarments', ok: await this.allowed("INSERT INTO borrower_debarments (borrowernumber, type, comment) VALUES (-1, 'MANUAL', 'Arrears privilege probe')") },
+        { what: 'DELETE on borrower_debarments', ok: await this.allowed('DELETE FROM borrower_debarments WHERE borrower_debarment_id = -1') },
+        { what: 'UPDATE (debarred, debarredcomment) on borrowers', ok: await this.allowed('UPDATE borrowers SET debarred = debarred, debarredcomment = debarredcomment WHERE borrowernumber = -1') },
+        { what: 'INSERT on accountlines', ok: await this.allowed("INSERT INTO accountlines (borrowernumber, amount, amountoutstanding, debit_type_code, interface) VALUES (-1, 0, 0, 'MANUAL', 'cron')") },
+        { what: 'INSERT on account_offsets', ok: await this.allowed("INSERT INTO account_offsets (debit_id, type, amount) VALUES (-1, 'CREATE', 0)") },
+      ];
+    } finally {
+      await this.conn.rollback().catch(() => undefined);
+    }
+  }
+
+  codes(): Promise<IlsCodes> {
+    return this.guard(async () => {
+      const list = async (query: string) => {
+        try {
+          const [rows] = await this.conn.query<RowDataPacket[]>(query);
+          return rows.map((r) => ({ code: String(r.code), name: String(r.name ?? r.code) }));
+        } catch {
+          return [];
+        }
+      };
+      return {
+        libraries: await list('SELECT branchcode AS code, branchname AS name FROM branches ORDER BY branchcode'),
+        categories: await list('SELECT categorycode AS code, description AS name FROM categories ORDER BY categorycode'),
+        chargeTypes: await list('SELECT code, description AS name FROM account_debit_types ORDER BY code'),
+        paymentTypes: await list('SELECT code, description AS name FROM account_credit_types ORDER BY code'),
+        methods: await list("SELECT authorised_value AS code, lib AS name FROM authorised_values WHERE category = 'PAYMENT_TYPE' ORDER BY authorised_value"),
+      };
+    });
+  }
+
+  extract(request: Parameters<IlsSession['extract']>[0], sink: Parameters<IlsSession['extract']>[1]): Promise<Record<string, unknown>> {
+    return this.guard(() => new KohaReader(this.conn, this.config, request, sink).run());
+  }
+
+  apply(write: Parameters<IlsSession['apply']>[0]): ReturnType<IlsSession['apply']> {
+    return this.guard(() => applyKohaWrite(this.conn, this.config, write, new Date()));
+  }
+
+  async close(): Promise<void> {
+    await this.conn.end().catch(() => this.conn.destroy());
+  }
+}
+
+export const kohaDriver: ConnectorDriver = {
+  kind: 'koha',
+  stockMapping: KOHA_STOCK_MAPPING,
+  keyLabels: { patrons: 'borrowernumber', items: 'itemnumber', charges: 'accountlines_id', payments: 'accountlines_id' },
+  async open(config) {
+    return new KohaSession(await connectKoha(config), config);
+  },
+};

@@ -1,0 +1,122 @@
+// Writing the collections block into Koha, as Koha itself would: a restriction in
+// borrower_debarments with borrowers.debarred / debarredcomment recomputed (Koha derives
+// them in its Perl code, not in the database, so a row inserted alone would leave the patron
+// unblocked at the desk), and the agency fee as a debit with its CREATE offset. Each write is
+// one Koha transaction. Only the tables the least-privilege user may write are touched.
+import type { Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { formatMoney } from '../../domain/money.ts';
+import { localDateOf } from '../../domain/dates.ts';
+import { WriteRefused, type AppliedWrite, type ConnectorConfig, type WriteIntent } from '../types.ts';
+
+export const DEFAULT_COMMENT = 'Sent to collections ({agency}) on {date}';
+export const DEFAULT_FEE_DESCRIPTION = 'Collection agency fee ({agency})';
+
+function fill(template: string, w: WriteIntent): string {
+  return template.replace(/\{agency\}/g, w.agency).replace(/\{date\}/g, w.date);
+}
+
+/** What Arrears writes in accountlines.note of a fee: how a retry finds the fee it already posted. */
+export function feeMarker(w: Pick<WriteIntent, 'idempotencyKey'>, connector: string): string {
+  return `Arrears ${connector} ${w.idempotencyKey}`;
+}
+
+export async function applyKohaWrite(conn: Connection, config: ConnectorConfig, w: WriteIntent, now: Date): Promise<AppliedWrite> {
+  const borrowernumber = Number(w.patronKey);
+  if (!Number.isSafeInteger(borrowernumber)) throw new WriteRefused(`"${w.patronKey}" is not a Koha borrowernumber`);
+  await conn.beginTransaction();
+  try {
+    const result = await write(conn, config, w, borrowernumber, now);
+    await conn.commit();
+    return result;
+  } catch (err) {
+    await conn.rollback().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function write(conn: Connection, config: ConnectorConfig, w: WriteIntent, borrowernumber: number, now: Date): Promise<AppliedWrite> {
+  const today = localDateOf(now, config.timeZone);
+  if (w.kind === 'lift') {
+    if (!w.blockRef) return { ilsRef: null, detail: { lifted: false, why: 'no restriction was placed' } };
+    // Only the restriction Arrears placed, found by its id: never one that staff added.
+    const [r] = await conn.query<ResultSetHeader>('DELETE FROM borrower_debarments WHERE borrower_debarment_id = ? AND borrowernumber = ?', [Number(w.blockRef), borrowernumber]);
+    const flags = await updateDebarmentFlags(conn, borrowernumber, today);
+    return { ilsRef: w.blockRef, detail: { lifted: r.affectedRows > 0, borrower_debarment_id: Number(w.blockRef), ...flags } };
+  }
+
+  const [patron] = await conn.query<RowDataPacket[]>('SELECT borrowernumber, branchcode FROM borrowers WHERE borrowernumber = ?', [borrowernumber]);
+  if (!patron[0]) throw new WriteRefused(`Koha has no patron ${borrowernumber} (deleted?)`);
+
+  if (w.kind === 'block') {
+    const type = config.options.restrictionType ?? 'MANUAL';
+    const comment = fill(config.options.comment ?? DEFAULT_COMMENT, w);
+    let id: number | null = null;
+    if (w.recovering) {
+      // An earlier attempt may have committed in Koha before Arrears recorded it.
+      const [found] = await conn.query<RowDataPacket[]>(
+        'SELECT borrower_debarment_id FROM borrower_debarments WHERE borrowernumber = ? AND type = ? AND comment = ? AND expiration IS NULL ORDER BY borrower_debarment_id DESC LIMIT 1',
+        [borrowernumber, type, comment],
+      );
+      id = found[0] ? Number(found[0].borrower_debarment_id) : null;
+    }
+    if (id === null) {
+      try {
+        const [r] = await conn.query<ResultSetHeader>('INSERT INTO borrower_debarments (borrowernumber, expiration, type, comment, manager_id) VALUES (?, NULL, ?, ?, NULL)', [borrowernumber, type, comment]);
+        id = r.insertId;
+      } catch (err) {
+        // 1452: the restriction type is not in restriction_types — a setting to fix, not a retry.
+        if ((err as { errno?: number }).errno === 1452) throw new WriteRefused(`Koha has no restriction type "${type}" (restriction_types.code)`);
+        throw err;
+      }
+    }
+    const flags = await updateDebarmentFlags(conn, borrowernumber, today);
+    return { ilsRef: String(id), detail: { borrower_debarment_id: id, type, comment, ...flags } };
+  }
+
+  // fee
+  const cents = w.amountCents ?? 0;
+  if (cents <= 0) throw new WriteRefused('the agency fee is not more than 0.00');
+  const marker = feeMarker(w, config.name);
+  const [existing] = await conn.query<RowDataPacket[]>('SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND note = ? LIMIT 1', [borrowernumber, marker]);
+  if (existing[0]) return { ilsRef: String(existing[0].accountlines_id), detail: { accountlines_id: Number(existing[0].accountlines_id), alreadyPosted: true } };
+  const debitType = config.options.feeType ?? 'MANUAL';
+  const description = fill(config.options.feeDescription ?? DEFAULT_FEE_DESCRIPTION, w);
+  const amount = formatMoney(cents);
+  let id: number;
+  try {
+    const [r] = await conn.query<ResultSetHeader>(
+      `INSERT INTO accountlines (borrowernumber, date, amount, amountoutstanding, description, note, debit_type_code, interface, branchcode, manager_id, status)
+       VALUES (?, UTC_TIMESTAMP(), ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
+      [borrowernumber, amount, amount, description, marker, debitType, config.options.interface ?? 'cron', patron[0].branchcode],
+    );
+    id = r.insertId;
+  } catch (err) {
+    if ((err as { errno?: number }).errno === 1452) throw new WriteRefused(`Koha has no debit type "${debitType}" (account_debit_types.code)`);
+    throw err;
+  }
+  await conn.query("INSERT INTO account_offsets (credit_id, debit_id, type, amount) VALUES (NULL, ?, 'CREATE', ?)", [id, amount]);
+  return { ilsRef: String(id), detail: { accountlines_id: id, debit_type_code: debitType, amount, description } };
+}
+
+/**
+ * borrowers.debarred and debarredcomment recomputed from the patron's restrictions still in
+ * force (no expiration, or one after today in Koha's zone), as Koha's
+ * UpdateBorrowerDebarmentFlags does: 9999-12-31 when any is indefinite, else the latest
+ * expiration; the comments joined by newlines; both NULL when none is in force. One
+ * statement, so the patron row never shows a half-done state. The comment is cut to the
+ * column's 255 characters, as Koha's non-strict session would.
+ */
+export async function updateDebarmentFlags(conn: Connection, borrowernumber: number, today: string): Promise<{ debarred: string | null; debarredcomment: string | null }> {
+  const active = 'd.borrowernumber = b.borrowernumber AND (d.expiration IS NULL OR d.expiration > ?)';
+  await conn.query(
+    `UPDATE borrowers b SET
+       debarred = (SELECT CASE WHEN COUNT(*) = 0 THEN NULL WHEN SUM(d.expiration IS NULL) > 0 THEN '9999-12-31' ELSE MAX(d.expiration) END
+                   FROM borrower_debarments d WHERE ${active}),
+       debarredcomment = (SELECT LEFT(GROUP_CONCAT(d.comment ORDER BY d.borrower_debarment_id SEPARATOR '\\n'), 255)
+                          FROM borrower_debarments d WHERE ${active})
+     WHERE b.borrowernumber = ?`,
+    [today, today, borrowernumber],
+  );
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT debarred, debarredcomment FROM borrowers WHERE borrowernumber = ?', [borrowernumber]);
+  return { debarred: (rows[0]?.debarred as string | null) ?? null, debarredcomment: (rows[0]?.debarredcomment as string | null) ?? null };
+}

@@ -1,0 +1,430 @@
+// `arrears sync <connector>`: the ILS's libraries, patrons, items, charges and payments into
+// Arrears, through the same staging → set-based merge as a file import (imports/merge.ts).
+// One transaction on our side: all of it or none of it. The first sync reads everything;
+// later ones read what changed since a stored cursor, and a full reconciliation (on demand,
+// and every fullSyncEveryDays) catches what an ILS changes without leaving a trace.
+import { sql } from 'kysely';
+import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../connectors/types.ts';
+import { loadDriver } from '../connectors/index.ts';
+import type { ImportKind } from '../domain/import-formats.ts';
+import { COLUMNS } from '../domain/import-formats.ts';
+import { ValidationError, type Problem } from '../domain/errors.ts';
+import { recordAudit } from './audit.ts';
+import type { Context, Executor } from './context.ts';
+import { loadConnector, withIlsSession } from './connectors.ts';
+import { createStaging, stageColumns } from './imports/kinds.ts';
+import { dropStaging, mergeStaged } from './imports/merge.ts';
+import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
+
+export const SYNC_PHASES = ['reading', 'libraries', 'patrons', 'items', 'charges', 'payments', 'finishing'] as const;
+export type SyncPhase = (typeof SYNC_PHASES)[number];
+
+export interface SyncOptions {
+  /** Read everything, not only what changed: catches deletes and voids an ILS leaves no trace of. */
+  full?: boolean;
+  onPhase?: (phase: SyncPhase) => void;
+  /** Rows read from the ILS so far. */
+  onRows?: (rows: number) => void;
+}
+
+export interface SyncResult {
+  connector: string;
+  mode: 'full' | 'incremental';
+  /** Rows inserted or changed (unchanged rows are compared, not written). */
+  libraries: number;
+  patrons: number;
+  items: number;
+  charges: number;
+  payments: number;
+  /** Rows the ILS no longer has: payments (a voided credit), charges (nothing left paid on them), item links (returned). */
+  removed: { payments: number; charges: number; itemLinks: number };
+  /** Patrons the ILS deleted (never submitted again; still followed if referred). */
+  deletedPatrons: number;
+  /** ILS codes the mapping does not name: they took the default (charges → manual, payments → payment). */
+  unmapped: { charges: string[]; payments: string[]; methods: string[] };
+  rowsRead: number;
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+const DEFAULT_FULL_EVERY_DAYS = 7;
+/** Not bulk loads: a sync keeps foreign keys and indexes as they are, whatever its size. */
+const NEVER_BULK = Number.MAX_SAFE_INTEGER;
+
+type Kind = Exclude<ImportKind, 'libraries'>;
+
+/** The staging table a sink fills for each kind, in the import's own stage columns. */
+const SYNC_TABLE: Record<ImportKind, string> = { libraries: 'sync_libraries', patrons: 'sync_patrons', items: 'sync_items', charges: 'sync_charges', payments: 'sync_payments' };
+
+function columnsOf(kind: ImportKind): string[] {
+  return stageColumns(kind).map((c) => c.name);
+}
+
+/** One typed row as the stage columns of its kind; a column the import format lacks is left out. */
+function stageValues(kind: ImportKind, row: LibraryRow | PatronRow | ItemRow | ChargeRow | PaymentRow): Record<string, StageValue> {
+  switch (kind) {
+    case 'libraries': {
+      const r = row as LibraryRow;
+      return { code: r.code, name: r.name, time_zone: r.timeZone };
+    }
+    case 'patrons': {
+      const r = row as PatronRow;
+      return {
+        id: r.id,
+        barcode: r.barcode,
+        first_name: r.firstName,
+        last_name: r.lastName,
+        address: r.address,
+        address2: r.address2,
+        city: r.city,
+        state: r.state,
+        postal_code: r.postalCode,
+        phone: r.phone,
+        mobile: r.mobile,
+        alt_phone_1: r.altPhone1,
+        alt_phone_2: r.altPhone2,
+        email: r.email,
+        birth_date: r.birthDate,
+        home_library: r.homeLibrary,
+        ptype: r.ptype,
+        patron_code: r.patronCode,
+        adult_or_child: r.adultOrChild,
+      };
+    }
+    case 'items': {
+      const r = row as ItemRow;
+      return { id: r.id, barcode: r.barcode, title: r.title, status: r.status, patron_id: r.patronId, due_date: r.dueDate };
+    }
+    case 'charges': {
+      const r = row as ChargeRow;
+      return { id: r.id, patron_id: r.patronId, item_id: r.itemId, library: r.library, reason: r.reason, amount_cents: r.amountCents, assessed_at: r.assessedAt };
+    }
+    case 'payments': {
+      const r = row as PaymentRow;
+      return { id: r.id, patron_id: r.patronId, charge_id: r.chargeId, type: r.type, method: r.method, amount_cents: r.amountCents, paid_at: r.paidAt };
+    }
+  }
+}
+
+/** Fills the sync_* tables of one transaction as the driver reads. */
+class Sink implements SyncSink {
+  readonly unmappedCodes = { charges: new Set<string>(), payments: new Set<string>(), methods: new Set<string>() };
+  rowsRead = 0;
+  private libraryRow = 0;
+
+  constructor(
+    private readonly session: ImportSession,
+    private readonly onRows?: (rows: number) => void,
+  ) {}
+
+  private async append(kind: ImportKind, rows: readonly (LibraryRow | PatronRow | ItemRow | ChargeRow | PaymentRow)[]): Promise<void> {
+    const columns = columnsOf(kind);
+    const tuples = rows.map((r) => {
+      const v = stageValues(kind, r);
+      const rowNo = kind === 'libraries' ? ++this.libraryRow : (r as PatronRow).key;
+      return [rowNo, ...columns.map((c) => v[c] ?? null)];
+    });
+    for (let i = 0; i < tuples.length; i += this.session.batchSize) await this.session.append(SYNC_TABLE[kind], ['row_no', ...columns], tuples.slice(i, i + this.session.batchSize));
+  }
+
+  libraries = (rows: readonly LibraryRow[]) => this.append('libraries', rows);
+  patrons = (rows: readonly PatronRow[]) => this.append('patrons', rows);
+  items = (rows: readonly ItemRow[]) => this.append('items', rows);
+  charges = (rows: readonly ChargeRow[]) => this.append('charges', rows);
+  payments = (rows: readonly PaymentRow[]) => this.append('payments', rows);
+
+  async scope(patronIds: readonly string[]): Promise<void> {
+    for (let i = 0; i < patronIds.length; i += this.session.batchSize) await this.session.append('sync_scope', ['patron_id'], patronIds.slice(i, i + this.session.batchSize).map((id) => [id]));
+  }
+
+  async deleted(patronIds: readonly string[]): Promise<void> {
+    for (let i = 0; i < patronIds.length; i += this.session.batchSize) await this.session.append('sync_deleted', ['patron_id'], patronIds.slice(i, i + this.session.batchSize).map((id) => [id]));
+  }
+
+  unmapped(kind: 'charges' | 'payments' | 'methods', codes: readonly string[]): void {
+    for (const c of codes) this.unmappedCodes[kind].add(c);
+  }
+
+  progress(rowsRead: number): void {
+    this.rowsRead = rowsRead;
+    this.onRows?.(rowsRead);
+  }
+}
+
+async function createSyncTables(db: Executor): Promise<void> {
+  for (const kind of ['libraries', 'patrons', 'items', 'charges', 'payments'] as const) {
+    const cols = stageColumns(kind).map((c) => sql`${sql.ref(c.name)} ${sql.raw(c.type)}`);
+    await sql`create temp table ${sql.table(SYNC_TABLE[kind])} (row_no integer not null, ${sql.join(cols)}) on commit drop`.execute(db);
+  }
+  // A patron appears in one chunk only; the keys keep a repeat from doubling a delete's work.
+  await sql`create temp table sync_scope (patron_id text not null) on commit drop`.execute(db);
+  await sql`create temp table sync_deleted (patron_id text not null) on commit drop`.execute(db);
+}
+
+/** Whether this sync must be a full one: asked for, never synced, or the last full one is too old. */
+function chooseMode(row: { sync_cursor: unknown; last_full_sync_at: Date | null }, config: ConnectorConfig, now: Date, full: boolean | undefined): 'full' | 'incremental' {
+  if (full) return 'full';
+  const cursor = row.sync_cursor as Record<string, unknown> | null;
+  if (!cursor || Object.keys(cursor).length === 0 || !row.last_full_sync_at) return 'full';
+  const days = config.options.fullSyncEveryDays ?? DEFAULT_FULL_EVERY_DAYS;
+  return now.getTime() - new Date(row.last_full_sync_at).getTime() >= days * 86_400_000 ? 'full' : 'incremental';
+}
+
+export async function syncConnector(ctx: Context, name: string, options: SyncOptions = {}): Promise<SyncResult> {
+  const config = await loadConnector(ctx, name);
+  const driver = await loadDriver(config.kind);
+  const startedAt = ctx.clock.now();
+  const row = await ctx.database.db.selectFrom('connectors').select(['sync_cursor', 'last_full_sync_at']).where('id', '=', config.id).executeTakeFirstOrThrow();
+  const mode = chooseMode(row, config, startedAt, options.full);
+  try {
+    const result = await withIlsSession(config, (ils) =>
+      withImportSession(ctx.database, async (session) => {
+        const db = session.db;
+        if (ctx.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(7411080, ${config.id})`.execute(db);
+        await createSyncTables(db);
+        const sink = new Sink(session, options.onRows);
+        options.onPhase?.('reading');
+        const request: SyncRequest = {
+          mode,
+          cursor: mode === 'full' ? {} : ((row.sync_cursor as Record<string, unknown>) ?? {}),
+          ownDebits: await ownDebits(db, config.id),
+          knownLedger: (ids) => knownLedger(db, name, ids),
+          itemHolders: (ids) => itemHolders(db, ids),
+        };
+        const cursor = await ils.extract(request, sink);
+        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.onPhase).run();
+        const finishedAt = ctx.clock.now();
+        const result: SyncResult = {
+          connector: name,
+          mode,
+          ...merged,
+          unmapped: { charges: [...sink.unmappedCodes.charges], payments: [...sink.unmappedCodes.payments], methods: [...sink.unmappedCodes.methods] },
+          rowsRead: sink.rowsRead,
+          startedAt,
+          finishedAt,
+        };
+        options.onPhase?.('finishing');
+        await db
+          .updateTable('connectors')
+          .set({
+            sync_cursor: JSON.stringify(cursor),
+            last_sync_at: finishedAt,
+            ...(mode === 'full' ? { last_full_sync_at: finishedAt } : {}),
+            last_sync: JSON.stringify({ ok: true, ...summaryOf(result) }),
+          })
+          .where('id', '=', config.id)
+          .execute();
+        await recordAudit(db, { actor: ctx.actor, action: 'connector.sync', entity: 'connector', entityId: name, after: summaryOf(result), at: finishedAt });
+        return result;
+      }),
+    );
+    return result;
+  } catch (err) {
+    // Nothing of the sync was kept; say so where staff look.
+    const at = ctx.clock.now();
+    await ctx.database.db
+      .updateTable('connectors')
+      .set({ last_sync: JSON.stringify({ ok: false, mode, error: err instanceof Error ? err.message : String(err), at: at.toISOString() }) })
+      .where('id', '=', config.id)
+      .execute()
+      .catch(() => undefined);
+    throw err;
+  }
+}
+
+function summaryOf(r: SyncResult) {
+  return {
+    mode: r.mode,
+    libraries: r.libraries,
+    patrons: r.patrons,
+    items: r.items,
+    charges: r.charges,
+    payments: r.payments,
+    removed: r.removed,
+    deletedPatrons: r.deletedPatrons,
+    unmapped: r.unmapped,
+    rowsRead: r.rowsRead,
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: r.finishedAt.toISOString(),
+  };
+}
+
+/** The agency fees Arrears posted to this ILS: ILS debit key → the Arrears charge. */
+async function ownDebits(db: Executor, connectorId: number): Promise<Map<string, string>> {
+  const rows = await db.selectFrom('connector_writes').select(['ils_ref', 'charge_id']).where('connector_id', '=', connectorId).where('kind', '=', 'fee').where('status', '=', 'applied').execute();
+  return new Map(rows.filter((r) => r.ils_ref && r.charge_id).map((r) => [r.ils_ref!, r.charge_id!]));
+}
+
+async function knownLedger(db: Executor, connector: string, patronIds: readonly string[]): Promise<Map<string, { charges: string[]; payments: string[] }>> {
+  const out = new Map<string, { charges: string[]; payments: string[] }>();
+  if (patronIds.length === 0) return out;
+  const ids = [...patronIds];
+  const prefix = `${connector}:`;
+  const known = await sql<{ id: string }>`select id from patrons where id = any(${ids}::text[])`.execute(db);
+  for (const p of known.rows) out.set(p.id, { charges: [], payments: [] });
+  const charges = await sql<{ id: string; patron_id: string }>`select id, patron_id from charges where patron_id = any(${ids}::text[]) and starts_with(id, ${prefix})`.execute(db);
+  for (const c of charges.rows) out.get(c.patron_id)?.charges.push(c.id);
+  const payments = await sql<{ id: string; patron_id: string }>`select id, patron_id from payments where patron_id = any(${ids}::text[]) and starts_with(id, ${prefix})`.execute(db);
+  for (const p of payments.rows) out.get(p.patron_id)?.payments.push(p.id);
+  return out;
+}
+
+async function itemHolders(db: Executor, itemIds: readonly string[]): Promise<Map<string, string>> {
+  if (itemIds.length === 0) return new Map();
+  const rows = await sql<{ id: string; patron_id: string }>`select id, patron_id from items where id = any(${[...itemIds]}::text[]) and patron_id is not null`.execute(db);
+  return new Map(rows.rows.map((r) => [r.id, r.patron_id]));
+}
+
+type Merged = Pick<SyncResult, 'libraries' | 'patrons' | 'items' | 'charges' | 'payments' | 'removed' | 'deletedPatrons'>;
+
+/** What the driver staged, merged kind by kind in the order rows refer to each other. */
+class Merge {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly db: Executor,
+    private readonly config: ConnectorConfig,
+    private readonly keyLabels: Record<Kind, string>,
+    private readonly now: Date,
+    private readonly onPhase?: (phase: SyncPhase) => void,
+  ) {
+    this.prefix = `${config.name}:`;
+  }
+
+  async run(): Promise<Merged> {
+    const db = this.db;
+    for (const t of [...Object.values(SYNC_TABLE), 'sync_scope', 'sync_deleted']) await sql`analyze ${sql.table(t)}`.execute(db);
+    this.onPhase?.('libraries');
+    await this.checkLibrarySources();
+    const libraries = await this.merge('libraries');
+    await sql`update libraries set connector_id = ${this.config.id} where code in (select code from sync_libraries) and connector_id is distinct from ${this.config.id}`.execute(db);
+
+    this.onPhase?.('patrons');
+    const patrons = await this.merge('patrons');
+
+    this.onPhase?.('items');
+    // A checkout by a patron the sync leaves out (a branch the mapping ignores) links to no one.
+    await sql`update sync_items s set patron_id = null where s.patron_id is not null and not exists (select 1 from patrons p where p.id = s.patron_id)`.execute(db);
+    const items = await this.merge('items');
+    const itemLinks = await this.unlinkItems();
+
+    this.onPhase?.('charges');
+    const stalePayments = await this.removeStalePayments();
+    const charges = await this.merge('charges');
+    this.onPhase?.('payments');
+    const payments = await this.merge('payments');
+    const removedCharges = await this.removeVanishedCharges();
+    const deletedPatrons = await this.excludeDeleted();
+    return {
+      libraries,
+      patrons,
+      items,
+      charges,
+      payments,
+      removed: { payments: stalePayments, charges: removedCharges, itemLinks },
+      deletedPatrons,
+    };
+  }
+
+  /** A library code comes from one source: this connector, or nothing else holding data under it. */
+  private async checkLibrarySources(): Promise<void> {
+    const clashes = await sql<{ code: string; other: string | null }>`
+      select s.code, c.name as other
+      from sync_libraries s
+      join libraries l on l.code = s.code
+      left join connectors c on c.id = l.connector_id
+      where l.connector_id is distinct from ${this.config.id}
+        and (l.connector_id is not null
+             or exists (select 1 from patrons p where p.home_library = l.code)
+             or exists (select 1 from charges ch where ch.library = l.code))
+      order by s.code`.execute(this.db);
+    if (clashes.rows.length === 0) return;
+    throw new ValidationError(
+      clashes.rows.map((c) => ({
+        field: `libraries.${c.code}`,
+        reason: `library code "${c.code}" comes from two sources: ${c.other ? `connector "${c.other}"` : 'CSV imports'} and connector "${this.config.name}"; map one of them away (connectors map ${this.config.name}: libraries.${c.code}.ignore) or rename the branch`,
+      })),
+    );
+  }
+
+  private async merge(kind: ImportKind): Promise<number> {
+    const db = this.db;
+    await createStaging(db, kind);
+    const cols = columnsOf(kind);
+    await sql`insert into import_stage (row_no, ${sql.join(cols.map((c) => sql.ref(c)))}) select row_no, ${sql.join(cols.map((c) => sql.ref(c)))} from ${sql.table(SYNC_TABLE[kind])}`.execute(db);
+    const result = await mergeStaged(db, kind, {
+      present: new Set(COLUMNS[kind].map((c) => c.name)),
+      now: this.now,
+      bulkRows: NEVER_BULK,
+      duplicatesFrom: 0,
+      columnOrder: COLUMNS[kind].map((c) => c.name),
+    });
+    await dropStaging(db);
+    if (result.problemCount > 0) throw new ValidationError(this.named(kind, result.problems, result.problemCount));
+    return result.inserted + result.updated;
+  }
+
+  private named(kind: ImportKind, problems: { row: number; column: string; reason: string }[], count: number): Problem[] {
+    const label = kind === 'libraries' ? 'branch' : this.keyLabels[kind];
+    const named: Problem[] = problems.map((p) => ({ file: `${this.config.name} (${kind}, ${label} ${p.row})`, column: p.column, reason: p.reason }));
+    if (count > named.length) named.push({ file: this.config.name, reason: `${count - named.length} more problems not listed` });
+    return named;
+  }
+
+  /** Items linked to a patron whose checkouts this sync carries, and not among them: the ILS no longer links them. */
+  private async unlinkItems(): Promise<number> {
+    const r = await sql`
+      update items i set patron_id = null, due_date = null,
+             status = case when i.status = 'checked_out' then 'available' else i.status end,
+             updated_at = ${this.now.toISOString()}::timestamptz
+      where starts_with(i.id, ${this.prefix})
+        and i.patron_id in (select patron_id from sync_scope)
+        and not exists (select 1 from sync_items s where s.id = i.id)`.execute(this.db);
+    return Number(r.numAffectedRows ?? 0);
+  }
+
+  /**
+   * This connector's payments of the patrons in scope that the ILS no longer has as they are
+   * (a voided credit, a payment moved to another debit): removed before the charges are
+   * merged, so their allocations never stand in the way of a debit's new amount. A changed
+   * payment is written again by the payments merge. Returns those gone for good.
+   */
+  private async removeStalePayments(): Promise<number> {
+    const r = await sql<{ id: string }>`
+      delete from payments p
+      using sync_scope sc
+      where p.patron_id = sc.patron_id and starts_with(p.id, ${this.prefix})
+        and not exists (
+          select 1 from sync_payments s
+          where s.id = p.id and s.patron_id = p.patron_id and s.charge_id is not distinct from p.charge_id
+            and s.amount_cents = p.amount_cents and s.type = p.type and s.method = p.method and s.paid_at = p.paid_at)
+      returning p.id`.execute(this.db);
+    if (r.rows.length === 0) return 0;
+    const again = await sql<{ n: number }>`select count(*)::int as n from sync_payments where id = any(${r.rows.map((x) => x.id)}::text[])`.execute(this.db);
+    return r.rows.length - (again.rows[0]?.n ?? 0);
+  }
+
+  /** Charges of patrons in scope that the ILS no longer has, when nothing is paid on them any more. */
+  private async removeVanishedCharges(): Promise<number> {
+    const r = await sql`
+      delete from charges c
+      using sync_scope sc
+      where c.patron_id = sc.patron_id and starts_with(c.id, ${this.prefix})
+        and not exists (select 1 from sync_charges s where s.id = c.id)
+        and c.paid_cents = 0
+        and not exists (select 1 from payments p where p.charge_id = c.id)`.execute(this.db);
+    return Number(r.numAffectedRows ?? 0);
+  }
+
+  /** Patrons the ILS deleted are never submitted again: an exclusion says so (staff can see and lift it). */
+  private async excludeDeleted(): Promise<number> {
+    const reason = `deleted in the ILS (connector ${this.config.name})`;
+    const r = await sql`
+      insert into exclusions (patron_id, reason, created_by, created_at)
+      select distinct d.patron_id, ${reason}, ${`sync:${this.config.name}`}, ${this.now.toISOString()}::timestamptz
+      from sync_deleted d
+      where exists (select 1 from patrons p where p.id = d.patron_id)
+        and not exists (select 1 from exclusions x where x.patron_id = d.patron_id and x.lifted_at is null and x.reason = ${reason})`.execute(this.db);
+    return Number(r.numAffectedRows ?? 0);
+  }
+}
