@@ -121,7 +121,7 @@ describe('agencies', () => {
 // Strategy fixtures: patrons, entries and referrals written straight to the tables.
 let patronSeq = 0;
 async function patron(id = `P${String(++patronSeq).padStart(3, '0')}`): Promise<string> {
-  await t.db.insertInto('patrons').values({ id, home_library: 'MAIN', ptype: 1 }).execute();
+  await t.db.insertInto('patrons').values({ id, home_library: 'MAIN', ptype: '1' }).execute();
   return id;
 }
 

@@ -9,6 +9,7 @@ import { insertRows, settingsEntry } from './helpers/ledger-factory.ts';
 import { addDays, asDate, instantAt, type LocalDate } from '../src/domain/dates.ts';
 import { evaluatePatron } from '../src/domain/eligibility.ts';
 import type { Cents } from '../src/domain/money.ts';
+import { readPtype } from '../src/domain/ptype.ts';
 import type { SettingsEntry, WindowSpec } from '../src/domain/settings.ts';
 import type { ChargeReason, ItemStatus, ReferralStatus } from '../src/db/schema.ts';
 import { evaluateAllSql, findEligible } from '../src/db/eligibility.sql.ts';
@@ -17,6 +18,11 @@ import { loadSnapshots } from '../src/services/eligibility.ts';
 const LIBRARIES = ['MAIN', 'EAST', 'WEST', 'NORTH'];
 const ZONES = ['America/Chicago', 'America/Los_Angeles', 'America/St_Johns', 'Pacific/Kiritimati', 'Pacific/Pago_Pago', 'Europe/London', 'Asia/Kolkata', 'Australia/Lord_Howe'];
 const CODES = ['', 'ADULT', 'STAFF', 'VOL'];
+// PTYPEs as an ILS gives them: Sierra-style numbers and category codes, with near misses
+// (20 beside 2, "02" beside "2", "pt" beside "PT") so exact text matching is what is tested.
+const PATRON_PTYPES = ['0', '1', '2', '20', '02', 'PT', 'pt', 'J', 'ST', 'Patrons', 'Été'];
+// Entries write numbers as JSON numbers or as their digits; both must match the same patrons.
+const ENTRY_PTYPES: (number | string)[] = [0, 1, 2, '2', 20, '02', 'PT', 'pt', 'J', 'Patrons', 'Été'];
 const REASONS: ChargeReason[] = ['overdue', 'replacement', 'processing', 'manual', 'damage', 'agency_fee'];
 const ITEM_STATUSES: ItemStatus[] = ['available', 'checked_out', 'lost', 'missing', 'withdrawn', 'claims_returned'];
 // 'withdrawn': cancelled by "Exclude now" before its file left, which never counts for once-only.
@@ -47,7 +53,7 @@ const chargeArb = fc.record({
 
 const patronArb = fc.record({
   library: fc.nat(3),
-  ptype: fc.integer({ min: 0, max: 4 }),
+  ptype: fc.constantFrom(...PATRON_PTYPES),
   code: fc.constantFrom(...CODES),
   secured: fc.integer({ min: 0, max: 5 }).map((n) => n === 0),
   charges: fc.array(chargeArb, { maxLength: 8 }),
@@ -66,7 +72,7 @@ const windowArb = fc.oneof(
 const entryArb = fc.record({
   // Blank lists (all libraries, all PTYPEs) are the common case; lists still leave some patrons with no entry.
   libraries: blankOr(fc.subarray([0, 1, 2, 3], { minLength: 1, maxLength: 2 })),
-  ptypes: blankOr(fc.subarray([0, 1, 2, 3, 4], { minLength: 1, maxLength: 3 })),
+  ptypes: blankOr(fc.subarray(ENTRY_PTYPES, { minLength: 1, maxLength: 3 })),
   exempt: blankOr(fc.subarray(['ADULT', 'STAFF', 'VOL'], { minLength: 1, maxLength: 2 })),
   itemFees: fc.integer({ min: 0, max: 2 }).map((n) => n === 0),
   window: windowArb,
@@ -89,6 +95,13 @@ const scenarioArb = fc.record({
 
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
+/** A PTYPE as the settings JSON reader takes it (a number becomes its digits). */
+function ptypeOf(v: number | string): string {
+  const r = readPtype(v);
+  if (!r.ok) throw new Error(`not a PTYPE: ${JSON.stringify(v)}`);
+  return r.value;
+}
+
 function settingsOf(s: Scenario, reportDate: LocalDate): SettingsEntry[] {
   const libs = LIBRARIES.slice(0, s.libraryCount);
   const day = (n: number | null) => (n === null ? null : addDays(reportDate, n));
@@ -100,7 +113,7 @@ function settingsOf(s: Scenario, reportDate: LocalDate): SettingsEntry[] {
       id: 40 - i,
       position: s.positions[i]!,
       homeLibraries: e.libraries.filter((l) => l < s.libraryCount).map((l) => libs[l]!),
-      ptypes: e.ptypes,
+      ptypes: e.ptypes.map(ptypeOf),
       exemptPatronCodes: e.exempt,
       countedCharges: e.itemFees ? 'item_fees' : 'all',
       window,

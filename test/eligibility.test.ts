@@ -44,11 +44,11 @@ describe('eligibility', () => {
     const f = new LedgerFactory(t.db);
     const main = await f.library({ code: `${f.prefix}MAIN` });
     const east = await f.library({ code: `${f.prefix}EAST` });
-    const strict = settingsEntry({ name: 'Main adults', homeLibraries: [main.code], ptypes: [1, 2], minimumOwed: $(10_000) });
+    const strict = settingsEntry({ name: 'Main adults', homeLibraries: [main.code], ptypes: ['1', '2'], minimumOwed: $(10_000) });
     const lenient = settingsEntry({ name: 'Everyone else', minimumOwed: $(500) });
-    const mainAdult = await f.patron({ home_library: main.code, ptype: 2 });
-    const mainChild = await f.patron({ home_library: main.code, ptype: 7 });
-    const eastAdult = await f.patron({ home_library: east.code, ptype: 1 });
+    const mainAdult = await f.patron({ home_library: main.code, ptype: '2' });
+    const mainChild = await f.patron({ home_library: main.code, ptype: '7' });
+    const eastAdult = await f.patron({ home_library: east.code, ptype: '1' });
     for (const p of [mainAdult, mainChild, eastAdult]) await f.charge({ patron_id: p.id, amount_cents: 3000 });
 
     const v = await judge([lenient, strict].map((e, i) => ({ ...e, position: 2 - i })), '2015-04-28', [mainAdult.id, mainChild.id, eastAdult.id]);
@@ -64,11 +64,26 @@ describe('eligibility', () => {
     expect(v.get(eastAdult.id)!.conditions[0]!.measured).toContain(`home library ${east.code} not in ${main.code}`);
   });
 
+  it('matches PTYPEs as text: an ILS category code, or a number by its digits only', async () => {
+    const f = new LedgerFactory(t.db);
+    const koha = settingsEntry({ name: 'Koha patrons', ptypes: ['PT', '2'], minimumOwed: $(500) });
+    const ptypes = ['PT', '2', 'ST', '20', 'pt', '02'];
+    const patrons = [];
+    for (const ptype of ptypes) {
+      const p = await f.patron({ ptype });
+      await f.charge({ patron_id: p.id, amount_cents: 3000 });
+      patrons.push(p);
+    }
+    const v = await judge([koha], '2015-04-28', patrons.map((p) => p.id));
+    expect(patrons.map((p) => v.get(p.id)!.entryId)).toEqual([koha.id, koha.id, null, null, null, null]);
+    expect(v.get(patrons[2]!.id)!.conditions[0]!.measured).toContain('PTYPE ST not in PT, 2');
+  });
+
   it('is not eligible when no entry applies', async () => {
     const f = new LedgerFactory(t.db);
-    const p = await f.patron({ ptype: 9 });
+    const p = await f.patron({ ptype: '9' });
     await f.charge({ patron_id: p.id, amount_cents: 9000 });
-    const v = await judge([settingsEntry({ ptypes: [1] })], '2015-04-28', [p.id]);
+    const v = await judge([settingsEntry({ ptypes: ['1'] })], '2015-04-28', [p.id]);
     expect(v.get(p.id)).toMatchObject({ entryId: null, eligible: false, owedCents: 9000, countedCents: 0, window: null });
     expect(failed(v.get(p.id))).toEqual(['entry']);
   });

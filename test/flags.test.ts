@@ -193,8 +193,8 @@ describe('arrears flags export', () => {
     await db
       .insertInto('patrons')
       .values([
-        { id: 'X1', barcode: '300X1', home_library: 'CLI', ptype: 1, in_collections: true },
-        { id: 'X,2', barcode: '300"X2', home_library: 'CLI', ptype: 1, status: 'secured' },
+        { id: 'X1', barcode: '300X1', home_library: 'CLI', ptype: '1', in_collections: true },
+        { id: 'X,2', barcode: '300"X2', home_library: 'CLI', ptype: '1', status: 'secured' },
       ])
       .execute();
     await recordFlagChanges(db, ['X1'], at('2016-01-05T10:00:00Z'));

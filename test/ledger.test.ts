@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 async function patron(id: string): Promise<void> {
-  await t.db.insertInto('patrons').values({ id, home_library: 'LA', ptype: 1, first_name: 'Pat', last_name: id }).execute();
+  await t.db.insertInto('patrons').values({ id, home_library: 'LA', ptype: '1', first_name: 'Pat', last_name: id }).execute();
 }
 
 function charge(id: string, patronId: string, cents: number, assessedAt: string, library = 'LA'): NewChargeInput {
@@ -217,7 +217,26 @@ describe('patronLedger', () => {
 
     const ledger = await patronLedger(t.db, 'LG');
     expect(patronLedgerJson(ledger)).toEqual({
-      patron: { id: 'LG', barcode: '2100777', firstName: 'Pat', lastName: 'LG', homeLibrary: 'LA', ptype: 1, patronCode: 'ADULT', email: '', phone: '' },
+      patron: {
+        id: 'LG',
+        barcode: '2100777',
+        firstName: 'Pat',
+        lastName: 'LG',
+        homeLibrary: 'LA',
+        ptype: '1',
+        patronCode: 'ADULT',
+        email: '',
+        phone: '',
+        mobile: '',
+        altPhone1: '',
+        altPhone2: '',
+        address: '',
+        address2: '',
+        city: '',
+        state: '',
+        postalCode: '',
+        adultOrChild: '',
+      },
       flags: { status: 'secured', inCollections: true, blocked: false },
       balance: '16.50',
       charges: [
@@ -245,6 +264,25 @@ describe('patronLedger', () => {
     expect(text.slice(0, 4)).toEqual(['Patron LG  Pat LG', '  barcode 2100777, home library LA, ptype 1, patron code ADULT', '  secured, in collections', '  balance 16.50']);
     expect(text).toContain('  LG-1  2015-03-01   LA       replacement  LG-I1   25.00        15.00');
     expect(text).toContain(`  #${referral.id} UMS: open, referred 2015-04-10; referred 26.50 (fee 10.00), last reported 26.50`);
+  });
+
+  it("shows the ILS's patron category, contact fields and Adult or Child when the patron has them", async () => {
+    await patron('LK');
+    await t.db
+      .updateTable('patrons')
+      .set({ ptype: 'PT', address: '1 Main St', address2: 'Apt 2', city: 'Springfield', state: 'IL', postal_code: '62701', phone: '217-555-0101', mobile: '217-555-0199', alt_phone_2: '217-555-0122', adult_or_child: 'A' })
+      .where('id', '=', 'LK')
+      .execute();
+    const ledger = await patronLedger(t.db, 'LK');
+    expect(patronLedgerJson(ledger).patron).toMatchObject({ ptype: 'PT', address2: 'Apt 2', mobile: '217-555-0199', altPhone1: '', altPhone2: '217-555-0122', adultOrChild: 'A' });
+    expect(renderLedger(ledger).split('\n').slice(0, 6)).toEqual([
+      'Patron LK  Pat LK',
+      '  barcode -, home library LA, ptype PT, patron code -, adult or child A',
+      '  active, not in collections',
+      '  balance 0.00',
+      '  address 1 Main St, Apt 2, Springfield IL 62701',
+      '  phone 217-555-0101, mobile 217-555-0199, alt phone 2 217-555-0122',
+    ]);
   });
 
   it('reports an unknown patron as not found', async () => {

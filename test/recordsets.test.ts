@@ -269,19 +269,19 @@ describe('sets: names, list, membership, delete', () => {
 describe('bulk change', () => {
   it('changes patron code, patron type, note and block of every member, with before and after in the audit log', async () => {
     const f = new LedgerFactory(t.db);
-    const a = await f.patron({ patron_code: 'ADULT', ptype: 1, note: 'Called 3 times' });
-    const b = await f.patron({ patron_code: 'ADULT', ptype: 2 });
+    const a = await f.patron({ patron_code: 'ADULT', ptype: '1', note: 'Called 3 times' });
+    const b = await f.patron({ patron_code: 'ADULT', ptype: 'PT' });
     const { set } = await createPatronSet(ctx, { name: `change ${a.id}`, file: csv(['PatronID', a.id, b.id]) });
 
-    const r = await bulkChange(ctx, set.id, { patronCode: 'COLL2', ptype: 2, note: { text: 'Returned by UMS', mode: 'append' }, blocked: true });
+    const r = await bulkChange(ctx, set.id, { patronCode: 'COLL2', ptype: 'PT', note: { text: 'Returned by UMS', mode: 'append' }, blocked: true });
     expect(r.changed).toEqual([
-      { patronId: a.id, before: { patron_code: 'ADULT', ptype: 1, note: 'Called 3 times', blocked: false }, after: { patron_code: 'COLL2', ptype: 2, note: 'Called 3 times\nReturned by UMS', blocked: true } },
+      { patronId: a.id, before: { patron_code: 'ADULT', ptype: '1', note: 'Called 3 times', blocked: false }, after: { patron_code: 'COLL2', ptype: 'PT', note: 'Called 3 times\nReturned by UMS', blocked: true } },
       { patronId: b.id, before: { patron_code: 'ADULT', note: '', blocked: false }, after: { patron_code: 'COLL2', note: 'Returned by UMS', blocked: true } },
     ]);
     const rows = await t.db.selectFrom('patrons').select(['id', 'patron_code', 'ptype', 'note', 'blocked']).where('id', 'in', [a.id, b.id]).orderBy('id').execute();
     expect(rows).toEqual([
-      { id: a.id, patron_code: 'COLL2', ptype: 2, note: 'Called 3 times\nReturned by UMS', blocked: true },
-      { id: b.id, patron_code: 'COLL2', ptype: 2, note: 'Returned by UMS', blocked: true },
+      { id: a.id, patron_code: 'COLL2', ptype: 'PT', note: 'Called 3 times\nReturned by UMS', blocked: true },
+      { id: b.id, patron_code: 'COLL2', ptype: 'PT', note: 'Returned by UMS', blocked: true },
     ]);
     const audit = await t.db.selectFrom('audit_log').select(['entity_id', 'actor', 'before', 'after']).where('action', '=', 'patron.change').where('entity_id', 'in', [a.id, b.id]).orderBy('entity_id').execute();
     expect(audit[1]).toEqual({ entity_id: b.id, actor: 'clerk:alice', before: { patron_code: 'ADULT', note: '', blocked: false }, after: { patron_code: 'COLL2', note: 'Returned by UMS', blocked: true, recordSet: set.name } });
@@ -299,10 +299,12 @@ describe('bulk change', () => {
     const p = await f.patron();
     const { set } = await createPatronSet(ctx, { name: `refuse ${p.id}`, file: csv(['PatronID', p.id]) });
     expect(await problems(bulkChange(ctx, set.id, {}))).toEqual(['nothing to change: give a patron code, a patron type, a note, or block/unblock']);
-    expect(await problems(bulkChange(ctx, set.id, { ptype: -1, patronCode: 'X'.repeat(51) }))).toEqual([
+    expect(await problems(bulkChange(ctx, set.id, { ptype: ' ', patronCode: 'X'.repeat(51) }))).toEqual([
       'field patronCode: a patron code is at most 50 characters',
-      'field ptype: a patron type is a whole number from 0 to 2147483647',
+      'field ptype: a patron type must not be blank',
     ]);
+    expect(await problems(bulkChange(ctx, set.id, { ptype: 'P'.repeat(101) }))).toEqual(['field ptype: a patron type must be at most 100 characters; this has 101']);
+    expect(await problems(bulkChange(ctx, set.id, { ptype: 'P\nT' }))).toEqual(['field ptype: a patron type must not contain control characters']);
   });
 
   it('is one transaction: a failure part way through changes nobody', async () => {

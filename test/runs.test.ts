@@ -2,7 +2,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { Scenario } from './helpers/scenario.ts';
+import { asDate } from '../src/domain/dates.ts';
+import { explainPatron } from '../src/services/eligibility.ts';
 import { returnAndRerefer } from '../src/services/second-agency.ts';
+import { loadEntries } from '../src/services/settings.ts';
 
 let t: TestDatabase;
 let s: Scenario;
@@ -212,6 +215,36 @@ describe('Sierra rules (seed 002)', () => {
     await s.run('2015-04-03');
     await s.charges({ id: 'C2', patron_id: 'P1', reason: 'replacement', amount: '35.00', assessed_at: '2015-04-10T09:00:00' });
     expect((await s.run('2015-04-11')).newSubmissions).toEqual([]);
+  });
+});
+
+describe('PTYPEs as text (ILS patron categories)', () => {
+  it('an entry with ptypes ["PT", 2] applies to PTYPE "PT" and "2" but not "ST" or "20", in a run and in explain alike', async () => {
+    await s.settings({ name: 'Koha patrons', ptypes: ['PT', 2], window: { mode: 'relative', startDays: null, endDays: null } });
+    // Through the patrons import, as an export script writes them: codes and a number.
+    await s.patrons({ id: 'P1', ptype: 'PT' }, { id: 'P2', ptype: 2 }, { id: 'P3', ptype: 'ST' }, { id: 'P4', ptype: 20 });
+    const ids = ['P1', 'P2', 'P3', 'P4'];
+    await s.charges(...ids.map((id) => ({ id: `C${id}`, patron_id: id, reason: 'replacement', amount: '30.00', assessed_at: '2015-03-01T09:00:00' })));
+
+    // explain: the reference evaluator, checked against the set-based SQL for the same patron.
+    const entries = await loadEntries(t.db);
+    const explained = [];
+    for (const id of ids) explained.push(await explainPatron(t.db, entries, id, asDate('2015-04-01')));
+    expect(explained.map((x) => [x.evaluation.entryName, x.evaluation.eligible, x.agrees])).toEqual([
+      ['Koha patrons', true, true],
+      ['Koha patrons', true, true],
+      [null, false, true],
+      [null, false, true],
+    ]);
+    expect(explained[3]!.evaluation.conditions[0]!.measured).toContain('PTYPE 20 not in PT, 2');
+
+    // run: the set-based SQL.
+    const run = await s.run('2015-04-01');
+    expect(run.newSubmissions.map((n) => [n.patronId, n.entry])).toEqual([
+      ['P1', 'Koha patrons'],
+      ['P2', 'Koha patrons'],
+    ]);
+    expect(await s.referred()).toEqual(['P1', 'P2']);
   });
 });
 

@@ -228,7 +228,7 @@ describe('export and loadEntries', () => {
     {
       name: 'Main adults',
       homeLibraries: ['MAIN', 'EAST'],
-      ptypes: [1, 2],
+      ptypes: [1, 2, 'PT'],
       exemptPatronCodes: ['STAFF'],
       countedCharges: 'item_fees',
       window: { mode: 'relative', startDays: 16, endDays: 4 },
@@ -286,6 +286,13 @@ describe('export and loadEntries', () => {
     expect(await exportSettings(t.db)).toEqual(full);
   });
 
+  it('a PTYPE written as digits is the same as the number: re-importing it that way changes nothing', async () => {
+    await importSettings(ctx, full, { replace: true });
+    const digits = full.map((e) => ({ ...e, ptypes: e.ptypes.map(String) }));
+    expect(await importSettings(ctx, digits)).toEqual({ created: [], updated: [], unchanged: ['Main adults', 'Everyone else'], removed: [] });
+    expect((await exportSettings(t.db))[0]!.ptypes).toEqual([1, 2, 'PT']);
+  });
+
   it('loadEntries converts rows to the engine type: cents, dates, arrays, agency names', async () => {
     await importSettings(ctx, full, { replace: true });
     const [main, rest] = await loadEntries(t.db);
@@ -293,7 +300,7 @@ describe('export and loadEntries', () => {
       position: 1,
       name: 'Main adults',
       homeLibraries: ['MAIN', 'EAST'],
-      ptypes: [1, 2],
+      ptypes: ['1', '2', 'PT'],
       countedCharges: 'item_fees',
       window: { mode: 'relative', startDays: 16, endDays: 4 },
       minimumOwed: 2500,

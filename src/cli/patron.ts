@@ -21,11 +21,18 @@ export function renderLedger(l: PatronLedger): string {
   const flags = [l.flags.status, l.flags.inCollections ? 'in collections' : 'not in collections', ...(l.flags.blocked ? ['blocked'] : [])];
   const out: string[] = [
     `Patron ${p.id}  ${[p.firstName, p.lastName].filter(Boolean).join(' ')}`.trimEnd(),
-    `  barcode ${p.barcode || '-'}, home library ${p.homeLibrary}, ptype ${p.ptype}, patron code ${p.patronCode || '-'}`,
+    `  barcode ${p.barcode || '-'}, home library ${p.homeLibrary}, ptype ${p.ptype}, patron code ${p.patronCode || '-'}` +
+      (p.adultOrChild ? `, adult or child ${p.adultOrChild}` : ''),
     `  ${flags.join(', ')}`,
     `  balance ${formatMoney(l.outstandingCents)}`,
-    '',
   ];
+  // Contact details only when the patron has some: many imports carry none.
+  const address = [p.address, p.address2, [p.city, p.state, p.postalCode].filter(Boolean).join(' ')].filter(Boolean).join(', ');
+  if (address) out.push(`  address ${address}`);
+  const reach: [string, string][] = [['phone', p.phone], ['mobile', p.mobile], ['alt phone 1', p.altPhone1], ['alt phone 2', p.altPhone2], ['email', p.email]];
+  const contact = reach.filter(([, v]) => v !== '').map(([k, v]) => `${k} ${v}`);
+  if (contact.length) out.push(`  ${contact.join(', ')}`);
+  out.push('');
   out.push(`Charges (${l.charges.length})`);
   if (l.charges.length) {
     out.push(

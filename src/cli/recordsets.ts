@@ -41,12 +41,6 @@ function printLost(r: LostItemsResult, mode: 'delete' | 'transition'): void {
   console.log(`${done}, ${r.skipped.length} skipped`);
 }
 
-function ptype(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d{1,10}$/.test(text.trim())) throw ValidationError.of(`"${text}" is not a patron type (a whole number)`, { field: '--ptype' });
-  return Number(text.trim());
-}
-
 export function registerRecordsets(program: Command): void {
   const rs = program.command('recordset').description('record sets: named lists of patrons or items to work on in bulk (the second-agency workflow)');
 
@@ -136,7 +130,7 @@ export function registerRecordsets(program: Command): void {
   rs.command('change <set>')
     .description("bulk change the set's patrons, all or none")
     .option('--patron-code <code>', 'set the patron code')
-    .option('--ptype <n>', 'set the patron type (PTYPE)')
+    .option('--ptype <ptype>', 'set the patron type (PTYPE): the ILS patron category, e.g. PT, or a number')
     .option('--note <text>', 'set the note (replacing it; with --append, add it on a new line)')
     .option('--append', 'append --note instead of replacing')
     .option('--block', 'block the patrons')
@@ -148,7 +142,7 @@ export function registerRecordsets(program: Command): void {
         if (opts.append && opts.note === undefined) throw ValidationError.of('--append needs --note', { field: '--append' });
         const change: BulkChange = {
           patronCode: opts.patronCode,
-          ptype: ptype(opts.ptype),
+          ptype: opts.ptype,
           note: opts.note === undefined ? undefined : { text: opts.note, mode: opts.append ? 'append' : 'replace' },
           blocked: opts.block ? true : opts.unblock ? false : undefined,
         };

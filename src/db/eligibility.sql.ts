@@ -121,8 +121,9 @@ with
   library_masks as not materialized (
     select m.code, m.mask from unnest(${p.libraries.keys}::text[], ${p.libraries.masks}::text[]::varbit[]) as m(code, mask)
   ),
+  -- PTYPEs are text compared exactly, as the evaluator's includes() does ("3" is not "03").
   ptype_masks as not materialized (
-    select m.ptype, m.mask from unnest(${p.ptypes.keys}::integer[], ${p.ptypes.masks}::text[]::varbit[]) as m(ptype, mask)
+    select m.ptype, m.mask from unnest(${p.ptypes.keys}::text[], ${p.ptypes.masks}::text[]::varbit[]) as m(ptype, mask)
   ),
 
   -- Each patron in scope with the FIRST entry that accepts both their home library and their

@@ -15,7 +15,8 @@ export function migrationFiles(): string[] {
     .sort();
 }
 
-export async function migrate(database: Database): Promise<string[]> {
+/** `before`: apply only the files that sort before it (a test of one migration's data conversion). */
+export async function migrate(database: Database, options: { before?: string } = {}): Promise<string[]> {
   const { db } = database;
   const applied: string[] = [];
   await db.transaction().execute(async (trx) => {
@@ -27,6 +28,7 @@ export async function migrate(database: Database): Promise<string[]> {
     );
     for (const file of migrationFiles()) {
       if (done.has(file)) continue;
+      if (options.before !== undefined && file >= options.before) break;
       const script = readFileSync(join(MIGRATIONS, file), 'utf8');
       // PGlite's query() takes one statement; exec() runs a script on the same single session,
       // which this transaction holds. PostgreSQL runs a parameterless script as one simple query.

@@ -24,15 +24,22 @@ export interface PatronsTable {
   first_name: Generated<string>;
   last_name: Generated<string>;
   address: Generated<string>;
+  address2: Generated<string>;
   city: Generated<string>;
   state: Generated<string>;
   postal_code: Generated<string>;
   phone: Generated<string>;
+  mobile: Generated<string>;
+  alt_phone_1: Generated<string>;
+  alt_phone_2: Generated<string>;
   email: Generated<string>;
   birth_date: DateCol | null;
   home_library: string;
-  ptype: number;
+  /** The ILS's patron category as text; a Sierra-style number as its digits (src/domain/ptype.ts). */
+  ptype: string;
   patron_code: Generated<string>;
+  /** UMS's "Adult or Child" as the ILS gives it; '' = from the birth date. */
+  adult_or_child: Generated<string>;
   status: Generated<'active' | 'secured'>;
   in_collections: Generated<boolean>;
   blocked: Generated<boolean>;
@@ -111,7 +118,7 @@ export interface SettingsEntriesTable {
   position: number;
   name: string;
   home_libraries: ColumnType<string[], string[] | undefined, string[]>;
-  ptypes: ColumnType<number[], number[] | undefined, number[]>;
+  ptypes: ColumnType<string[], string[] | undefined, string[]>;
   exempt_patron_codes: ColumnType<string[], string[] | undefined, string[]>;
   counted_charges: Generated<'all' | 'item_fees'>;
   window_mode: Generated<'relative' | 'absolute'>;

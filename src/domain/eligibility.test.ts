@@ -47,7 +47,7 @@ function patron(o: Partial<PatronSnapshot> = {}): PatronSnapshot {
   return {
     id: 'P1',
     homeLibrary: 'MAIN',
-    ptype: 1,
+    ptype: '1',
     patronCode: 'ADULT',
     status: 'active',
     exclusions: [],
@@ -62,18 +62,18 @@ const failed = (e: Evaluation): ConditionKey[] => e.conditions.filter((c) => !c.
 const condition = (e: Evaluation, key: ConditionKey) => e.conditions.find((c) => c.key === key);
 
 describe('evaluatePatron: which entry applies', () => {
-  const kids = entry({ id: 7, position: 1, name: 'Main kids', homeLibraries: ['MAIN'], ptypes: [5, 6], minimumOwed: 100 as Cents });
+  const kids = entry({ id: 7, position: 1, name: 'Main kids', homeLibraries: ['MAIN'], ptypes: ['5', '6'], minimumOwed: 100 as Cents });
   const main = entry({ id: 3, position: 2, name: 'Main', homeLibraries: ['MAIN'], minimumOwed: 10_000 as Cents });
   const rest = entry({ id: 9, position: 3, name: 'Everyone', minimumOwed: 100 as Cents });
 
   it('takes the first entry by position, whatever the array order', () => {
-    const e = evaluatePatron([rest, main, kids], patron({ ptype: 5 }), D);
+    const e = evaluatePatron([rest, main, kids], patron({ ptype: '5' }), D);
     expect(e).toMatchObject({ entryId: 7, entryName: 'Main kids', eligible: true });
     expect(e.entries.map((c) => c.entryId)).toEqual([7]);
   });
 
   it('does not fall through when the applied entry fails, and says why earlier entries were passed over', () => {
-    const e = evaluatePatron([kids, main, rest], patron({ ptype: 1 }), D);
+    const e = evaluatePatron([kids, main, rest], patron({ ptype: '1' }), D);
     expect(e).toMatchObject({ entryId: 3, eligible: false });
     expect(failed(e)).toEqual(['minimum_owed']);
     expect(e.entries).toEqual([
@@ -84,13 +84,20 @@ describe('evaluatePatron: which entry applies', () => {
   });
 
   it('names both mismatches of a passed-over entry', () => {
-    const e = evaluatePatron([kids, rest], patron({ homeLibrary: 'EAST', ptype: 1 }), D);
+    const e = evaluatePatron([kids, rest], patron({ homeLibrary: 'EAST', ptype: '1' }), D);
     expect(condition(e, 'entry')!.measured).toContain('#7 “Main kids”: home library EAST not in MAIN; PTYPE 1 not in 5, 6');
     expect(e.entryId).toBe(9);
   });
 
+  it('matches PTYPEs as text exactly: codes, and numbers by their digits only', () => {
+    const koha = entry({ id: 4, position: 1, name: 'Koha', ptypes: ['PT', '2'], minimumOwed: 100 as Cents });
+    const applies = (ptype: string) => evaluatePatron([koha, rest], patron({ ptype }), D).entryId === 4;
+    expect(['PT', '2', 'ST', '20', 'pt', '02', ' PT'].map(applies)).toEqual([true, true, false, false, false, false, false]);
+    expect(condition(evaluatePatron([koha, rest], patron({ ptype: 'ST' }), D), 'entry')!.measured).toContain('#4 “Koha”: PTYPE ST not in PT, 2');
+  });
+
   it('with no entry that applies: not eligible, nothing counted, only the entry condition', () => {
-    const e = evaluatePatron([kids], patron({ ptype: 1 }), D);
+    const e = evaluatePatron([kids], patron({ ptype: '1' }), D);
     expect(e).toMatchObject({ entryId: null, entryName: null, eligible: false, owedCents: 3000, countedCents: 0, window: null });
     expect(e.conditions.map((c) => c.key)).toEqual(['entry']);
     expect(e.charges[0]).toMatchObject({ counted: false, note: 'no settings entry applies' });

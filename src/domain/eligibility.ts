@@ -47,7 +47,8 @@ export interface SnapshotExclusion {
 export interface PatronSnapshot {
   id: string;
   homeLibrary: string;
-  ptype: number;
+  /** As text, compared exactly (src/domain/ptype.ts). */
+  ptype: string;
   patronCode: string;
   status: 'active' | 'secured';
   exclusions: SnapshotExclusion[];

@@ -68,10 +68,26 @@ describe('parseRow', () => {
       { row: 2, column: 'status', reason: 'unknown status "gone"; expected one of available, checked_out, lost, missing, withdrawn, claims_returned' },
     ]);
     const patrons = readHeader('patrons', ['id', 'home_library', 'ptype', 'birth_date']).header;
-    expect(parseRow(patrons, ['P1', 'MAIN', '1.5', '1980-5-1'], 2)?.problems).toEqual([
-      { row: 2, column: 'ptype', reason: 'not a whole number: "1.5"' },
+    expect(parseRow(patrons, ['P1', 'MAIN', 'P'.repeat(101), '1980-5-1'], 2)?.problems).toEqual([
+      { row: 2, column: 'ptype', reason: 'a patron type must be at most 100 characters; this has 101' },
       { row: 2, column: 'birth_date', reason: 'not a date (YYYY-MM-DD): "1980-5-1"' },
     ]);
+    expect(parseRow(patrons, ['P1', 'MAIN', 'P\tT', ''], 2)?.problems).toEqual([{ row: 2, column: 'ptype', reason: 'a patron type must not contain control characters' }]);
+  });
+  it('reads a PTYPE as text: a number as its digits, a code as it is (trimmed like every cell)', () => {
+    const patrons = readHeader('patrons', ['id', 'home_library', 'ptype']).header;
+    expect(['3', ' PT ', 'Patrons', '03', '1.5'].map((t) => parseRow(patrons, ['P1', 'MAIN', t], 2)?.values.ptype)).toEqual(['3', 'PT', 'Patrons', '03', '1.5']);
+    expect(parseRow(patrons, ['P1', 'MAIN', ''], 2)?.problems).toEqual([{ row: 2, column: 'ptype', reason: 'a value is required' }]);
+  });
+  it('takes the contact columns an ILS knows, each optional', () => {
+    const cols = ['id', 'home_library', 'ptype', 'address2', 'mobile', 'alt_phone_1', 'alt_phone_2', 'adult_or_child'];
+    const r = readHeader('patrons', cols);
+    expect(r.problems).toEqual([]);
+    expect(parseRow(r.header, ['P1', 'MAIN', 'PT', 'Apt 2', '555-0101', '555-0102', '', 'C'], 2)).toEqual({
+      values: { id: 'P1', home_library: 'MAIN', ptype: 'PT', address2: 'Apt 2', mobile: '555-0101', alt_phone_1: '555-0102', alt_phone_2: '', adult_or_child: 'C' },
+      problems: [],
+    });
+    expect(readHeader('patrons', ['id', 'home_library', 'ptype']).problems).toEqual([]);
   });
 });
 

@@ -4,6 +4,7 @@
 import { instantAt, parseDate, parseDateTime, isTimeZone, type LocalDate } from './dates.ts';
 import { parseMoney } from './money.ts';
 import type { Problem } from './errors.ts';
+import { ptypeTextProblem } from './ptype.ts';
 
 export const IMPORT_KINDS = ['libraries', 'patrons', 'items', 'charges', 'payments'] as const;
 export type ImportKind = (typeof IMPORT_KINDS)[number];
@@ -76,8 +77,10 @@ function amount(t: string): Parsed {
   return { value: c };
 }
 
+/** The ILS's patron category as text; a number is its digits ("3"), compared exactly. */
 function ptype(t: string): Parsed {
-  return /^\d{1,9}$/.test(t) ? { value: Number(t) } : { reason: `not a whole number: ${quoted(t)}` };
+  const problem = ptypeTextProblem(t);
+  return problem === null ? { value: t } : { reason: `a patron type ${problem}` };
 }
 
 function oneOf(what: string, allowed: readonly string[]): (t: string) => Parsed {
@@ -99,15 +102,20 @@ export const COLUMNS: Record<ImportKind, readonly ColumnSpec[]> = {
     opt('first_name'),
     opt('last_name'),
     opt('address'),
+    opt('address2'),
     opt('city'),
     opt('state'),
     opt('postal_code'),
     opt('phone'),
+    opt('mobile'),
+    opt('alt_phone_1'),
+    opt('alt_phone_2'),
     opt('email'),
     opt('birth_date', date, null),
     req('home_library', key),
     req('ptype', ptype),
     opt('patron_code'),
+    opt('adult_or_child'),
   ],
   items: [req('id', key), opt('barcode'), opt('title'), req('status', oneOf('status', ITEM_STATUSES)), opt('patron_id', key, null), opt('due_date', date, null)],
   charges: [

@@ -27,15 +27,20 @@ function patron(over: Partial<ReportPatron> = {}): ReportPatron {
     firstName: 'Zoë',
     lastName: 'Ångström-Núñez',
     address: '1 Main St, Apt 2',
+    address2: '',
     city: 'Springfield',
     state: 'IL',
     postalCode: '62701',
     phone: '+1 217 555 0100',
+    mobile: '',
+    altPhone1: '',
+    altPhone2: '',
     email: 'zoe@example.org',
     birthDate: '2000-04-02',
     homeLibrary: 'MAIN',
-    ptype: 3,
+    ptype: '3',
     patronCode: 'ADULT',
+    adultOrChild: '',
     owedCents: cents(123450),
     countedCents: cents(100000),
     referredCents: cents(124450),
@@ -114,6 +119,13 @@ describe('the arrears layout', () => {
     expect(lines[3]).toBe(`C\tP1${'\t'.repeat(17)}C2\t2015-03-01\toverdue\tEAST\t\t\t234.50`);
   });
 
+  it('writes a PTYPE code as a text cell, neutralised like any other', () => {
+    const f = reportFormat({ layout: 'arrears' }, 'new', DAY);
+    expect(f.columns[12]).toEqual({ name: 'patron_type', type: 'text' });
+    expect(patronLines(f, patron({ ptype: 'PT', charges: [] })).split('\t')[12]).toBe('PT');
+    expect(patronLines(f, patron({ ptype: '=1+1', charges: [] })).split('\t')[12]).toBe("'=1+1");
+  });
+
   it('adds change, previous amount and reason to Updated Patrons, and leaves the window amount blank', () => {
     const f = reportFormat({ layout: 'arrears' }, 'update', DAY);
     expect(f.columns.slice(18, 21).map((c) => c.name)).toEqual(['change', 'previous_amount', 'reason']);
@@ -135,6 +147,25 @@ describe('the UMS layout', () => {
     );
   });
 
+  it("New Submissions send the second address line, mobile, alternate phones and the ILS's Adult or Child as they are", () => {
+    const f = reportFormat({ layout: 'ums' }, 'new', DAY);
+    const p = patron({ address2: 'Apt 4B', mobile: '217-555-0199', altPhone1: '217-555-0111', altPhone2: '+1 217 555 0122', adultOrChild: 'A' });
+    expect(parseCsv(patronLines(f, p), ',')[0]!.slice(4, 16)).toEqual([
+      '1 Main St, Apt 2',
+      'Apt 4B',
+      'Springfield',
+      '62701',
+      'IL',
+      "'+1 217 555 0100",
+      '217-555-0199',
+      '217-555-0111',
+      "'+1 217 555 0122",
+      'MAIN',
+      'A',
+      '2000-04-02',
+    ]);
+  });
+
   it('updates and sync have borrowernumber, surname, firstname, cardnumber, Due', () => {
     for (const kind of ['update', 'sync'] as const) {
       const f = reportFormat({ layout: 'ums' }, kind, DAY);
@@ -143,11 +174,17 @@ describe('the UMS layout', () => {
   });
 
   it('a patron is a child until the 18th birthday, on the report date; no birth date leaves it blank', () => {
-    expect(adultOrChild('1997-04-02', asDate('2015-04-01'))).toBe('Child');
-    expect(adultOrChild('1997-04-01', asDate('2015-04-01'))).toBe('Adult');
-    expect(adultOrChild('1996-02-29', asDate('2014-02-28'))).toBe('Child');
-    expect(adultOrChild('1996-02-29', asDate('2014-03-01'))).toBe('Adult');
-    expect(adultOrChild(null, asDate('2015-04-01'))).toBe('');
+    const born = (birthDate: string | null) => ({ birthDate, adultOrChild: '' });
+    expect(adultOrChild(born('1997-04-02'), asDate('2015-04-01'))).toBe('Child');
+    expect(adultOrChild(born('1997-04-01'), asDate('2015-04-01'))).toBe('Adult');
+    expect(adultOrChild(born('1996-02-29'), asDate('2014-02-28'))).toBe('Child');
+    expect(adultOrChild(born('1996-02-29'), asDate('2014-03-01'))).toBe('Adult');
+    expect(adultOrChild(born(null), asDate('2015-04-01'))).toBe('');
+  });
+
+  it("the ILS's own Adult or Child wins over the birth date, and stands alone without one", () => {
+    expect(adultOrChild({ birthDate: '2010-01-01', adultOrChild: 'A' }, asDate('2015-04-01'))).toBe('A');
+    expect(adultOrChild({ birthDate: null, adultOrChild: 'C' }, asDate('2015-04-01'))).toBe('C');
   });
 });
 
@@ -185,6 +222,13 @@ describe('custom layouts', () => {
     expect(validateCustomLayout(['patron_id']).problems).toEqual([{ field: 'layoutConfig', reason: 'must be an object with the custom layout settings' }]);
   });
 
+  it('writes the contact fields and the stored Adult or Child when the patron has them', () => {
+    const fields = ['address2', 'mobile', 'alt_phone_1', 'alt_phone_2', 'adult_or_child', 'patron_type'] as const;
+    const f = reportFormat({ layout: 'custom', config: custom({ fields: [...fields], header: false }) }, 'new', DAY);
+    const p = patron({ address2: 'Unit 7', mobile: '555-0199', altPhone1: '555-0111', altPhone2: '-0122', adultOrChild: 'Adult', ptype: 'PT' });
+    expect(patronLines(f, p)).toBe("Unit 7,555-0199,555-0111,'-0122,Adult,PT\r\n");
+  });
+
   it('every known field can be written', () => {
     const f = reportFormat({ layout: 'custom', config: custom({ fields: [...CUSTOM_FIELDS] }) }, 'update', DAY);
     const [line] = f.rows(patron({ change: 'update', previousCents: cents(999), reason: 'new charge' }));
@@ -195,10 +239,14 @@ describe('custom layouts', () => {
       last_name: 'Ångström-Núñez',
       name: 'Ångström-Núñez, Zoë',
       address: '1 Main St, Apt 2',
+      address2: '',
       city: 'Springfield',
       state: 'IL',
       postal_code: '62701',
       phone: '+1 217 555 0100',
+      mobile: '',
+      alt_phone_1: '',
+      alt_phone_2: '',
       email: 'zoe@example.org',
       birth_date: '2000-04-02',
       home_library: 'MAIN',

@@ -53,15 +53,22 @@ export interface ReportPatron {
   firstName: string;
   lastName: string;
   address: string;
+  address2: string;
   city: string;
   state: string;
   postalCode: string;
   phone: string;
+  mobile: string;
+  altPhone1: string;
+  altPhone2: string;
   email: string;
   birthDate: string | null;
   homeLibrary: string;
-  ptype: number;
+  /** The ILS's patron category as text; written as a text cell. */
+  ptype: string;
   patronCode: string;
+  /** UMS's "Adult or Child" as the ILS gives it (Koha: the category's category_type); '' = from the birth date. */
+  adultOrChild: string;
   /** As the report states it; see the header of this file. */
   owedCents: Cents;
   /** New Submissions only. */
@@ -207,8 +214,13 @@ export function displayName(p: Pick<ReportPatron, 'firstName' | 'lastName'>): st
   return [p.lastName, p.firstName].filter((s) => s !== '').join(', ');
 }
 
-/** UMS's "Adult or Child": under 18 on the report date is a child; blank without a birth date. */
-export function adultOrChild(birthDate: string | null, reportDate: LocalDate): string {
+/**
+ * UMS's "Adult or Child": the ILS's own value when it gave one (sent as it is, as Koha's UMS
+ * plugin sends category_type), else under 18 on the report date is a child; blank without either.
+ */
+export function adultOrChild(p: Pick<ReportPatron, 'adultOrChild' | 'birthDate'>, reportDate: LocalDate): string {
+  if (p.adultOrChild !== '') return p.adultOrChild;
+  const birthDate = p.birthDate;
   if (!birthDate) return '';
   const eighteenth = `${String(Number(birthDate.slice(0, 4)) + 18).padStart(4, '0')}${birthDate.slice(4)}`;
   return reportDate < eighteenth ? 'Child' : 'Adult';
@@ -246,7 +258,7 @@ const ARREARS_PATRON: Column[] = [
   text('email'),
   date('birth_date'),
   text('home_library'),
-  { name: 'patron_type', type: 'number' },
+  text('patron_type'),
   amount('amount_owed'),
   amount('amount_in_window'),
   amount('amount_referred'),
@@ -288,7 +300,7 @@ function arrearsFormat(kind: ReportKind): ReportFormat {
         p.email,
         p.birthDate ?? '',
         p.homeLibrary,
-        String(p.ptype),
+        p.ptype,
         money(p.owedCents),
         money(p.countedCents),
         money(p.referredCents),
@@ -356,16 +368,16 @@ function umsFormat(kind: ReportKind, reportDate: LocalDate): ReportFormat {
         p.firstName,
         p.barcode,
         p.address,
-        '',
+        p.address2,
         p.city,
         p.postalCode,
         p.state,
         p.phone,
-        '',
-        '',
-        '',
+        p.mobile,
+        p.altPhone1,
+        p.altPhone2,
         p.homeLibrary,
-        adultOrChild(p.birthDate, reportDate),
+        adultOrChild(p, reportDate),
         p.birthDate ?? '',
         p.newestCharge ?? '',
         money(p.countedCents),
@@ -400,16 +412,20 @@ const CUSTOM_FIELD_DEFS = {
   last_name: textField((p) => p.lastName),
   name: textField((p) => displayName(p)),
   address: textField((p) => p.address),
+  address2: textField((p) => p.address2),
   city: textField((p) => p.city),
   state: textField((p) => p.state),
   postal_code: textField((p) => p.postalCode),
   phone: textField((p) => p.phone),
+  mobile: textField((p) => p.mobile),
+  alt_phone_1: textField((p) => p.altPhone1),
+  alt_phone_2: textField((p) => p.altPhone2),
   email: textField((p) => p.email),
   birth_date: dateField((p) => p.birthDate),
   home_library: textField((p) => p.homeLibrary),
-  patron_type: { type: 'number', value: (p) => String(p.ptype) },
+  patron_type: textField((p) => p.ptype),
   patron_code: textField((p) => p.patronCode),
-  adult_or_child: textField((p, c) => adultOrChild(p.birthDate, c.reportDate)),
+  adult_or_child: textField((p, c) => adultOrChild(p, c.reportDate)),
   amount_owed: moneyField((p) => p.owedCents),
   amount_in_window: moneyField((p) => p.countedCents),
   amount_referred: moneyField((p) => p.referredCents),

@@ -109,12 +109,36 @@ describe('parseSettingsEntry limits (each problem names its field)', () => {
     expect(problemsOf({ ...minimal, homeLibraries: 'MAIN' })).toEqual([{ field: 'entries[0].homeLibraries', reason: 'must be an array' }]);
   });
 
-  it('PTYPEs are whole numbers', () => {
-    expect(problemsOf({ ...minimal, ptypes: [1, 2.5, '3', -1] })).toEqual([
-      { field: 'entries[0].ptypes[1]', reason: 'must be a whole number from 0 to 32767' },
-      { field: 'entries[0].ptypes[2]', reason: 'must be a whole number from 0 to 32767' },
-      { field: 'entries[0].ptypes[3]', reason: 'must be a whole number from 0 to 32767' },
+  it('PTYPEs are whole numbers 0..32767 or patron categories as text', () => {
+    expect(entryOf({ ...minimal, ptypes: [1, 2, 'PT', 'Patrons', '03', 0, 32767] }).ptypes).toEqual(['1', '2', 'PT', 'Patrons', '03', '0', '32767']);
+    expect(problemsOf({ ...minimal, ptypes: [1, 2.5, -1, 32768, true, null] })).toEqual([
+      { field: 'entries[0].ptypes[1]', reason: 'must be a whole number from 0 to 32767, or a patron category as text such as "PT"' },
+      { field: 'entries[0].ptypes[2]', reason: 'must be a whole number from 0 to 32767, or a patron category as text such as "PT"' },
+      { field: 'entries[0].ptypes[3]', reason: 'must be a whole number from 0 to 32767, or a patron category as text such as "PT"' },
+      { field: 'entries[0].ptypes[4]', reason: 'must be a whole number from 0 to 32767 or a text of at most 100 characters' },
+      { field: 'entries[0].ptypes[5]', reason: 'must be a whole number from 0 to 32767 or a text of at most 100 characters' },
     ]);
+  });
+
+  it('a PTYPE text is not blank, at most 100 characters, one clean line', () => {
+    expect(entryOf({ ...minimal, ptypes: ['x'.repeat(100)] }).ptypes).toEqual(['x'.repeat(100)]);
+    expect(problemsOf({ ...minimal, ptypes: ['PT', '', '  ', 'x'.repeat(101), 'P\tT', ' PT', 'ST '] })).toEqual([
+      { field: 'entries[0].ptypes[1]', reason: 'must not be blank' },
+      { field: 'entries[0].ptypes[2]', reason: 'must not be blank' },
+      { field: 'entries[0].ptypes[3]', reason: 'must be at most 100 characters; this has 101' },
+      { field: 'entries[0].ptypes[4]', reason: 'must not contain control characters' },
+      { field: 'entries[0].ptypes[5]', reason: 'must not begin or end with a space' },
+      { field: 'entries[0].ptypes[6]', reason: 'must not begin or end with a space' },
+    ]);
+  });
+
+  it('a number and its digits are the same PTYPE, so listing both is listing it twice', () => {
+    expect(problemsOf({ ...minimal, ptypes: [1, '1', 'PT', 'PT'] })).toEqual([
+      { field: 'entries[0].ptypes[1]', reason: '"1" is listed twice' },
+      { field: 'entries[0].ptypes[3]', reason: '"PT" is listed twice' },
+    ]);
+    // Leading zeros make another text: an ILS may have both categories "03" and "3".
+    expect(entryOf({ ...minimal, ptypes: [3, '03'] }).ptypes).toEqual(['3', '03']);
   });
 
   it('minimumOwed is required decimal money, not negative and not a float', () => {
@@ -266,7 +290,7 @@ describe('toSettingsJson', () => {
       {
         ...minimal,
         homeLibraries: ['MAIN', 'EAST'],
-        ptypes: [3],
+        ptypes: [3, 'PT', 'Patrons'],
         window: { mode: 'absolute', start: '2017-01-01', end: '2017-12-31', graceDays: 30 },
         agency: { strategy: 'round_robin', among: ['B', 'A'] },
         agencyFee: '10.5',
@@ -282,5 +306,13 @@ describe('toSettingsJson', () => {
       expect(toSettingsJson(entryOf(back))).toEqual(back);
     }
     expect(toSettingsJson(entryOf(jsons[1])).agencyFee).toBe('10.50');
+  });
+
+  it('writes a PTYPE as a number only when it is a canonical whole number 0..32767', () => {
+    const back = toSettingsJson(entryOf({ ...minimal, ptypes: [1, 2, 'PT', '3', '03', '32767', '32768', '-1', '1.0', '1e3', 0] }));
+    expect(back.ptypes).toEqual([1, 2, 'PT', 3, '03', 32767, '32768', '-1', '1.0', '1e3', 0]);
+    // An existing all-numbers file comes back unchanged.
+    expect(toSettingsJson(entryOf({ ...minimal, ptypes: [4, 1, 10] })).ptypes).toEqual([4, 1, 10]);
+    expect(toSettingsJson(entryOf(back))).toEqual(back);
   });
 });

@@ -11,10 +11,12 @@
 //   baseFilename null (the entry id)        autoNewSubmission false      autoUpdateDays "" (no day)
 //   sendEmptyReports true                   email from/to/cc/subject ""
 // Required: name, minimumOwed, agency. Amounts are strings ("25.00"), never JSON numbers;
+// a PTYPE is a whole number 0..32767 or a text (src/domain/ptype.ts), 1 and "1" being the same;
 // autoUpdateDays is kept in its shortest form ("1,2,3,4" becomes "1-4").
 import { parseDate, type LocalDate } from './dates.ts';
 import type { Problem } from './errors.ts';
 import { formatMoney, parseMoney, type Cents } from './money.ts';
+import { ptypeJson, readPtype } from './ptype.ts';
 import type { AgencyChoice, AgencyStrategyName, SettingsEntry, WindowSpec } from './settings.ts';
 import { formatWeekdaySpec, parseWeekdaySpec } from './weekdays.ts';
 
@@ -28,7 +30,8 @@ export type WindowJson =
 export interface SettingsEntryJson {
   name: string;
   homeLibraries: string[];
-  ptypes: number[];
+  /** Sierra-style numbers as JSON numbers, other patron categories as text: [1, 2, "PT"]. */
+  ptypes: (number | string)[];
   exemptPatronCodes: string[];
   countedCharges: 'all' | 'item_fees';
   window: WindowJson;
@@ -56,7 +59,6 @@ export const LIMITS = {
   homeLibraries: 100,
   /** Sierra: "This setting has a 4-digit maximum" — used for every day and hour count. */
   days: 9999,
-  ptype: 32767,
   baseFilename: 100,
   /** Sierra: the "From" address must be less than 49 characters. */
   emailFromBelow: 49,
@@ -188,13 +190,6 @@ function code(v: unknown): Checked<string> {
   if (typeof v !== 'string' || v.trim() === '') return { ok: false, reason: 'must be a non-blank string' };
   if (CONTROL.test(v)) return { ok: false, reason: 'must not contain control characters' };
   return { ok: true, value: v.trim() };
-}
-
-function ptype(v: unknown): Checked<number> {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > LIMITS.ptype) {
-    return { ok: false, reason: `must be a whole number from 0 to ${LIMITS.ptype}` };
-  }
-  return { ok: true, value: v };
 }
 
 /** Why a trimmed entry or agency name is not acceptable, or null. */
@@ -345,7 +340,7 @@ export function parseSettingsEntry(json: unknown, index: number): { entry?: Sett
   const entry: SettingsEntryInput = {
     name,
     homeLibraries: r.list('homeLibraries', code, LIMITS.homeLibraries),
-    ptypes: r.list('ptypes', ptype),
+    ptypes: r.list('ptypes', readPtype),
     exemptPatronCodes: r.list('exemptPatronCodes', code),
     countedCharges: countedCharges === 'item_fees' ? 'item_fees' : 'all',
     window: readWindow(r),
@@ -407,7 +402,7 @@ export function toSettingsJson(entry: SettingsEntryInput): SettingsEntryJson {
   return {
     name: entry.name,
     homeLibraries: [...entry.homeLibraries],
-    ptypes: [...entry.ptypes],
+    ptypes: entry.ptypes.map(ptypeJson),
     exemptPatronCodes: [...entry.exemptPatronCodes],
     countedCharges: entry.countedCharges,
     window:

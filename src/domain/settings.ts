@@ -20,7 +20,8 @@ export interface SettingsEntry {
   position: number;
   name: string;
   homeLibraries: string[];
-  ptypes: number[];
+  /** Patron types as text (src/domain/ptype.ts); a Sierra-style 3 is "3". */
+  ptypes: string[];
   exemptPatronCodes: string[];
   countedCharges: 'all' | 'item_fees';
   window: WindowSpec;
@@ -51,7 +52,7 @@ export function shouldRemove(owed: Cents, removeIfLessThan: Cents): boolean {
 }
 
 /** Whether an entry applies to a patron (home library and PTYPE lists; blank = all). */
-export function entryApplies(entry: Pick<SettingsEntry, 'homeLibraries' | 'ptypes'>, patron: { homeLibrary: string; ptype: number }): boolean {
+export function entryApplies(entry: Pick<SettingsEntry, 'homeLibraries' | 'ptypes'>, patron: { homeLibrary: string; ptype: string }): boolean {
   return (
     (entry.homeLibraries.length === 0 || entry.homeLibraries.includes(patron.homeLibrary)) &&
     (entry.ptypes.length === 0 || entry.ptypes.includes(patron.ptype))

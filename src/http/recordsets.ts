@@ -98,7 +98,8 @@ export function registerRecordSetRoutes(app: FastifyInstance, ctx: Context): voi
           additionalProperties: false,
           properties: {
             patronCode: { type: 'string', maxLength: 50 },
-            ptype: { type: 'integer', minimum: 0, maximum: 2_147_483_647 },
+            // A number (an older client's 3) is taken as its digits: the same PTYPE as "3".
+            ptype: { type: 'string', minLength: 1, maxLength: 100, description: 'the ILS patron category (e.g. "PT") or a Sierra-style number' },
             note: {
               type: 'object',
               required: ['text'],

@@ -188,10 +188,21 @@ export interface PatronInfo {
   firstName: string;
   lastName: string;
   homeLibrary: string;
-  ptype: number;
+  /** The ILS's patron category as text (a Sierra-style number as its digits). */
+  ptype: string;
   patronCode: string;
   email: string;
   phone: string;
+  mobile: string;
+  altPhone1: string;
+  altPhone2: string;
+  address: string;
+  address2: string;
+  city: string;
+  state: string;
+  postalCode: string;
+  /** UMS's "Adult or Child" as the ILS gives it; '' = from the birth date when a file is written. */
+  adultOrChild: string;
 }
 
 export interface PatronFlags {
@@ -271,6 +282,15 @@ async function patronHeader(db: Executor, patronId: string): Promise<{ patron: P
       patronCode: p.patron_code,
       email: p.email,
       phone: p.phone,
+      mobile: p.mobile,
+      altPhone1: p.alt_phone_1,
+      altPhone2: p.alt_phone_2,
+      address: p.address,
+      address2: p.address2,
+      city: p.city,
+      state: p.state,
+      postalCode: p.postal_code,
+      adultOrChild: p.adult_or_child,
     },
     flags: { status: p.status, inCollections: p.in_collections, blocked: p.blocked },
   };

@@ -9,6 +9,7 @@ import type { ItemStatus } from '../db/schema.ts';
 import { ITEM_STATUSES } from '../domain/import-formats.ts';
 import { ConflictError, NotFoundError, ValidationError, type Problem } from '../domain/errors.ts';
 import { formatMoney, type Cents } from '../domain/money.ts';
+import { ptypeTextProblem } from '../domain/ptype.ts';
 import { recordAudit, type AuditEntry } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { openSource } from './imports/source.ts';
@@ -382,7 +383,7 @@ export interface PatronMember {
   firstName: string;
   lastName: string;
   homeLibrary: string;
-  ptype: number | null;
+  ptype: string | null;
   patronCode: string;
   status: 'active' | 'secured' | null;
   inCollections: boolean;
@@ -436,7 +437,7 @@ export async function showRecordSet(db: Executor, ref: string | number): Promise
     first_name: string | null;
     last_name: string | null;
     home_library: string | null;
-    ptype: number | null;
+    ptype: string | null;
     patron_code: string | null;
     status: 'active' | 'secured' | null;
     in_collections: boolean | null;
@@ -486,12 +487,13 @@ export function recordSetJson(view: RecordSetView) {
 
 export interface BulkChange {
   patronCode?: string;
-  ptype?: number;
+  /** The ILS's patron category as text, or a Sierra-style number's digits. */
+  ptype?: string;
   note?: { text: string; mode: 'append' | 'replace' };
   blocked?: boolean;
 }
 
-type ChangedFields = { patron_code?: string; ptype?: number; note?: string; blocked?: boolean };
+type ChangedFields = { patron_code?: string; ptype?: string; note?: string; blocked?: boolean };
 
 export interface BulkChangeResult {
   set: RecordSetSummary;
@@ -512,9 +514,8 @@ function checkChange(change: BulkChange): Problem[] {
   if (change.patronCode !== undefined && change.patronCode.trim().length > PATRON_CODE_MAX) {
     problems.push({ field: 'patronCode', reason: `a patron code is at most ${PATRON_CODE_MAX} characters` });
   }
-  if (change.ptype !== undefined && !(Number.isSafeInteger(change.ptype) && change.ptype >= 0 && change.ptype <= 2_147_483_647)) {
-    problems.push({ field: 'ptype', reason: 'a patron type is a whole number from 0 to 2147483647' });
-  }
+  const ptypeProblem = change.ptype === undefined ? null : ptypeTextProblem(change.ptype.trim());
+  if (ptypeProblem !== null) problems.push({ field: 'ptype', reason: `a patron type ${ptypeProblem}` });
   if (change.note !== undefined) {
     if (change.note.text.trim() === '' && change.note.mode === 'append') problems.push({ field: 'note', reason: 'the note to append is empty' });
     if (change.note.text.length > NOTE_MAX) problems.push({ field: 'note', reason: `a note is at most ${NOTE_MAX} characters` });
@@ -537,11 +538,11 @@ export async function bulkChange(ctx: Context, ref: string | number, change: Bul
     const current = await trx.selectFrom('patrons').select(['id', 'patron_code', 'ptype', 'note', 'blocked']).where('id', 'in', ids).orderBy('id').forUpdate().execute();
     const changed: BulkChangeResult['changed'] = [];
     const unchanged: string[] = [];
-    const rows: { id: string; patron_code: string; ptype: number; note: string; blocked: boolean }[] = [];
+    const rows: { id: string; patron_code: string; ptype: string; note: string; blocked: boolean }[] = [];
     for (const p of current) {
       const next = { patron_code: p.patron_code, ptype: p.ptype, note: p.note, blocked: p.blocked };
       if (change.patronCode !== undefined) next.patron_code = change.patronCode.trim();
-      if (change.ptype !== undefined) next.ptype = change.ptype;
+      if (change.ptype !== undefined) next.ptype = change.ptype.trim();
       if (change.note !== undefined) {
         const text = change.note.text.trim();
         next.note = change.note.mode === 'replace' || p.note === '' ? text : `${p.note}\n${text}`;
@@ -565,7 +566,7 @@ export async function bulkChange(ctx: Context, ref: string | number, change: Bul
       const batch = rows.slice(i, i + 10_000);
       await sql`
         update patrons p set patron_code = v.patron_code, ptype = v.ptype, note = v.note, blocked = v.blocked, updated_at = ${now}::timestamptz
-        from unnest(${batch.map((r) => r.id)}::text[], ${batch.map((r) => r.patron_code)}::text[], ${batch.map((r) => r.ptype)}::int[],
+        from unnest(${batch.map((r) => r.id)}::text[], ${batch.map((r) => r.patron_code)}::text[], ${batch.map((r) => r.ptype)}::text[],
                     ${batch.map((r) => r.note)}::text[], ${batch.map((r) => r.blocked)}::boolean[])
           as v(id, patron_code, ptype, note, blocked)
         where p.id = v.id`.execute(trx);

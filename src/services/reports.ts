@@ -94,19 +94,24 @@ interface PageRow {
   first_name: string;
   last_name: string;
   address: string;
+  address2: string;
   city: string;
   state: string;
   postal_code: string;
   phone: string;
+  mobile: string;
+  alt_phone_1: string;
+  alt_phone_2: string;
   email: string;
   birth_date: string | null;
   home_library: string;
-  ptype: number;
+  ptype: string;
   patron_code: string;
+  adult_or_child: string;
 }
 
-const PATRON_COLUMNS = sql`p.barcode, p.first_name, p.last_name, p.address, p.city, p.state, p.postal_code, p.phone,
-  p.email, p.birth_date, p.home_library, p.ptype, p.patron_code`;
+const PATRON_COLUMNS = sql`p.barcode, p.first_name, p.last_name, p.address, p.address2, p.city, p.state, p.postal_code, p.phone,
+  p.mobile, p.alt_phone_1, p.alt_phone_2, p.email, p.birth_date, p.home_library, p.ptype, p.patron_code, p.adult_or_child`;
 
 /** The next page of a report's patrons after `after`, in code-point order of patron id. */
 function pageQuery(s: ReportScope, after: string | null, limit: number): RawBuilder<PageRow> {
@@ -216,15 +221,20 @@ function toPatron(kind: ReportKind, r: PageRow, charges: ReportCharge[], counted
     firstName: r.first_name,
     lastName: r.last_name,
     address: r.address,
+    address2: r.address2,
     city: r.city,
     state: r.state,
     postalCode: r.postal_code,
     phone: r.phone,
+    mobile: r.mobile,
+    altPhone1: r.alt_phone_1,
+    altPhone2: r.alt_phone_2,
     email: r.email,
     birthDate: r.birth_date,
     homeLibrary: r.home_library,
     ptype: r.ptype,
     patronCode: r.patron_code,
+    adultOrChild: r.adult_or_child,
     owedCents: owed as Cents,
     countedCents: kind === 'new' ? (counted.get(r.patron_id) ?? null) : null,
     referredCents: r.referred_cents as Cents,

@@ -17,13 +17,14 @@ export interface TestDatabase extends Database {
   url: string;
 }
 
-export async function freshDatabase(): Promise<TestDatabase> {
+/** `migrate: false` leaves the schema empty, for a test that migrates step by step. */
+export async function freshDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   if (testDbKind() === 'pglite') {
-    const database = await openDatabase({ url: 'memory://' });
+    const database = await openDatabase({ url: 'memory://', migrate: options.migrate });
     return Object.assign(database, { url: 'memory://', dispose: () => database.close() });
   }
   const schema = `t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  const database = await openDatabase({ url: POSTGRES_URL, schema });
+  const database = await openDatabase({ url: POSTGRES_URL, schema, migrate: options.migrate });
   return Object.assign(database, {
     url: POSTGRES_URL,
     async dispose() {

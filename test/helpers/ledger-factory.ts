@@ -52,7 +52,7 @@ export class LedgerFactory {
   }
 
   async patron(o: Partial<Row<'patrons'>> = {}): Promise<Row<'patrons'>> {
-    const row: Row<'patrons'> = { id: this.id('P'), home_library: o.home_library ?? (await this.libraryCode()), ptype: 1, ...o };
+    const row: Row<'patrons'> = { id: this.id('P'), home_library: o.home_library ?? (await this.libraryCode()), ptype: '1', ...o };
     await this.db.insertInto('patrons').values(row).execute();
     return row;
   }

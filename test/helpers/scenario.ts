@@ -48,7 +48,8 @@ export class Scenario {
     await this.load('libraries', libs.map((l) => ({ code: l.code, name: `${l.code} Library`, time_zone: l.time_zone ?? 'America/Chicago' })));
   }
 
-  async patrons(...ps: { id: string; home_library?: string; ptype?: number; patron_code?: string }[]): Promise<void> {
+  /** `ptype` as the import file has it: a number or a patron category code. */
+  async patrons(...ps: { id: string; home_library?: string; ptype?: number | string; patron_code?: string }[]): Promise<void> {
     await this.load(
       'patrons',
       ps.map((p) => ({

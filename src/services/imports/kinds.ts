@@ -18,7 +18,6 @@ export interface StageColumn {
 }
 
 const SQL_TYPES: Record<string, string> = {
-  ptype: 'integer',
   birth_date: 'date',
   due_date: 'date',
   amount: 'bigint',
