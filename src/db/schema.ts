@@ -361,7 +361,7 @@ export interface ConnectorWritesTable {
   idempotency_key: string;
   status: Generated<WriteStatus>;
   attempts: Generated<number>;
-  next_attempt_at: CreatedAt;
+  next_attempt_at: Timestamp | null;
   last_error: string | null;
   ils_ref: string | null;
   detail: ColumnType<unknown, string | undefined, string>;

@@ -21,7 +21,7 @@ export interface QueuedWrite {
   referralId: number;
   status: WriteStatus;
   attempts: number;
-  nextAttemptAt: Date;
+  nextAttemptAt: Date | null;
   lastError: string | null;
   ilsRef: string | null;
   detail: Record<string, unknown>;
@@ -56,7 +56,7 @@ function toQueued(r: {
   referral_id: number;
   status: WriteStatus;
   attempts: number;
-  next_attempt_at: Date;
+  next_attempt_at: Date | null;
   last_error: string | null;
   ils_ref: string | null;
   detail: unknown;
@@ -109,7 +109,7 @@ export async function retryWrite(ctx: Context, id: number): Promise<QueuedWrite>
     const w = await trx.selectFrom('connector_writes').select(['id', 'status']).where('id', '=', id).forUpdate().executeTakeFirst();
     if (!w) throw new NotFoundError(`write-back ${id}`);
     if (w.status !== 'failed' && w.status !== 'pending') throw new ConflictError(`write-back ${id} is ${w.status}; only a failed or pending one can be retried`);
-    await trx.updateTable('connector_writes').set({ status: 'pending', next_attempt_at: now, last_error: null }).where('id', '=', id).execute();
+    await trx.updateTable('connector_writes').set({ status: 'pending', next_attempt_at: null, last_error: null }).where('id', '=', id).execute();
     await recordAudit(trx, { actor: ctx.actor, action: 'writeback.retry', entity: 'connector_write', entityId: id, before: { status: w.status }, after: { status: 'pending' }, at: now });
     return toQueued((await writesQuery(trx).where('w.id', '=', id).executeTakeFirstOrThrow()) as Parameters<typeof toQueued>[0]);
   });
@@ -123,7 +123,7 @@ export async function connectorsWithDueWrites(db: Executor, now: Date): Promise<
     .select('c.name')
     .distinct()
     .where('w.status', 'in', ['pending', 'applying'])
-    .where('w.next_attempt_at', '<=', now)
+    .where((eb) => eb.or([eb('w.next_attempt_at', 'is', null), eb('w.next_attempt_at', '<=', now)]))
     .where('c.read_only', '=', false)
     .execute();
   return rows.map((r) => r.name);
@@ -163,7 +163,7 @@ async function claim(ctx: Context, connectorId: number, now: Date): Promise<Clai
       join referrals r on r.id = w.referral_id
       join agencies a on a.id = r.agency_id
       left join connector_writes b on b.connector_id = w.connector_id and b.referral_id = w.referral_id and b.kind = 'block'
-      where w.connector_id = ${connectorId} and w.status in ('pending', 'applying') and w.next_attempt_at <= ${now}::timestamptz
+      where w.connector_id = ${connectorId} and w.status in ('pending', 'applying') and (w.next_attempt_at is null or w.next_attempt_at <= ${now}::timestamptz)
         and (w.kind = 'lift' or not exists (
           select 1 from report_files f
           where f.run_id = r.run_id and f.entry_id = r.entry_id and f.agency_id = r.agency_id and f.kind = 'new' and f.status = 'held'))

@@ -47,7 +47,7 @@ CREATE TABLE connector_writes (
   -- no longer wanted (the referral closed before its block was placed, the fee was removed)
   status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'applying', 'applied', 'failed', 'skipped')),
   attempts        integer NOT NULL DEFAULT 0,
-  next_attempt_at timestamptz NOT NULL DEFAULT now(),
+  next_attempt_at timestamptz,                 -- NULL: due at once; after a failed attempt, the back-off's end
   last_error      text,
   ils_ref         text,                        -- the ILS's id of what was written (borrower_debarment_id, accountlines_id, ...)
   detail          jsonb NOT NULL DEFAULT '{}'::jsonb, -- what was written, as staff read it

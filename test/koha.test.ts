@@ -1,0 +1,320 @@
+// The Koha connector against a real MariaDB holding Koha's tables (test/helpers/koha-schema.ts),
+// written to by the same operations Koha's own code performs; Arrears on PGlite and PostgreSQL.
+// The connector's database user has only DESIGN.md's least-privilege GRANTs throughout.
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { KohaFixture } from './helpers/koha.ts';
+import { Scenario } from './helpers/scenario.ts';
+import { fixedClock, type Context } from '../src/services/context.ts';
+import { addConnector, testConnector, updateConnector } from '../src/services/connectors.ts';
+import { syncConnector } from '../src/services/sync.ts';
+import { applyWritebacks, listWrites } from '../src/services/writeback.ts';
+
+let t: TestDatabase;
+let s: Scenario;
+let koha: KohaFixture;
+
+const ctx = (at = '2026-12-04T15:00:00Z'): Context => ({ database: t, clock: fixedClock(at), actor: 'test' });
+
+const savedKey = process.env.ARREARS_SECRET_KEY;
+beforeAll(async () => {
+  // The connection URL is stored encrypted; on PostgreSQL the key comes from the environment.
+  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
+  t = await freshDatabase();
+  s = new Scenario(t);
+});
+afterAll(async () => {
+  await t.dispose();
+  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
+  else process.env.ARREARS_SECRET_KEY = savedKey;
+});
+beforeEach(async () => {
+  await s.reset();
+  koha = await KohaFixture.create();
+  await koha.branch('CPL', 'Centerville');
+  await koha.branch('MPL', 'Midway');
+  await koha.category('PT', 'A', 'Patron');
+  await koha.category('J', 'C', 'Juvenile');
+  await addConnector(ctx(), { name: 'koha', kind: 'koha', url: koha.url, timeZone: 'America/Chicago' });
+});
+afterEach(async () => {
+  await koha.dispose();
+});
+
+/** Arrears's balance of each patron of the connector: charges less what is allocated to them. */
+async function arrearsBalances(): Promise<Map<number, number>> {
+  const rows = await sql<{ patron_id: string; owed: number }>`
+    select p.id as patron_id, coalesce(sum(c.amount_cents - c.paid_cents), 0)::bigint as owed
+    from patrons p left join charges c on c.patron_id = p.id
+    where starts_with(p.id, 'koha:') group by p.id`.execute(t.db);
+  return new Map(rows.rows.map((r) => [Number(r.patron_id.slice(5)), Number(r.owed)]));
+}
+
+/** Every patron's balance in Arrears is Koha's own (Koha::Account->balance), or 0 for a patron in credit. */
+async function expectLedgerAgrees(): Promise<void> {
+  const ours = await arrearsBalances();
+  const theirs = await koha.balances();
+  for (const [borrowernumber, owed] of ours) expect({ borrowernumber, owed }).toEqual({ borrowernumber, owed: Math.max(0, theirs.get(borrowernumber) ?? 0) });
+}
+
+describe('full sync', () => {
+  it('reads branches, patrons with their category as PTYPE, items and the whole account; every balance is Koha\'s to the cent', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001', surname: 'Archer', firstname: 'Ann', address: '1 Elm St', address2: 'Apt 4', city: 'Centerville', state: 'IL', zipcode: '62701', phone: '217-555-0101', mobile: '217-555-0199', phonepro: '217-555-0111', B_phone: '217-555-0122', email: 'ann@example.org', dateofbirth: '1980-02-03' });
+    const ben = await koha.patron({ cardnumber: '21000002', surname: 'Baker', categorycode: 'J', branchcode: 'MPL' });
+    const book = await koha.item('39000001', 'The Long Winter');
+    await koha.checkout(ann, book, '2026-10-01');
+    const lost = await koha.debit(ann, { type: 'LOST', cents: 3000, itemnumber: book, date: '2026-10-15T15:00:00Z' });
+    await koha.debit(ann, { type: 'PROCESSING', cents: 500, itemnumber: book, date: '2026-10-15T15:00:01Z' });
+    await koha.pay(ann, 1000, { debits: [lost] });
+    const fine = await koha.debit(ben, { type: 'OVERDUE', cents: 250, date: '2026-09-01T12:00:00Z', branch: 'MPL' });
+    await koha.debit(ben, { type: 'MANUAL', cents: 4000, date: '2026-09-02T12:00:00Z', branch: 'MPL' });
+    await koha.pay(ben, 500, { apply: false }); // at the desk, not applied to anything yet
+
+    const r = await syncConnector(ctx(), 'koha');
+    expect(r).toMatchObject({ connector: 'koha', mode: 'full', libraries: 2, patrons: 2, items: 1, charges: 4 });
+    const patrons = await t.db.selectFrom('patrons').selectAll().orderBy('id').execute();
+    expect(patrons.map((p) => [p.id, p.barcode, p.home_library, p.ptype, p.adult_or_child])).toEqual([
+      [`koha:${ann}`, '21000001', 'CPL', 'PT', 'A'],
+      [`koha:${ben}`, '21000002', 'MPL', 'J', 'C'],
+    ]);
+    expect(patrons[0]).toMatchObject({ first_name: 'Ann', last_name: 'Archer', address: '1 Elm St', address2: 'Apt 4', city: 'Centerville', postal_code: '62701', phone: '217-555-0101', mobile: '217-555-0199', alt_phone_1: '217-555-0111', alt_phone_2: '217-555-0122', email: 'ann@example.org', birth_date: '1980-02-03' });
+    expect(await t.db.selectFrom('libraries').select(['code', 'name', 'time_zone', 'connector_id']).orderBy('code').execute()).toEqual([
+      { code: 'CPL', name: 'Centerville', time_zone: 'America/Chicago', connector_id: expect.any(Number) },
+      { code: 'MPL', name: 'Midway', time_zone: 'America/Chicago', connector_id: expect.any(Number) },
+    ]);
+    expect(await t.db.selectFrom('items').select(['id', 'barcode', 'title', 'status', 'patron_id', 'due_date']).execute()).toEqual([
+      { id: `koha:${book}`, barcode: '39000001', title: 'The Long Winter', status: 'checked_out', patron_id: `koha:${ann}`, due_date: '2026-10-01' },
+    ]);
+    const charges = await t.db.selectFrom('charges').select(['id', 'reason', 'amount_cents', 'paid_cents', 'item_id', 'library', 'assessed_on']).orderBy('id').execute();
+    expect(charges).toContainEqual({ id: `koha:${lost}`, reason: 'replacement', amount_cents: 3000, paid_cents: 1000, item_id: `koha:${book}`, library: 'CPL', assessed_on: '2026-10-15' });
+    expect(charges).toContainEqual({ id: `koha:${fine}`, reason: 'overdue', amount_cents: 250, paid_cents: 250, item_id: null, library: 'MPL', assessed_on: '2026-09-01' });
+    await expectLedgerAgrees();
+  });
+});
+
+describe('the least-privilege user', () => {
+  it('has every privilege the connector needs, and a missing GRANT is named', async () => {
+    const report = await testConnector(ctx(), 'koha');
+    expect(report.ok).toBe(true);
+    expect(report.version).toMatch(/^Koha 23\.1103000 on .*MariaDB/);
+    expect(report.privileges.every((p) => p.ok)).toBe(true);
+    await koha.exec(`REVOKE INSERT ON \`${koha.database}\`.account_offsets FROM '${koha.user}'@'127.0.0.1'`);
+    const missing = await testConnector(ctx(), 'koha');
+    expect(missing.ok).toBe(false);
+    expect(missing.privileges.filter((p) => !p.ok).map((p) => p.what)).toEqual(['INSERT on account_offsets']);
+  });
+
+  it('a wrong password fails the sync with a clear error naming the connector and nothing is written', async () => {
+    await koha.patron({ cardnumber: '21000009' });
+    const wrong = new URL(koha.url);
+    wrong.password = 'not-the-password';
+    await updateConnector(ctx(), 'koha', { url: wrong.toString() });
+    await expect(syncConnector(ctx(), 'koha')).rejects.toThrow(/connector "koha": the ILS database cannot be reached or refused the connector's user/);
+    await expect(syncConnector(ctx(), 'koha')).rejects.not.toThrow(/not-the-password/);
+    expect(await t.db.selectFrom('patrons').select('id').execute()).toEqual([]);
+    expect(await listWrites(t.db)).toEqual([]);
+  });
+});
+
+describe('incremental sync', () => {
+  it('reads again only the patrons something changed for: a desk payment, a cancelled debit, a voided payment, a write-off', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const ben = await koha.patron({ cardnumber: '21000002' });
+    const cal = await koha.patron({ cardnumber: '21000003' });
+    const annLost = await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    const benFine = await koha.debit(ben, { type: 'OVERDUE', cents: 800, date: '2026-10-16T15:00:00Z' });
+    const benManual = await koha.debit(ben, { type: 'MANUAL', cents: 1200, date: '2026-10-17T15:00:00Z' });
+    const benPaid = await koha.pay(ben, 1200, { debits: [benManual] });
+    await koha.debit(cal, { type: 'MANUAL', cents: 5000, date: '2026-10-18T15:00:00Z' });
+    await koha.age(60);
+    const first = await syncConnector(ctx(), 'koha');
+    expect(first).toMatchObject({ mode: 'full', patrons: 3, charges: 4, payments: 1 });
+
+    // At the desk: Ann pays 10.00 on her lost item; Ben's overdue fine is cancelled and his
+    // payment voided; Cal is written off 20.00. Nothing else changes.
+    await koha.pay(ann, 1000, { debits: [annLost] });
+    await koha.cancel(benFine);
+    await koha.void(benPaid);
+    await koha.pay(cal, 2000, { type: 'WRITEOFF', paymentType: null });
+    const next = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'koha');
+    expect(next).toMatchObject({ mode: 'incremental', patrons: 0, charges: 0, payments: 3, removed: { payments: 1, charges: 0, itemLinks: 0 } });
+    await expectLedgerAgrees();
+    const payments = await t.db.selectFrom('payments').select(['id', 'type', 'method', 'amount_cents', 'charge_id']).orderBy('id').execute();
+    expect(payments).toHaveLength(3);
+    expect(payments).toContainEqual(expect.objectContaining({ charge_id: `koha:${benFine}`, type: 'waive', amount_cents: 800 }));
+    expect(payments).toContainEqual(expect.objectContaining({ charge_id: `koha:${annLost}`, type: 'payment', method: 'CASH', amount_cents: 1000 }));
+    expect(payments.find((p) => p.type === 'writeoff')).toMatchObject({ amount_cents: 2000, method: '' });
+
+    // Unchanged since: an incremental sync compares and writes nothing.
+    await koha.age(60);
+    const idle = await syncConnector(ctx('2026-12-04T15:10:00Z'), 'koha');
+    expect(idle).toMatchObject({ mode: 'incremental', patrons: 0, charges: 0, payments: 0, removed: { payments: 0, charges: 0, itemLinks: 0 } });
+  });
+
+  it('a patron Koha deleted is never submitted again, and their account is still followed by its own keys', async () => {
+    const dee = await koha.patron({ cardnumber: '21000004' });
+    const fine = await koha.debit(dee, { type: 'MANUAL', cents: 4500, date: '2026-10-15T15:00:00Z' });
+    await koha.age(60);
+    await syncConnector(ctx(), 'koha');
+    await koha.pay(dee, 4500, { debits: [fine] });
+    await koha.deletePatron(dee);
+    const r = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'koha');
+    expect(r).toMatchObject({ mode: 'incremental', deletedPatrons: 1, payments: 1 });
+    expect(await t.db.selectFrom('exclusions').select(['patron_id', 'reason', 'lifted_at']).execute()).toEqual([
+      { patron_id: `koha:${dee}`, reason: 'deleted in the ILS (connector koha)', lifted_at: null },
+    ]);
+    expect((await arrearsBalances()).get(dee)).toBe(0);
+    // A full reconciliation finds the same, and adds nothing twice.
+    const full = await syncConnector(ctx('2026-12-04T15:10:00Z'), 'koha', { full: true });
+    expect(full).toMatchObject({ mode: 'full', deletedPatrons: 0, payments: 0, charges: 0 });
+  });
+
+  it('a returned item leaves the patron it was linked to', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const book = await koha.item('39000001', 'The Long Winter');
+    await koha.checkout(ann, book, '2026-11-01');
+    await koha.age(60);
+    await syncConnector(ctx(), 'koha');
+    await koha.checkin(book);
+    const r = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'koha');
+    expect(r.removed.itemLinks).toBe(1);
+    expect(await t.db.selectFrom('items').select(['status', 'patron_id']).execute()).toEqual([{ status: 'available', patron_id: null }]);
+  });
+});
+
+describe('write-back', () => {
+  beforeEach(async () => {
+    await s.agency('UMS');
+    await s.settings({ ptypes: ['PT'], minimumOwed: '25.00', agencyFee: '10.00', removeIfLessThan: '0.01' });
+  });
+
+  const run = (date: string, options: { dryRun?: boolean; writeBack?: boolean } = {}) => s.run(date, options, `${date}T15:00:00Z`);
+
+  async function debarments(borrowernumber: number) {
+    return koha.query('SELECT borrower_debarment_id, type, comment, expiration FROM borrower_debarments WHERE borrowernumber = ? ORDER BY borrower_debarment_id', [borrowernumber]);
+  }
+  async function flags(borrowernumber: number) {
+    const [b] = await koha.query('SELECT debarred, debarredcomment FROM borrowers WHERE borrowernumber = ?', [borrowernumber]);
+    return { debarred: b!.debarred as string | null, debarredcomment: b!.debarredcomment as string | null };
+  }
+
+  it('a referral places the restriction, borrowers.debarred and the agency fee in Koha; the fee paid at the desk comes back as a fee payment', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+
+    const dry = await run('2026-12-04', { dryRun: true });
+    expect(dry.writebacks.map((w) => [w.connector, w.kind, w.patronId])).toEqual([
+      ['koha', 'block', `koha:${ann}`],
+      ['koha', 'fee', `koha:${ann}`],
+    ]);
+    expect(await listWrites(t.db)).toEqual([]);
+    expect(await debarments(ann)).toEqual([]);
+
+    const r = await run('2026-12-04');
+    expect(r.newSubmissions.map((n) => n.patronId)).toEqual([`koha:${ann}`]);
+    expect(r.writeback).toEqual([{ connector: 'koha', applied: 2, pending: 0, failed: 0, skipped: 0 }]);
+    expect(await debarments(ann)).toEqual([{ borrower_debarment_id: expect.any(Number), type: 'MANUAL', comment: 'Sent to collections (UMS) on 2026-12-04', expiration: null }]);
+    expect(await flags(ann)).toEqual({ debarred: '9999-12-31', debarredcomment: 'Sent to collections (UMS) on 2026-12-04' });
+    const fee = await koha.query("SELECT accountlines_id, debit_type_code, CAST(amount AS CHAR) AS amount, CAST(amountoutstanding AS CHAR) AS outstanding, interface, description FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann]);
+    expect(fee).toEqual([{ accountlines_id: expect.any(Number), debit_type_code: 'MANUAL', amount: '10.000000', outstanding: '10.000000', interface: 'cron', description: 'Collection agency fee (UMS)' }]);
+    expect(await koha.query("SELECT type, CAST(amount AS CHAR) AS amount, credit_id FROM account_offsets WHERE debit_id = ?", [fee[0]!.accountlines_id])).toEqual([{ type: 'CREATE', amount: '10.000000', credit_id: null }]);
+    const audit = await t.db.selectFrom('audit_log').select(['action', 'entity_id']).where('action', 'like', 'writeback.%').orderBy('id').execute();
+    expect(audit).toEqual([
+      { action: 'writeback.block', entity_id: `koha:${ann}` },
+      { action: 'writeback.fee', entity_id: `koha:${ann}` },
+    ]);
+
+    // The desk takes the fee: the next sync brings it back as a payment of the Arrears fee charge.
+    await koha.pay(ann, 1000, { debits: [Number(fee[0]!.accountlines_id)] });
+    await syncConnector(ctx('2026-12-04T16:00:00Z'), 'koha');
+    const feeCharge = await t.db.selectFrom('charges').select(['id', 'reason', 'paid_cents']).where('reason', '=', 'agency_fee').execute();
+    expect(feeCharge).toEqual([{ id: expect.stringMatching(/^fee-/), reason: 'agency_fee', paid_cents: 1000 }]);
+    expect(await t.db.selectFrom('charges').select('id').where('id', '=', `koha:${fee[0]!.accountlines_id}`).execute()).toEqual([]);
+    await expectLedgerAgrees();
+
+    // Running the same date again writes nothing.
+    const again = await run('2026-12-04');
+    expect(again.alreadyRun).toBe(true);
+    expect(await debarments(ann)).toHaveLength(1);
+    expect(await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann])).toHaveLength(1);
+  });
+
+  it('clearing lifts only the restriction Arrears placed; a staff suspension and its debarred date stay', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const lost = await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+    await run('2026-12-04');
+    const staff = await koha.restrict(ann, { type: 'SUSPENSION', comment: 'Damaged items', expiration: '2099-01-31' });
+    // Staff edit the comment of ours: it is still found by its id, not by its text.
+    await koha.exec("UPDATE borrower_debarments SET comment = 'Collections: call before lifting' WHERE borrowernumber = ? AND type = 'MANUAL'", [ann]);
+    await koha.age(60);
+
+    // Everything is paid at the desk; the next run clears the referral and lifts ours.
+    await koha.pay(ann, 4000, { debits: [lost, ...(await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann])).map((r) => Number(r.accountlines_id))] });
+    await syncConnector(ctx('2026-12-05T15:00:00Z'), 'koha');
+    const r = await run('2026-12-05');
+    expect(r.removals.map((x) => x.patronId)).toEqual([`koha:${ann}`]);
+    expect(r.writeback).toEqual([{ connector: 'koha', applied: 1, pending: 0, failed: 0, skipped: 0 }]);
+    expect(await debarments(ann)).toEqual([{ borrower_debarment_id: staff, type: 'SUSPENSION', comment: 'Damaged items', expiration: '2099-01-31' }]);
+    expect(await flags(ann)).toEqual({ debarred: '2099-01-31', debarredcomment: 'Damaged items' });
+  });
+
+  it('Koha unreachable, or refusing the user, during write-back: the run commits, the writes stay queued and are applied exactly once later', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+    // The user loses its right to write restrictions: Koha refuses the first write.
+    await koha.exec(`REVOKE INSERT, UPDATE, DELETE ON \`${koha.database}\`.borrower_debarments FROM '${koha.user}'@'127.0.0.1'`);
+    const r = await run('2026-12-04');
+    expect(r.newSubmissions).toHaveLength(1);
+    expect(r.writeback).toEqual([expect.objectContaining({ connector: 'koha', applied: 0, pending: 2, failed: 0 })]);
+    expect(await s.referred()).toEqual([`koha:${ann}`]);
+    const queued = await listWrites(t.db);
+    expect(queued.map((w) => [w.kind, w.status, w.attempts])).toEqual([
+      ['fee', 'pending', 1],
+      ['block', 'pending', 1],
+    ]);
+    expect(queued[1]!.lastError).toMatch(/refused the connector's user/);
+
+    // Then the server is down altogether (a port nothing listens on).
+    await koha.exec(`GRANT INSERT, UPDATE, DELETE ON \`${koha.database}\`.borrower_debarments TO '${koha.user}'@'127.0.0.1'`);
+    const down = new URL(koha.url);
+    down.port = '1';
+    await updateConnector(ctx(), 'koha', { url: down.toString() });
+    const later = ctx('2026-12-04T16:00:00Z');
+    expect(await applyWritebacks(later, 'koha')).toMatchObject({ applied: 0, pending: 2 });
+    // Not due again until the back-off has passed.
+    await updateConnector(ctx(), 'koha', { url: koha.url });
+    expect(await applyWritebacks(later, 'koha')).toMatchObject({ applied: 0, pending: 2 });
+    expect(await applyWritebacks(ctx('2026-12-04T17:00:00Z'), 'koha')).toEqual({ connector: 'koha', applied: 2, pending: 0, failed: 0, skipped: 0 });
+    expect(await applyWritebacks(ctx('2026-12-04T18:00:00Z'), 'koha')).toEqual({ connector: 'koha', applied: 0, pending: 0, failed: 0, skipped: 0 });
+    expect(await debarments(ann)).toHaveLength(1);
+    expect(await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann])).toHaveLength(1);
+  });
+
+  it('a read-only connector and a run with write-back off write nothing to Koha', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+    const off = await run('2026-12-04', { writeBack: false });
+    expect(off.writebacks).toHaveLength(2);
+    expect(off.writeback).toBeUndefined();
+    expect(await debarments(ann)).toEqual([]);
+    expect((await listWrites(t.db)).map((w) => w.status)).toEqual(['pending', 'pending']);
+
+    await s.reset();
+    await addConnector(ctx(), { name: 'koha', kind: 'koha', url: koha.url, timeZone: 'America/Chicago', readOnly: true });
+    await s.agency('UMS');
+    await s.settings({ ptypes: ['PT'], minimumOwed: '25.00', agencyFee: '10.00' });
+    await syncConnector(ctx(), 'koha');
+    const r = await run('2026-12-04');
+    expect(r.newSubmissions).toHaveLength(1);
+    expect(r.writebacks).toEqual([]);
+    expect(await listWrites(t.db)).toEqual([]);
+    expect(await debarments(ann)).toEqual([]);
+    expect(await flags(ann)).toEqual({ debarred: null, debarredcomment: null });
+  });
+});
