@@ -4,7 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './helpers/child.ts';
+import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { KohaFixture } from './helpers/koha.ts';
 import { Scenario } from './helpers/scenario.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
@@ -317,4 +321,59 @@ describe('write-back', () => {
     expect(await debarments(ann)).toEqual([]);
     expect(await flags(ann)).toEqual({ debarred: null, debarredcomment: null });
   });
+});
+
+describe('the CLI', () => {
+  it('adds a connector from an environment variable (never argv), tests it, syncs, runs and writes back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'arrears-koha-cli-'));
+    // Another process reaches the PostgreSQL test schema through search_path; on PGlite a data folder of its own.
+    const url = testDbKind() === 'postgres' ? `${t.url}?options=${encodeURIComponent(`-c search_path=${t.schema}`)}` : join(dir, 'data');
+    await s.reset();
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    const env = { KOHA_DB_URL: koha.url };
+    const cli = (...args: string[]) => runCli(url, args, env);
+    try {
+      const added = await cli('connectors', 'add', 'koha', 'koha', '--url-env', 'KOHA_DB_URL', '--time-zone', 'America/Chicago');
+      expect(added.stderr).toBe('');
+      expect(added.stdout).toContain(`added connector koha: mysql://127.0.0.1:3306/${koha.database}, time zone America/Chicago`);
+      expect(added.stdout).not.toContain(koha.password);
+
+      const tested = await cli('connectors', 'test', 'koha');
+      expect(tested.code).toBe(0);
+      expect(tested.stdout).toMatch(/^koha: Koha 23\.1103000 on /);
+      expect(tested.stdout).not.toContain('MISSING');
+
+      const synced = await cli('sync', 'koha', '--json');
+      expect(synced.code).toBe(0);
+      expect(JSON.parse(synced.stdout)).toMatchObject({ connector: 'koha', mode: 'full', patrons: 1, charges: 1, payments: 0 });
+
+      expect((await cli('agencies', 'add', 'UMS', '--transfer', 'none')).code).toBe(0);
+      const settings = join(dir, 'settings.json');
+      (await import('node:fs')).writeFileSync(settings, JSON.stringify([{ name: 'Koha patrons', ptypes: ['PT'], minimumOwed: '25.00', agencyFee: '10.00', agency: 'UMS' }]));
+      expect((await cli('settings', 'import', settings)).code).toBe(0);
+
+      const dry = await cli('run', '--date', '2026-12-04', '--dry-run', '--json');
+      expect(JSON.parse(dry.stdout).writebacks.map((w: { kind: string }) => w.kind)).toEqual(['block', 'fee']);
+      const run = await cli('run', '--date', '2026-12-04', '--no-writeback', '--json');
+      const result = JSON.parse(run.stdout);
+      expect(result.newSubmissions.map((n: { patronId: string }) => n.patronId)).toEqual([`koha:${ann}`]);
+      expect(result.writeback).toBeUndefined();
+
+      const pending = await cli('writeback', 'koha', '--dry-run', '--json');
+      expect(JSON.parse(pending.stdout).writes.map((w: { kind: string; status: string }) => [w.kind, w.status])).toEqual([
+        ['fee', 'pending'],
+        ['block', 'pending'],
+      ]);
+      expect(await koha.query('SELECT * FROM borrower_debarments')).toEqual([]);
+      const applied = await cli('writeback', 'koha', '--json');
+      expect(JSON.parse(applied.stdout)).toEqual({ connector: 'koha', applied: 2, pending: 0, failed: 0, skipped: 0 });
+      expect(await koha.query('SELECT type FROM borrower_debarments WHERE borrowernumber = ?', [ann])).toEqual([{ type: 'MANUAL' }]);
+
+      const missing = await runCli(url, ['connectors', 'add', 'koha', 'other', '--url-env', 'NOT_SET_ANYWHERE'], {});
+      expect(missing).toMatchObject({ code: 2, stderr: 'error: field --url-env: the environment variable NOT_SET_ANYWHERE is not set or empty\n' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

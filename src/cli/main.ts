@@ -19,6 +19,7 @@ import { registerExclusions } from './exclusions.ts';
 import { registerFlags } from './flags.ts';
 import { registerSchedule } from './schedule.ts';
 import { registerBackup } from './backup.ts';
+import { registerConnectors } from './connectors.ts';
 
 const program = new Command('arrears')
   .description('Refer overdue library debt to collection agencies and follow every referral.')
@@ -37,7 +38,7 @@ program
   );
 
 // Command groups register themselves here, one line each.
-const registrars: Array<(p: Command) => void> = [registerRun, registerSettings, registerAgencies, registerImport, registerPatron, registerDemo, registerStart, registerExplain, registerFiles, registerRecordsets, registerSecondAgency, registerUsers, registerExclusions, registerFlags, registerSchedule, registerBackup];
+const registrars: Array<(p: Command) => void> = [registerRun, registerSettings, registerAgencies, registerImport, registerPatron, registerDemo, registerStart, registerExplain, registerFiles, registerRecordsets, registerSecondAgency, registerUsers, registerExclusions, registerFlags, registerSchedule, registerBackup, registerConnectors];
 for (const register of registrars) register(program);
 
 // A mistyped command or option is bad input (exit 2), like any other; help and version exit 0.

@@ -26,6 +26,13 @@ function printHuman(r: RunResult): void {
     console.log(`  Files: ${r.files.length}`);
     for (const f of r.files) console.log(`    ${f.name}\t${f.kind}\t${f.agency}`);
   }
+  if (r.writebacks.length) {
+    console.log(`  ILS write-backs ${r.dryRun ? 'it would queue' : 'queued'}: ${r.writebacks.length}`);
+    for (const w of r.writebacks) console.log(`    ${w.connector}\t${w.kind}\t${w.patronId}`);
+  }
+  for (const w of r.writeback ?? []) {
+    console.log(`  Written to ${w.connector}: ${w.applied} applied, ${w.pending} still queued, ${w.failed} failed${w.error ? ` (the ILS could not be reached: ${w.error})` : ''}`);
+  }
 }
 
 export function registerRun(program: Command): void {
@@ -36,10 +43,11 @@ export function registerRun(program: Command): void {
     .option('--dry-run', 'compute everything, write nothing')
     .option('--only <part>', 'run only New Submissions ("new") or only updates ("update")')
     .option('--entry <id...>', 'limit to these settings entry ids')
+    .option('--no-writeback', 'leave the ILS write-backs queued (apply them later with `arrears writeback <connector>`)')
     .option('--json', 'print the result as JSON')
     .action(
       action(async function (this: Command) {
-        const opts = this.opts<{ date: string; dryRun?: boolean; only?: string; entry?: string[]; json?: boolean }>();
+        const opts = this.opts<{ date: string; dryRun?: boolean; only?: string; entry?: string[]; json?: boolean; writeback: boolean }>();
         const reportDate = parseDate(opts.date);
         if (!reportDate) throw ValidationError.of(`"${opts.date}" is not a date (YYYY-MM-DD)`, { field: '--date' });
         if (opts.only && opts.only !== 'new' && opts.only !== 'update') throw ValidationError.of('must be "new" or "update"', { field: '--only' });
@@ -49,11 +57,11 @@ export function registerRun(program: Command): void {
           return n;
         });
         const result = await withContext(this, (ctx) =>
-          runReport(ctx, { reportDate, dryRun: opts.dryRun, parts: opts.only ? [opts.only as RunPart] : undefined, entryIds, trigger: 'manual' }),
+          runReport(ctx, { reportDate, dryRun: opts.dryRun, parts: opts.only ? [opts.only as RunPart] : undefined, entryIds, trigger: 'manual', writeBack: opts.writeback }),
         );
         if (opts.json) {
-          const { reportDate: rd, runId, dryRun, alreadyRun, newSubmissions, updates, removals, cancellations, files, entries, skipped } = result;
-          printJson({ reportDate: rd, runId, dryRun, alreadyRun, newSubmissions, updates, removals, cancellations, files, entries, skipped });
+          const { reportDate: rd, runId, dryRun, alreadyRun, newSubmissions, updates, removals, cancellations, files, entries, skipped, writebacks, writeback } = result;
+          printJson({ reportDate: rd, runId, dryRun, alreadyRun, newSubmissions, updates, removals, cancellations, files, entries, skipped, writebacks, ...(writeback ? { writeback } : {}) });
         } else printHuman(result);
       }),
     );
