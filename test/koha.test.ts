@@ -13,6 +13,7 @@ import { KohaFixture } from './helpers/koha.ts';
 import { Scenario } from './helpers/scenario.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
 import { addConnector, testConnector, updateConnector } from '../src/services/connectors.ts';
+import { Scheduler } from '../src/services/scheduler.ts';
 import { syncConnector } from '../src/services/sync.ts';
 import { applyWritebacks, listWrites } from '../src/services/writeback.ts';
 
@@ -320,6 +321,40 @@ describe('write-back', () => {
     expect(await listWrites(t.db)).toEqual([]);
     expect(await debarments(ann)).toEqual([]);
     expect(await flags(ann)).toEqual({ debarred: null, debarredcomment: null });
+  });
+});
+
+describe('the scheduler', () => {
+  it('syncs every connector before a scheduled run, and refuses to run on data older than the connector allows', async () => {
+    await s.agency('UMS');
+    await s.settings({ ptypes: ['PT'], minimumOwed: '25.00', autoNewSubmission: true });
+    await updateConnector(ctx(), 'koha', { options: { maxSyncAgeMinutes: 60 } });
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    await syncConnector(ctx('2026-12-03T12:00:00Z'), 'koha');
+    const at = (iso: string) => new Scheduler({ database: t, clock: fixedClock(iso) }, { runTime: { hour: 2, minute: 0 } });
+    expect(await at('2026-12-03T12:00:00Z').tick()).toMatchObject({ ran: [expect.objectContaining({ reportDate: '2026-12-03' })], failed: [] });
+    expect(await s.referred()).toEqual([]);
+
+    // A lost item charged in Koha after the last sync: the tick syncs it in before it runs.
+    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-12-03T20:00:00Z' });
+    const tick = await at('2026-12-04T09:00:00Z').tick();
+    expect(tick.synced).toEqual([{ connector: 'koha', ok: true, mode: 'incremental' }]);
+    expect(tick.ran).toEqual([expect.objectContaining({ reportDate: '2026-12-04', job: 'new', alreadyRun: false })]);
+    expect(await s.referred()).toEqual([`koha:${ann}`]);
+    expect(await koha.query('SELECT type FROM borrower_debarments WHERE borrowernumber = ?', [ann])).toEqual([{ type: 'MANUAL' }]);
+
+    // Koha cannot be reached the next night: the sync fails, its data is a day old, no run.
+    const down = new URL(koha.url);
+    down.port = '1';
+    await updateConnector(ctx(), 'koha', { url: down.toString() });
+    const refused = await at('2026-12-05T09:00:00Z').tick();
+    expect(refused.synced).toEqual([expect.objectContaining({ connector: 'koha', ok: false })]);
+    expect(refused.ran).toEqual([]);
+    expect(refused.failed).toEqual([expect.objectContaining({ reportDate: '2026-12-05', error: expect.stringMatching(/^connector "koha": its data is 1440 minutes old \(the limit is 60\); the last sync failed: .*; the run waits for a fresh sync$/) })]);
+    // Back up: the same tick, later, syncs and catches the date up.
+    await updateConnector(ctx(), 'koha', { url: koha.url });
+    const caught = await at('2026-12-05T09:30:00Z').tick();
+    expect(caught.ran).toEqual([expect.objectContaining({ reportDate: '2026-12-05', alreadyRun: false })]);
   });
 });
 

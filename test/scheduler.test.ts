@@ -101,10 +101,10 @@ describe('on the database', () => {
       await s.settings({ autoNewSubmission: true });
       const clock = movingClock('2015-03-02T07:59:59Z');
       const sch = scheduler(clock);
-      expect(await sch.tick()).toEqual({ busy: false, ran: [], skipped: [], failed: [] });
+      expect(await sch.tick()).toEqual({ busy: false, ran: [], skipped: [], failed: [], synced: [] });
       clock.set('2015-03-02T08:00:00Z');
       expect(ran(await sch.tick())).toEqual(['2015-03-02 new']);
-      expect(await sch.tick()).toEqual({ busy: false, ran: [], skipped: [], failed: [] });
+      expect(await sch.tick()).toEqual({ busy: false, ran: [], skipped: [], failed: [], synced: [] });
       expect((await runs()).length).toBe(1);
     });
   });
@@ -183,7 +183,7 @@ describe('on the database', () => {
       ]);
       expect(await state()).toEqual(['1 new 2015-03-08', '1 update 2015-03-08']);
 
-      expect(await sch.tick()).toEqual({ busy: false, ran: [], skipped: [], failed: [] });
+      expect(await sch.tick()).toEqual({ busy: false, ran: [], skipped: [], failed: [], synced: [] });
       expect((await runs()).length).toBe(7);
     });
 
@@ -227,7 +227,7 @@ describe('on the database', () => {
       clock.set('2015-03-05T12:00:00Z');
       const stop = new AbortController();
       stop.abort();
-      expect(await sch.tick({ signal: stop.signal })).toEqual({ busy: false, ran: [], skipped: [], failed: [] });
+      expect(await sch.tick({ signal: stop.signal })).toEqual({ busy: false, ran: [], skipped: [], failed: [], synced: [] });
       expect(await state()).toEqual(['1 new 2015-03-02']);
       expect(ran(await sch.tick())).toEqual(['2015-03-03 new', '2015-03-04 new', '2015-03-05 new']);
     });
@@ -354,7 +354,7 @@ describe('on the database', () => {
 
         clock.set('2015-03-03T12:00:00Z');
         await holder.query('select pg_advisory_lock($1, hashtext(current_schema()))', [TICK_LOCK]);
-        expect(await sch.tick()).toEqual({ busy: true, ran: [], skipped: [], failed: [] });
+        expect(await sch.tick()).toEqual({ busy: true, ran: [], skipped: [], failed: [], synced: [] });
         expect((await runs()).length).toBe(1);
         await holder.query('select pg_advisory_unlock($1, hashtext(current_schema()))', [TICK_LOCK]);
         expect(ran(await sch.tick())).toEqual(['2015-03-03 new']);
@@ -400,7 +400,7 @@ describe('on the database', () => {
 
       expect(p.seen[0]).toEqual({ tick: null, delivery: { delivered: 0, failed: 0, results: [] }, errors: ['scheduler tick: connection terminated unexpectedly'] });
       expect(ran(p.seen[1]!.tick!)).toEqual(['2015-03-02 new']);
-      expect(p.seen[2]!.tick).toEqual({ busy: false, ran: [], skipped: [], failed: [] });
+      expect(p.seen[2]!.tick).toEqual({ busy: false, ran: [], skipped: [], failed: [], synced: [] });
       const runId = (await runs())[0]!.id;
       expect(lines.slice(0, 2)).toEqual([
         '[background] scheduler tick: connection terminated unexpectedly; trying again in 5 ms',
@@ -413,7 +413,7 @@ describe('on the database', () => {
       const jobs = startBackgroundJobs({ database: t, clock: movingClock('2015-03-02T12:00:00Z'), actor: 'test' }, { intervalMs: 5, onPass: p.onPass, log: () => undefined });
       await p.next(2);
       await jobs.stop();
-      expect(p.seen[0]).toEqual({ tick: { busy: false, ran: [], skipped: [], failed: [] }, delivery: { delivered: 0, failed: 0, results: [] }, errors: [] });
+      expect(p.seen[0]).toEqual({ tick: { busy: false, ran: [], skipped: [], failed: [], synced: [] }, delivery: { delivered: 0, failed: 0, results: [] }, errors: [] });
     });
 
     it('stop() tells a tick in progress to stop, skips that pass’s delivery, and waits for it', async () => {
@@ -445,9 +445,9 @@ describe('on the database', () => {
       expect(signal?.aborted).toBe(true);
       await Promise.resolve();
       expect(stopped).toBe(false);
-      finishTick({ busy: false, ran: [], skipped: [], failed: [] });
+      finishTick({ busy: false, ran: [], skipped: [], failed: [], synced: [] });
       await stopping;
-      expect(p.seen).toEqual([{ tick: { busy: false, ran: [], skipped: [], failed: [] }, delivery: null, errors: [] }]);
+      expect(p.seen).toEqual([{ tick: { busy: false, ran: [], skipped: [], failed: [], synced: [] }, delivery: null, errors: [] }]);
     });
   });
 });

@@ -26,6 +26,7 @@ function printTick(r: TickResult): void {
     console.log('Another scheduler pass is running against this database; nothing was done.');
     return;
   }
+  for (const x of r.synced) console.log(x.ok ? `synced ${x.connector} (${x.mode})` : `sync of ${x.connector} failed: ${x.error}`);
   if (!r.ran.length && !r.skipped.length && !r.failed.length) console.log('Nothing is due.');
   for (const x of r.ran) console.log(`${x.reportDate}  entry ${x.entryId}  ${x.job}  ${x.alreadyRun ? 'already run' : `run ${x.runId}`}`);
   for (const x of r.skipped) console.log(`${x.reportDate}  entry ${x.entryId}  ${x.job}  skipped: ${x.reason}`);

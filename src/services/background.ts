@@ -1,9 +1,11 @@
-// The server's background loop: every interval, one scheduler tick (report dates due) and
-// then one delivery pass (files due to be sent). Nothing escapes the loop: an error, such as
+// The server's background loop: every interval, one scheduler tick (report dates due, after
+// syncing the ILS connectors), one delivery pass (files due to be sent) and the ILS
+// write-backs due again. Nothing escapes the loop: an error, such as
 // the database restarting, is logged and the next pass tries again.
 import type { Context } from './context.ts';
 import { deliverDueFiles, type DeliveryReport } from './delivery.ts';
 import { Scheduler, SCHEDULER_ACTOR, type TickResult } from './scheduler.ts';
+import { applyAllWritebacks, type WritebackResult } from './writeback.ts';
 
 export const DEFAULT_INTERVAL_MS = 60_000;
 
@@ -11,6 +13,8 @@ export const DEFAULT_INTERVAL_MS = 60_000;
 export interface BackgroundPass {
   tick: TickResult | null;
   delivery: DeliveryReport | null;
+  /** ILS write-backs retried this pass (those whose back-off has passed). */
+  writeback?: WritebackResult[] | null;
   errors: string[];
 }
 
@@ -21,6 +25,8 @@ export interface BackgroundOptions {
   scheduler?: Pick<Scheduler, 'tick'>;
   /** Default: deliverDueFiles. */
   deliver?: (ctx: Context) => Promise<DeliveryReport>;
+  /** Default: applyAllWritebacks (write-backs due again after their back-off). */
+  writeBack?: (ctx: Context) => Promise<WritebackResult[]>;
   /** One line per event worth an operator's attention (default: standard error). */
   log?: (line: string) => void;
   /** Called after every pass, e.g. by tests that wait for one. */
@@ -37,6 +43,7 @@ function message(err: unknown): string {
 }
 
 function logTick(log: (line: string) => void, r: TickResult): void {
+  for (const x of r.synced) log(x.ok ? `[scheduler] synced ${x.connector} (${x.mode})` : `[scheduler] sync of ${x.connector} failed: ${x.error}`);
   for (const x of r.ran) if (!x.alreadyRun) log(`[scheduler] entry ${x.entryId} ${x.job} ${x.reportDate}: run ${x.runId}`);
   for (const x of r.skipped) log(`[scheduler] entry ${x.entryId} ${x.job} ${x.reportDate} skipped: ${x.reason}`);
   for (const x of r.failed) log(`[scheduler] entry ${x.entryId} ${x.jobs.join('+')} ${x.reportDate} failed, will retry: ${x.error}`);
@@ -59,6 +66,7 @@ export function startBackgroundJobs(ctx: Context, options: BackgroundOptions = {
   const jobCtx: Context = { ...ctx, actor: SCHEDULER_ACTOR };
   const scheduler = options.scheduler ?? new Scheduler(jobCtx);
   const deliver = options.deliver ?? ((c: Context) => deliverDueFiles(c));
+  const writeBack = options.writeBack ?? ((c: Context) => applyAllWritebacks(c));
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const every = intervalMs >= 1000 ? `${Math.round(intervalMs / 1000)} s` : `${intervalMs} ms`;
   const stopping = new AbortController();
@@ -76,11 +84,13 @@ export function startBackgroundJobs(ctx: Context, options: BackgroundOptions = {
     const tick = await guarded('scheduler tick', errors, () => scheduler.tick({ signal: stopping.signal }));
     // Stopping: files wait for the next start rather than hold up the shutdown.
     const delivery = stopping.signal.aborted ? null : await guarded('delivery', errors, () => deliver(jobCtx));
+    const writeback = stopping.signal.aborted ? null : await guarded('write-back', errors, () => writeBack(jobCtx));
     try {
       if (tick) logTick(log, tick);
       if (delivery) logDelivery(log, delivery);
+      for (const w of writeback ?? []) if (w.applied || w.failed || w.error) log(`[write-back] ${w.connector}: ${w.applied} applied, ${w.pending} pending, ${w.failed} failed${w.error ? ` (${w.error})` : ''}`);
       for (const e of errors) log(`[background] ${e}; trying again in ${every}`);
-      options.onPass?.({ tick, delivery, errors });
+      options.onPass?.({ tick, delivery, errors, ...(writeback?.length ? { writeback } : {}) });
     } catch (err) {
       process.stderr.write(`[background] reporting a pass failed: ${message(err)}\n`);
     }

@@ -23,6 +23,7 @@ import type { SettingsEntry } from '../domain/settings.ts';
 import { recordAudit, type AuditEntry } from './audit.ts';
 import type { Context } from './context.ts';
 import { runReport, type RunPart } from './runs.ts';
+import { blockedBy, staleConnectors, syncAllConnectors } from './sync.ts';
 import { loadEntries } from './settings.ts';
 
 export const SCHEDULE_TIME_VARIABLE = 'ARREARS_SCHEDULE_TIME';
@@ -69,12 +70,22 @@ export interface FailedDate {
   error: string;
 }
 
+/** An ILS connector synced before the tick's runs. */
+export interface SyncedConnector {
+  connector: string;
+  ok: boolean;
+  mode?: 'full' | 'incremental';
+  error?: string;
+}
+
 export interface TickResult {
   /** Another tick (this process or another server) held the schedule: this one did nothing. */
   busy: boolean;
   ran: ScheduledRun[];
   skipped: SkippedDate[];
   failed: FailedDate[];
+  /** Connectors synced first (only when something was due). */
+  synced: SyncedConnector[];
 }
 
 export interface JobStatus {
@@ -132,7 +143,7 @@ export class Scheduler {
    * must not hold up a shutdown); the next tick carries on from there.
    */
   async tick(options: { signal?: AbortSignal } = {}): Promise<TickResult> {
-    const idle: TickResult = { busy: true, ran: [], skipped: [], failed: [] };
+    const idle: TickResult = { busy: true, ran: [], skipped: [], failed: [], synced: [] };
     if (this.running) return idle;
     this.running = true;
     try {
@@ -188,12 +199,24 @@ export class Scheduler {
   private async work(signal?: AbortSignal): Promise<TickResult> {
     const now = this.ctx.clock.now();
     const snap = await this.snapshot();
-    const result: TickResult = { busy: false, ran: [], skipped: [], failed: [] };
+    const result: TickResult = { busy: false, ran: [], skipped: [], failed: [], synced: [] };
     const plans = await this.settleJobs(snap, now);
 
     // Oldest date first across all entries; on one date, one run per combination of parts.
     const dates = [...new Set(plans.flatMap((p) => p.due))].sort(compareDates);
     const failedEntries = new Set<number>();
+    if (dates.length > 0) {
+      // Runs read the ILSs' data as of now: sync every connector first, and hold back the
+      // entries whose libraries come from a connector whose data is too old.
+      result.synced = await syncAllConnectors(this.ctx);
+      const stale = await staleConnectors(this.ctx.database.db, this.ctx.clock.now());
+      for (const p of plans) {
+        const reason = blockedBy(p.entry, stale);
+        if (!reason) continue;
+        failedEntries.add(p.entry.id);
+        for (const date of p.due) result.failed.push({ entryId: p.entry.id, jobs: [p.job], reportDate: date, error: reason });
+      }
+    }
     for (const date of dates) {
       const jobsOf = new Map<number, Job[]>();
       for (const p of plans) {

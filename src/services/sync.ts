@@ -232,6 +232,53 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
   }
 }
 
+/** Syncs every connector in turn (each in its own mode); one that fails does not stop the others. */
+export async function syncAllConnectors(ctx: Context): Promise<{ connector: string; ok: boolean; mode?: 'full' | 'incremental'; error?: string }[]> {
+  const names = (await ctx.database.db.selectFrom('connectors').select('name').orderBy('name').execute()).map((c) => c.name);
+  const out = [];
+  for (const name of names) {
+    try {
+      const r = await syncConnector(ctx, name);
+      out.push({ connector: name, ok: true, mode: r.mode });
+    } catch (err) {
+      out.push({ connector: name, ok: false, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return out;
+}
+
+const DEFAULT_MAX_SYNC_AGE_MINUTES = 24 * 60;
+
+export interface StaleConnector {
+  connector: string;
+  libraries: string[];
+  reason: string;
+}
+
+/** Connectors whose last committed sync is older than their maxSyncAgeMinutes (default a day), or that never synced. */
+export async function staleConnectors(db: Executor, now: Date): Promise<StaleConnector[]> {
+  const rows = await db.selectFrom('connectors').select(['id', 'name', 'options', 'last_sync_at', 'last_sync']).execute();
+  const out: StaleConnector[] = [];
+  for (const c of rows) {
+    const maxMinutes = (c.options as { maxSyncAgeMinutes?: number }).maxSyncAgeMinutes ?? DEFAULT_MAX_SYNC_AGE_MINUTES;
+    const age = c.last_sync_at ? (now.getTime() - new Date(c.last_sync_at).getTime()) / 60_000 : Infinity;
+    if (age <= maxMinutes) continue;
+    const libraries = (await db.selectFrom('libraries').select('code').where('connector_id', '=', c.id).execute()).map((l) => l.code);
+    const last = c.last_sync as { ok?: boolean; error?: string } | null;
+    const why = c.last_sync_at ? `its data is ${Math.floor(age)} minutes old (the limit is ${maxMinutes})` : 'it has never synced';
+    out.push({ connector: c.name, libraries, reason: `connector "${c.name}": ${why}${last && last.ok === false && last.error ? `; the last sync failed: ${last.error}` : ''}; the run waits for a fresh sync` });
+  }
+  return out;
+}
+
+/** Why an entry may not run on stale data: it covers a library of a stale connector (a blank list covers all). */
+export function blockedBy(entry: { homeLibraries: string[] }, stale: readonly StaleConnector[]): string | null {
+  for (const c of stale) {
+    if (entry.homeLibraries.length === 0 ? c.libraries.length > 0 : entry.homeLibraries.some((l) => c.libraries.includes(l))) return c.reason;
+  }
+  return null;
+}
+
 function summaryOf(r: SyncResult) {
   return {
     mode: r.mode,
