@@ -12,7 +12,7 @@ import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { KohaFixture } from './helpers/koha.ts';
 import { Scenario } from './helpers/scenario.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
-import { addConnector, testConnector, updateConnector } from '../src/services/connectors.ts';
+import { addConnector, setMapping, testConnector, updateConnector } from '../src/services/connectors.ts';
 import { Scheduler } from '../src/services/scheduler.ts';
 import { syncConnector } from '../src/services/sync.ts';
 import { applyWritebacks, listWrites } from '../src/services/writeback.ts';
@@ -96,6 +96,28 @@ describe('full sync', () => {
     expect(charges).toContainEqual({ id: `koha:${lost}`, reason: 'replacement', amount_cents: 3000, paid_cents: 1000, item_id: `koha:${book}`, library: 'CPL', assessed_on: '2026-10-15' });
     expect(charges).toContainEqual({ id: `koha:${fine}`, reason: 'overdue', amount_cents: 250, paid_cents: 250, item_id: null, library: 'MPL', assessed_on: '2026-09-01' });
     await expectLedgerAgrees();
+  });
+});
+
+describe('one source per library', () => {
+  it('refuses CSV rows for a connector\'s library or patron, and a branch code CSV imports already use, naming both sources', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    await syncConnector(ctx(), 'koha');
+    await expect(s.libraries({ code: 'CPL' })).rejects.toThrow('library "CPL" comes from connector "koha"; CSV imports cannot change it');
+    await expect(s.patrons({ id: 'P1', home_library: 'CPL' })).rejects.toThrow('library "CPL" comes from connector "koha", not CSV imports');
+    await s.libraries({ code: 'EAST' });
+    await expect(s.charges({ id: 'C1', patron_id: `koha:${ann}`, library: 'EAST', reason: 'manual', amount: '5.00', assessed_at: '2026-11-01T10:00:00' })).rejects.toThrow(
+      `patron "koha:${ann}" comes from connector "koha"; CSV imports cannot change their records`,
+    );
+
+    // A CSV library with patrons of its own, and a Koha branch of the same code.
+    await s.patrons({ id: 'P2', home_library: 'EAST' });
+    await koha.branch('EAST', 'East Side');
+    await expect(syncConnector(ctx(), 'koha')).rejects.toThrow('library code "EAST" comes from two sources: CSV imports and connector "koha"');
+    // Mapped away, the branch is left out and the sync goes through.
+    await setMapping(ctx(), 'koha', { libraries: { EAST: { ignore: true } } });
+    await expect(syncConnector(ctx(), 'koha')).resolves.toMatchObject({ mode: 'incremental' });
+    expect(await t.db.selectFrom('libraries').select(['code', 'connector_id']).where('code', '=', 'EAST').execute()).toEqual([{ code: 'EAST', connector_id: null }]);
   });
 });
 

@@ -404,6 +404,7 @@ class Merge {
       now: this.now,
       bulkRows: NEVER_BULK,
       duplicatesFrom: 0,
+      connectorId: this.config.id,
       columnOrder: COLUMNS[kind].map((c) => c.name),
     });
     await dropStaging(db);

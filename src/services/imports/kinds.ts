@@ -106,6 +106,43 @@ export async function checkReferences(db: Executor, kind: ImportKind): Promise<n
 }
 
 /**
+ * Each library's records come from one source: CSV imports (`connectorId` null) or one ILS
+ * connector. Rows that would add to or change another source's library, patron or ledger are
+ * problems, named with the source they belong to. Returns how many problems it found.
+ */
+export async function checkSource(db: Executor, kind: ImportKind, connectorId: number | null): Promise<number> {
+  // Without connectors everything is CSV: nothing to check (and nothing to slow a big import down).
+  if (connectorId === null) {
+    const any = await sql<{ n: number }>`select count(*)::int as n from (select 1 from connectors limit 1) c`.execute(db);
+    if (!any.rows[0]?.n) return 0;
+  }
+  const source = sql`${connectorId}::int`;
+  const owner = (connector: RawBuilder<unknown>) => sql`coalesce('connector "' || (select c.name from connectors c where c.id = ${connector}) || '"', 'CSV imports')`;
+  // Libraries and patrons of other sources, each looked up once (hashed), not once per row.
+  const foreignLibraries = sql`(select l.code, l.connector_id from libraries l where l.connector_id is distinct from ${source})`;
+  const foreignPatrons = sql`(select p.id, l.connector_id from patrons p join libraries l on l.code = p.home_library where l.connector_id is distinct from ${source})`;
+  const insert = async (column: string, reason: RawBuilder<unknown>, from: RawBuilder<unknown>): Promise<number> => {
+    const r = await sql`insert into import_problems (row_no, col, reason) select s.row_no, ${column}, ${reason} from import_stage s ${from}`.execute(db);
+    return Number(r.numAffectedRows ?? 0);
+  };
+  switch (kind) {
+    case 'libraries':
+      // A connector adopts its branches itself (sync.ts); CSV may not change a connector's.
+      if (connectorId !== null) return 0;
+      return insert('code', sql`format('library "%s" comes from %s; CSV imports cannot change it', s.code, ${owner(sql`f.connector_id`)})`, sql`join ${foreignLibraries} f on f.code = s.code where f.connector_id is not null`);
+    case 'patrons': {
+      let n = await insert('home_library', sql`format('library "%s" comes from %s, not %s', s.home_library, ${owner(sql`f.connector_id`)}, ${owner(source)})`, sql`join ${foreignLibraries} f on f.code = s.home_library`);
+      n += await insert('id', sql`format('patron "%s" comes from %s; %s cannot change it', s.id, ${owner(sql`f.connector_id`)}, ${owner(source)})`, sql`join ${foreignPatrons} f on f.id = s.id`);
+      return n;
+    }
+    case 'items':
+    case 'charges':
+    case 'payments':
+      return insert('patron_id', sql`format('patron "%s" comes from %s; %s cannot change their records', s.patron_id, ${owner(sql`f.connector_id`)}, ${owner(source)})`, sql`join ${foreignPatrons} f on f.id = s.patron_id`);
+  }
+}
+
+/**
  * Duplicate keys whose first row is `fromRow` or later (earlier keys are checked in memory as
  * the file is read), reported on each later row as the in-memory check words it.
  */

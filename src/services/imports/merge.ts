@@ -8,6 +8,7 @@ import type { Executor } from '../context.ts';
 import { allocatePayments, writeAllocations } from './allocate.ts';
 import {
   checkReferences,
+  checkSource,
   dropBadRows,
   dropForeignKeys,
   dropIndexes,
@@ -45,6 +46,8 @@ export interface MergeOptions {
   columnOrder: readonly string[];
   /** Told when checking is over and writing begins. */
   onWriting?: () => void;
+  /** The source of the rows: an ILS connector's id, or null for CSV imports. Rows of another source's library are refused. */
+  connectorId?: number | null;
 }
 
 export interface MergeResult {
@@ -69,6 +72,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   await sql`analyze import_stage`.execute(db);
   if (options.duplicatesFrom !== undefined) await flagDuplicateKeys(db, keyColumn(kind), options.duplicatesFrom);
   await checkReferences(db, kind);
+  await checkSource(db, kind, options.connectorId ?? null);
   const skipBadRows = options.skipBadRows ?? false;
   if (kind === 'payments') await allocatePayments(db, skipBadRows);
   const counts = await problemCounts(db);
