@@ -14,11 +14,14 @@ import { progressBoard, progressKey } from '../src/http/progress.ts';
 import { buildServer } from '../src/http/server.ts';
 import { addAgency } from '../src/services/agencies.ts';
 import type { Clock, Context } from '../src/services/context.ts';
+import { addConnector } from '../src/services/connectors.ts';
 import { addExclusion } from '../src/services/exclusions.ts';
+import { syncConnector } from '../src/services/sync.ts';
 import { createItemSet, createPatronSet } from '../src/services/recordsets.ts';
 import { exportSettings, importSettings, listEntries } from '../src/services/settings.ts';
 import { addUser, createToken, saveRole } from '../src/services/users.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
+import { KohaFixture } from './helpers/koha.ts';
 import { LedgerFactory } from './helpers/ledger-factory.ts';
 import { Scenario } from './helpers/scenario.ts';
 
@@ -43,6 +46,8 @@ const n = () => ++seq;
 /** Ids made in beforeAll that the table's requests use. */
 const ids = { entry: 0, run: 0, referral: 0, file: 0, dropAgency: 0 };
 let factory: LedgerFactory;
+/** A real Koha database (MariaDB) for the connector routes. */
+let koha: KohaFixture;
 
 interface Req extends InjectOptions {
   url: string;
@@ -204,6 +209,38 @@ const rows: Row[] = [
   { route: 'GET /api/audit', permission: 'audit.view', request: () => ({ url: '/api/audit?action=user.' }) },
   { route: 'GET /api/schedule', permission: 'parameters.view', request: () => ({ url: '/api/schedule' }) },
   { route: 'GET /api/dashboard', permission: 'ledger.view', request: () => ({ url: '/api/dashboard?from=2025-01' }) },
+  { route: 'GET /api/connectors', permission: 'parameters.view', request: () => ({ url: '/api/connectors' }) },
+  { route: 'GET /api/connectors/:name', permission: 'parameters.view', request: () => ({ url: '/api/connectors/koha' }) },
+  {
+    route: 'POST /api/connectors',
+    permission: 'settings.edit',
+    request: () => ({ method: 'POST', url: '/api/connectors', payload: { name: `k${n()}`, kind: 'koha', url: koha.url, timeZone: 'America/Chicago', readOnly: true } }),
+  },
+  { route: 'PATCH /api/connectors/:name', permission: 'settings.edit', request: () => ({ method: 'PATCH', url: '/api/connectors/koha', payload: { timeZone: 'America/Chicago' } }) },
+  {
+    route: 'DELETE /api/connectors/:name',
+    permission: 'settings.edit',
+    request: async () => ({ method: 'DELETE', url: `/api/connectors/${(await addConnector(ctx, { name: `gone${n()}`, kind: 'koha', url: koha.url, timeZone: 'UTC' })).name}` }),
+  },
+  { route: 'POST /api/connectors/:name/test', permission: 'settings.edit', request: () => ({ method: 'POST', url: '/api/connectors/koha/test' }) },
+  { route: 'GET /api/connectors/:name/codes', permission: 'parameters.view', request: () => ({ url: '/api/connectors/koha/codes' }) },
+  { route: 'PUT /api/connectors/:name/mapping', permission: 'settings.edit', request: () => ({ method: 'PUT', url: '/api/connectors/koha/mapping', payload: { methods: { CASH: 'cash' } } }) },
+  { route: 'POST /api/connectors/:name/sync', permission: 'imports.run', request: () => ({ method: 'POST', url: '/api/connectors/koha/sync', payload: {} }) },
+  { route: 'GET /api/connectors/:name/writes', permission: 'ledger.view', request: () => ({ url: '/api/connectors/koha/writes?status=failed' }) },
+  { route: 'POST /api/connectors/:name/writeback', permission: 'runs.run', request: () => ({ method: 'POST', url: '/api/connectors/koha/writeback' }) },
+  {
+    route: 'POST /api/writes/:id/retry',
+    permission: 'runs.run',
+    request: async () => {
+      const connector = await t.db.selectFrom('connectors').select('id').where('name', '=', 'koha').executeTakeFirstOrThrow();
+      const w = await t.db
+        .insertInto('connector_writes')
+        .values({ connector_id: connector.id, kind: 'block', patron_id: 'P1', referral_id: ids.referral, idempotency_key: `block:test${n()}`, status: 'failed', last_error: 'refused' })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return { method: 'POST', url: `/api/writes/${w.id}/retry` };
+    },
+  },
   {
     route: 'GET /api/progress/:id',
     permission: 'signed-in',
@@ -251,6 +288,13 @@ beforeAll(async () => {
   await patronSet('returns');
   await createItemSet(ctx, { from: 'returns', statuses: ['lost'], name: 'lostitems' });
 
+  koha = await KohaFixture.create();
+  await koha.branch('KPL', 'Koha Public Library');
+  await koha.category('PT');
+  await koha.patron({ branchcode: 'KPL', cardnumber: '29000001' });
+  await addConnector(ctx, { name: 'koha', kind: 'koha', url: koha.url, timeZone: 'America/Chicago' });
+  await syncConnector(ctx, 'koha');
+
   for (const role of ROLES) await addUser(ctx, { username: `u_${role}`, password: PASSWORD, roles: [role] });
   await addUser(ctx, { username: 'bot', password: null, roles: ['viewer'] });
   app = await buildServer(ctx, { session: { idleMinutes: 60, maxMinutes: 180 }, loginLimit: { attempts: 3, windowMinutes: 15 } });
@@ -260,6 +304,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await t?.dispose();
+  await koha?.dispose();
   rmSync(dir, { recursive: true, force: true });
   if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
   else process.env.ARREARS_SECRET_KEY = savedKey;

@@ -18,7 +18,7 @@ function runJson(r: RunRow) {
 export function registerRunRoutes(app: FastifyInstance, ctx: Context): void {
   const tags = ['runs'];
 
-  app.post<{ Body: { reportDate: string; dryRun?: boolean; parts?: RunPart[]; entryIds?: number[] }; Querystring: { progress?: string } }>(
+  app.post<{ Body: { reportDate: string; dryRun?: boolean; parts?: RunPart[]; entryIds?: number[]; writeBack?: boolean }; Querystring: { progress?: string } }>(
     '/api/runs',
     {
       config: { permission: 'runs.run' },
@@ -37,6 +37,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: Context): void {
             dryRun: { type: 'boolean', default: false },
             parts: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: ['new', 'update'] } },
             entryIds: { type: 'array', minItems: 1, maxItems: 500, items: { type: 'integer', minimum: 1, maximum: 2_147_483_647 } },
+            writeBack: { type: 'boolean', default: true, description: 'apply the ILS write-backs the run queued once it commits (false leaves them queued)' },
           },
         },
       },
@@ -51,6 +52,7 @@ export function registerRunRoutes(app: FastifyInstance, ctx: Context): void {
           parts: b.parts,
           entryIds: b.entryIds,
           trigger: 'api',
+          writeBack: b.writeBack,
           onPhase: tracker && ((phase) => tracker.update({ phase, unit: 'steps', done: RUN_PHASES.indexOf(phase), total: RUN_PHASES.length })),
         }),
       );

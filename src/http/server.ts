@@ -11,6 +11,7 @@ import type { Context } from '../services/context.ts';
 import type { SessionPolicy } from '../services/users.ts';
 import { registerAgencyRoutes } from './agencies.ts';
 import { registerAuditRoutes } from './audit.ts';
+import { registerConnectorRoutes } from './connectors.ts';
 import { registerAuth, type LoginLimit } from './auth.ts';
 import { registerDashboardRoutes } from './dashboard.ts';
 import { registerDocs } from './docs.ts';
@@ -70,6 +71,7 @@ const features: RouteRegistrar[] = [
   registerScheduleRoutes,
   registerDashboardRoutes,
   registerProgressRoutes,
+  registerConnectorRoutes,
 ];
 
 export async function buildServer(ctx: Context, options: ServerOptions = {}): Promise<FastifyInstance> {
