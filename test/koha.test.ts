@@ -418,6 +418,7 @@ describe('the CLI', () => {
       expect(result.writeback).toBeUndefined();
 
       const pending = await cli('writeback', 'koha', '--dry-run', '--json');
+      expect(JSON.parse(pending.stdout)).toMatchObject({ connector: 'koha', dryRun: true, applied: 0, pending: 2, failed: 0 });
       expect(JSON.parse(pending.stdout).writes.map((w: { kind: string; status: string }) => [w.kind, w.status])).toEqual([
         ['fee', 'pending'],
         ['block', 'pending'],

@@ -336,11 +336,11 @@ export function registerConnectors(program: Command): void {
       action(async function (this: Command, name: string) {
         const opts = this.opts<{ dryRun?: boolean; json?: boolean }>();
         if (opts.dryRun) {
-          const writes = await withContext(this, async (ctx) => {
-            await getConnectorSummary(ctx.database.db, name);
-            return listWrites(ctx.database.db, { connector: name, status: ['pending', 'applying'] });
+          const { writes, failed } = await withContext(this, async (ctx) => {
+            const summary = await getConnectorSummary(ctx.database.db, name);
+            return { writes: await listWrites(ctx.database.db, { connector: name, status: ['pending', 'applying'] }), failed: summary.writes.failed };
           });
-          if (opts.json) printJson({ dryRun: true, writes });
+          if (opts.json) printJson({ connector: name, dryRun: true, applied: 0, pending: writes.length, failed, writes });
           else {
             console.log(`${writes.length} write-backs would be applied to ${name}:`);
             printWrites(writes);

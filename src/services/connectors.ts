@@ -366,8 +366,9 @@ export async function testConnector(ctx: Context, name: string): Promise<Connect
   return { connector: name, ok: report.privileges.every((p) => p.ok), ...report };
 }
 
-export async function connectorCodes(ctx: Context, name: string): Promise<IlsCodes & { mapping: Mapping }> {
+/** The ILS's codes read live, the mapping in force, and the driver's stock mapping under it. */
+export async function connectorCodes(ctx: Context, name: string): Promise<IlsCodes & { mapping: Mapping; stock: Mapping }> {
   const config = await loadConnector(ctx, name);
   const codes = await withIlsSession(config, (s) => s.codes());
-  return { ...codes, mapping: config.mapping };
+  return { ...codes, mapping: config.mapping, stock: (await loadDriver(config.kind)).stockMapping };
 }

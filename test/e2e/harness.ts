@@ -69,6 +69,7 @@ export const SCREENS: [string, string][] = [
   ['Report files', 'Report files'],
   ['Imports', 'Imports'],
   ['Agencies', 'Agencies'],
+  ['Connectors', 'ILS connectors'],
   ['Schedule', 'Schedule'],
   ['Users', 'Users and API tokens'],
   ['Audit log', 'Audit log'],

@@ -5,6 +5,7 @@ import { createRoot } from 'react-dom/client';
 import { ApiError, get, post, type Me } from './api.ts';
 import { AgenciesScreen } from './screens/agencies.tsx';
 import { AuditScreen } from './screens/audit.tsx';
+import { ConnectorsScreen } from './screens/connectors.tsx';
 import { DashboardScreen } from './screens/dashboard.tsx';
 import { FilesScreen } from './screens/files.tsx';
 import { ImportsScreen } from './screens/imports.tsx';
@@ -29,6 +30,7 @@ const SCREENS = [
   { path: 'files', label: 'Report files', Screen: FilesScreen, needs: 'ledger.view' },
   { path: 'imports', label: 'Imports', Screen: ImportsScreen, needs: 'imports.run' },
   { path: 'agencies', label: 'Agencies', Screen: AgenciesScreen, needs: 'parameters.view' },
+  { path: 'connectors', label: 'Connectors', Screen: ConnectorsScreen, needs: 'parameters.view' },
   { path: 'schedule', label: 'Schedule', Screen: ScheduleScreen, needs: 'parameters.view' },
   { path: 'users', label: 'Users', Screen: UsersScreen, needs: 'users.manage' },
   { path: 'audit', label: 'Audit log', Screen: AuditScreen, needs: 'audit.view' },
