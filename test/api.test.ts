@@ -392,6 +392,19 @@ describe('requests and replies', () => {
     expect(audit.json()).toMatchObject({ items: [{ actor: 'u_circulation', action: 'patron.change', after: { note: 'called twice', recordSet: 'returns' } }] });
   });
 
+  it("bulk change takes a PTYPE code, and an older client's number as its digits", async () => {
+    const ptypes = async () => (await call('viewer', { url: '/api/recordsets/returns' })).json().members.map((m: { ptype: string | null }) => m.ptype);
+    expect((await call('circulation', { method: 'POST', url: '/api/recordsets/returns/bulk-change', payload: { ptype: 'PT' } })).statusCode).toBe(200);
+    const members: string[] = (await call('viewer', { url: '/api/recordsets/returns' })).json().members.map((m: { id: string }) => m.id);
+    expect(new Set(await ptypes())).toEqual(new Set(['PT']));
+    expect((await call('viewer', { url: `/api/patrons/${members[0]}` })).json().patron.ptype).toBe('PT');
+    // The scenario's PTYPE again, sent as a JSON number.
+    expect((await call('circulation', { method: 'POST', url: '/api/recordsets/returns/bulk-change', payload: { ptype: 1 } })).statusCode).toBe(200);
+    expect(new Set(await ptypes())).toEqual(new Set(['1']));
+    const blank = await call('circulation', { method: 'POST', url: '/api/recordsets/returns/bulk-change', payload: { ptype: '' } });
+    expect([blank.statusCode, blank.json().error.problems[0].field]).toEqual([400, 'ptype']);
+  });
+
   it('lists referrals with amounts as decimal strings and one with its history', async () => {
     const list = await call('viewer', { url: '/api/referrals?patron=P1' });
     expect(list.json()).toEqual({

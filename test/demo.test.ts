@@ -100,6 +100,9 @@ describe('the demo consortium files', () => {
     expect(ages.some((a) => a > 65)).toBe(true);
     expect(rows.patrons.filter((p) => p.patron_code === 'JUV').every((p) => p.ptype === '2' || p.ptype === '3')).toBe(true);
     expect(rows.patrons.some((p) => (p.address ?? '').includes(', Apt '))).toBe(true);
+    // What the UMS file has columns for: some patrons have a mobile, a few alternate phones or a PO box.
+    for (const field of ['mobile', 'alt_phone_1', 'alt_phone_2', 'address2'] as const) expect(rows.patrons.some((p) => (p[field] ?? '') !== '')).toBe(true);
+    expect(rows.patrons.every((p) => p.adult_or_child === '')).toBe(true);
     expect(new Set(rows.patrons.map((p) => p.home_library)).size).toBeGreaterThanOrEqual(8);
   });
 

@@ -10,7 +10,7 @@ import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/connection.ts';
 import { asDate } from '../src/domain/dates.ts';
-import { reportFormat } from '../src/domain/report-layouts.ts';
+import { parseCsv, reportFormat } from '../src/domain/report-layouts.ts';
 import { addAgency, editAgency, type AgencyInput } from '../src/services/agencies.ts';
 import { getFile, layoutOf, listFiles, renderDownload, renderReport } from '../src/services/reports.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
@@ -146,6 +146,33 @@ describe('golden files of each layout (a comma, a quote, a leading =, non-ASCII 
       layout: 'custom',
       layoutConfig: { fields: ['barcode', 'name', 'address', 'amount_owed', 'previous_amount', 'report_date'], delimiter: '\t', header: false, dateFormat: 'YYYYMMDD', moneyFormat: 'cents' },
     });
+  });
+});
+
+describe('what an ILS knows about a patron reaches the agency', () => {
+  it('ums New Submissions carry address2, mobile, the alternate phones and the stored Adult or Child; blank ones keep the birth-date rule', async () => {
+    await scenario({ layout: 'ums' });
+    await s.load('patrons', [
+      { id: 'P1', home_library: 'MAIN', ptype: 'PT', address2: 'Unit 7', mobile: '217-555-0199', alt_phone_1: '217-555-0111', alt_phone_2: '+1 217 555 0122', adult_or_child: 'C' },
+    ]);
+    await dayOne();
+    const rows = parseCsv((await content('main_new_20150401080405.txt')).toString('utf8'), ',');
+    const header = rows[0]!;
+    const row = (id: string) => Object.fromEntries(header.map((h, i) => [h, rows.find((r) => r[0] === id)![i]]));
+    const p1 = row('P1');
+    // Koha sends category_type as it is ("C" for a child category), whatever the birth date says.
+    expect([p1.address, p1.address2, p1.phone, p1.mobile, p1['Alt Ph 1'], p1['Alt Ph 2'], p1['Adult or Child'], p1.dateofbirth]).toEqual([
+      '1 Main St, Apt 2',
+      'Unit 7',
+      '217-555-0101',
+      '217-555-0199',
+      '217-555-0111',
+      "'+1 217 555 0122",
+      'C',
+      '1980-05-01',
+    ]);
+    const p2 = row('P2');
+    expect([p2.address2, p2.mobile, p2['Alt Ph 1'], p2['Alt Ph 2'], p2['Adult or Child']]).toEqual(['', '', '', '', 'Child']);
   });
 });
 

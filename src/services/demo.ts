@@ -43,7 +43,10 @@ export interface DemoOptions {
 /** The columns of each import file, in the order DESIGN.md lists them. */
 export const DEMO_COLUMNS = {
   libraries: ['code', 'name', 'time_zone'],
-  patrons: ['id', 'barcode', 'first_name', 'last_name', 'address', 'city', 'state', 'postal_code', 'phone', 'email', 'birth_date', 'home_library', 'ptype', 'patron_code'],
+  patrons: [
+    'id', 'barcode', 'first_name', 'last_name', 'address', 'address2', 'city', 'state', 'postal_code', 'phone', 'mobile',
+    'alt_phone_1', 'alt_phone_2', 'email', 'birth_date', 'home_library', 'ptype', 'patron_code', 'adult_or_child',
+  ],
   items: ['id', 'barcode', 'title', 'status', 'patron_id', 'due_date'],
   charges: ['id', 'patron_id', 'item_id', 'library', 'reason', 'amount', 'assessed_at'],
   payments: ['id', 'patron_id', 'charge_id', 'type', 'method', 'amount', 'paid_at'],
@@ -436,15 +439,21 @@ class PatronBuilder {
       first_name: first,
       last_name: last,
       address: `${rng.int(100, 9899)} ${street}${apartment}`,
+      address2: '',
       city: home.city,
       state: home.state,
       postal_code: `${home.zip3}${pad2(rng.int(1, 99))}`,
       phone,
+      mobile: '',
+      alt_phone_1: '',
+      alt_phone_2: '',
       email,
       birth_date: dateText(this.asOf - (age * 365 + Math.floor(age / 4) + rng.int(0, 364))),
       home_library: home.code,
       ptype: String(ptype),
       patron_code: code,
+      // A CSV library's export has no such field: UMS's Adult or Child comes from the birth date.
+      adult_or_child: '',
     };
   }
 
@@ -492,7 +501,18 @@ class PatronBuilder {
         this.loans(rng.int(0, 3));
         break;
     }
+    this.contactDetails();
     return this.finish();
+  }
+
+  /** Mobile, alternate phones and a PO box, drawn last so every earlier value of the patron's stream stays as it was. */
+  private contactDetails(): void {
+    const { rng, patron } = this;
+    const area = this.home.areaCode;
+    if (rng.chance(0.08)) patron.address2 = `PO Box ${rng.int(100, 9999)}`;
+    if (rng.chance(0.55)) patron.mobile = `(${area}) 555-02${pad2(rng.int(0, 99))}`;
+    if (rng.chance(0.12)) patron.alt_phone_1 = `(${area}) 555-03${pad2(rng.int(0, 99))}`;
+    if (rng.chance(0.03)) patron.alt_phone_2 = `(${area}) 555-04${pad2(rng.int(0, 99))}`;
   }
 
   /** Two items of the unlinked collection per patron: what overdue and damage charges point at. */

@@ -26,17 +26,23 @@ export async function withImportSession<T>(database: Database, fn: (s: ImportSes
   return database.db.transaction().execute((trx) =>
     fn({
       db: trx,
-      // PostgreSQL's 65,535 bind parameters cap a multi-row insert; the widest kind has 16 columns.
+      // Inserts are split further by their bind parameters (insertRows).
       batchSize: 2000,
       append: (table, columns, rows) => insertRows(trx, table, columns, rows),
     }),
   );
 }
 
+// PGlite reads a statement's parameter count as a signed 16-bit number, so more than 32,767
+// bind parameters fail in its protocol parser (PostgreSQL itself takes 65,535).
+const MAX_PARAMETERS = 32_767;
+
 async function insertRows(db: Executor, table: string, columns: readonly string[], rows: readonly StageValue[][]): Promise<void> {
-  if (rows.length === 0) return;
-  const values = rows.map((r) => sql`(${sql.join(r.map((v) => (v instanceof Date ? v.toISOString() : v)))})`);
-  await sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) values ${sql.join(values)}`.execute(db);
+  const perStatement = Math.max(1, Math.floor(MAX_PARAMETERS / columns.length));
+  for (let i = 0; i < rows.length; i += perStatement) {
+    const values = rows.slice(i, i + perStatement).map((r) => sql`(${sql.join(r.map((v) => (v instanceof Date ? v.toISOString() : v)))})`);
+    await sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) values ${sql.join(values)}`.execute(db);
+  }
 }
 
 async function withPostgresSession<T>(pool: pg.Pool, fn: (s: ImportSession) => Promise<T>): Promise<T> {
