@@ -48,8 +48,8 @@ export interface SyncResult {
 }
 
 const DEFAULT_FULL_EVERY_DAYS = 7;
-/** Not bulk loads: a sync keeps foreign keys and indexes as they are, whatever its size. */
-const NEVER_BULK = Number.MAX_SAFE_INTEGER;
+/** A first sync of a large ILS loads like a large import: keys and indexes rebuilt once (see isBulkLoad). */
+const BULK_ROWS = 50_000;
 
 type Kind = Exclude<ImportKind, 'libraries'>;
 
@@ -117,14 +117,35 @@ class Sink implements SyncSink {
     private readonly onRows?: (rows: number) => void,
   ) {}
 
-  private async append(kind: ImportKind, rows: readonly (LibraryRow | PatronRow | ItemRow | ChargeRow | PaymentRow)[]): Promise<void> {
+  /** Staging writes in flight: the driver reads its next chunk from the ILS while the last one is copied in. */
+  private tail: Promise<void> = Promise.resolve();
+  private inFlight = 0;
+
+  /** Queues a write to the staging tables, one at a time on the session; waits only when two are already queued. */
+  private async enqueue(write: () => Promise<void>): Promise<void> {
+    this.inFlight++;
+    this.tail = this.tail.then(write).finally(() => this.inFlight--);
+    // A failure surfaces at the next call or at drain(); nothing is written after it.
+    this.tail.catch(() => undefined);
+    if (this.inFlight > 2) await this.tail;
+  }
+
+  /** Waits for every queued staging write; throws the first one that failed. */
+  async drain(): Promise<void> {
+    await this.tail;
+  }
+
+  private append(kind: ImportKind, rows: readonly (LibraryRow | PatronRow | ItemRow | ChargeRow | PaymentRow)[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
     const columns = columnsOf(kind);
     const tuples = rows.map((r) => {
       const v = stageValues(kind, r);
       const rowNo = kind === 'libraries' ? ++this.libraryRow : (r as PatronRow).key;
       return [rowNo, ...columns.map((c) => v[c] ?? null)];
     });
-    for (let i = 0; i < tuples.length; i += this.session.batchSize) await this.session.append(SYNC_TABLE[kind], ['row_no', ...columns], tuples.slice(i, i + this.session.batchSize));
+    return this.enqueue(async () => {
+      for (let i = 0; i < tuples.length; i += this.session.batchSize) await this.session.append(SYNC_TABLE[kind], ['row_no', ...columns], tuples.slice(i, i + this.session.batchSize));
+    });
   }
 
   libraries = (rows: readonly LibraryRow[]) => this.append('libraries', rows);
@@ -133,12 +154,20 @@ class Sink implements SyncSink {
   charges = (rows: readonly ChargeRow[]) => this.append('charges', rows);
   payments = (rows: readonly PaymentRow[]) => this.append('payments', rows);
 
-  async scope(patronIds: readonly string[]): Promise<void> {
-    for (let i = 0; i < patronIds.length; i += this.session.batchSize) await this.session.append('sync_scope', ['patron_id'], patronIds.slice(i, i + this.session.batchSize).map((id) => [id]));
+  scope(patronIds: readonly string[]): Promise<void> {
+    return this.ids('sync_scope', patronIds);
   }
 
-  async deleted(patronIds: readonly string[]): Promise<void> {
-    for (let i = 0; i < patronIds.length; i += this.session.batchSize) await this.session.append('sync_deleted', ['patron_id'], patronIds.slice(i, i + this.session.batchSize).map((id) => [id]));
+  deleted(patronIds: readonly string[]): Promise<void> {
+    return this.ids('sync_deleted', patronIds);
+  }
+
+  private ids(table: string, patronIds: readonly string[]): Promise<void> {
+    if (patronIds.length === 0) return Promise.resolve();
+    const rows = patronIds.map((id) => [id]);
+    return this.enqueue(async () => {
+      for (let i = 0; i < rows.length; i += this.session.batchSize) await this.session.append(table, ['patron_id'], rows.slice(i, i + this.session.batchSize));
+    });
   }
 
   unmapped(kind: 'charges' | 'payments' | 'methods', codes: readonly string[]): void {
@@ -191,7 +220,8 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
           knownLedger: (ids) => knownLedger(db, name, ids),
           itemHolders: (ids) => itemHolders(db, ids),
         };
-        const cursor = await ils.extract(request, sink);
+        const cursor = await ils.extract(request, sink).finally(() => sink.drain().catch(() => undefined));
+        await sink.drain();
         const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.onPhase).run();
         const finishedAt = ctx.clock.now();
         const result: SyncResult = {
@@ -340,6 +370,9 @@ class Merge {
 
   async run(): Promise<Merged> {
     const db = this.db;
+    // Looked up by key while merging (what is gone, what changed): indexed once, after the copy.
+    for (const kind of ['patrons', 'items', 'charges', 'payments'] as const) await sql`create index on ${sql.table(SYNC_TABLE[kind])} (id)`.execute(db);
+    await sql`create index on sync_scope (patron_id)`.execute(db);
     for (const t of [...Object.values(SYNC_TABLE), 'sync_scope', 'sync_deleted']) await sql`analyze ${sql.table(t)}`.execute(db);
     this.onPhase?.('libraries');
     await this.checkLibrarySources();
@@ -402,7 +435,7 @@ class Merge {
     const result = await mergeStaged(db, kind, {
       present: new Set(COLUMNS[kind].map((c) => c.name)),
       now: this.now,
-      bulkRows: NEVER_BULK,
+      bulkRows: BULK_ROWS,
       duplicatesFrom: 0,
       connectorId: this.config.id,
       columnOrder: COLUMNS[kind].map((c) => c.name),
@@ -454,12 +487,14 @@ class Merge {
 
   /** Charges of patrons in scope that the ILS no longer has, when nothing is paid on them any more. */
   private async removeVanishedCharges(): Promise<number> {
+    // The few gone first (usually none); the payments table is then looked at for them alone.
+    const gone = await sql<{ id: string }>`
+      select c.id from charges c join sync_scope sc on sc.patron_id = c.patron_id
+      where starts_with(c.id, ${this.prefix}) and not exists (select 1 from sync_charges s where s.id = c.id)`.execute(this.db);
+    if (gone.rows.length === 0) return 0;
     const r = await sql`
       delete from charges c
-      using sync_scope sc
-      where c.patron_id = sc.patron_id and starts_with(c.id, ${this.prefix})
-        and not exists (select 1 from sync_charges s where s.id = c.id)
-        and c.paid_cents = 0
+      where c.id = any(${gone.rows.map((g) => g.id)}::text[]) and c.paid_cents = 0
         and not exists (select 1 from payments p where p.charge_id = c.id)`.execute(this.db);
     return Number(r.numAffectedRows ?? 0);
   }

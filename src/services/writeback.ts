@@ -9,7 +9,7 @@ import { WriteRefused } from '../connectors/types.ts';
 import { ilsUnreachable } from '../connectors/errors.ts';
 import { ConflictError, NotFoundError } from '../domain/errors.ts';
 import type { WriteKind, WriteStatus } from '../db/schema.ts';
-import { recordAudit } from './audit.ts';
+import { recordAudit, type AuditEntry } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { loadConnector, openIls } from './connectors.ts';
 
@@ -131,6 +131,8 @@ export async function connectorsWithDueWrites(db: Executor, now: Date): Promise<
 
 interface Claimed {
   id: number;
+  /** Attempts before this one. */
+  attempts: number;
   kind: WriteKind;
   patron_id: string;
   referral_id: number;
@@ -154,7 +156,7 @@ interface Claimed {
 async function claim(ctx: Context, connectorId: number, now: Date): Promise<Claimed[]> {
   return ctx.database.db.transaction().execute(async (trx) => {
     const rows = await sql<Claimed & { status: WriteStatus }>`
-      select w.id, w.kind, w.patron_id, w.referral_id, w.charge_id, w.amount_cents, w.idempotency_key, w.status,
+      select w.id, w.attempts, w.kind, w.patron_id, w.referral_id, w.charge_id, w.amount_cents, w.idempotency_key, w.status,
              (w.status = 'applying') as recovering,
              r.status as referral_status, r.referred_on, a.name as agency,
              exists (select 1 from charges c where c.id = w.charge_id) as charge_exists,
@@ -278,28 +280,53 @@ function settleLocally(w: Claimed): Outcome | null {
   return null;
 }
 
+/** The batch's outcomes in a few set-based statements: its writes, their audit entries, blocks a lift settles. */
 async function record(ctx: Context, connectorId: number, name: string, batch: Claimed[], outcomes: Map<number, Outcome>): Promise<void> {
   const now = ctx.clock.now();
-  await ctx.database.db.transaction().execute(async (trx) => {
-    for (const w of batch) {
-      const o = outcomes.get(w.id)!;
-      if (o.status === 'applied') {
-        await trx.updateTable('connector_writes').set({ status: 'applied', ils_ref: o.ilsRef, detail: JSON.stringify(o.detail), applied_at: now, last_error: null }).where('id', '=', w.id).execute();
-        await recordAudit(trx, { actor: ctx.actor, action: `writeback.${w.kind}`, entity: 'patron', entityId: w.patron_id, after: { connector: name, referralId: w.referral_id, ilsRef: o.ilsRef, ...o.detail }, at: now });
-      } else if (o.status === 'pending') {
-        const attempts = (await trx.selectFrom('connector_writes').select('attempts').where('id', '=', w.id).executeTakeFirstOrThrow()).attempts;
-        // A write waiting on its block is not an attempt that failed: try it again soon, not later and later.
-        const wait = o.retrySoon ? 60_000 : backoffMs(attempts);
-        await trx.updateTable('connector_writes').set({ status: 'pending', last_error: o.why, next_attempt_at: new Date(now.getTime() + wait) }).where('id', '=', w.id).execute();
-      } else {
-        await trx.updateTable('connector_writes').set({ status: o.status, last_error: o.why }).where('id', '=', w.id).execute();
-        if (o.status === 'failed') await recordAudit(trx, { actor: ctx.actor, action: 'writeback.failed', entity: 'patron', entityId: w.patron_id, after: { connector: name, kind: w.kind, referralId: w.referral_id, error: o.why }, at: now });
-      }
+  const applied: { id: number; ilsRef: string | null; detail: string }[] = [];
+  const others: { id: number; status: WriteStatus; error: string; next: Date | null }[] = [];
+  const audit: AuditEntry[] = [];
+  const settledBlocks: number[] = [];
+  for (const w of batch) {
+    const o = outcomes.get(w.id)!;
+    if (o.status === 'applied') {
+      applied.push({ id: w.id, ilsRef: o.ilsRef, detail: JSON.stringify(o.detail) });
+      audit.push({ actor: ctx.actor, action: `writeback.${w.kind}`, entity: 'patron', entityId: w.patron_id, after: { connector: name, referralId: w.referral_id, ilsRef: o.ilsRef, ...o.detail }, at: now });
+    } else if (o.status === 'pending') {
+      // A write waiting on its block is not an attempt that failed: try it again soon, not later and later.
+      const wait = o.retrySoon ? 60_000 : backoffMs(w.attempts + 1);
+      others.push({ id: w.id, status: 'pending', error: o.why, next: new Date(now.getTime() + wait) });
+    } else {
+      others.push({ id: w.id, status: o.status, error: o.why, next: null });
+      if (o.status === 'failed') audit.push({ actor: ctx.actor, action: 'writeback.failed', entity: 'patron', entityId: w.patron_id, after: { connector: name, kind: w.kind, referralId: w.referral_id, error: o.why }, at: now });
       // A lift with nothing to lift settles the block it would have lifted too.
-      if (w.kind === 'lift' && o.status === 'skipped') {
-        await trx.updateTable('connector_writes').set({ status: 'skipped', last_error: 'the referral closed before its block was placed' }).where('connector_id', '=', connectorId).where('referral_id', '=', w.referral_id).where('kind', '=', 'block').where('status', 'in', ['pending', 'failed']).execute();
-      }
+      if (w.kind === 'lift' && o.status === 'skipped') settledBlocks.push(w.referral_id);
     }
+  }
+  await ctx.database.db.transaction().execute(async (trx) => {
+    if (applied.length) {
+      await sql`
+        update connector_writes w set status = 'applied', ils_ref = v.ils_ref, detail = v.detail::jsonb, applied_at = ${now}::timestamptz, last_error = null
+        from unnest(${applied.map((a) => a.id)}::bigint[], ${applied.map((a) => a.ilsRef)}::text[], ${applied.map((a) => a.detail)}::text[]) as v(id, ils_ref, detail)
+        where w.id = v.id`.execute(trx);
+    }
+    if (others.length) {
+      await sql`
+        update connector_writes w set status = v.status, last_error = v.error, next_attempt_at = coalesce(v.next, w.next_attempt_at)
+        from unnest(${others.map((o) => o.id)}::bigint[], ${others.map((o) => o.status)}::text[], ${others.map((o) => o.error)}::text[], ${others.map((o) => o.next)}::timestamptz[]) as v(id, status, error, next)
+        where w.id = v.id`.execute(trx);
+    }
+    if (settledBlocks.length) {
+      await trx
+        .updateTable('connector_writes')
+        .set({ status: 'skipped', last_error: 'the referral closed before its block was placed' })
+        .where('connector_id', '=', connectorId)
+        .where('referral_id', 'in', settledBlocks)
+        .where('kind', '=', 'block')
+        .where('status', 'in', ['pending', 'failed'])
+        .execute();
+    }
+    await recordAudit(trx, audit);
   });
 }
 

@@ -44,9 +44,6 @@ async function write(conn: Connection, config: ConnectorConfig, w: WriteIntent, 
     return { ilsRef: w.blockRef, detail: { lifted: r.affectedRows > 0, borrower_debarment_id: Number(w.blockRef), ...flags } };
   }
 
-  const [patron] = await conn.query<RowDataPacket[]>('SELECT borrowernumber, branchcode FROM borrowers WHERE borrowernumber = ?', [borrowernumber]);
-  if (!patron[0]) throw new WriteRefused(`Koha has no patron ${borrowernumber} (deleted?)`);
-
   if (w.kind === 'block') {
     const type = config.options.restrictionType ?? 'MANUAL';
     const comment = fill(config.options.comment ?? DEFAULT_COMMENT, w);
@@ -64,14 +61,19 @@ async function write(conn: Connection, config: ConnectorConfig, w: WriteIntent, 
         const [r] = await conn.query<ResultSetHeader>('INSERT INTO borrower_debarments (borrowernumber, expiration, type, comment, manager_id) VALUES (?, NULL, ?, ?, NULL)', [borrowernumber, type, comment]);
         id = r.insertId;
       } catch (err) {
-        // 1452: the restriction type is not in restriction_types — a setting to fix, not a retry.
-        if ((err as { errno?: number }).errno === 1452) throw new WriteRefused(`Koha has no restriction type "${type}" (restriction_types.code)`);
+        // 1452: a foreign key refused it: the patron is gone, or the type is not in restriction_types — not for a retry.
+        if ((err as { errno?: number }).errno === 1452) {
+          throw new WriteRefused(/FOREIGN KEY \(`type`\)/.test((err as Error).message) ? `Koha has no restriction type "${type}" (restriction_types.code)` : `Koha has no patron ${borrowernumber} (deleted?)`);
+        }
         throw err;
       }
     }
     const flags = await updateDebarmentFlags(conn, borrowernumber, today);
     return { ilsRef: String(id), detail: { borrower_debarment_id: id, type, comment, ...flags } };
   }
+
+  const [patron] = await conn.query<RowDataPacket[]>('SELECT borrowernumber, branchcode FROM borrowers WHERE borrowernumber = ?', [borrowernumber]);
+  if (!patron[0]) throw new WriteRefused(`Koha has no patron ${borrowernumber} (deleted?)`);
 
   // fee
   const cents = w.amountCents ?? 0;
