@@ -9,7 +9,7 @@ import { emailFromProblem, emailListProblem, nameProblem, subjectProblem } from 
 import type { Agency, TransferMethod } from '../db/schema.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
-import { decryptSecrets, encryptSecret, loadSecretKey, maskSecret, packSecrets, scrubSecrets, unpackSecrets } from './secrets.ts';
+import { decryptSecrets, encryptSecret, loadSecretKey, MASKED, packSecrets, scrubSecrets, unpackSecrets } from './secrets.ts';
 
 export type { TransferMethod };
 export type Layout = 'arrears' | 'ums' | 'custom';
@@ -405,7 +405,7 @@ function keyFingerprint(privateKey: string, passphrase: string | undefined): str
   return `${parsed.type} SHA256:${createHash('sha256').update(parsed.getPublicSSH()).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** Each stored secret masked ("••••••1a2b"), the private key by its fingerprint. Needs the key. */
+/** Each stored secret as "••••••" (set, nothing more), the private key by its fingerprint. Needs the key. */
 export async function describeAgencySecrets(ctx: Context, idOrName: number | string): Promise<Partial<Record<SecretName, string>>> {
   const agency = await getAgency(ctx.database.db, idOrName);
   if (!agency.secrets) return {};
@@ -414,7 +414,7 @@ export async function describeAgencySecrets(ctx: Context, idOrName: number | str
   for (const name of SECRET_NAMES) {
     const value = plain[name];
     if (value === undefined) continue;
-    out[name] = name === 'privateKey' ? keyFingerprint(value, plain.passphrase) : maskSecret(value);
+    out[name] = name === 'privateKey' ? keyFingerprint(value, plain.passphrase) : MASKED;
   }
   return out;
 }
