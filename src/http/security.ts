@@ -118,6 +118,8 @@ export function applyConnectionLimits(app: FastifyInstance, limits: ConnectionLi
     const hasBody = (length !== undefined && length !== '0') || raw.headers['transfer-encoding'] !== undefined;
     if (!hasBody || raw.complete) return;
     const socket = raw.socket;
+    // Fastify's inject has no real socket.
+    if (typeof socket?.setTimeout !== 'function') return;
     const onIdle = () => socket.destroy();
     socket.setTimeout(limits.bodyIdleTimeoutMs, onIdle);
     const done = () => {
