@@ -58,6 +58,8 @@ export const SESSION_COOKIE = 'arrears_session';
 /** The header that carries the session's CSRF token: in every reply to a cookie-signed-in request, and required on its unsafe requests. */
 export const CSRF_HEADER = 'x-csrf-token';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** How long a route that only says more to a signed-in caller waits to learn who it is. */
+const OPTIONAL_LOOKUP_MS = 1000;
 
 /** The session's CSRF token: derived from the cookie value, which the page itself cannot read (HttpOnly). */
 export function csrfToken(sessionValue: string): string {
@@ -243,14 +245,15 @@ export async function registerAuth(app: FastifyInstance, ctx: Context, options: 
     const optional = permission === 'optional';
     if (token === null) return optional ? undefined : sendError(reply, 401, 'the Authorization header must be "Bearer <token>"');
     const cookieValue = request.cookies[SESSION_COOKIE];
+    const lookup = token !== undefined ? tokenUser(ctx, token) : cookieValue ? sessionUser(ctx, cookieValue, policy) : Promise.resolve(null);
     let user: AuthUser | null;
-    try {
-      user = token !== undefined ? await tokenUser(ctx, token) : cookieValue ? await sessionUser(ctx, cookieValue, policy) : null;
-    } catch (err) {
-      // An optional sign-in (GET /health) must answer even when the database cannot.
-      if (optional) return;
-      throw err;
-    }
+    if (optional) {
+      // An optional sign-in (GET /health) must answer, and soon, even when the database cannot.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), OPTIONAL_LOOKUP_MS)));
+      user = await Promise.race([lookup.catch(() => null), late]);
+      clearTimeout(timer);
+    } else user = await lookup;
     if (!user) return optional ? undefined : sendError(reply, 401, token !== undefined ? 'the API token is unknown or revoked' : 'sign in first (POST /api/login) or send an API token');
     if (token === undefined) {
       // The browser attaches the cookie by itself; the token proves the request came from a page that read it from us.

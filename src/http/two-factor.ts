@@ -48,7 +48,13 @@ export function registerTwoFactorRoutes(app: FastifyInstance, ctx: Context, opti
     },
     async (request, reply) => {
       const me = request.user!;
-      await guarded(request, reply, me.username, (err) => (err instanceof SignInError ? 'wrong password (two-factor set-up)' : null), () => checkPassword(ctx, me.username, request.body.password));
+      // A wrong password here is a 400 on the field, not a 401: the caller is still signed in.
+      const wrongPassword = (err: unknown) => (err instanceof ValidationError && err.problems.some((p) => p.field === 'password') ? 'wrong password (two-factor set-up)' : null);
+      await guarded(request, reply, me.username, wrongPassword, () =>
+        checkPassword(ctx, me.username, request.body.password).catch((err: unknown) => {
+          throw err instanceof SignInError ? ValidationError.of('is not your password', { field: 'password' }) : err;
+        }),
+      );
       return beginTotp(actingContext(ctx, request), me.username);
     },
   );
