@@ -89,12 +89,22 @@ export function allowedOrigins(options: ServerOptions): string[] | null {
   return list;
 }
 
+/** An origin as URL writes it (lower case, no default port); "null" and junk stay as they are, and match nothing. */
+function originOf(text: string): string {
+  try {
+    const origin = new URL(text).origin;
+    return origin === 'null' ? text : origin;
+  } catch {
+    return text;
+  }
+}
+
 /** Why a browser's unsafe request comes from another origin, or null. Requests without Origin or Sec-Fetch-Site (scripts) pass. */
 function crossOriginRefusal(request: FastifyRequest, configured: string[] | null): string | null {
   const origin = request.headers.origin;
   if (origin !== undefined) {
-    const own = configured ?? [`${request.protocol}://${request.host}`];
-    if (own.includes(origin)) return null;
+    const own = configured ?? [originOf(`${request.protocol}://${request.host}`)];
+    if (own.includes(originOf(origin))) return null;
     return `a request from another origin (${origin}) is refused; this server is ${own.join(', ')} (behind a reverse proxy, set ARREARS_ORIGIN)`;
   }
   const site = request.headers['sec-fetch-site'];
