@@ -113,7 +113,12 @@ function App() {
   const screens = enrolling ? [] : SCREENS.filter((s) => me.permissions.includes(s.needs));
   const screen = screens.find((s) => s.path === path) ?? screens[0];
   const account = enrolling || path === 'account';
-  const refreshMe = () => void get<Me>('/me').then(setMe, () => setMe(null));
+  // After setting up two-factor sign-in: stay on the account screen, whose recovery codes are shown once.
+  const enrolled = () => {
+    window.location.hash = '#/account';
+    setPath('account');
+    void get<Me>('/me').then(setMe, () => setMe(null));
+  };
   async function signOut() {
     await post('/logout').catch(() => undefined);
     setMe(null);
@@ -146,7 +151,7 @@ function App() {
         </span>
       </header>
       <main id="main" tabIndex={-1}>
-        {account ? <AccountScreen onChanged={refreshMe} /> : screen ? <screen.Screen /> : <p>Your account has no screens yet: ask an administrator for a role.</p>}
+        {account ? <AccountScreen onChanged={enrolled} /> : screen ? <screen.Screen /> : <p>Your account has no screens yet: ask an administrator for a role.</p>}
       </main>
     </>
   );
