@@ -75,12 +75,8 @@ beforeAll(async () => {
   await addUser(ctx, { username: 'monitor', password: null, roles: ['viewer'] });
   token = (await createToken(ctx, 'monitor', 'monitoring')).token;
   if (testDbKind() === 'pglite') await setup.close();
-  base = await start({
-    ARREARS_TRUST_PROXY: 'true',
-    ARREARS_HEADERS_TIMEOUT_SECONDS: '3',
-    ARREARS_BODY_TIMEOUT_SECONDS: '2',
-    ARREARS_REQUEST_TIMEOUT_SECONDS: '5',
-  });
+  // The defaults, behind a proxy whose X-Forwarded-For gives each request its address.
+  base = await start({ ARREARS_TRUST_PROXY: 'true' });
 });
 
 afterAll(async () => {
@@ -142,9 +138,10 @@ describe('security headers on every response of a real server', () => {
 describe('sign-in limits under concurrent requests', () => {
   it('150 concurrent wrong guesses from one address: exactly 5 are checked (401), the rest refused at once (429)', async () => {
     const replies = await Promise.all(Array.from({ length: 150 }, () => login('racer', 'wrong guess, surely', '10.20.0.1')));
-    const statuses = replies.map((r) => r.status);
-    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(145);
+    const counts: Record<number, number> = {};
+    for (const r of replies) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    const odd = await Promise.all(replies.filter((r) => r.status !== 401 && r.status !== 429).map((r) => r.text()));
+    expect({ counts, odd }).toEqual({ counts: { 401: 5, 429: 145 }, odd: [] });
     expect(replies.find((r) => r.status === 429)!.headers.get('retry-after')).toMatch(/^\d+$/);
     // The right password from that address waits out the window like the rest.
     expect((await login('racer', PASSWORD, '10.20.0.1')).status).toBe(429);
@@ -193,7 +190,12 @@ function trickle(socket: Socket, everyMs: number, maxMs = 30_000): void {
   socket.once('close', () => clearInterval(timer));
 }
 
-describe('slow clients are cut off (headers 3 s, body idle 2 s, whole request 5 s here)', () => {
+describe('slow clients are cut off (headers 3 s, body idle 2 s, whole request 5 s, 40 connections, here)', () => {
+  beforeAll(async () => {
+    await stop();
+    base = await start({ ARREARS_HEADERS_TIMEOUT_SECONDS: '3', ARREARS_BODY_TIMEOUT_SECONDS: '2', ARREARS_REQUEST_TIMEOUT_SECONDS: '5', ARREARS_MAX_CONNECTIONS: '40' });
+  });
+
   const head = `POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`;
 
   it('20 connections trickling a body one byte every 3 s are all closed within the body timeout', async () => {
@@ -233,12 +235,12 @@ describe('slow clients are cut off (headers 3 s, body idle 2 s, whole request 5 
     expect(end.received).toMatch(/^HTTP\/1\.1 408/);
   });
 
-  it('connections beyond the cap (20 here, on a server started afresh) are closed as they arrive', async () => {
-    await stop();
-    base = await start({ ARREARS_MAX_CONNECTIONS: '20' });
-    const clients = Array.from({ length: 40 }, () => rawClient(() => undefined));
+  it('connections beyond the cap are closed as they arrive', async () => {
+    const clients = Array.from({ length: 60 }, () => rawClient(() => undefined));
     const early = await Promise.all(clients.map((c) => Promise.race([c.closed.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('open'), 1500))])));
-    expect(early.filter((e) => e === 'closed')).toHaveLength(20);
+    // At least the 20 past the cap (a connection this test's fetch keeps open may hold a place too).
+    expect(early.filter((e) => e === 'closed').length).toBeGreaterThanOrEqual(20);
+    expect(early.filter((e) => e === 'open').length).toBeGreaterThanOrEqual(30);
     for (const c of clients) c.socket.destroy();
     await Promise.all(clients.map((c) => c.closed));
     // Once they are gone the server takes connections again.
