@@ -181,6 +181,20 @@ describe('the staff app in Chromium, and another page on this host', () => {
     expect(violations).toEqual([]);
   });
 
+  it('the API documentation (Swagger UI at /docs) works under its policy', async () => {
+    const docs = await context.newPage();
+    const violations: string[] = [];
+    docs.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    await docs.goto(`${app}/docs`);
+    await docs.getByRole('heading', { name: /Arrears API/ }).waitFor();
+    await docs.getByText('/api/login').first().waitFor();
+    await shot(docs, 'security-00-docs');
+    expect(violations).toEqual([]);
+    await docs.close();
+  });
+
   it('a multipart form submitted from another origin is refused, and nothing is created', async () => {
     const before = await recordSetNames();
     const other = await context.newPage();

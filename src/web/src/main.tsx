@@ -134,7 +134,7 @@ function App() {
           <ul>
             {screens.map((s) => (
               <li key={s.path}>
-                <a href={`#/${s.path}`} aria-current={s.path === screen?.path ? 'page' : undefined}>
+                <a href={`#/${s.path}`} aria-current={!account && s.path === screen?.path ? 'page' : undefined}>
                   {s.label}
                 </a>
               </li>
