@@ -12,6 +12,9 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/connection.ts';
 import { CSRF_HEADER, SESSION_COOKIE } from '../src/http/auth.ts';
+import Fastify from 'fastify';
+import type { AddressInfo } from 'node:net';
+import { applyConnectionLimits, connectionLimits } from '../src/http/security.ts';
 import { buildServer } from '../src/http/server.ts';
 import { addAgency, getAgency } from '../src/services/agencies.ts';
 import type { Clock, Context } from '../src/services/context.ts';
@@ -420,6 +423,41 @@ describe('agency settings that could reach too far', () => {
     }
     await transferFor('folder')!.send({ name: 'x_new_20250602.txt', content: Buffer.from('x') }, await getAgency(t.db, agency.id), {});
     expect(readdirSync(outbox)).toEqual(['x_new_20250602.txt']);
+  });
+});
+
+describe('the body timeout', () => {
+  it('cuts off a client that stops sending, not one the server is slow to read', async () => {
+    const app = Fastify();
+    app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+    applyConnectionLimits(app, connectionLimits({ bodyIdleTimeoutMs: 1000 }));
+    // A busy import: it reads the body only after 2.5 s.
+    app.post('/slow-reader', async (request) => {
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      let bytes = 0;
+      for await (const chunk of request.body as AsyncIterable<Buffer>) bytes += chunk.length;
+      return { bytes };
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const body = Buffer.alloc(512 * 1024, 1);
+      const res = await fetch(`${base}/slow-reader`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body });
+      expect(await res.json()).toEqual({ bytes: body.length });
+      // A client that sends half its body and stops is cut off once the server has read what came.
+      const stalled = await fetch(`${base}/slow-reader`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+        body: new ReadableStream({ start: (c) => c.enqueue(body.subarray(0, 1000)) }),
+        duplex: 'half',
+      } as RequestInit).then(
+        (r) => r.status,
+        (err: Error) => err.message,
+      );
+      expect(stalled).toBe('fetch failed');
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -120,11 +120,17 @@ export function applyConnectionLimits(app: FastifyInstance, limits: ConnectionLi
     const socket = raw.socket;
     // Fastify's inject has no real socket.
     if (typeof socket?.setTimeout !== 'function') return;
-    const onIdle = () => socket.destroy();
-    socket.setTimeout(limits.bodyIdleTimeoutMs, onIdle);
+    // Heard on the request, Node leaves the decision to us: bytes still waiting to be read mean
+    // the server is the slow one (a busy import), not the client, so the wait goes on.
+    const onIdle = () => {
+      if (raw.readableLength > 0) socket.setTimeout(limits.bodyIdleTimeoutMs);
+      else socket.destroy();
+    };
+    raw.on('timeout', onIdle);
+    socket.setTimeout(limits.bodyIdleTimeoutMs);
     const done = () => {
       socket.setTimeout(0);
-      socket.off('timeout', onIdle);
+      raw.off('timeout', onIdle);
     };
     raw.once('end', done);
     raw.once('close', done);
