@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IN_ROLES } from '../src/domain/permissions.ts';
-import { apiRoutes, SESSION_COOKIE, type RoutePermission } from '../src/http/auth.ts';
+import { apiRoutes, CSRF_HEADER, SESSION_COOKIE, type RoutePermission } from '../src/http/auth.ts';
 import { progressBoard, progressKey } from '../src/http/progress.ts';
 import { buildServer } from '../src/http/server.ts';
 import { addAgency } from '../src/services/agencies.ts';
@@ -19,6 +19,7 @@ import { addExclusion } from '../src/services/exclusions.ts';
 import { syncConnector } from '../src/services/sync.ts';
 import { createItemSet, createPatronSet } from '../src/services/recordsets.ts';
 import { exportSettings, importSettings, listEntries } from '../src/services/settings.ts';
+import { beginTotp, confirmTotp, totpCode } from '../src/services/two-factor.ts';
 import { addUser, createToken, saveRole } from '../src/services/users.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { KohaFixture } from './helpers/koha.ts';
@@ -39,6 +40,8 @@ let now = new Date('2025-06-02T15:00:00Z');
 const clock: Clock = { now: () => new Date(now) };
 let dir: string;
 const cookies = new Map<string, string>();
+/** Each session cookie's CSRF token, as the sign-in reply gave it. */
+const csrf = new Map<string, string>();
 const savedKey = process.env.ARREARS_SECRET_KEY;
 let seq = 0;
 const n = () => ++seq;
@@ -71,15 +74,32 @@ function form(fields: Record<string, string>, file: { name: string; content: str
 async function signIn(username: string, password = PASSWORD): Promise<string> {
   const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username, password } });
   expect(res.statusCode).toBe(200);
-  const cookie = res.cookies.find((c) => c.name === SESSION_COOKIE)!;
-  return `${SESSION_COOKIE}=${cookie.value}`;
+  const cookie = `${SESSION_COOKIE}=${res.cookies.find((c) => c.name === SESSION_COOKIE)!.value}`;
+  expect(res.json().csrfToken).toBe(res.headers[CSRF_HEADER]);
+  csrf.set(cookie, res.headers[CSRF_HEADER] as string);
+  return cookie;
 }
 
+/** As the staff app calls: the session cookie, and its CSRF token on unsafe requests. */
 async function call(who: Role | null, req: Req) {
   const { cookie, ...options } = req;
   const header = cookie ?? (who ? cookies.get(who) : undefined);
-  return app.inject({ method: 'GET', ...options, headers: { ...options.headers, ...(header ? { cookie: header } : {}) } });
+  const unsafe = !['GET', 'HEAD'].includes(options.method ?? 'GET');
+  const token = header && unsafe ? csrf.get(header) : undefined;
+  return app.inject({ method: 'GET', ...options, headers: { ...options.headers, ...(header ? { cookie: header } : {}), ...(token ? { [CSRF_HEADER]: token } : {}) } });
 }
+
+/** A new user with the role, signed in, with two-factor sign-in turned on in that session; codes are made at `now`. */
+async function enrolledUser(role: Role): Promise<{ username: string; cookie: string; secret: string }> {
+  const user = await addUser(ctx, { username: `tf${n()}`, password: PASSWORD, roles: [role] });
+  const cookie = await signIn(user.username);
+  const { secret } = await beginTotp(ctx, user.username);
+  await confirmTotp(ctx, user.username, totpCode(secret, now), cookie.split('=')[1]);
+  return { username: user.username, cookie, secret };
+}
+
+/** The code of the next 30-second step: each code is accepted once. */
+const nextCode = (secret: string) => totpCode(secret, new Date(now.getTime() + 30_000));
 
 /** A report file row straight into the table: queued for the folder agency, or held. */
 async function storedFile(status: 'queued' | 'held'): Promise<number> {
@@ -127,6 +147,42 @@ const rows: Row[] = [
   { route: 'PUT /api/roles/:name', permission: 'users.manage', request: () => ({ method: 'PUT', url: `/api/roles/custom${n()}`, payload: { permissions: ['audit.view'] } }) },
   { route: 'DELETE /api/roles/:name', permission: 'users.manage', request: async () => ({ method: 'DELETE', url: `/api/roles/${(await saveRole(ctx, { name: `gone${n()}`, permissions: [] })).name}` }) },
   { route: 'GET /api/permissions', permission: 'signed-in', request: () => ({ url: '/api/permissions' }) },
+  { route: 'GET /api/me/totp', permission: 'signed-in', request: () => ({ url: '/api/me/totp' }) },
+  {
+    route: 'POST /api/me/totp',
+    permission: 'signed-in',
+    request: async (role) => {
+      const user = await addUser(ctx, { username: `tf${n()}`, password: PASSWORD, roles: [role] });
+      return { method: 'POST', url: '/api/me/totp', payload: { password: PASSWORD }, cookie: await signIn(user.username) };
+    },
+  },
+  {
+    route: 'POST /api/me/totp/confirm',
+    permission: 'signed-in',
+    request: async (role) => {
+      const user = await addUser(ctx, { username: `tf${n()}`, password: PASSWORD, roles: [role] });
+      const cookie = await signIn(user.username);
+      const { secret } = await beginTotp(ctx, user.username);
+      return { method: 'POST', url: '/api/me/totp/confirm', payload: { code: totpCode(secret, now) }, cookie };
+    },
+  },
+  {
+    route: 'POST /api/me/totp/recovery-codes',
+    permission: 'signed-in',
+    request: async (role) => {
+      const user = await enrolledUser(role);
+      return { method: 'POST', url: '/api/me/totp/recovery-codes', payload: { code: nextCode(user.secret) }, cookie: user.cookie };
+    },
+  },
+  {
+    route: 'POST /api/me/totp/disable',
+    permission: 'signed-in',
+    request: async (role) => {
+      const user = await enrolledUser(role);
+      return { method: 'POST', url: '/api/me/totp/disable', payload: { code: nextCode(user.secret) }, cookie: user.cookie };
+    },
+  },
+  { route: 'DELETE /api/users/:id/totp', permission: 'users.manage', request: async () => ({ method: 'DELETE', url: `/api/users/${(await enrolledUser('viewer')).username}/totp` }) },
 
   { route: 'GET /api/settings', permission: 'parameters.view', request: () => ({ url: '/api/settings' }) },
   { route: 'GET /api/settings/export', permission: 'parameters.view', request: () => ({ url: '/api/settings/export' }) },

@@ -24,6 +24,8 @@ let app: FastifyInstance;
 let url: string;
 let dir: string;
 const cookies: Record<string, string> = {};
+/** The session's CSRF token, sent on POSTs as the staff app does. */
+const tokens: Record<string, string> = {};
 
 interface Event {
   event: string;
@@ -72,7 +74,7 @@ function patronsFile(name: string, count: number, bad = false): string {
 async function importWith(who: string, id: string, path: string) {
   const form = new FormData();
   form.set('file', new Blob([readFileSync(path)]), basename(path));
-  return fetch(`${url}/api/imports/patrons?progress=${id}`, { method: 'POST', headers: { cookie: cookies[who]! }, body: form });
+  return fetch(`${url}/api/imports/patrons?progress=${id}`, { method: 'POST', headers: { cookie: cookies[who]!, 'x-csrf-token': tokens[who]! }, body: form });
 }
 
 /** The distinct phases of the events, in the order they first came. */
@@ -99,6 +101,7 @@ beforeAll(async () => {
     const res = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }) });
     expect(res.status).toBe(200);
     cookies[username] = (res.headers.get('set-cookie') ?? '').split(';')[0]!;
+    tokens[username] = res.headers.get('x-csrf-token')!;
     expect(cookies[username]).toMatch(new RegExp(`^${SESSION_COOKIE}=.+`));
   }
 });
@@ -114,7 +117,7 @@ describe('progress of long work', () => {
     const stream = await watch('clerk', 'run-progress-1');
     const res = await fetch(`${url}/api/runs?progress=run-progress-1`, {
       method: 'POST',
-      headers: { cookie: cookies.clerk!, 'content-type': 'application/json' },
+      headers: { cookie: cookies.clerk!, 'x-csrf-token': tokens.clerk!, 'content-type': 'application/json' },
       body: JSON.stringify({ reportDate: '2025-06-02' }),
     });
     expect(res.status, await res.clone().text()).toBe(200);
@@ -170,7 +173,7 @@ describe('progress of long work', () => {
     const res = await fetch(`${url}/api/progress/${encodeURIComponent('../x')}`, { headers: { cookie: cookies.clerk! } });
     expect(res.status).toBe(400);
     expect((await res.json()).error.problems).toEqual([{ field: 'id', reason: expect.stringMatching(/pattern/) }]);
-    const run = await fetch(`${url}/api/runs?progress=x`, { method: 'POST', headers: { cookie: cookies.clerk!, 'content-type': 'application/json' }, body: JSON.stringify({ reportDate: '2025-06-03', dryRun: true }) });
+    const run = await fetch(`${url}/api/runs?progress=x`, { method: 'POST', headers: { cookie: cookies.clerk!, 'x-csrf-token': tokens.clerk!, 'content-type': 'application/json' }, body: JSON.stringify({ reportDate: '2025-06-03', dryRun: true }) });
     expect(run.status).toBe(400);
   });
 });

@@ -336,10 +336,10 @@ describe.runIf(testDbKind() === 'postgres')('PostgreSQL stops and restarts under
     expect((await get(`/api/patrons/${patronA}`)).status).toBe(200);
 
     await pgs.stop();
+    // Nobody can be signed in while the database is down: /health says only that.
     const health = await get('/health');
     expect(health.status).toBe(503);
-    expect(health.body).toMatchObject({ status: 'unavailable', database: 'postgres' });
-    expect(String(health.body.reason)).toMatch(/ECONNREFUSED/);
+    expect(health.body).toEqual({ status: 'unavailable' });
     const api = await get(`/api/patrons/${patronA}`);
     expect(api.status).toBe(503);
     expect(api.retryAfter).toBe('5');

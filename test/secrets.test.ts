@@ -82,16 +82,17 @@ describe('agency secrets through the service', () => {
     expect(decryptSecret(parseSecretKey(keyText, 'test'), unpackSecrets(stored).password!)).toBe(password);
     expect(await readAgencySecrets(t.db, sftp.id, parseSecretKey(keyText, 'test'))).toEqual({ password, privateKey: key.privateKey, passphrase: 'pp-service-4711' });
 
+    // Set, and nothing of the value: no character, not its length.
     expect(await describeAgencySecrets(ctx, sftp.id)).toEqual({
-      password: `••••••${password.slice(-4)}`,
+      password: '••••••',
       privateKey: `ssh-ed25519 ${key.fingerprint}`,
-      passphrase: '••••••711',
+      passphrase: '••••••',
     });
 
     const next = `pw-${randomBytes(9).toString('hex')}`;
     const edited = await editAgency(ctx, sftp.id, { secrets: { password: next } });
     expect(edited.secrets).toEqual(sftp.secrets);
-    expect((await describeAgencySecrets(ctx, sftp.id)).password).toBe(`••••••${next.slice(-4)}`);
+    expect((await describeAgencySecrets(ctx, sftp.id)).password).toBe('••••••');
 
     const audits = await t.db.selectFrom('audit_log').select(['action', 'before', 'after']).where('entity', '=', 'agency').where('entity_id', '=', String(sftp.id)).orderBy('id').execute();
     expect(audits.map((a) => a.action)).toEqual(['agency.create', 'agency.update']);
@@ -183,8 +184,8 @@ interface Run {
   stderr: string;
 }
 
-/** `tsx src/cli/main.ts …` in a child process, as a cron job would run it. */
-function cli(args: string[], env: Record<string, string | undefined>): Promise<Run> {
+/** `tsx src/cli/main.ts …` in a child process, as a cron job would run it; `stdin` is what it reads. */
+function cli(args: string[], env: Record<string, string | undefined>, stdin = ''): Promise<Run> {
   const childEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined && !k.startsWith('VITEST') && k !== 'ARREARS_TEST_DB') childEnv[k] = v;
   return new Promise((resolve, reject) => {
@@ -195,6 +196,7 @@ function cli(args: string[], env: Record<string, string | undefined>): Promise<R
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(stdin);
   });
 }
 
@@ -214,12 +216,19 @@ describe('the command line never prints a secret', () => {
     const port = await sparePort();
 
     const runs: Run[] = [];
-    const run = async (...args: string[]) => {
-      const r = await cli(['--db', db, ...args], env);
+    // Every argument list given: none may hold a secret (it would be readable in /proc/<pid>/cmdline).
+    const argv: string[][] = [];
+    const run = async (args: string[], extra: { env?: Record<string, string>; stdin?: string } = {}) => {
+      argv.push(args);
+      const r = await cli(['--db', db, ...args], { ...env, ...extra.env }, extra.stdin);
       runs.push(r);
       return r;
     };
-    const added = await run('agencies', 'add', 'Cli Sftp', '--transfer', 'sftp', '--host', '127.0.0.1', '--port', String(port), '--username', 'lib', '--password', password, '--private-key-file', join(work, 'agency_key'), '--passphrase', passphrase);
+    // The password on standard input, the passphrase from an environment variable, the key from a file.
+    const added = await run(['agencies', 'add', 'Cli Sftp', '--transfer', 'sftp', '--host', '127.0.0.1', '--port', String(port), '--username', 'lib', '--password-stdin', '--private-key-file', join(work, 'agency_key'), '--passphrase-env', 'AGENCY_PASSPHRASE'], {
+      stdin: `${password}\n`,
+      env: { AGENCY_PASSPHRASE: passphrase },
+    });
     expect(added).toMatchObject({ code: 0, stdout: expect.stringMatching(/^added agency \d+ "Cli Sftp" \(sftp; credentials: password, private key, passphrase\)\n$/) });
     if (pglite) {
       // Zero setup: the data folder got its own key, said so once, readable by its owner only.
@@ -230,23 +239,37 @@ describe('the command line never prints a secret', () => {
     } else {
       expect(added.stderr).toBe('');
     }
-    const s3 = await run('agencies', 'add', 'Cli S3', '--transfer', 's3', '--bucket', 'agency-drop', '--access-key-id', 'AKIACLIEXAMPLE', '--secret-access-key', secretAccessKey);
+    writeFileSync(join(work, 's3_secret'), `${secretAccessKey}\n`, { mode: 0o600 });
+    const s3 = await run(['agencies', 'add', 'Cli S3', '--transfer', 's3', '--bucket', 'agency-drop', '--access-key-id', 'AKIACLIEXAMPLE', '--secret-access-key-file', join(work, 's3_secret')]);
     expect(s3).toMatchObject({ code: 0, stderr: '' });
 
-    const list = await run('agencies', 'list');
+    const list = await run(['agencies', 'list']);
     expect(list.stdout).toMatch(/Cli S3\s+yes\s+s3\s+s3:\/\/agency-drop\/\s+secret access key\s+arrears\n/);
     expect(list.stdout).toMatch(/Cli Sftp\s+yes\s+sftp\s+lib@127\.0\.0\.1:\d+\s+password, private key, passphrase\s+arrears\n/);
-    const shown = JSON.parse((await run('agencies', 'show', 'Cli Sftp', '--json')).stdout) as { secrets: unknown; credentials: unknown };
+    const shown = JSON.parse((await run(['agencies', 'show', 'Cli Sftp', '--json'])).stdout) as { secrets: unknown; credentials: unknown };
     expect(shown.secrets).toEqual({ hasPassword: true, hasPrivateKey: true, hasPassphrase: true, hasSecretAccessKey: false });
-    expect(shown.credentials).toEqual({ password: `••••••${password.slice(-4)}`, privateKey: `ssh-ed25519 ${key.fingerprint}`, passphrase: `••••••${passphrase.slice(-3)}` });
-    expect(await run('agencies', 'edit', 'Cli Sftp', '--password', password2)).toMatchObject({ code: 0, stderr: '' });
-    expect(runs.slice(1).map((r) => [r.code, r.stderr])).toEqual(runs.slice(1).map(() => [0, '']));
+    expect(shown.credentials).toEqual({ password: '••••••', privateKey: `ssh-ed25519 ${key.fingerprint}`, passphrase: '••••••' });
+    expect(await run(['agencies', 'edit', 'Cli Sftp', '--password-env', 'NEW_AGENCY_PASSWORD'], { env: { NEW_AGENCY_PASSWORD: password2 } })).toMatchObject({ code: 0, stderr: '' });
+    for (const args of argv) for (const secret of [password, password2, secretAccessKey, passphrase]) expect(args.join(' ')).not.toContain(secret);
+
+    // A value on the command line still works, with a warning naming the safer options.
+    const argvPassword = `pw-${randomBytes(10).toString('hex')}`;
+    const onArgv = await run(['agencies', 'edit', 'Cli Sftp', '--password', argvPassword]);
+    expect(onArgv).toMatchObject({ code: 0, stderr: 'warning: --password on the command line can be read by other local users (ps, /proc); use --password-stdin, --password-file or --password-env\n' });
+    expect(await run(['agencies', 'edit', 'Cli Sftp', '--password-stdin', '--passphrase-stdin'])).toMatchObject({ code: 2, stderr: expect.stringContaining('standard input holds one secret') });
+    expect(await run(['agencies', 'edit', 'Cli Sftp', '--password-env', 'NOT_SET_ANYWHERE'])).toMatchObject({ code: 2, stderr: expect.stringContaining('the environment variable NOT_SET_ANYWHERE is not set') });
+    expect(await run(['agencies', 'edit', 'Cli Sftp', '--password-env', 'NEW_AGENCY_PASSWORD'], { env: { NEW_AGENCY_PASSWORD: password2 } })).toMatchObject({ code: 0, stderr: '' });
+    expect(runs.slice(1).filter((r) => r !== onArgv && r.code !== 2).map((r) => [r.code, r.stderr])).toEqual(runs.slice(1).filter((r) => r !== onArgv && r.code !== 2).map(() => [0, '']));
 
     // A delivery attempt in this process against the same data: it fails (nothing listens) and records an error.
     const database = pglite ? await openDatabase({ url: folder }) : t;
     let stored: string;
     try {
       const sftp = await getAgency(database.db, 'Cli Sftp');
+      // Each secret arrived whole from where it was given (stdin, environment, file).
+      const storedKey = parseSecretKey(pglite ? readFileSync(join(folder, KEY_FILE_NAME), 'utf8') : keyText, 'test');
+      expect(await readAgencySecrets(database.db, sftp.id, storedKey)).toEqual({ password: password2, privateKey: key.privateKey, passphrase });
+      expect(await readAgencySecrets(database.db, (await getAgency(database.db, 'Cli S3')).id, storedKey)).toEqual({ secretAccessKey });
       await database.db
         .insertInto('report_files')
         .values({ agency_id: sftp.id, kind: 'new', name: 'cli_new_20240603120000.txt', content: Buffer.from('x'), sha256: '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881', row_count: 0, next_attempt_at: new Date('2024-06-03T12:00:00Z') })
@@ -270,7 +293,7 @@ describe('the command line never prints a secret', () => {
 
     const keyMaterial = pglite ? readFileSync(join(folder, KEY_FILE_NAME), 'utf8').trim() : keyText;
     const printed = runs.map((r) => r.stdout + r.stderr).join('\n');
-    for (const needle of [password, password2, secretAccessKey, passphrase, keyMaterial, ...key.lines]) {
+    for (const needle of [password, password2, argvPassword, secretAccessKey, passphrase, keyMaterial, ...key.lines]) {
       expect(printed).not.toContain(needle);
       expect(stored).not.toContain(needle);
     }
@@ -282,7 +305,7 @@ describe('the command line never prints a secret', () => {
     const folder = join(work, 'cli-data');
     if (pglite) rmSync(join(folder, KEY_FILE_NAME));
     const env = pglite ? { ARREARS_SECRET_KEY: undefined } : { ARREARS_SECRET_KEY: undefined, PGOPTIONS: `-c search_path=${t.schema}` };
-    const r = await cli(['--db', pglite ? folder : t.url, 'agencies', 'edit', 'Cli Sftp', '--password', 'pw-whatever-1'], env);
+    const r = await cli(['--db', pglite ? folder : t.url, 'agencies', 'edit', 'Cli Sftp', '--password-env', 'SOME_PASSWORD'], { ...env, SOME_PASSWORD: 'pw-whatever-1' });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^error: ARREARS_SECRET_KEY is not set: /);
     const wrong = await cli(['--db', pglite ? folder : t.url, 'agencies', 'show', 'Cli Sftp'], { ...env, ARREARS_SECRET_KEY: randomBytes(32).toString('base64') });

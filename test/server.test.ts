@@ -12,7 +12,9 @@ import { NotFoundError, ValidationError } from '../src/domain/errors.ts';
 import { buildServer } from '../src/http/server.ts';
 import { startArrears } from '../src/cli/start.ts';
 import { generateDemo } from '../src/services/demo.ts';
+import { checkHealth } from '../src/http/health.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
+import { addUser, createToken } from '../src/services/users.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -45,8 +47,13 @@ async function listen(app: FastifyInstance): Promise<string> {
 // `start` loads the demo into the empty database, then /health counts what it loaded.
 describe('arrears start and GET /health', () => {
   let t: TestDatabase;
+  /** A viewer's API token: /health tells its counts only to a signed-in caller. */
+  let auth: Record<string, string>;
   beforeAll(async () => {
     t = await freshDatabase();
+    const ctx: Context = { database: t, clock, actor: 'test' };
+    await addUser(ctx, { username: 'monitor', password: null, roles: ['viewer'] });
+    auth = { authorization: `Bearer ${(await createToken(ctx, 'monitor', 'health')).token}` };
   });
   afterAll(() => t.dispose());
 
@@ -55,9 +62,12 @@ describe('arrears start and GET /health', () => {
     const started = await startArrears(t, { port: 0, host: '127.0.0.1', clock, log: (l) => lines.push(l), demoPatrons: 30 });
     try {
       expect(started.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const res = await fetch(`${started.url}/health`);
+      const res = await fetch(`${started.url}/health`, { headers: auth });
       expect(res.status).toBe(200);
       expect(((await res.json()) as { counts: unknown }).counts).toEqual({ libraries: 10, patrons: 30, charges: DEMO.charges, openReferrals: 0 });
+      // Signed out: the status and nothing about the installation.
+      const bare = await fetch(`${started.url}/health`);
+      expect([bare.status, await bare.json()]).toEqual([200, { status: 'ok' }]);
       expect(lines).toEqual([
         'The database has no patrons yet: loading a demo consortium (30 patrons, seed 1, as of 2025-06-30).',
         `Loaded 10 libraries, 30 patrons, ${DEMO.items} items, ${DEMO.charges} charges and ${DEMO.payments} payments.`,
@@ -71,7 +81,7 @@ describe('arrears start and GET /health', () => {
     const lines: string[] = [];
     const started = await startArrears(t, { port: 0, host: '127.0.0.1', clock, log: (l) => lines.push(l), demoPatrons: 50 });
     try {
-      const body = (await (await fetch(`${started.url}/health`)).json()) as { counts: { patrons: number } };
+      const body = (await (await fetch(`${started.url}/health`, { headers: auth })).json()) as { counts: { patrons: number } };
       expect(body.counts.patrons).toBe(30);
       expect(lines).toEqual([]);
     } finally {
@@ -120,8 +130,8 @@ describe('arrears start and GET /health', () => {
     });
     afterAll(() => app.close());
 
-    it('answers 200 with the database kind, the version and the counts', async () => {
-      const res = await fetch(`${base}/health`);
+    it('answers 200 with the database kind, the version and the counts to a signed-in caller', async () => {
+      const res = await fetch(`${base}/health`, { headers: auth });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
       expect(await res.json()).toEqual({
@@ -163,13 +173,15 @@ describe('GET /health when the database is down', () => {
     await new Promise((resolve) => silent.close(resolve));
   });
 
-  async function health(database: Database, healthTimeoutMs?: number): Promise<{ status: number; body: Record<string, unknown> }> {
+  /** What GET /health answers (to anyone: nobody can be signed in while the database is down), and what the server knows. */
+  async function health(database: Database, healthTimeoutMs?: number): Promise<{ status: number; body: Record<string, unknown>; known: Record<string, unknown> }> {
     const ctx: Context = { database, clock, actor: 'test' };
     const app = await buildServer(ctx, { healthTimeoutMs });
     try {
       const base = await listen(app);
       const res = await fetch(`${base}/health`);
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      const known = (await checkHealth(ctx, healthTimeoutMs ?? 5000)) as unknown as Record<string, unknown>;
+      return { status: res.status, body: (await res.json()) as Record<string, unknown>, known };
     } finally {
       await app.close();
       for (const s of sockets) s.destroy();
@@ -179,16 +191,18 @@ describe('GET /health when the database is down', () => {
 
   it('answers 503 with the reason when connections are refused', async () => {
     // Port 1 on loopback: nothing listens there, so the connection is refused at once.
-    const { status, body } = await health(unreachableDatabase(1));
+    const { status, body, known } = await health(unreachableDatabase(1));
     expect(status).toBe(503);
-    expect(body).toEqual({ status: 'unavailable', database: 'postgres', version: VERSION, reason: expect.stringMatching(/ECONNREFUSED/) });
+    expect(body).toEqual({ status: 'unavailable' });
+    expect(known).toEqual({ status: 'unavailable', database: 'postgres', version: VERSION, reason: expect.stringMatching(/ECONNREFUSED/) });
   });
 
   it('answers 503 within the time limit when the database does not answer', async () => {
     const started = Date.now();
-    const { status, body } = await health(unreachableDatabase((silent.address() as AddressInfo).port), 300);
+    const { status, body, known } = await health(unreachableDatabase((silent.address() as AddressInfo).port), 300);
     expect(status).toBe(503);
-    expect(body.reason).toBe('database did not answer within 300 ms');
+    expect(body).toEqual({ status: 'unavailable' });
+    expect(known.reason).toBe('database did not answer within 300 ms');
     expect(Date.now() - started).toBeLessThan(5000);
   });
 });

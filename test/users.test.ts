@@ -14,6 +14,7 @@ import {
   listTokens,
   login,
   logout,
+  passwordProblem,
   removeRole,
   revokeToken,
   saveRole,
@@ -72,7 +73,7 @@ describe('users and passwords', () => {
       name: 'ValidationError',
       problems: [
         { field: 'username', reason: expect.stringContaining('letters, digits') },
-        { field: 'password', reason: 'must be at least 10 characters' },
+        { field: 'password', reason: 'must be at least 12 characters' },
         { field: 'roles', reason: expect.stringContaining('no role is named "wizard"') },
       ],
     });
@@ -117,6 +118,19 @@ describe('users and passwords', () => {
     expect(await sessionUser(ctx, busy.token, policy)).toBeNull();
   });
 
+  it('a password must be 12 characters, not one of the 10,000 most common, and not the username', async () => {
+    const tried = { short: 'elevenchars', common: '1qaz2wsx3edc', commonUpper: 'QWERTY123456', named: 'carol.banks.1' };
+    const reasons = Object.fromEntries(Object.entries(tried).map(([k, v]) => [k, passwordProblem(v, 'Carol.Banks.1')]));
+    expect(reasons).toEqual({
+      short: 'must be at least 12 characters',
+      common: 'is one of the 10,000 most common passwords; choose another',
+      commonUpper: 'is one of the 10,000 most common passwords; choose another',
+      named: 'must not be the username',
+    });
+    expect(passwordProblem(PASSWORD, 'carol')).toBeNull();
+    await expect(addUser(ctx, { username: 'carol', password: '123qweasdzxc', roles: [] })).rejects.toMatchObject({ problems: [{ field: 'password', reason: 'is one of the 10,000 most common passwords; choose another' }] });
+  });
+
   it('a deactivated user cannot sign in, and their sessions and tokens stop working', async () => {
     at('2025-07-02T09:00:00Z');
     await addUser(ctx, { username: 'bob', password: PASSWORD, roles: ['viewer'] });
@@ -130,14 +144,30 @@ describe('users and passwords', () => {
     expect(await tokenUser(ctx, token.token)).toBeNull();
     await expect(login(ctx, 'bob', PASSWORD)).rejects.toMatchObject({ name: 'SignInError' });
 
+    // Reactivated, bob signs in again, but the token was revoked with the deactivation and stays so.
     await updateUser(ctx, 'bob', { active: true });
     expect((await login(ctx, 'bob', PASSWORD)).user.username).toBe('bob');
-    expect((await tokenUser(ctx, token.token))?.username).toBe('bob');
+    expect(await tokenUser(ctx, token.token)).toBeNull();
+    expect((await listTokens(t.db, 'bob')).map((r) => r.revokedAt)).toEqual([new Date('2025-07-02T09:00:00Z')]);
+    const revoked = await t.db.selectFrom('audit_log').select(['action', 'after']).where('action', '=', 'token.revoke').where('entity_id', '=', String(token.id)).execute();
+    expect(revoked).toEqual([{ action: 'token.revoke', after: { reason: 'user deactivated' } }]);
+  });
+
+  it("an administrator's password reset revokes the user's API tokens; the user's own change keeps them", async () => {
+    await addUser(ctx, { username: 'dora', password: PASSWORD, roles: ['viewer'] });
+    const own = await createToken(ctx, 'dora', 'scripts');
+    await changeOwnPassword({ ...ctx, actor: 'dora' }, 'dora', PASSWORD, 'dora changed her passphrase');
+    expect((await tokenUser(ctx, own.token))?.username).toBe('dora');
+    await updateUser(ctx, 'dora', { password: 'reset by the administrator' });
+    expect(await tokenUser(ctx, own.token)).toBeNull();
+    await expect(changeOwnPassword({ ...ctx, actor: 'dora' }, 'dora', 'reset by the administrator', 'reset by the administrator')).rejects.toMatchObject({
+      problems: [{ field: 'newPassword', reason: 'must differ from your current password' }],
+    });
   });
 
   it('changing a password needs the current one and ends the sessions', async () => {
     const session = await login(ctx, 'bob', PASSWORD);
-    await expect(changeOwnPassword({ ...ctx, actor: 'bob' }, 'bob', 'wrong one!!', 'a brand new password')).rejects.toMatchObject({ problems: [{ field: 'currentPassword' }] });
+    await expect(changeOwnPassword({ ...ctx, actor: 'bob' }, 'bob', 'wrong one!!', 'a brand new password')).rejects.toMatchObject({ name: 'WrongCurrentPasswordError', problems: [{ field: 'currentPassword' }] });
     await changeOwnPassword({ ...ctx, actor: 'bob' }, 'bob', PASSWORD, 'a brand new password');
     expect(await sessionUser(ctx, session.token)).toBeNull();
     await expect(login(ctx, 'bob', PASSWORD)).rejects.toMatchObject({ name: 'SignInError' });

@@ -1,5 +1,7 @@
 // `arrears agencies list|show|add|edit`: collection agencies, their transfer settings and
-// credentials. Credentials go in through options and come back out only masked.
+// credentials. Credentials go in from standard input, a file or an environment variable (a
+// value on the command line is readable by every local user in /proc/<pid>/cmdline, so it
+// is accepted with a warning) and come back out only as "set".
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ValidationError } from '../domain/errors.ts';
@@ -43,10 +45,10 @@ const FIELD_FLAGS: Record<string, string> = {
   transferMethod: '--transfer',
   layout: '--layout',
   rename: '--rename',
-  'secrets.password': '--password',
+  'secrets.password': '--password-stdin|-file|-env',
   'secrets.privateKey': '--private-key-file',
-  'secrets.passphrase': '--passphrase',
-  'secrets.secretAccessKey': '--secret-access-key',
+  'secrets.passphrase': '--passphrase-stdin|-file|-env',
+  'secrets.secretAccessKey': '--secret-access-key-stdin|-file|-env',
   ...Object.fromEntries(Object.values(TRANSFER_OPTIONS).map((o) => [`transferConfig.${o.key}`, o.flag])),
 };
 
@@ -72,10 +74,19 @@ function withTransferOptions(cmd: Command): Command {
     .option('--region <region>', 's3: region')
     .option('--endpoint <url>', 's3: endpoint URL (for S3-compatible stores)')
     .option('--access-key-id <id>', 's3: access key id')
-    .option('--secret-access-key <key>', 's3: secret access key (stored encrypted; "" removes it)')
-    .option('--password <password>', 'sftp: password (stored encrypted; "" removes it)')
+    .option('--secret-access-key-stdin', 's3: read the secret access key from standard input (stored encrypted)')
+    .option('--secret-access-key-file <path>', 's3: read the secret access key from a file')
+    .option('--secret-access-key-env <variable>', 's3: take the secret access key from an environment variable')
+    .option('--secret-access-key <key>', 's3: secret access key on the command line (visible to other local users: prefer -stdin, -file or -env; "" removes it)')
+    .option('--password-stdin', 'sftp: read the password from standard input (stored encrypted)')
+    .option('--password-file <path>', 'sftp: read the password from a file')
+    .option('--password-env <variable>', 'sftp: take the password from an environment variable')
+    .option('--password <password>', 'sftp: password on the command line (visible to other local users: prefer -stdin, -file or -env; "" removes it)')
     .option('--private-key-file <path>', 'sftp: private key file; its text is stored encrypted ("" removes it)')
-    .option('--passphrase <passphrase>', 'sftp: passphrase of the private key (stored encrypted)')
+    .option('--passphrase-stdin', 'sftp: read the private key\'s passphrase from standard input (stored encrypted)')
+    .option('--passphrase-file <path>', 'sftp: read the passphrase from a file')
+    .option('--passphrase-env <variable>', 'sftp: take the passphrase from an environment variable')
+    .option('--passphrase <passphrase>', 'sftp: passphrase on the command line (visible to other local users: prefer -stdin, -file or -env)')
     .option('--email-from <address>', 'email: From address (under 49 characters)')
     .option('--email-to <addresses>', 'email: comma-separated To addresses (at most 200 characters)')
     .option('--email-cc <addresses>', 'email: comma-separated Cc addresses (at most 200 characters)')
@@ -90,19 +101,55 @@ function transferConfig(opts: AgencyOptions): Record<string, unknown> | undefine
   return Object.keys(config).length ? config : undefined;
 }
 
-/** The credential options, the key file read here; undefined when none was given. */
+/** Standard input, whole, less one final line break. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** A file's text; a one-line secret (not a key) loses its final line break. */
+async function readSecretFile(path: string, flag: string, whole = false): Promise<string> {
+  try {
+    const text = await readFile(path, 'utf8');
+    return whole ? text : text.replace(/\r?\n$/, '');
+  } catch (err) {
+    throw ValidationError.of(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { field: flag });
+  }
+}
+
+/** The secrets that come in through `--<flag>`, `--<flag>-stdin`, `--<flag>-file` or `--<flag>-env`. */
+const SECRET_SOURCES: { name: Exclude<SecretName, 'privateKey'>; flag: string; option: string }[] = [
+  { name: 'password', flag: '--password', option: 'password' },
+  { name: 'passphrase', flag: '--passphrase', option: 'passphrase' },
+  { name: 'secretAccessKey', flag: '--secret-access-key', option: 'secretAccessKey' },
+];
+
+/** The credential options, read from where they were given; undefined when none was given. */
 async function secretOptions(opts: AgencyOptions): Promise<AgencySecrets | undefined> {
   const secrets: AgencySecrets = {};
-  if (typeof opts.password === 'string') secrets.password = opts.password;
-  if (typeof opts.passphrase === 'string') secrets.passphrase = opts.passphrase;
-  if (typeof opts.secretAccessKey === 'string') secrets.secretAccessKey = opts.secretAccessKey;
+  const fromStdin = SECRET_SOURCES.filter((s) => opts[`${s.option}Stdin`] === true);
+  if (fromStdin.length > 1) throw ValidationError.of(`standard input holds one secret: give ${fromStdin.slice(1).map((s) => `${s.flag}-file or ${s.flag}-env`).join(', ')} instead`, { field: `${fromStdin[1]!.flag}-stdin` });
+  for (const { name, flag, option } of SECRET_SOURCES) {
+    const given = [opts[option] !== undefined, opts[`${option}Stdin`] === true, opts[`${option}File`] !== undefined, opts[`${option}Env`] !== undefined].filter(Boolean).length;
+    if (given > 1) throw ValidationError.of(`give one of ${flag}, ${flag}-stdin, ${flag}-file and ${flag}-env`, { field: flag });
+    if (typeof opts[option] === 'string') {
+      if (opts[option] !== '') process.stderr.write(`warning: ${flag} on the command line can be read by other local users (ps, /proc); use ${flag}-stdin, ${flag}-file or ${flag}-env\n`);
+      secrets[name] = opts[option];
+    } else if (opts[`${option}Stdin`] === true) {
+      secrets[name] = await readStdin();
+    } else if (typeof opts[`${option}File`] === 'string') {
+      secrets[name] = await readSecretFile(opts[`${option}File`] as string, `${flag}-file`);
+    } else if (typeof opts[`${option}Env`] === 'string') {
+      const variable = opts[`${option}Env`] as string;
+      const value = process.env[variable];
+      if (value === undefined) throw ValidationError.of(`the environment variable ${variable} is not set`, { field: `${flag}-env` });
+      secrets[name] = value;
+    }
+  }
   if (typeof opts.privateKeyFile === 'string') {
     const path = opts.privateKeyFile;
-    try {
-      secrets.privateKey = path === '' ? '' : await readFile(path, 'utf8');
-    } catch (err) {
-      throw ValidationError.of(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { field: '--private-key-file' });
-    }
+    secrets.privateKey = path === '' ? '' : await readSecretFile(path, '--private-key-file', true);
   }
   return Object.keys(secrets).length ? secrets : undefined;
 }

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { ValidationError } from '../domain/errors.ts';
 import { PERMISSION_DESCRIPTIONS } from '../domain/permissions.ts';
+import { resetTotp } from '../services/two-factor.ts';
 import { addUser, createToken, listRoles, listTokens, listUsers, passwordProblem, revokeToken, updateUser } from '../services/users.ts';
 import { action, printJson, withContext } from './context.ts';
 import { table } from './settings.ts';
@@ -96,7 +97,7 @@ export function registerUsers(program: Command): void {
 
   users
     .command('password <username>')
-    .description("set a user's password (their sessions end)")
+    .description("set a user's password (their sessions end and their API tokens are revoked)")
     .option('--password-stdin', 'read the password from standard input instead of asking')
     .action(
       action(async (username: string, opts: { passwordStdin?: boolean }, cmd: Command) => {
@@ -122,7 +123,7 @@ export function registerUsers(program: Command): void {
   ] as const) {
     users
       .command(`${name} <username>`)
-      .description(active ? 'let a deactivated user sign in again' : 'stop a user signing in: their sessions end and their API tokens stop working')
+      .description(active ? 'let a deactivated user sign in again (with new API tokens: the old ones stay revoked)' : 'stop a user signing in: their sessions end and their API tokens are revoked')
       .action(
         action(async (username: string, _opts: unknown, cmd: Command) => {
           const user = await withContext(cmd, (ctx) => updateUser(ctx, username, { active }));
@@ -130,6 +131,16 @@ export function registerUsers(program: Command): void {
         }),
       );
   }
+
+  users
+    .command('reset-2fa <username>')
+    .description("turn off a user's two-factor sign-in (authenticator and recovery codes lost); their sessions end and they set it up again")
+    .action(
+      action(async (username: string, _opts: unknown, cmd: Command) => {
+        await withContext(cmd, (ctx) => resetTotp(ctx, username));
+        console.log(`two-factor sign-in of ${username.trim().toLowerCase()} reset: they sign in with their password and set it up again`);
+      }),
+    );
 
   users
     .command('roles')

@@ -3,7 +3,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DB } from './schema.ts';
 import { migrate } from './migrate.ts';
 import { lockFolder } from './folder-lock.ts';
@@ -68,9 +69,33 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   return database;
 }
 
+/**
+ * The data folder holds patrons' names, addresses and emails (in the catalogue statistics
+ * too) and, with no configured key, the key to the agency credentials: only its owner may
+ * read it. New folders are made 0700; at every open the folder is set to 0700, the folders in
+ * it to 0700 and the files to 0600 (whatever an older version or a copy left there).
+ */
+export function tightenDataFolder(folder: string): void {
+  const stack = [folder];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    chmodSync(dir, 0o700);
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      const stat = lstatSync(path);
+      if (stat.isSymbolicLink()) continue;
+      if (stat.isDirectory()) stack.push(path);
+      else if ((stat.mode & 0o077) !== 0) chmodSync(path, stat.mode & 0o700);
+    }
+  }
+}
+
 async function openPglite(url: string): Promise<Database> {
   const memory = url === 'memory://' || url === '';
-  if (!memory) mkdirSync(url, { recursive: true });
+  if (!memory) {
+    mkdirSync(url, { recursive: true, mode: 0o700 });
+    tightenDataFolder(url);
+  }
   const unlock = memory ? () => undefined : lockFolder(url);
   // Dates stay calendar strings and bigints become numbers (cents fit easily in 2^53).
   const parsers = { [INT8]: toSafeNumber, [DATE]: (v: string) => v };

@@ -37,7 +37,7 @@ export function lockFolder(folder: string): () => void {
   if (count === 0) {
     for (let tries = 0; ; tries++) {
       try {
-        writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+        writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
         break;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || tries > 2) throw error;

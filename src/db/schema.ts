@@ -277,6 +277,19 @@ export interface UsersTable {
   password_hash: string | null;
   active: Generated<boolean>;
   created_at: CreatedAt;
+  /** Encrypted TOTP secret (migration 250); in force once totp_enabled_at is set. */
+  totp_secret: string | null;
+  totp_enabled_at: Timestamp | null;
+  /** The time step of the last code accepted: no code is accepted twice. */
+  totp_last_step: number | null;
+}
+
+export interface UserRecoveryCodesTable {
+  user_id: number;
+  /** sha256 of the normalised code; the code itself is shown once. */
+  code_hash: string;
+  created_at: CreatedAt;
+  used_at: Timestamp | null;
 }
 
 export interface RolesTable {
@@ -396,6 +409,7 @@ export interface DB {
   user_roles: UserRolesTable;
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
+  user_recovery_codes: UserRecoveryCodesTable;
   audit_log: AuditLogTable;
   schedule_state: ScheduleStateTable;
 }

@@ -469,7 +469,24 @@ export function reportFormat(spec: LayoutSpec, kind: ReportKind, reportDate: Loc
   }
 }
 
-const CUSTOM_KEYS = ['fields', 'delimiter', 'header', 'dateFormat', 'moneyFormat'];
+export const CUSTOM_KEYS = ['fields', 'delimiter', 'header', 'dateFormat', 'moneyFormat'];
+
+/** The deepest a layout's settings go: an object holding a list of names. */
+export const LAYOUT_CONFIG_MAX_DEPTH = 3;
+
+/** How deeply arrays and objects nest in a value, counted without recursion (a hostile value may nest thousands deep), stopping past `limit`. */
+export function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
 
 function shown(v: string): string {
   return v === '\t' ? '"\\t" (tab)' : `"${v}"`;
@@ -484,6 +501,9 @@ export function validateCustomLayout(raw: unknown): { config: CustomLayoutConfig
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { config: null, problems: [{ field: 'layoutConfig', reason: 'must be an object with the custom layout settings' }] };
   }
+  if (nestingDepth(raw, LAYOUT_CONFIG_MAX_DEPTH) > LAYOUT_CONFIG_MAX_DEPTH) {
+    return { config: null, problems: [{ field: 'layoutConfig', reason: `is nested more than ${LAYOUT_CONFIG_MAX_DEPTH} levels deep; it holds only fields (a list of names), delimiter, header, dateFormat and moneyFormat` }] };
+  }
   const r = raw as Record<string, unknown>;
   const problems: Problem[] = [];
   for (const key of Object.keys(r)) {
@@ -495,7 +515,7 @@ export function validateCustomLayout(raw: unknown): { config: CustomLayoutConfig
   } else {
     r.fields.forEach((f, i) => {
       if (typeof f === 'string' && (CUSTOM_FIELDS as readonly string[]).includes(f)) fields.push(f as CustomField);
-      else problems.push({ field: `layoutConfig.fields[${i}]`, reason: `unknown field ${typeof f === 'string' ? `"${f}"` : String(f)}; known fields: ${CUSTOM_FIELDS.join(', ')}` });
+      else problems.push({ field: `layoutConfig.fields[${i}]`, reason: `unknown field ${typeof f === 'string' ? `"${f}"` : typeof f === 'object' ? (f === null ? 'null' : Array.isArray(f) ? '(a list)' : '(an object)') : String(f)}; known fields: ${CUSTOM_FIELDS.join(', ')}` });
     });
   }
   const choice = <T extends string>(key: string, allowed: readonly T[], fallback: T): T => {

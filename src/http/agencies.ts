@@ -1,6 +1,7 @@
 // /api/agencies: collection agencies, how files reach them and their layout. Credentials are
 // write-only: a reply says which are stored (secrets.hasPassword, …), never their values.
 import type { FastifyInstance } from 'fastify';
+import { CUSTOM_FIELDS, DATE_FORMATS, DELIMITERS, MONEY_FORMATS } from '../domain/report-layouts.ts';
 import type { Context } from '../services/context.ts';
 import { LAYOUTS, TRANSFER_METHODS, addAgency, editAgency, getAgency, listAgencies, type AgencyChanges, type AgencyInput } from '../services/agencies.ts';
 import { actingContext } from './auth.ts';
@@ -23,7 +24,19 @@ const common = {
   transferMethod: { type: 'string', enum: TRANSFER_METHODS },
   transferConfig: { type: 'object', description: 'host, port, username, remoteFolder (sftp); bucket, prefix, region, endpoint, accessKeyId (s3); from, to, cc, subject (email); path (folder)' },
   layout: { type: 'string', enum: LAYOUTS },
-  layoutConfig: { type: 'object' },
+  // Its shape, so nothing deeper than a list of names is ever parsed or stored; the service names a bad value.
+  layoutConfig: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'The custom layout only (the others have no settings)',
+    properties: {
+      fields: { type: 'array', maxItems: 200, items: { type: 'string', maxLength: 100 }, description: `names from ${CUSTOM_FIELDS.join(', ')}` },
+      delimiter: { type: ['string', 'null'], maxLength: 10, description: DELIMITERS.map((d) => JSON.stringify(d)).join(', ') },
+      header: { type: ['boolean', 'null'] },
+      dateFormat: { type: ['string', 'null'], maxLength: 20, description: DATE_FORMATS.join(', ') },
+      moneyFormat: { type: ['string', 'null'], maxLength: 20, description: MONEY_FORMATS.join(', ') },
+    },
+  },
   secrets,
 } as const;
 

@@ -13,7 +13,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         title: 'Arrears API',
         version: VERSION,
         description:
-          'Sign in with POST /api/login (a session cookie) or send `Authorization: Bearer <token>` (an API token). Errors are `{ "error": { "code", "message", "problems": [{ "field", "reason" }] } }`; lists are `{ "items", "total" }`; amounts are decimal strings unless a field says cents.',
+          'Sign in with POST /api/login (a session cookie) or send `Authorization: Bearer <token>` (an API token). With the session cookie, every POST, PUT, PATCH and DELETE must come from this server\'s origin and carry `X-CSRF-Token` (from the sign-in reply); API tokens need neither. Errors are `{ "error": { "code", "message", "problems": [{ "field", "reason" }] } }`; lists are `{ "items", "total" }`; amounts are decimal strings unless a field says cents.',
       },
       components: {
         securitySchemes: {

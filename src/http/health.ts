@@ -1,5 +1,7 @@
 // GET /health: is the service up and does its database answer? For monitoring and for
-// load balancers: 200 with a few counts, or 503 with the reason. No sign-in needed.
+// load balancers: 200 or 503, no sign-in needed. Anyone gets only the status; a signed-in
+// caller (session or API token) also gets the database kind, the version, a few counts and,
+// on 503, the reason: the outside world learns nothing about the installation.
 import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
@@ -55,8 +57,8 @@ export async function checkHealth(ctx: Context, timeoutMs: number): Promise<Heal
 
 export function registerHealthRoutes(app: FastifyInstance, ctx: Context, options: ServerOptions): void {
   const timeoutMs = options.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;
-  app.get('/health', async (_request, reply) => {
+  app.get('/health', { config: { permission: 'optional' } }, async (request, reply) => {
     const health = await checkHealth(ctx, timeoutMs);
-    return reply.status(health.status === 'ok' ? 200 : 503).send(health);
+    return reply.status(health.status === 'ok' ? 200 : 503).send(request.user ? health : { status: health.status });
   });
 }

@@ -63,7 +63,7 @@ export function registerProgressRoutes(app: FastifyInstance): void {
       }
       reply.hijack();
       const out = reply.raw;
-      out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no', connection: 'close' });
+      out.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store, no-transform', 'x-accel-buffering': 'no', connection: 'close' });
       // A comment first, so the client knows the stream is open (and signed in) before it starts the work.
       out.write(': open\n\n');
       const end = (event: string, state?: ProgressState) => {

@@ -1,7 +1,9 @@
 // The HTTP server: Fastify with one route module per feature (src/http/<feature>.ts), each
 // a thin layer that checks, calls the same service the CLI calls, and shapes the reply.
 // Errors are mapped to statuses once (errors.ts), from the one error hierarchy; who may call
-// which /api route is decided once (auth.ts), from the permission each route declares.
+// which /api route is decided once (auth.ts), from the permission each route declares, and so
+// are the checks against other origins (auth.ts), the security headers and the connection
+// limits (security.ts): a new route gets all of them without asking.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import multipart from '@fastify/multipart';
@@ -13,6 +15,8 @@ import { registerAgencyRoutes } from './agencies.ts';
 import { registerAuditRoutes } from './audit.ts';
 import { registerConnectorRoutes } from './connectors.ts';
 import { registerAuth, type LoginLimit } from './auth.ts';
+import { applyConnectionLimits, connectionLimits, registerSecurityHeaders, type ConnectionLimits } from './security.ts';
+import { registerTwoFactorRoutes } from './two-factor.ts';
 import { registerDashboardRoutes } from './dashboard.ts';
 import { registerDocs } from './docs.ts';
 import { registerErrorHandler } from './errors.ts';
@@ -44,6 +48,12 @@ export interface ServerOptions {
   trustProxy?: boolean;
   /** Largest upload accepted (default 1 GiB). */
   uploadLimitBytes?: number;
+  /** The origins browsers reach Arrears at, for the cross-origin check (default ARREARS_ORIGIN, else each request's own). */
+  origins?: string[];
+  /** Roles whose users must sign in with a second factor (default ARREARS_TOTP_REQUIRED_ROLES, else none). */
+  totpRequiredRoles?: string[];
+  /** Client timeouts and the connection cap (default from ARREARS_*_TIMEOUT_SECONDS and ARREARS_MAX_CONNECTIONS). */
+  connections?: Partial<ConnectionLimits>;
 }
 
 /**
@@ -56,6 +66,7 @@ export type RouteRegistrar = (app: FastifyInstance, ctx: Context, options: Serve
 const features: RouteRegistrar[] = [
   registerHealthRoutes,
   registerUserRoutes,
+  registerTwoFactorRoutes,
   registerSettingsRoutes,
   registerAgencyRoutes,
   registerRunRoutes,
@@ -75,12 +86,18 @@ const features: RouteRegistrar[] = [
 ];
 
 export async function buildServer(ctx: Context, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const limits = connectionLimits(options.connections);
   const app = Fastify({
     logger: options.logger ?? false,
     trustProxy: options.trustProxy ?? process.env.ARREARS_TRUST_PROXY === 'true',
     // Unknown fields are refused by name, not silently dropped; every problem is reported at once.
     ajv: { customOptions: { removeAdditional: false, allErrors: true } },
+    requestTimeout: limits.requestTimeoutMs,
+    // Node checks the header and request timeouts this often (its default, 30 s, would let them overrun by that much).
+    http: { connectionsCheckingInterval: 1000 },
   });
+  registerSecurityHeaders(app);
+  applyConnectionLimits(app, limits);
   registerErrorHandler(app);
   await registerDocs(app);
   await app.register(multipart, { limits: { files: 1, fields: 20, fileSize: options.uploadLimitBytes ?? 1024 ** 3 } });

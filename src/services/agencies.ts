@@ -9,7 +9,8 @@ import { emailFromProblem, emailListProblem, nameProblem, subjectProblem } from 
 import type { Agency, TransferMethod } from '../db/schema.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
-import { decryptSecrets, encryptSecret, loadSecretKey, maskSecret, packSecrets, scrubSecrets, unpackSecrets } from './secrets.ts';
+import { destinationProblem } from './transfer/allow.ts';
+import { decryptSecrets, encryptSecret, loadSecretKey, MASKED, packSecrets, scrubSecrets, unpackSecrets } from './secrets.ts';
 
 export type { TransferMethod };
 export type Layout = 'arrears' | 'ums' | 'custom';
@@ -164,6 +165,10 @@ export function validateTransferConfig(method: TransferMethod, config: Record<st
     if (spec.required) problems.push({ field: `transferConfig.${key}`, reason: `is required for the ${method} transfer method` });
     else if (spec.default !== undefined) out[key] = spec.default;
   }
+  if (problems.length === 0) {
+    const refused = destinationProblem({ method, config: out });
+    if (refused) problems.push({ field: `transferConfig.${refused.key}`, reason: refused.reason });
+  }
   return { config: out, problems };
 }
 
@@ -245,10 +250,11 @@ function checkChoice<T extends string>(value: T | undefined, allowed: readonly T
   if (value !== undefined && !allowed.includes(value)) problems.push({ field, reason: `must be one of ${allowed.join(', ')}` });
 }
 
-/** A custom layout's settings are checked field by field (domain/report-layouts.ts). */
+/** A custom layout's settings are checked field by field (domain/report-layouts.ts); the other layouts have none. */
 function checkLayoutConfig(layout: Layout | undefined, value: unknown, problems: Problem[]): void {
   if (value !== undefined && !isPlainObject(value)) problems.push({ field: 'layoutConfig', reason: 'must be an object' });
   else if (layout === 'custom') problems.push(...validateCustomLayout(value ?? {}).problems);
+  else if (value !== undefined && Object.keys(value).length > 0) problems.push({ field: 'layoutConfig', reason: `the ${layout ?? 'arrears'} layout has no settings: leave layoutConfig out (or {})` });
 }
 
 /** JSON with object keys sorted: jsonb does not keep key order, so compare this way. */
@@ -345,7 +351,10 @@ export async function editAgency(ctx: Context, idOrName: number | string, change
     const method = changes.transferMethod ?? before.transferMethod;
     checkChoice(method, TRANSFER_METHODS, 'transferMethod', problems);
     checkChoice(changes.layout, LAYOUTS, 'layout', problems);
-    checkLayoutConfig(changes.layout ?? before.layout, changes.layoutConfig ?? before.layoutConfig, problems);
+    const layout = changes.layout ?? before.layout;
+    // Leaving the custom layout leaves its settings behind.
+    const layoutConfig = changes.layoutConfig ?? (layout === 'custom' ? before.layoutConfig : {});
+    checkLayoutConfig(layout, layoutConfig, problems);
     const base = method === before.transferMethod ? before.transferConfig : {};
     const transfer = TRANSFER_METHODS.includes(method) ? validateTransferConfig(method, { ...base, ...changes.transferConfig }) : { config: {}, problems: [] };
     problems.push(...transfer.problems);
@@ -362,8 +371,8 @@ export async function editAgency(ctx: Context, idOrName: number | string, change
       active: changes.active ?? before.active,
       transferMethod: method,
       transferConfig: transfer.config,
-      layout: changes.layout ?? before.layout,
-      layoutConfig: changes.layoutConfig ?? before.layoutConfig,
+      layout,
+      layoutConfig,
       ...(secrets ? { secrets } : {}),
     };
     // Names only: a replaced password leaves the flags as they were but is still a change.
@@ -405,7 +414,7 @@ function keyFingerprint(privateKey: string, passphrase: string | undefined): str
   return `${parsed.type} SHA256:${createHash('sha256').update(parsed.getPublicSSH()).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** Each stored secret masked ("••••••1a2b"), the private key by its fingerprint. Needs the key. */
+/** Each stored secret as "••••••" (set, nothing more), the private key by its fingerprint. Needs the key. */
 export async function describeAgencySecrets(ctx: Context, idOrName: number | string): Promise<Partial<Record<SecretName, string>>> {
   const agency = await getAgency(ctx.database.db, idOrName);
   if (!agency.secrets) return {};
@@ -414,7 +423,7 @@ export async function describeAgencySecrets(ctx: Context, idOrName: number | str
   for (const name of SECRET_NAMES) {
     const value = plain[name];
     if (value === undefined) continue;
-    out[name] = name === 'privateKey' ? keyFingerprint(value, plain.passphrase) : maskSecret(value);
+    out[name] = name === 'privateKey' ? keyFingerprint(value, plain.passphrase) : MASKED;
   }
   return out;
 }

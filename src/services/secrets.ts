@@ -14,6 +14,8 @@ export const KEY_FILE_NAME = 'arrears-secret.key';
 const VERSION = 'v1';
 const IV_BYTES = 12;
 const KEY_BYTES = 32;
+/** GCM's full tag: a shorter one given to the decipher would be accepted, and forged far more easily. */
+const TAG_BYTES = 16;
 const MASK = '••••••';
 const HOW_TO_MAKE_A_KEY = '32 random bytes in base64 or hex, e.g. `openssl rand -base64 32`';
 
@@ -50,8 +52,9 @@ export function decryptSecret(key: Buffer, stored: string): string {
   const parts = stored.split(':');
   if (parts.length !== 4 || parts[0] !== VERSION) throw new SecretKeyError('cannot decrypt agency secrets: the stored value is not in a known format');
   const [iv, tag, ciphertext] = parts.slice(1).map((p) => Buffer.from(p, 'base64')) as [Buffer, Buffer, Buffer];
+  if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new SecretKeyError('cannot decrypt agency secrets: the stored value is not in a known format');
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, iv);
+    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
     decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
   } catch {
@@ -60,11 +63,8 @@ export function decryptSecret(key: Buffer, stored: string): string {
   }
 }
 
-/** At most the last 4 characters, fewer for short values, none under 4: "••••••1a2b". */
-export function maskSecret(value: string): string {
-  const shown = Math.min(4, Math.floor(value.length / 4));
-  return MASK + (shown > 0 ? value.slice(-shown) : '');
-}
+/** What is shown for a stored secret: that it is set, and nothing of it (not a character, not its length). */
+export const MASKED = MASK;
 
 /**
  * Several named secrets in one column: a JSON object of name → encrypted value. The names

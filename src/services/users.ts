@@ -2,6 +2,7 @@
 // hashes; session cookies and API tokens are random 32-byte values kept only as sha256, so
 // a copy of the database signs nobody in. Every change is audited with the acting user.
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import argon2 from 'argon2';
 import { sql } from 'kysely';
 import { ArrearsError, ConflictError, NotFoundError, ValidationError, type Problem } from '../domain/errors.ts';
@@ -61,9 +62,10 @@ export interface SessionPolicy {
   maxMinutes: number;
 }
 
-export const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMinutes: 12 * 60, maxMinutes: 12 * 60 };
+/** A staff session ends after 30 minutes unused, and 12 hours after sign-in however busy. */
+export const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMinutes: 30, maxMinutes: 12 * 60 };
 
-export const PASSWORD_MIN = 10;
+export const PASSWORD_MIN = 12;
 const PASSWORD_MAX = 1024;
 const DISPLAY_NAME_MAX = 200;
 const TOKEN_NAME_MAX = 100;
@@ -101,9 +103,23 @@ function usernameProblem(username: string): string | null {
   return null;
 }
 
-export function passwordProblem(password: string): string | null {
+let common: Set<string> | undefined;
+/** The 10,000 most common passwords (src/domain/common-passwords.txt), read once. */
+function commonPasswords(): Set<string> {
+  common ??= new Set(
+    readFileSync(new URL('../domain/common-passwords.txt', import.meta.url), 'utf8')
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#')),
+  );
+  return common;
+}
+
+/** Why a new password is refused, or null. `username`: the account it is for, which it must not be. */
+export function passwordProblem(password: string, username?: string): string | null {
   if (password.length < PASSWORD_MIN) return `must be at least ${PASSWORD_MIN} characters`;
   if (password.length > PASSWORD_MAX) return `must be at most ${PASSWORD_MAX} characters`;
+  if (commonPasswords().has(password.toLowerCase())) return 'is one of the 10,000 most common passwords; choose another';
+  if (username !== undefined && password.trim().toLowerCase() === normalise(username)) return 'must not be the username';
   return null;
 }
 
@@ -200,7 +216,7 @@ export async function addUser(ctx: Context, input: NewUser): Promise<UserRow> {
   const username = normalise(input.username);
   const nameReason = usernameProblem(username);
   if (nameReason) problems.push({ field: 'username', reason: nameReason });
-  const passwordReason = input.password == null ? null : passwordProblem(input.password);
+  const passwordReason = input.password == null ? null : passwordProblem(input.password, username);
   if (passwordReason) problems.push({ field: 'password', reason: passwordReason });
   const displayName = (input.displayName ?? '').trim();
   if (displayName.length > DISPLAY_NAME_MAX) problems.push({ field: 'displayName', reason: `must be at most ${DISPLAY_NAME_MAX} characters` });
@@ -232,11 +248,19 @@ export interface UserChanges {
   displayName?: string;
 }
 
-/** Deactivating a user ends their sessions; their API tokens stop working while they are inactive. */
+/**
+ * Deactivating a user ends their sessions and revokes their API tokens (reactivating brings
+ * none back); so does setting a new password for them (an administrator's reset: whoever
+ * held the account loses every way in).
+ */
 export async function updateUser(ctx: Context, idOrUsername: number | string, changes: UserChanges): Promise<UserRow> {
+  return changeUser(ctx, idOrUsername, changes, { keepTokens: false });
+}
+
+async function changeUser(ctx: Context, idOrUsername: number | string, changes: UserChanges, options: { keepTokens: boolean }): Promise<UserRow> {
   const problems: Problem[] = [];
   if (changes.password != null) {
-    const reason = passwordProblem(changes.password);
+    const reason = passwordProblem(changes.password, (await getUser(ctx.database.db, idOrUsername)).username);
     if (reason) problems.push({ field: 'password', reason });
   }
   if (changes.displayName !== undefined && changes.displayName.trim().length > DISPLAY_NAME_MAX) {
@@ -259,6 +283,13 @@ export async function updateUser(ctx: Context, idOrUsername: number | string, ch
       if (roles.length) await trx.insertInto('user_roles').values(roles.map((role) => ({ user_id: before.id, role }))).execute();
     }
     if (changes.active === false || hash !== undefined) await trx.deleteFrom('sessions').where('user_id', '=', before.id).execute();
+    const revoke = changes.active === false || (typeof hash === 'string' && !options.keepTokens);
+    const revoked = revoke
+      ? await trx.updateTable('api_tokens').set({ revoked_at: now }).where('user_id', '=', before.id).where('revoked_at', 'is', null).returning(['id', 'name']).execute()
+      : [];
+    for (const token of revoked) {
+      await recordAudit(trx, { actor: ctx.actor, action: 'token.revoke', entity: 'api_token', entityId: token.id, before: { name: token.name, username: before.username }, after: { reason: changes.active === false ? 'user deactivated' : 'password reset' }, at: now });
+    }
     const after = await getUser(trx, before.id);
     await recordAudit(trx, {
       actor: ctx.actor,
@@ -273,11 +304,26 @@ export async function updateUser(ctx: Context, idOrUsername: number | string, ch
   });
 }
 
-/** A signed-in user changing their own password must give the current one. */
+/** The current password given for one's own change was wrong (the HTTP layer counts it like a failed sign-in). */
+export class WrongCurrentPasswordError extends ValidationError {
+  constructor() {
+    super([{ field: 'currentPassword', reason: 'is not your current password' }]);
+    this.name = 'WrongCurrentPasswordError';
+  }
+}
+
+/**
+ * A signed-in user changing their own password must give the current one, and a new one
+ * that differs from it. Their sessions end; their API tokens (made for scripts by an
+ * administrator) stay.
+ */
 export async function changeOwnPassword(ctx: Context, username: string, current: string, next: string): Promise<void> {
   const row = await ctx.database.db.selectFrom('users').select(['password_hash']).where('username', '=', normalise(username)).executeTakeFirst();
-  if (!row?.password_hash || !(await argon2.verify(row.password_hash, current))) throw ValidationError.of('is not your current password', { field: 'currentPassword' });
-  await updateUser(ctx, username, { password: next });
+  if (!row?.password_hash || !(await argon2.verify(row.password_hash, current))) throw new WrongCurrentPasswordError();
+  if (next === current) throw ValidationError.of('must differ from your current password', { field: 'newPassword' });
+  const reason = passwordProblem(next, username);
+  if (reason) throw ValidationError.of(reason, { field: 'newPassword' });
+  await changeUser(ctx, username, { password: next }, { keepTokens: true });
 }
 
 // --- roles --------------------------------------------------------------------------------
@@ -360,23 +406,69 @@ function authUser(u: UserRow): AuthUser {
   return { id: u.id, username: u.username, displayName: u.displayName, roles: u.roles, permissions: u.permissions };
 }
 
-/** Checks a username and password and opens a session. */
-export async function login(ctx: Context, username: string, password: string, policy: SessionPolicy = DEFAULT_SESSION_POLICY): Promise<SignedIn> {
+/** Checks a username and password: the user, or SignInError (the same for every reason). */
+export async function checkPassword(ctx: Context, username: string, password: string): Promise<{ id: number; username: string }> {
   const name = normalise(username);
   const row = await ctx.database.db.selectFrom('users').select(['id', 'password_hash', 'active']).where('username', '=', name).executeTakeFirst();
   const ok = row?.password_hash ? await argon2.verify(row.password_hash, password) : await argon2.verify(await decoyHash(), password).then(() => false);
   if (!row || !ok || !row.active) throw new SignInError();
+  return { id: row.id, username: name };
+}
 
+export interface SignInDetails {
+  /** The client's address, for the audit log. */
+  address?: string;
+  /** The second factor the user gave, when their account has one. */
+  secondFactor?: 'totp' | 'recovery code' | null;
+}
+
+/** Opens a session for a user whose credentials were checked. */
+export async function openSession(ctx: Context, userId: number, policy: SessionPolicy = DEFAULT_SESSION_POLICY, details: SignInDetails = {}): Promise<SignedIn> {
   const token = randomSecret();
   const now = ctx.clock.now();
   const expiresAt = new Date(now.getTime() + policy.maxMinutes * 60_000);
   const user = await ctx.database.db.transaction().execute(async (trx) => {
+    const u = await getUser(trx, userId);
     await trx.deleteFrom('sessions').where('expires_at', '<=', now).execute();
-    await trx.insertInto('sessions').values({ id: sha256(token), user_id: row.id, created_at: now, last_seen_at: now, expires_at: expiresAt }).execute();
-    await recordAudit(trx, { actor: name, action: 'user.login', entity: 'user', entityId: name, at: now });
-    return getUser(trx, row.id);
+    await trx.insertInto('sessions').values({ id: sha256(token), user_id: userId, created_at: now, last_seen_at: now, expires_at: expiresAt }).execute();
+    const after = { ...(details.address ? { address: details.address } : {}), ...(details.secondFactor ? { secondFactor: details.secondFactor } : {}) };
+    await recordAudit(trx, { actor: u.username, action: 'user.login', entity: 'user', entityId: u.username, ...(Object.keys(after).length ? { after } : {}), at: now });
+    return u;
   });
   return { token, expiresAt, user: authUser(user) };
+}
+
+/** Checks a username and password and opens a session (no second factor: for accounts without one). */
+export async function login(ctx: Context, username: string, password: string, policy: SessionPolicy = DEFAULT_SESSION_POLICY, details: SignInDetails = {}): Promise<SignedIn> {
+  const user = await checkPassword(ctx, username, password);
+  return openSession(ctx, user.id, policy, details);
+}
+
+export interface SignInEvent {
+  /** As typed (normalised): it may name nobody. */
+  username: string;
+  address: string;
+  /** failed: a wrong password or code; locked: the username at the address, or the address, is refused until `until`; slowed: the username's attempts wait from now on. */
+  kind: 'failed' | 'locked' | 'slowed';
+  /** What was wrong (failed), or what is locked (locked). */
+  detail: string;
+  until?: Date;
+}
+
+/** Failed sign-ins and the limits they set off, in the audit log (the attempted username is the actor: nobody is signed in). */
+export async function recordSignInEvents(ctx: Context, events: SignInEvent[]): Promise<void> {
+  const now = ctx.clock.now();
+  await recordAudit(
+    ctx.database.db,
+    events.map((e) => ({
+      actor: e.username,
+      action: { failed: 'user.login_failed', locked: 'user.login_locked', slowed: 'user.login_slowed' }[e.kind],
+      entity: 'user',
+      entityId: e.username,
+      after: { address: e.address, [e.kind === 'failed' ? 'reason' : 'scope']: e.detail, ...(e.until ? { until: e.until.toISOString() } : {}) },
+      at: now,
+    })),
+  );
 }
 
 /** The user of a live session, or null (unknown, expired, idle too long, or the user deactivated). */

@@ -1,6 +1,7 @@
 // How a stored file reaches an agency: one small interface, one module per transfer method.
 // Senders throw on failure; delivery.ts records the attempt and retries later.
 import type { AgencyRow, AgencySecrets, TransferMethod } from '../agencies.ts';
+import { destinationProblem } from './allow.ts';
 import { emailTransfer } from './email.ts';
 import { folderTransfer } from './folder.ts';
 import { s3Transfer } from './s3.ts';
@@ -23,7 +24,18 @@ const TRANSFERS: Record<Exclude<TransferMethod, 'none'>, Transfer> = {
   folder: folderTransfer,
 };
 
-/** The sender for a method; null for 'none' (such files are downloaded by staff, never sent). */
+/**
+ * The sender for a method; null for 'none' (such files are downloaded by staff, never sent).
+ * It refuses a destination the operator no longer allows (ARREARS_TRANSFER_ALLOW) before connecting.
+ */
 export function transferFor(method: TransferMethod): Transfer | null {
-  return method === 'none' ? null : TRANSFERS[method];
+  if (method === 'none') return null;
+  const transfer = TRANSFERS[method];
+  return {
+    send(file, agency, secrets) {
+      const refused = destinationProblem({ method, config: agency.transferConfig });
+      if (refused) return Promise.reject(new Error(`refused to send: transfer setting ${refused.key} ${refused.reason}`));
+      return transfer.send(file, agency, secrets);
+    },
+  };
 }

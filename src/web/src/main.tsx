@@ -1,8 +1,10 @@
-// The staff app: sign in, then one screen per feature, chosen by the URL's hash
-// (#/settings) so every screen has an address without server routes.
+// The staff app: sign in (password, then a code when the account has two-factor sign-in),
+// then one screen per feature, chosen by the URL's hash (#/settings) so every screen has an
+// address without server routes; #/account is the user's own two-factor sign-in.
 import { StrictMode, useEffect, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ApiError, get, post, type Me } from './api.ts';
+import { AccountScreen } from './screens/account.tsx';
 import { AgenciesScreen } from './screens/agencies.tsx';
 import { AuditScreen } from './screens/audit.tsx';
 import { ConnectorsScreen } from './screens/connectors.tsx';
@@ -43,6 +45,9 @@ function currentPath(): string {
 function Login({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  // Asked once the password was right and the account has two-factor sign-in.
+  const [needsCode, setNeedsCode] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   async function submit(e: FormEvent) {
@@ -50,10 +55,13 @@ function Login({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
     setBusy(true);
     setError(null);
     try {
-      await post('/login', { username, password });
+      const second = !needsCode ? {} : /^[\d\s]+$/.test(code) ? { code } : { recoveryCode: code };
+      await post('/login', { username, password, ...second });
       onSignedIn(await get<Me>('/me'));
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? new Error('Wrong username or password.') : err);
+      if (err instanceof ApiError && err.code === 'totp_required') setNeedsCode(true);
+      else if (err instanceof ApiError && err.status === 401) setError(new Error(needsCode ? 'Wrong or already used code.' : 'Wrong username or password.'));
+      else setError(err);
     } finally {
       setBusy(false);
     }
@@ -70,6 +78,12 @@ function Login({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
           Password
           <input name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
         </label>
+        {needsCode && (
+          <label>
+            Code from your authenticator app (or a recovery code)
+            <input name="code" autoComplete="one-time-code" required autoFocus value={code} onChange={(e) => setCode(e.target.value)} />
+          </label>
+        )}
         <ErrorBanner error={error} />
         <button type="submit" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
@@ -85,13 +99,28 @@ function App() {
   useEffect(() => {
     get<Me>('/me').then(setMe, () => setMe(null));
     const onHash = () => setPath(currentPath());
+    // The session ended on the server (idle, or signed out elsewhere): back to sign-in.
+    const onSignedOut = () => setMe(null);
     window.addEventListener('hashchange', onHash);
-    return () => window.removeEventListener('hashchange', onHash);
+    window.addEventListener('arrears:signed-out', onSignedOut);
+    return () => {
+      window.removeEventListener('hashchange', onHash);
+      window.removeEventListener('arrears:signed-out', onSignedOut);
+    };
   }, []);
   if (me === undefined) return <p className="busy">Loading…</p>;
   if (me === null) return <Login onSignedIn={setMe} />;
-  const screens = SCREENS.filter((s) => me.permissions.includes(s.needs));
+  // A role that requires two-factor sign-in gets nothing else until it is set up.
+  const enrolling = me.twoFactor?.required === true && !me.twoFactor.enabled;
+  const screens = enrolling ? [] : SCREENS.filter((s) => me.permissions.includes(s.needs));
   const screen = screens.find((s) => s.path === path) ?? screens[0];
+  const account = enrolling || path === 'account';
+  // After setting up two-factor sign-in: stay on the account screen, whose recovery codes are shown once.
+  const enrolled = () => {
+    window.location.hash = '#/account';
+    setPath('account');
+    void get<Me>('/me').then(setMe, () => setMe(null));
+  };
   async function signOut() {
     await post('/logout').catch(() => undefined);
     setMe(null);
@@ -107,7 +136,7 @@ function App() {
           <ul>
             {screens.map((s) => (
               <li key={s.path}>
-                <a href={`#/${s.path}`} aria-current={s.path === screen?.path ? 'page' : undefined}>
+                <a href={`#/${s.path}`} aria-current={!account && s.path === screen?.path ? 'page' : undefined}>
                   {s.label}
                 </a>
               </li>
@@ -115,14 +144,16 @@ function App() {
           </ul>
         </nav>
         <span className="who">
-          {me.displayName || me.username}{' '}
+          <a href="#/account" aria-current={account ? 'page' : undefined}>
+            {me.displayName || me.username}
+          </a>{' '}
           <button type="button" className="link" onClick={signOut}>
             Sign out
           </button>
         </span>
       </header>
       <main id="main" tabIndex={-1}>
-        {screen ? <screen.Screen /> : <p>Your account has no screens yet: ask an administrator for a role.</p>}
+        {account ? <AccountScreen onChanged={enrolled} /> : screen ? <screen.Screen /> : <p>Your account has no screens yet: ask an administrator for a role.</p>}
       </main>
     </>
   );
