@@ -71,14 +71,10 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   // Temporary tables are never analyzed automatically; the checks below join them with big tables.
   await sql`analyze import_stage`.execute(db);
   if (options.duplicatesFrom !== undefined) await flagDuplicateKeys(db, keyColumn(kind), options.duplicatesFrom);
-  let t0 = performance.now();
   await checkReferences(db, kind);
-  if (process.env.SYNC_DEBUG) console.error(kind, 'refs', performance.now() - t0); t0 = performance.now();
   await checkSource(db, kind, options.connectorId ?? null);
-  if (process.env.SYNC_DEBUG) console.error(kind, 'source', performance.now() - t0); t0 = performance.now();
   const skipBadRows = options.skipBadRows ?? false;
   if (kind === 'payments') await allocatePayments(db, skipBadRows);
-  if (process.env.SYNC_DEBUG) console.error(kind, 'alloc', performance.now() - t0); t0 = performance.now();
   const counts = await problemCounts(db);
   const problems = (await firstProblems(db, options.columnOrder, options.maxProblems ?? 1000)).map((p) => ({ row: p.row_no, column: p.col, reason: p.reason }));
   const refused = { inserted: 0, updated: 0, unchanged: 0, skipped: 0, problems, problemCount: counts.problems };
@@ -94,7 +90,6 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const allocationKeys = bulk && allocating ? await dropForeignKeys(db, 'allocations') : [];
   const indexes = bulk ? await dropIndexes(db, kind) : [];
   const { inserted, updated } = await upsert(db, kind, options.present, options.now);
-  if (process.env.SYNC_DEBUG) console.error(kind, 'upsert', performance.now() - t0);
   await restoreIndexes(db, indexes);
   if (allocating) {
     const allocationIndexes = bulk ? await dropIndexes(db, 'allocations') : [];
