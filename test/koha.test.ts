@@ -15,6 +15,7 @@ import { fixedClock, type Context } from '../src/services/context.ts';
 import { addConnector, setMapping, testConnector, updateConnector } from '../src/services/connectors.ts';
 import { Scheduler } from '../src/services/scheduler.ts';
 import { syncConnector } from '../src/services/sync.ts';
+import { addExclusion, releaseHeldFiles } from '../src/services/exclusions.ts';
 import { applyWritebacks, listWrites } from '../src/services/writeback.ts';
 
 let t: TestDatabase;
@@ -322,6 +323,36 @@ describe('write-back', () => {
     expect(await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann])).toHaveLength(1);
   });
 
+  it('a referral held for review writes nothing to Koha until its file is released; one excluded at review never does', async () => {
+    await s.reset();
+    await addConnector(ctx(), { name: 'koha', kind: 'koha', url: koha.url, timeZone: 'America/Chicago' });
+    await s.agency('UMS');
+    await s.settings({ ptypes: ['PT'], minimumOwed: '25.00', agencyFee: '10.00', reviewHours: 24 });
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const ben = await koha.patron({ cardnumber: '21000002' });
+    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await koha.debit(ben, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+    const r = await run('2026-12-04');
+    expect(r.newSubmissions).toHaveLength(2);
+    expect(r.writeback).toEqual([{ connector: 'koha', applied: 0, pending: 4, failed: 0, skipped: 0 }]);
+    expect(await koha.query('SELECT borrowernumber FROM borrower_debarments')).toEqual([]);
+
+    // Staff take Ben out at review: his referral is cancelled and his fee removed, so nothing is ever written for him.
+    await addExclusion(ctx('2026-12-04T16:00:00Z'), { patronId: `koha:${ben}`, reason: 'disputed' });
+    const held = await t.db.selectFrom('report_files').select('id').where('status', '=', 'held').execute();
+    expect(held).toHaveLength(1);
+    await releaseHeldFiles(ctx('2026-12-04T17:00:00Z'), { fileId: held[0]!.id });
+    expect(await applyWritebacks(ctx('2026-12-04T17:00:00Z'), 'koha')).toEqual({ connector: 'koha', applied: 2, pending: 0, failed: 0, skipped: 3 });
+    expect(await koha.query('SELECT borrowernumber FROM borrower_debarments')).toEqual([{ borrowernumber: ann }]);
+    expect(await koha.query("SELECT borrowernumber FROM accountlines WHERE debit_type_code = 'MANUAL'")).toEqual([{ borrowernumber: ann }]);
+    expect((await listWrites(t.db, { patronId: `koha:${ben}` })).map((w) => [w.kind, w.status])).toEqual([
+      ['lift', 'skipped'],
+      ['fee', 'skipped'],
+      ['block', 'skipped'],
+    ]);
+  });
+
   it('a read-only connector and a run with write-back off write nothing to Koha', async () => {
     const ann = await koha.patron({ cardnumber: '21000001' });
     await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
@@ -343,6 +374,30 @@ describe('write-back', () => {
     expect(await listWrites(t.db)).toEqual([]);
     expect(await debarments(ann)).toEqual([]);
     expect(await flags(ann)).toEqual({ debarred: null, debarredcomment: null });
+  });
+});
+
+describe('sync modes and connections', () => {
+  it('reconciles in full once the last full sync is older than fullSyncEveryDays, incrementally before', async () => {
+    await koha.patron({ cardnumber: '21000001' });
+    await syncConnector(ctx('2026-12-01T12:00:00Z'), 'koha');
+    expect((await syncConnector(ctx('2026-12-07T12:00:00Z'), 'koha')).mode).toBe('incremental');
+    expect((await syncConnector(ctx('2026-12-08T12:00:00Z'), 'koha')).mode).toBe('full');
+    await updateConnector(ctx(), 'koha', { options: { fullSyncEveryDays: 1 } });
+    expect((await syncConnector(ctx('2026-12-08T18:00:00Z'), 'koha')).mode).toBe('incremental');
+    expect((await syncConnector(ctx('2026-12-09T12:00:00Z'), 'koha')).mode).toBe('full');
+  });
+
+  it('TLS required of a server that does not offer it fails clearly, and nothing is written', async () => {
+    const [ssl] = await koha.query("SHOW VARIABLES LIKE 'have_ssl'");
+    await updateConnector(ctx(), 'koha', { options: { tls: 'require' } });
+    if (ssl?.Value === 'YES') {
+      // A server with TLS but a certificate no CA here signed: refused all the same.
+      await expect(syncConnector(ctx(), 'koha')).rejects.toThrow(/^connector "koha": no trusted TLS connection to the ILS database: .*(certificate|self.signed)/i);
+    } else {
+      await expect(syncConnector(ctx(), 'koha')).rejects.toThrow('connector "koha": no trusted TLS connection to the ILS database: Server does not support secure connection');
+    }
+    expect(await t.db.selectFrom('libraries').select('code').execute()).toEqual([]);
   });
 });
 

@@ -15,7 +15,9 @@ export class IlsUnavailable extends ArrearsError {
   }
 }
 
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'HANDSHAKE_SSL_ERROR']);
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT']);
+/** TLS asked for and not to be had: no TLS on the server, or a certificate that does not verify. */
+const TLS = new Set(['HANDSHAKE_SSL_ERROR', 'HANDSHAKE_NO_SSL_SUPPORT', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID']);
 /** MariaDB/MySQL: access denied (1044, 1045), table/column/command denied (1142, 1143, 1227), and the server going away. */
 const REFUSED = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_TABLEACCESS_DENIED_ERROR', 'ER_COLUMNACCESS_DENIED_ERROR', 'ER_SPECIFIC_ACCESS_DENIED_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR']);
 
@@ -24,7 +26,7 @@ export function ilsUnreachable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err instanceof IlsUnavailable) return true;
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (NETWORK.has(code) || REFUSED.has(code) || code.startsWith('08') || code === '42501' || /^57P0[123]$/.test(code) || code === '28P01' || code === '28000')) return true;
+  if (typeof code === 'string' && (NETWORK.has(code) || TLS.has(code) || REFUSED.has(code) || code.startsWith('08') || code === '42501' || /^57P0[123]$/.test(code) || code === '28P01' || code === '28000')) return true;
   if (err instanceof AggregateError) return err.errors.some(ilsUnreachable);
   return /^(Connection terminated|connect ETIMEDOUT|Client has encountered a connection error)/.test(err.message);
 }
@@ -34,5 +36,6 @@ export function asIlsError(connector: string, err: unknown): unknown {
   if (err instanceof IlsUnavailable || !ilsUnreachable(err)) return err;
   const e = err as Error & { code?: string };
   const why = e.message || e.code || e.name;
+  if (e.code && TLS.has(e.code)) return new IlsUnavailable(`connector "${connector}": no trusted TLS connection to the ILS database: ${why}`);
   return new IlsUnavailable(`connector "${connector}": the ILS database cannot be reached or refused the connector's user: ${why}`);
 }

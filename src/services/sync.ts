@@ -438,6 +438,7 @@ class Merge {
       bulkRows: BULK_ROWS,
       duplicatesFrom: 0,
       connectorId: this.config.id,
+      namedPayments: true,
       columnOrder: COLUMNS[kind].map((c) => c.name),
     });
     await dropStaging(db);

@@ -68,16 +68,18 @@ CREATE VIEW patron_connectors AS
   JOIN connectors c ON c.id = l.connector_id
   WHERE NOT c.read_only;
 
+-- Row triggers with a WHEN clause: a row that does not qualify costs one comparison and queues
+-- nothing (a bulk import of millions of charges, a run updating every open referral).
+
 -- A referral opened for a connector's patron: block them in their ILS.
 CREATE FUNCTION connector_writes_on_refer() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO connector_writes (connector_id, kind, patron_id, referral_id, idempotency_key, detail)
-  SELECT pc.connector_id, 'block', r.patron_id, r.id, 'block:' || r.id,
-         jsonb_build_object('agency', a.name, 'referredOn', r.referred_on)
-  FROM opened_referrals r
-  JOIN patron_connectors pc ON pc.patron_id = r.patron_id
-  JOIN agencies a ON a.id = r.agency_id
-  WHERE r.status = 'open'
+  SELECT pc.connector_id, 'block', NEW.patron_id, NEW.id, 'block:' || NEW.id,
+         jsonb_build_object('agency', a.name, 'referredOn', NEW.referred_on)
+  FROM patron_connectors pc
+  JOIN agencies a ON a.id = NEW.agency_id
+  WHERE pc.patron_id = NEW.patron_id
   ON CONFLICT (connector_id, idempotency_key) DO NOTHING;
   RETURN NULL;
 END $$;
@@ -87,11 +89,9 @@ END $$;
 CREATE FUNCTION connector_writes_on_close() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO connector_writes (connector_id, kind, patron_id, referral_id, idempotency_key, detail)
-  SELECT w.connector_id, 'lift', n.patron_id, n.id, 'lift:' || n.id, jsonb_build_object('status', n.status)
-  FROM new_referrals n
-  JOIN old_referrals o ON o.id = n.id
-  JOIN connector_writes w ON w.referral_id = n.id AND w.kind = 'block'
-  WHERE o.status = 'open' AND n.status <> 'open'
+  SELECT w.connector_id, 'lift', NEW.patron_id, NEW.id, 'lift:' || NEW.id, jsonb_build_object('status', NEW.status)
+  FROM connector_writes w
+  WHERE w.referral_id = NEW.id AND w.kind = 'block'
   ON CONFLICT (connector_id, idempotency_key) DO NOTHING;
   RETURN NULL;
 END $$;
@@ -101,20 +101,19 @@ END $$;
 CREATE FUNCTION connector_writes_on_fee() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO connector_writes (connector_id, kind, patron_id, referral_id, charge_id, amount_cents, idempotency_key, detail)
-  SELECT pc.connector_id, 'fee', c.patron_id, c.referral_id, c.id, c.amount_cents, 'fee:' || c.id,
+  SELECT pc.connector_id, 'fee', NEW.patron_id, NEW.referral_id, NEW.id, NEW.amount_cents, 'fee:' || NEW.id,
          jsonb_build_object('agency', a.name)
-  FROM added_charges c
-  JOIN patron_connectors pc ON pc.patron_id = c.patron_id
-  JOIN referrals r ON r.id = c.referral_id
+  FROM patron_connectors pc
+  JOIN referrals r ON r.id = NEW.referral_id
   JOIN agencies a ON a.id = r.agency_id
-  WHERE c.reason = 'agency_fee' AND c.referral_id IS NOT NULL
+  WHERE pc.patron_id = NEW.patron_id
   ON CONFLICT (connector_id, idempotency_key) DO NOTHING;
   RETURN NULL;
 END $$;
 
 CREATE TRIGGER referrals_connector_block AFTER INSERT ON referrals
-  REFERENCING NEW TABLE AS opened_referrals FOR EACH STATEMENT EXECUTE FUNCTION connector_writes_on_refer();
-CREATE TRIGGER referrals_connector_lift AFTER UPDATE ON referrals
-  REFERENCING OLD TABLE AS old_referrals NEW TABLE AS new_referrals FOR EACH STATEMENT EXECUTE FUNCTION connector_writes_on_close();
+  FOR EACH ROW WHEN (NEW.status = 'open') EXECUTE FUNCTION connector_writes_on_refer();
+CREATE TRIGGER referrals_connector_lift AFTER UPDATE OF status ON referrals
+  FOR EACH ROW WHEN (OLD.status = 'open' AND NEW.status <> 'open') EXECUTE FUNCTION connector_writes_on_close();
 CREATE TRIGGER charges_connector_fee AFTER INSERT ON charges
-  REFERENCING NEW TABLE AS added_charges FOR EACH STATEMENT EXECUTE FUNCTION connector_writes_on_fee();
+  FOR EACH ROW WHEN (NEW.reason = 'agency_fee' AND NEW.referral_id IS NOT NULL) EXECUTE FUNCTION connector_writes_on_fee();

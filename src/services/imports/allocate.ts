@@ -13,6 +13,8 @@ import { clean, moneySql } from './kinds.ts';
 
 /** Staged payments still to be allocated: changed or new, and without problems. */
 const pending = sql`not s.unchanged and ${clean}`;
+/** The same, for a subquery that names import_stage without the alias. */
+const pendingUnaliased = sql`not unchanged and not exists (select 1 from import_problems q where q.row_no = import_stage.row_no)`;
 
 /**
  * Each pass refuses the first over-payment of every charge or patron and recomputes the
@@ -51,6 +53,35 @@ export async function allocatePayments(db: Executor, skipBadRows: boolean): Prom
     if (Number(restored.numAffectedRows ?? 0) === 0) break;
   }
   await planAllocations(db);
+}
+
+/**
+ * The allocations of payments that each name their charge and were made to fit, as an ILS
+ * connector stages them (the ILS itself applied them): each goes to its charge whole. One
+ * set-based check still refuses any that would pay a charge beyond its amount, on every row
+ * of that charge, so nothing can over-allocate.
+ */
+export async function allocateNamedPayments(db: Executor): Promise<void> {
+  await sql`
+    update import_stage s set unchanged = true
+    from payments p
+    where p.id = s.id and p.patron_id = s.patron_id and p.charge_id is not distinct from s.charge_id
+      and p.type = s.type and p.amount_cents = s.amount_cents and p.paid_at = s.paid_at
+      and (s.method is null or p.method = s.method)`.execute(db);
+  await sql`
+    delete from allocations a using import_stage s
+    where a.payment_id = s.id and not s.unchanged and ${clean}`.execute(db);
+  await sql`
+    insert into import_problems (row_no, col, reason)
+    select s.row_no, 'amount', format('payments of %s on charge "%s" exceed what is left of it (%s)', ${moneySql(sql.ref('t.staged'))}, s.charge_id, ${moneySql(sql`greatest(c.amount_cents - c.paid_cents, 0)`)})
+    from import_stage s
+    join (select charge_id, sum(amount_cents) as staged from import_stage where ${pendingUnaliased} group by charge_id) t on t.charge_id = s.charge_id
+    join charges c on c.id = s.charge_id
+    where ${pending} and c.paid_cents + t.staged > c.amount_cents`.execute(db);
+  await sql`create temp table import_alloc (payment_id text not null, charge_id text not null, patron_id text not null, amount_cents bigint not null) on commit drop`.execute(db);
+  await sql`
+    insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
+    select s.id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`.execute(db);
 }
 
 /** What each affected patron's charges still owe, before this file's payments. */

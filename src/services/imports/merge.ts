@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import type { ImportKind } from '../../domain/import-formats.ts';
 import type { Executor } from '../context.ts';
-import { allocatePayments, writeAllocations } from './allocate.ts';
+import { allocateNamedPayments, allocatePayments, writeAllocations } from './allocate.ts';
 import {
   checkReferences,
   checkSource,
@@ -48,6 +48,8 @@ export interface MergeOptions {
   onWriting?: () => void;
   /** The source of the rows: an ILS connector's id, or null for CSV imports. Rows of another source's library are refused. */
   connectorId?: number | null;
+  /** Payments each name their charge and were applied by the source itself (an ILS): allocated whole, checked not to overpay. */
+  namedPayments?: boolean;
 }
 
 export interface MergeResult {
@@ -74,7 +76,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   await checkReferences(db, kind);
   await checkSource(db, kind, options.connectorId ?? null);
   const skipBadRows = options.skipBadRows ?? false;
-  if (kind === 'payments') await allocatePayments(db, skipBadRows);
+  if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db) : allocatePayments(db, skipBadRows));
   const counts = await problemCounts(db);
   const problems = (await firstProblems(db, options.columnOrder, options.maxProblems ?? 1000)).map((p) => ({ row: p.row_no, column: p.col, reason: p.reason }));
   const refused = { inserted: 0, updated: 0, unchanged: 0, skipped: 0, problems, problemCount: counts.problems };
