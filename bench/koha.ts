@@ -5,7 +5,7 @@
 //   (g) an incremental sync after 10,000 changed accountlines (5,000 desk payments);
 //   (h) write-backs of a full run's referrals (restriction + fee), per 1,000.
 // Every patron's balance is checked against Koha's before the figures count.
-//   npm run bench:koha -- [--size small|medium] [--db postgres://…] [--mariadb mysql://root@127.0.0.1:3306/test] [--seed 1]
+//   npm run bench:koha -- [--size small|medium] [--db postgres://…] [--mariadb mysql://root@127.0.0.1:3306/test] [--seed 1] [--keep-koha]
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -287,7 +287,8 @@ async function main(): Promise<void> {
     console.log(`\nwrote ${path}`);
   } finally {
     await database?.close();
-    await root.query(`DROP DATABASE IF EXISTS \`${kohaDb}\``).catch(() => undefined);
+    if (process.argv.includes('--keep-koha')) console.log(`kept the Koha database ${kohaDb}`);
+    else await root.query(`DROP DATABASE IF EXISTS \`${kohaDb}\``).catch(() => undefined);
     await root.end();
     const client = new pg.Client({ connectionString: pgUrl });
     await client.connect();
