@@ -2,7 +2,7 @@
 // hashes; session cookies and API tokens are random 32-byte values kept only as sha256, so
 // a copy of the database signs nobody in. Every change is audited with the acting user.
 import { createHash, randomBytes } from 'node:crypto';
-import argon2 from 'argon2';
+import type Argon2 from 'argon2';
 import { sql } from 'kysely';
 import { ArrearsError, ConflictError, NotFoundError, ValidationError, type Problem } from '../domain/errors.ts';
 import { BUILT_IN_ROLE_NAMES, PERMISSIONS, isPermission, permissionsOf, type Permission } from '../domain/permissions.ts';
@@ -72,11 +72,14 @@ const ROLE_DESCRIPTION_MAX = 500;
 const TOUCH_EVERY_MS = 60_000;
 export const TOKEN_PREFIX = 'arr_';
 
-// argon2id with the OWASP minimum (19 MiB, 2 passes): strong, and quick enough for a login form.
-const HASH_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+// argon2, a native module, is loaded by the first hash or check, not by every command that reads users.
+let argon2Loaded: Promise<typeof Argon2> | undefined;
+const loadArgon2 = () => (argon2Loaded ??= import('argon2').then((m) => m.default));
 
-function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, HASH_OPTIONS);
+// argon2id with the OWASP minimum (19 MiB, 2 passes): strong, and quick enough for a login form.
+async function hashPassword(password: string): Promise<string> {
+  const argon2 = await loadArgon2();
+  return argon2.hash(password, { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 });
 }
 
 let decoy: Promise<string> | undefined;
@@ -276,7 +279,7 @@ export async function updateUser(ctx: Context, idOrUsername: number | string, ch
 /** A signed-in user changing their own password must give the current one. */
 export async function changeOwnPassword(ctx: Context, username: string, current: string, next: string): Promise<void> {
   const row = await ctx.database.db.selectFrom('users').select(['password_hash']).where('username', '=', normalise(username)).executeTakeFirst();
-  if (!row?.password_hash || !(await argon2.verify(row.password_hash, current))) throw ValidationError.of('is not your current password', { field: 'currentPassword' });
+  if (!row?.password_hash || !(await (await loadArgon2()).verify(row.password_hash, current))) throw ValidationError.of('is not your current password', { field: 'currentPassword' });
   await updateUser(ctx, username, { password: next });
 }
 
@@ -364,6 +367,7 @@ function authUser(u: UserRow): AuthUser {
 export async function login(ctx: Context, username: string, password: string, policy: SessionPolicy = DEFAULT_SESSION_POLICY): Promise<SignedIn> {
   const name = normalise(username);
   const row = await ctx.database.db.selectFrom('users').select(['id', 'password_hash', 'active']).where('username', '=', name).executeTakeFirst();
+  const argon2 = await loadArgon2();
   const ok = row?.password_hash ? await argon2.verify(row.password_hash, password) : await argon2.verify(await decoyHash(), password).then(() => false);
   if (!row || !ok || !row.active) throw new SignInError();
 
