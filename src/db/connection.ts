@@ -116,8 +116,9 @@ async function openPglite(url: string, options: Pick<OpenOptions, 'share' | 'sho
     } catch (error) {
       const holder = error instanceof ConflictError ? folderHolder(url) : null;
       if (holder === null) throw error;
-      const served = await findShare(url, holder);
+      const served = share ? null : await findShare(url, holder);
       if (served) return openThroughServer(url, served);
+      if (share) throw error; // a second server on one folder: refused, as before
       throw new ConflictError(
         `the database folder ${url} is in use by process ${holder}, an arrears command that keeps it to itself ` +
           `(only a running \`arrears start\` shares its folder with other commands): wait for it to end, or use PostgreSQL to run several at once.`,
@@ -165,7 +166,9 @@ async function openThroughServer(folder: string, served: { pid: number; socketDi
   const socket = `${served.socketDir}/.s.PGSQL.${SOCKET_PORT}`;
   // One connection, as on an embedded PGlite: the session is shared, so a second connection
   // of this process would only wait behind the first (or, inside its transaction, forever).
-  const pool = await newPool({ host: served.socketDir, port: SOCKET_PORT, user: 'postgres', database: 'postgres', ssl: false, max: 1 });
+  // No connection timeout: even the start-up message waits its turn, and the server may be in
+  // the middle of a long transaction (an import); a server that is gone refuses at once.
+  const pool = await newPool({ host: served.socketDir, port: SOCKET_PORT, user: 'postgres', database: 'postgres', ssl: false, max: 1, connectionTimeoutMillis: 0 });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   try {
     await sql`select 1`.execute(db);
@@ -198,11 +201,11 @@ async function newPool(config: pg.PoolConfig): Promise<pg.Pool> {
     },
   };
   const pool = new pg.Pool({
-    ...config,
-    types: types as pg.CustomTypesConfig,
     // A server that does not answer fails the request (503) instead of holding it forever.
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     keepAlive: true,
+    ...config,
+    types: types as pg.CustomTypesConfig,
   });
   // A dropped connection (database restart) must not crash the process; the pool reconnects.
   // Idle clients report to the pool; a client checked out between two queries (a transaction
