@@ -155,6 +155,10 @@ describe('CLI commands beside a running arrears start', () => {
       expect(info.pid).toBe(server.pid);
       expect(statSync(info.socketDir!).mode & 0o777).toBe(0o700);
       expect(statSync(join(info.socketDir!, '.s.PGSQL.5432')).mode & 0o777).toBe(0o600);
+      // A second server on the same folder is refused, not connected through the first.
+      const second = await cli(url, ['start', '--port', '0']);
+      expect(second.code).toBe(3);
+      expect(second.stderr).toContain(`in use by process ${server.pid}`);
       // A backup needs the folder to itself, and says so.
       const backup = await cli(url, ['backup', join(dirname(url), 'copy.tar.gz')]);
       expect(backup.code).toBe(3);
