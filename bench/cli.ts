@@ -10,6 +10,7 @@
 //   npm run bench:cli -- [--db postgres://…|pglite] [--patrons 300]
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,9 +32,14 @@ const RUNS = 5;
 export const CLI_TARGETS = { help: 0.3, patronPostgres: 0.5, patronPglite: 1.0 };
 
 export interface Series {
-  /** Median of the runs, seconds. */
+  /** Median of the runs' wall times, seconds. */
   median: number;
   runs: number[];
+  /**
+   * Median CPU time (user + system) of the runs, seconds, when /usr/bin/time is there: what
+   * the command costs, far less swayed than wall time by other work on the machine.
+   */
+  cpuMedian?: number;
 }
 
 export interface CliFigures {
@@ -54,19 +60,29 @@ export interface CliFigures {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const seconds = (ms: number) => Math.round(ms) / 1000;
 
+const TIME = '/usr/bin/time';
+
 /** Runs the command RUNS times; fails loudly if it fails, or if it is not the compiled build. */
 async function series(command: string, args: string[]): Promise<Series> {
   const runs: number[] = [];
+  const cpu: number[] = [];
+  const timing = existsSync(TIME) ? join(tmpdir(), `arrears-bench-cpu-${process.pid}.txt`) : null;
   for (let i = 0; i < RUNS; i++) {
+    const [file, argv] = timing ? [TIME, ['-o', timing, '-f', '%U %S', command, ...args]] : [command, args];
     const started = performance.now();
-    const { stderr } = await promisify(execFile)(command, args, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ARREARS_FROM_SOURCE: '' } });
+    const { stderr } = await promisify(execFile)(file, argv, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ARREARS_FROM_SOURCE: '' } });
     runs.push(seconds(performance.now() - started));
     if (stderr.includes('running the TypeScript sources')) throw new Error(`not the compiled build: ${stderr.trim()}`);
+    if (timing) {
+      const [user = NaN, system = NaN] = readFileSync(timing, 'utf8').trim().split(/\s+/).map(Number);
+      cpu.push(Math.round((user + system) * 100) / 100);
+    }
   }
-  return { median: median(runs), runs };
+  if (timing) rmSync(timing, { force: true });
+  return { median: median(runs), runs, ...(timing ? { cpuMedian: median(cpu) } : {}) };
 }
 
-const show = (s: Series) => `${s.median.toFixed(3)} s (runs ${s.runs.map((r) => r.toFixed(2)).join(', ')})`;
+const show = (s: Series) => `${s.median.toFixed(3)} s (runs ${s.runs.map((r) => r.toFixed(2)).join(', ')}${s.cpuMedian === undefined ? '' : `; CPU ${s.cpuMedian.toFixed(2)} s`})`;
 
 /** `arrears start` on the folder, until stop() (SIGTERM, by pid). */
 async function serve(folder: string): Promise<{ stop(): Promise<void> }> {

@@ -15,7 +15,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/db/connection.ts';
 import { LOCK_FILE } from '../src/db/folder-lock.ts';
-import { readShareInfo, SHARE_FILE } from '../src/db/pglite-share.ts';
+import { readShareInfo, SHARE_FILE, SOCKET_DIR } from '../src/db/pglite-share.ts';
 import { ROOT } from './helpers/child.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { Scenario } from './helpers/scenario.ts';
@@ -208,6 +208,27 @@ describe('a PGlite folder shared on a socket', () => {
     expect(info).toEqual({ pid: process.pid, socketDir: dirname(database.share!.socket) });
     expect(statSync(info.socketDir!).mode & 0o777).toBe(0o700);
     expect(statSync(database.share!.socket).mode & 0o777).toBe(0o600);
+  });
+
+  it('keeps the socket in the data folder, where a command outside the server’s private /tmp finds it too', () => {
+    expect(readShareInfo(folder)!.socketDir).toBe(join(folder, SOCKET_DIR));
+  });
+
+  it('puts it in the temporary directory when the data folder’s path is too long for a socket', async () => {
+    const deep = join(tempFolder('arrears-share-'), 'a-data-folder-with-a-name-long-enough-that-a-unix-socket-path-inside-would-not-fit');
+    const other = await openDatabase({ url: deep, share: true, migrate: false });
+    try {
+      const dir = dirname(other.share!.socket);
+      expect(dir.startsWith(join(tmpdir(), 'arrears-socket-'))).toBe(true);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      const c = new pg.Client({ host: dir, user: 'postgres', database: 'postgres' });
+      await c.connect();
+      expect((await c.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+      await c.end();
+    } finally {
+      await other.close();
+    }
+    expect(existsSync(join(deep, SHARE_FILE))).toBe(false);
   });
 
   it("a client's statement waits for the server's transaction, and neither sees nor joins it", async () => {

@@ -3,18 +3,27 @@
 // its own user can connect) and writes where to <data folder>/arrears.socket. A command that
 // finds the folder held by that server connects there as an ordinary PostgreSQL client
 // instead of being refused, so cron jobs and staff commands work while the server runs.
-import { mkdtempSync, readFileSync, renameSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
+//
+// The socket's folder is <data folder>/.arrears-socket, which every process that can use the
+// database can reach (a service's private /tmp is not shared with cron jobs), unless that
+// path is too long for a Unix socket (about 100 bytes); then it is a fresh folder in the
+// temporary directory.
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import { socketFacade, type SessionLock } from './pglite-session.ts';
 
 export const SHARE_FILE = 'arrears.socket';
+/** The socket's folder inside the data folder. */
+export const SOCKET_DIR = '.arrears-socket';
 /** pg finds a server's socket as <dir>/.s.PGSQL.<port>. */
 export const SOCKET_PORT = 5432;
 const SOCKET_NAME = `.s.PGSQL.${SOCKET_PORT}`;
 /** How long a command waits for a server that is still opening the folder (migrations, a large database). */
 const STARTING_WAIT_MS = 120_000;
+/** Unix socket paths are limited to 108 bytes on Linux (104 on macOS). */
+const SOCKET_PATH_MAX = 100;
 
 export interface ShareInfo {
   pid: number;
@@ -46,9 +55,19 @@ export function announceShare(folder: string): void {
   writeInfo(folder, { pid: process.pid });
 }
 
-/** Removes the folder's share file: the caller holds the folder, so any file there is its own or stale. */
+/** Removes the folder's share file and socket: the caller holds the folder, so any there are its own or stale. */
 export function clearShare(folder: string): void {
   rmSync(infoPath(folder), { force: true });
+  rmSync(join(resolve(folder), SOCKET_DIR), { recursive: true, force: true });
+}
+
+/** A new folder for the socket, only this user's. */
+function socketFolder(folder: string): string {
+  const inside = join(resolve(folder), SOCKET_DIR);
+  if (join(inside, SOCKET_NAME).length > SOCKET_PATH_MAX) return mkdtempSync(join(tmpdir(), 'arrears-socket-'));
+  rmSync(inside, { recursive: true, force: true });
+  mkdirSync(inside, { mode: 0o700 });
+  return inside;
 }
 
 export interface Share {
@@ -60,11 +79,15 @@ export interface Share {
 /** Serves the open PGlite of a locked folder on a private socket and says where. */
 export async function shareFolder(folder: string, pglite: PGlite, lock: SessionLock): Promise<Share> {
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-  const dir = mkdtempSync(join(tmpdir(), 'arrears-socket-'));
+  const dir = socketFolder(folder);
+  // Whatever the umask: nobody else may even look inside.
   chmodSync(dir, 0o700);
+  if (!lstatSync(dir).isDirectory()) throw new Error(`${dir} is not a folder`);
   const socket = join(dir, SOCKET_NAME);
   // The package's types ask for a PGlite; the facade is the part of it the server uses.
-  const server = new PGLiteSocketServer({ db: socketFacade(pglite, lock) as unknown as PGlite, path: socket, maxConnections: 100 });
+  // pglite-socket 0.1 does not free a connection's slot when the connection ends in an error
+  // (0.2.15 does, but needs PGlite 0.5, PostgreSQL 18): room for many such ends between restarts.
+  const server = new PGLiteSocketServer({ db: socketFacade(pglite, lock) as unknown as PGlite, path: socket, maxConnections: 1000 });
   try {
     await server.start();
     chmodSync(socket, 0o600);
