@@ -6,7 +6,7 @@
 // middle commits nothing and holds nothing; a killed server's folder opens again directly.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -229,6 +229,26 @@ describe('a PGlite folder shared on a socket', () => {
       await other.close();
     }
     expect(existsSync(join(deep, SHARE_FILE))).toBe(false);
+  });
+
+  it('clears what a killed server left: its share file and its socket folder in the temporary directory', async () => {
+    const deep = join(tempFolder('arrears-share-'), 'another-data-folder-with-a-name-long-enough-that-a-unix-socket-inside-would-not-fit');
+    await (await openDatabase({ url: deep, migrate: false })).close();
+    // What a server killed with SIGKILL leaves behind: its pid, its share file, its socket folder.
+    const left = mkdtempSync(join(tmpdir(), 'arrears-socket-'));
+    cleanup.push(() => rmSync(left, { recursive: true, force: true }));
+    writeFileSync(join(left, '.s.PGSQL.5432'), '');
+    const gone = spawn('true');
+    await new Promise((r) => gone.once('exit', r));
+    writeFileSync(join(deep, LOCK_FILE), `${gone.pid}\n`);
+    writeFileSync(join(deep, SHARE_FILE), JSON.stringify({ pid: gone.pid, socketDir: left }));
+    const reopened = await openDatabase({ url: deep, migrate: false });
+    try {
+      expect(existsSync(join(deep, SHARE_FILE))).toBe(false);
+      expect(existsSync(left)).toBe(false);
+    } finally {
+      await reopened.close();
+    }
   });
 
   it("a client's statement waits for the server's transaction, and neither sees nor joins it", async () => {

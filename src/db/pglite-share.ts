@@ -8,9 +8,9 @@
 // database can reach (a service's private /tmp is not shared with cron jobs), unless that
 // path is too long for a Unix socket (about 100 bytes); then it is a fresh folder in the
 // temporary directory.
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import { socketFacade, type SessionLock } from './pglite-session.ts';
 
@@ -55,10 +55,23 @@ export function announceShare(folder: string): void {
   writeInfo(folder, { pid: process.pid });
 }
 
-/** Removes the folder's share file and socket: the caller holds the folder, so any there are its own or stale. */
+/**
+ * Removes the folder's share file and socket: the caller holds the folder, so any there are
+ * its own or stale (a killed server's), including a socket folder of ours in the temporary directory.
+ */
 export function clearShare(folder: string): void {
+  const left = readShareInfo(folder)?.socketDir;
+  if (left && /^arrears-socket-[A-Za-z0-9]+$/.test(basename(left)) && holdsOnlySocket(left)) rmSync(left, { recursive: true, force: true });
   rmSync(infoPath(folder), { force: true });
   rmSync(join(resolve(folder), SOCKET_DIR), { recursive: true, force: true });
+}
+
+function holdsOnlySocket(dir: string): boolean {
+  try {
+    return readdirSync(dir).every((name) => name === SOCKET_NAME);
+  } catch {
+    return false;
+  }
 }
 
 /** A new folder for the socket, only this user's. */
