@@ -1,7 +1,8 @@
 // The nightly-run benchmark: one deterministic demo consortium, bulk-loaded, then on the same
 // data (a) the raw-SQL floor, (b) a dry run over every settings entry, (d) the naive
 // per-patron evaluator on a sample, extrapolated, and (c) a full run that writes the report
-// files, plus (e) the charges import throughput. Not a test: speed targets never gate CI.
+// files, plus (e) the charges import throughput, and (f) how fast the `arrears` command answers
+// on the same data (bench/cli.ts). Not a test: speed targets never gate CI.
 //   npm run bench -- --size small|medium|large [--db memory://|<folder>|postgres://…] [--seed 1] [--sample 1000]
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { importFile, IMPORT_KINDS } from '../src/services/imports.ts';
 import { addAgency } from '../src/services/agencies.ts';
 import { importSettings, loadEntries } from '../src/services/settings.ts';
 import { runReport, tuneRunSession, type RunPhase } from '../src/services/runs.ts';
+import { busiestPatron, cliTarget, measureCli } from './cli.ts';
 import { DEFAULT_URL } from './import-charges.ts';
 import { evaluateNaively } from './naive.ts';
 
@@ -262,6 +264,10 @@ async function main(): Promise<void> {
     const c = await timed(rss, '(c) full run, report files written', () => runReport(ctx, { reportDate, onPhase: cPhases.onPhase }));
     printPhases(cPhases.done());
 
+    // (f) The command, each run a new process: help, and the longest ledger (PGlite: on a copy in a folder).
+    const copy = await cliTarget(db, args.url, schema, dir);
+    const cli = await measureCli(copy.target, await busiestPatron(db.db)).finally(() => copy.done());
+
     // The naive evaluator and the engine must agree on the sample, or the comparison means nothing.
     const submitted = new Set(b.value.newSubmissions.map((s) => s.patronId));
     const disagreements = d.value.filter((e) => e.eligible !== submitted.has(e.patronId)).map((e) => e.patronId);
@@ -293,7 +299,7 @@ async function main(): Promise<void> {
     console.log(`found: ${a.value} patrons owing, ${eligibility.value.length} eligible, ${c.value.newSubmissions.length} referred, ${files?.n ?? 0} report files`);
     console.log(`load average (1, 5, 15 min): ${loadStart.join(', ')} at start, ${loadavg().map((l) => l.toFixed(2)).join(', ')} at end`);
     console.log(`peak RSS (resourceUsage maxRSS, whole process): ${Math.round(usage.maxRSS / 1024)} MB`);
-    for (const k of checks) console.log(`target ${k.pass ? 'PASS' : 'MISS'}: ${k.target} — measured ${k.measured}`);
+    for (const k of [...checks, ...cli.targets]) console.log(`target ${k.pass ? 'PASS' : 'MISS'}: ${k.target} — measured ${k.measured}`);
 
     const missed = checks.some((k) => !k.pass);
     if (missed) {
@@ -331,6 +337,7 @@ async function main(): Promise<void> {
       },
       peakRssMb: Math.round(usage.maxRSS / 1024),
       targets: checks,
+      cli,
       loadAverage: { start: loadStart, end: loadavg().map((l) => Number(l.toFixed(2))) },
       eligibilityPlan: plan,
     };

@@ -29,7 +29,7 @@ export function rootOptions(cmd: Command): { db?: string } {
 }
 
 export async function withContext<T>(cmd: Command, fn: (ctx: Context) => Promise<T>): Promise<T> {
-  const database: Database = await openDatabase({ url: databaseUrl(rootOptions(cmd).db) });
+  const database: Database = await openDatabase({ url: databaseUrl(rootOptions(cmd).db), shortLived: true });
   try {
     return await fn({ database, clock: systemClock, actor: cliActor() });
   } finally {

@@ -97,7 +97,8 @@ export function registerStart(program: Command): void {
       action(async (opts: { port: string; host: string }, cmd: Command) => {
         const port = wholeNumber('--port', opts.port);
         if (port > 65535) throw ValidationError.of(`must be a port number from 0 to 65535, got ${port}`, { field: '--port' });
-        const database = await openDatabase({ url: databaseUrl(rootOptions(cmd).db) });
+        // On an embedded database the server shares its folder: other commands reach it through a socket.
+        const database = await openDatabase({ url: databaseUrl(rootOptions(cmd).db), share: true });
         let started: Started;
         try {
           started = await startArrears(database, { port, host: opts.host, log: (line) => console.log(line), logger: true, background: true });
@@ -106,6 +107,7 @@ export function registerStart(program: Command): void {
           throw err;
         }
         console.log(`Arrears ${VERSION} is listening on ${started.url} (database: ${database.location}). Stop it with Ctrl-C.`);
+        if (database.share) console.log(`Other arrears commands on ${database.location} run through this server (socket ${database.share.socket}).`);
         if ((await countUsers(database.db)) === 0) console.log(NO_USERS_YET);
         const signal = await untilSignal();
         console.log(`${signal}: shutting down.`);

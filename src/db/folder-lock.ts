@@ -1,7 +1,8 @@
 // One process per embedded database folder. PGlite does not lock its data folder, and two
-// processes writing one folder (say `arrears run` while `arrears start` serves it) corrupt
-// it. The opener writes its pid to <folder>/arrears.pid; another live process finds it and
-// is refused at once with what to do. A pid whose process is gone (killed, crashed) is stale
+// processes writing one folder corrupt it. The opener writes its pid to <folder>/arrears.pid;
+// another live process finds it and does not open the folder itself: if the holder is
+// `arrears start`, it connects through the server's socket (pglite-share.ts), otherwise it is
+// refused at once with what to do. A pid whose process is gone (killed, crashed) is stale
 // and taken over. Opens within one process share the lock (counted) and the last close frees it.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -28,6 +29,12 @@ function holder(path: string): number | null {
   } catch {
     return null;
   }
+}
+
+/** The live process other than this one that holds the folder, if any. */
+export function folderHolder(folder: string): number | null {
+  const pid = holder(join(resolve(folder), LOCK_FILE));
+  return pid !== null && pid !== process.pid && alive(pid) ? pid : null;
 }
 
 /** Takes the folder for this process; returns the release. Throws ConflictError if another live process has it. */

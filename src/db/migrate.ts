@@ -1,13 +1,14 @@
 // Numbered SQL files in migrations/, applied in order, each in its own transaction.
 // Forward-only: a landed migration is never edited; add the next number instead.
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { Database } from './connection.ts';
 import { lockForTransaction } from './locks.ts';
+import { projectPath } from '../root.ts';
 
-const MIGRATIONS = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+// The SQL files stay in src/ (the compiled build reads them there too).
+const MIGRATIONS = projectPath('src', 'db', 'migrations');
 
 export function migrationFiles(): string[] {
   return readdirSync(MIGRATIONS)

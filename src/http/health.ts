@@ -8,9 +8,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Context, Executor } from '../services/context.ts';
 import type { ServerOptions } from './server.ts';
 import { describeConnectionError } from '../db/unavailable.ts';
+import { projectPath } from '../root.ts';
 
 /** The version in package.json, read once. */
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const VERSION: string = (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
 
 export const DEFAULT_HEALTH_TIMEOUT_MS = 5000;
 

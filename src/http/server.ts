@@ -5,11 +5,12 @@
 // are the checks against other origins (auth.ts), the security headers and the connection
 // limits (security.ts): a new route gets all of them without asking.
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { sep } from 'node:path';
 import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Context } from '../services/context.ts';
+import { projectPath } from '../root.ts';
 import type { SessionPolicy } from '../services/users.ts';
 import { registerAgencyRoutes } from './agencies.ts';
 import { registerAuditRoutes } from './audit.ts';
@@ -109,7 +110,7 @@ export async function buildServer(ctx: Context, options: ServerOptions = {}): Pr
 }
 
 /** The staff app as `npm run build:web` leaves it; absent in a checkout that has not built it. */
-const WEB_DIST = fileURLToPath(new URL('../web/dist/', import.meta.url));
+const WEB_DIST = projectPath('src', 'web', 'dist') + sep;
 
 /**
  * Serves the built staff app at /. A page address the router does not know (a bookmarked

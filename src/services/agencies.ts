@@ -2,7 +2,6 @@
 // settings) and the file layout. Secrets (passwords, keys) never go into transfer_config;
 // they are kept encrypted in transfer_secret (see secrets.ts) and only ever shown masked.
 import { createHash } from 'node:crypto';
-import ssh2 from 'ssh2';
 import { ConflictError, NotFoundError, ValidationError, type Problem } from '../domain/errors.ts';
 import { validateCustomLayout } from '../domain/report-layouts.ts';
 import { emailFromProblem, emailListProblem, nameProblem, subjectProblem } from '../domain/settings-validation.ts';
@@ -11,6 +10,8 @@ import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { destinationProblem } from './transfer/allow.ts';
 import { decryptSecrets, encryptSecret, loadSecretKey, MASKED, packSecrets, scrubSecrets, unpackSecrets } from './secrets.ts';
+import { loadSsh2 } from './transfer/host-key.ts';
+import type { ParsedKey } from 'ssh2';
 
 export type { TransferMethod };
 export type Layout = 'arrears' | 'ums' | 'custom';
@@ -172,8 +173,8 @@ export function validateTransferConfig(method: TransferMethod, config: Record<st
   return { config: out, problems };
 }
 
-function parsedKey(privateKey: string, passphrase: string | undefined): ssh2.ParsedKey | Error {
-  const parsed = ssh2.utils.parseKey(privateKey, passphrase) as ssh2.ParsedKey | ssh2.ParsedKey[] | Error;
+function parsedKey(privateKey: string, passphrase: string | undefined): ParsedKey | Error {
+  const parsed = loadSsh2().utils.parseKey(privateKey, passphrase) as ParsedKey | ParsedKey[] | Error;
   return Array.isArray(parsed) ? (parsed[0] ?? new Error('no key found')) : parsed;
 }
 

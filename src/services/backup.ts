@@ -131,6 +131,11 @@ const isKeyFile = (name: string) => isTopLevel(name, KEY_FILE_NAME);
  * goes in too unless `withoutKey`: without it, stored agency credentials cannot be decrypted.
  */
 export async function backupDatabase(database: Database, file: string, options: { url?: string; withoutKey?: boolean } = {}): Promise<BackupResult> {
+  if (database.server) {
+    throw new ConflictError(
+      `${database.location} is served by arrears start (process ${database.server.pid}): a backup copies the data folder, which needs the server stopped. Stop it, back up, and start it again.`,
+    );
+  }
   if (database.kind === 'postgres' || !database.pglite) throw usePgTool('backup', options.url ?? database.location, file);
   const counts = await ledgerCounts(database.db);
   const hasSecrets = (await database.db.selectFrom('agencies').select('id').where('transfer_secret', 'is not', null).limit(1).executeTakeFirst()) !== undefined;

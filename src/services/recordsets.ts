@@ -12,7 +12,6 @@ import { formatMoney, type Cents } from '../domain/money.ts';
 import { ptypeTextProblem } from '../domain/ptype.ts';
 import { recordAudit, type AuditEntry } from './audit.ts';
 import type { Context, Executor } from './context.ts';
-import { openSource } from './imports/source.ts';
 
 export type RecordSetKind = 'patron' | 'item';
 
@@ -121,6 +120,8 @@ function pickColumn(cells: string[], wanted: string | undefined, file: string, r
 export async function readIdFile(path: string, column?: string): Promise<IdFile> {
   const file = basename(path);
   await checkFileType(path, file);
+  // The spreadsheet reader (exceljs) loads with the first file read, not with every record-set command.
+  const { openSource } = await import('./imports/source.ts');
   const { rows } = openSource(path);
   let picked: { index: number; name: string } | undefined;
   const ids: IdInFile[] = [];

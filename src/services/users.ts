@@ -3,7 +3,8 @@
 // a copy of the database signs nobody in. Every change is audited with the acting user.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import argon2 from 'argon2';
+import { projectPath } from '../root.ts';
+import type Argon2 from 'argon2';
 import { sql } from 'kysely';
 import { ArrearsError, ConflictError, NotFoundError, ValidationError, type Problem } from '../domain/errors.ts';
 import { BUILT_IN_ROLE_NAMES, PERMISSIONS, isPermission, permissionsOf, type Permission } from '../domain/permissions.ts';
@@ -74,11 +75,14 @@ const ROLE_DESCRIPTION_MAX = 500;
 const TOUCH_EVERY_MS = 60_000;
 export const TOKEN_PREFIX = 'arr_';
 
-// argon2id with the OWASP minimum (19 MiB, 2 passes): strong, and quick enough for a login form.
-const HASH_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+// argon2, a native module, is loaded by the first hash or check, not by every command that reads users.
+let argon2Loaded: Promise<typeof Argon2> | undefined;
+const loadArgon2 = () => (argon2Loaded ??= import('argon2').then((m) => m.default));
 
-function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, HASH_OPTIONS);
+// argon2id with the OWASP minimum (19 MiB, 2 passes): strong, and quick enough for a login form.
+async function hashPassword(password: string): Promise<string> {
+  const argon2 = await loadArgon2();
+  return argon2.hash(password, { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 });
 }
 
 let decoy: Promise<string> | undefined;
@@ -107,7 +111,8 @@ let common: Set<string> | undefined;
 /** The 10,000 most common passwords (src/domain/common-passwords.txt), read once. */
 function commonPasswords(): Set<string> {
   common ??= new Set(
-    readFileSync(new URL('../domain/common-passwords.txt', import.meta.url), 'utf8')
+    // From the project folder, so the compiled build (dist/) finds it as the sources do.
+    readFileSync(projectPath('src', 'domain', 'common-passwords.txt'), 'utf8')
       .split('\n')
       .filter((line) => line !== '' && !line.startsWith('#')),
   );
@@ -319,7 +324,7 @@ export class WrongCurrentPasswordError extends ValidationError {
  */
 export async function changeOwnPassword(ctx: Context, username: string, current: string, next: string): Promise<void> {
   const row = await ctx.database.db.selectFrom('users').select(['password_hash']).where('username', '=', normalise(username)).executeTakeFirst();
-  if (!row?.password_hash || !(await argon2.verify(row.password_hash, current))) throw new WrongCurrentPasswordError();
+  if (!row?.password_hash || !(await (await loadArgon2()).verify(row.password_hash, current))) throw new WrongCurrentPasswordError();
   if (next === current) throw ValidationError.of('must differ from your current password', { field: 'newPassword' });
   const reason = passwordProblem(next, username);
   if (reason) throw ValidationError.of(reason, { field: 'newPassword' });
@@ -410,6 +415,7 @@ function authUser(u: UserRow): AuthUser {
 export async function checkPassword(ctx: Context, username: string, password: string): Promise<{ id: number; username: string }> {
   const name = normalise(username);
   const row = await ctx.database.db.selectFrom('users').select(['id', 'password_hash', 'active']).where('username', '=', name).executeTakeFirst();
+  const argon2 = await loadArgon2();
   const ok = row?.password_hash ? await argon2.verify(row.password_hash, password) : await argon2.verify(await decoyHash(), password).then(() => false);
   if (!row || !ok || !row.active) throw new SignInError();
   return { id: row.id, username: name };

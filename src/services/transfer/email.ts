@@ -2,7 +2,6 @@
 // name. The agency's settings give from, to, cc and subject (seed 002 limits, validated in
 // agencies.ts).
 import { hostname } from 'node:os';
-import nodemailer from 'nodemailer';
 import type { Transfer } from './index.ts';
 import { transferTimeouts } from './limits.ts';
 
@@ -28,6 +27,8 @@ export const emailTransfer: Transfer = {
     if (!/^smtps?:\/\//.test(url)) throw new Error('ARREARS_SMTP_URL must start with smtp:// or smtps://');
     const config = agency.transferConfig;
     const timeouts = transferTimeouts();
+    // Loaded by the first email delivery, not by every command that imports the senders.
+    const { default: nodemailer } = await import('nodemailer');
     const transport = nodemailer.createTransport({ url, connectionTimeout: timeouts.connectMs, greetingTimeout: timeouts.connectMs, socketTimeout: timeouts.transferMs });
     try {
       const to = String(config.to);

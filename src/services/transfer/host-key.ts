@@ -3,8 +3,11 @@
 // key, so a hijacked address or DNS name cannot collect patrons' debts. `hostKeyOf` reads the
 // fingerprint a server presents, for staff to compare with the agency's and pin it.
 import { createHash } from 'node:crypto';
-import ssh2 from 'ssh2';
+import { createRequire } from 'node:module';
 import { CONNECT_TIMEOUT_MS } from './limits.ts';
+
+/** ssh2 (~0.1 s to load) only when a connection is made: most commands never need it. */
+export const loadSsh2 = (): typeof import('ssh2') => createRequire(import.meta.url)('ssh2') as typeof import('ssh2');
 
 /** The OpenSSH-style fingerprint of a raw host key blob. */
 export function fingerprint(key: Buffer): string {
@@ -29,7 +32,7 @@ export function pinnedVerifier(pinned: string): { verify: (key: Buffer) => boole
 /** Connects only as far as the key exchange and returns the host key's fingerprint. */
 export function hostKeyOf(host: string, port: number, timeoutMs = CONNECT_TIMEOUT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
-    const client = new ssh2.Client();
+    const client = new (loadSsh2().Client)();
     let found: string | null = null;
     const finish = (error: Error | null) => {
       client.removeAllListeners();

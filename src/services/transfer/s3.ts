@@ -1,6 +1,5 @@
 // S3 secure drop: one PutObject with Content-MD5, so the store rejects a body that arrived
 // damaged. A custom endpoint (an S3-compatible store) is addressed path-style.
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { Transfer } from './index.ts';
 import { transferTimeouts } from './limits.ts';
@@ -19,6 +18,8 @@ export const s3Transfer: Transfer = {
     const endpoint = config.endpoint ? String(config.endpoint) : undefined;
     if (config.accessKeyId && !secrets.secretAccessKey) throw new Error(`no secret access key is stored for agency "${agency.name}"`);
     const timeouts = transferTimeouts();
+    // The AWS SDK (~0.3 s to load) only for an S3 delivery.
+    const { PutObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
     const client = new S3Client({
       region: config.region ? String(config.region) : 'us-east-1',
       ...(endpoint ? { endpoint, forcePathStyle: true } : {}),

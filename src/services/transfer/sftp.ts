@@ -1,7 +1,7 @@
 // SFTP, what agencies use: upload to "<name>.part", then rename, so the agency never picks up
 // half a file. A file already there with the same size counts as delivered, which makes a
 // retry after a crash between rename and bookkeeping safe.
-import SftpClient from 'ssh2-sftp-client';
+import type SftpClient from 'ssh2-sftp-client';
 import type { Transfer } from './index.ts';
 import { transferTimeouts } from './limits.ts';
 import { pinnedVerifier } from './host-key.ts';
@@ -19,7 +19,9 @@ export const sftpTransfer: Transfer = {
     const target = folder ? `${folder}/${file.name}` : file.name;
     const remote = `sftp://${username}@${host}:${port}/${target.startsWith('/') ? target.slice(1) : `~/${target}`}`;
     // The library's own listeners log to the console; a failed attempt is recorded instead.
-    const client = new SftpClient('arrears', quiet);
+    // ssh2-sftp-client (and ssh2 under it) only for an SFTP delivery.
+    const { default: Sftp } = await import('ssh2-sftp-client');
+    const client: SftpClient = new Sftp('arrears', quiet);
     const timeouts = transferTimeouts();
     const pinned = config.hostKey ? pinnedVerifier(String(config.hostKey)) : null;
     try {
