@@ -127,9 +127,11 @@ describe('CLI commands beside a running arrears start', () => {
     const login = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'casey', password: PASSWORD }) });
     expect(login.status).toBe(200);
     const cookie = /arrears_session=([^;]+)/.exec(login.headers.get('set-cookie') ?? '')![0];
+    // A cookie session's unsafe requests carry the CSRF token its replies hand out (README, Access).
+    const csrf = login.headers.get('x-csrf-token') ?? '';
 
     // The command sees the server's write: a token made over HTTP.
-    const token = await fetch(`${base}/api/users/casey/tokens`, { method: 'POST', headers: { 'content-type': 'application/json', cookie }, body: JSON.stringify({ name: 'nightly' }) });
+    const token = await fetch(`${base}/api/users/casey/tokens`, { method: 'POST', headers: { 'content-type': 'application/json', cookie, origin: base, 'x-csrf-token': csrf }, body: JSON.stringify({ name: 'nightly' }) });
     expect(token.status).toBe(201);
     const tokens = await cli(url, ['users', 'token', 'list', 'casey', '--json']);
     expect(tokens.code, tokens.stderr).toBe(0);
