@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IN_ROLES } from '../src/domain/permissions.ts';
+import { toSettingsJson } from '../src/domain/settings-validation.ts';
 import { apiRoutes, SESSION_COOKIE, type RoutePermission } from '../src/http/auth.ts';
 import { progressBoard, progressKey } from '../src/http/progress.ts';
 import { buildServer } from '../src/http/server.ts';
@@ -135,6 +136,18 @@ const rows: Row[] = [
       await importSettings(ctx, [...(await exportSettings(t.db)), { name, minimumOwed: '99.00', agency: 'UMS' }]);
       return { method: 'DELETE', url: `/api/settings/${encodeURIComponent(name)}` };
     },
+  },
+  { route: 'POST /api/settings', permission: 'settings.edit', request: () => ({ method: 'POST', url: '/api/settings', payload: { name: `Added ${n()}`, minimumOwed: '99.00', agency: 'UMS' } }) },
+  { route: 'PATCH /api/settings/:id', permission: 'settings.edit', request: () => ({ method: 'PATCH', url: `/api/settings/${ids.entry}`, payload: { reviewHours: null } }) },
+  {
+    route: 'PUT /api/settings/order',
+    permission: 'settings.edit',
+    request: async () => ({ method: 'PUT', url: '/api/settings/order', payload: { ids: (await listEntries(t.db)).map((e) => e.id) } }),
+  },
+  {
+    route: 'POST /api/settings/preview',
+    permission: 'settings.edit',
+    request: async () => ({ method: 'POST', url: '/api/settings/preview', payload: { reportDate: '2025-06-03', entries: (await listEntries(t.db)).map((e) => ({ id: e.id, ...toSettingsJson(e) })) } }),
   },
   { route: 'GET /api/agencies', permission: 'parameters.view', request: () => ({ url: '/api/agencies' }) },
   { route: 'GET /api/agencies/:id', permission: 'parameters.view', request: () => ({ url: '/api/agencies/UMS' }) },

@@ -57,19 +57,28 @@ export function registerRunRoutes(app: FastifyInstance, ctx: Context): void {
     },
   );
 
-  app.get<{ Querystring: PageQuery & { reportDate?: string } }>(
+  app.get<{ Querystring: PageQuery & { reportDate?: string; entry?: number } }>(
     '/api/runs',
     {
       config: { permission: 'ledger.view' },
       schema: {
         tags,
-        summary: 'Past runs, newest first, with their summaries',
-        querystring: { type: 'object', additionalProperties: false, properties: { reportDate: dateString, ...pageProperties } },
+        summary: 'Past runs, newest first, with their summaries; entry= those that ran one settings entry (by id)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { reportDate: dateString, entry: { type: 'integer', minimum: 1, maximum: 2_147_483_647 }, ...pageProperties },
+        },
       },
     },
     async (request) => {
       const q = request.query;
-      const page = await listRuns(ctx.database.db, { reportDate: q.reportDate === undefined ? undefined : calendarDate(q.reportDate, 'reportDate'), limit: q.limit, offset: q.offset });
+      const page = await listRuns(ctx.database.db, {
+        reportDate: q.reportDate === undefined ? undefined : calendarDate(q.reportDate, 'reportDate'),
+        entryId: q.entry,
+        limit: q.limit,
+        offset: q.offset,
+      });
       return { items: page.items.map(runJson), total: page.total };
     },
   );
