@@ -379,6 +379,8 @@ describe('requests and replies', () => {
           lastReported: '50.00',
           runId: ids.run,
           previousReferralId: null,
+          balance: '50.00',
+          recovered: '0.00',
         },
       ],
     });
@@ -432,9 +434,40 @@ describe('dashboard', () => {
     expect(res.statusCode).toBe(200);
     const body = res.json() as { months: { library: string }[]; openReferrals: { agency: string }[] };
     expect(body.months.filter((m) => m.library === 'MAIN')).toEqual([{ month: '2025-06', library: 'MAIN', agency: 'UMS', referred: '90.00', recovered: '55.00' }]);
-    expect(body.openReferrals.find((a) => a.agency === 'UMS')).toEqual({ agency: 'UMS', count: 1, amount: '35.00' });
+    expect(body.openReferrals.find((a) => a.agency === 'UMS')).toEqual({ agency: 'UMS', count: 1, amount: '35.00', outstanding: '35.00' });
     expect((await call('viewer', { url: '/api/dashboard?from=2025-07' })).json().months).toEqual([]);
     expect((await call('viewer', { url: '/api/dashboard?from=2025-13' })).json()).toMatchObject({ error: { problems: [{ field: 'from' }] } });
+  });
+});
+
+describe('money moved outside a run (issue 15, defect 9)', () => {
+  it('a waiver and a collection-agency payment on referred patrons show at once in the referral, the patron and the dashboard', async () => {
+    // P1 is referred (50.00, last reported 35.00); P7 is referred for 30.00 by hand here.
+    const p7 = await factory.patron({ id: 'P7', home_library: 'MAIN' });
+    await factory.charge({ id: 'C7', patron_id: p7.id, amount_cents: 3000, library: 'MAIN', assessed_on: '2025-05-03' });
+    const ums = (await t.db.selectFrom('agencies').select('id').where('name', '=', 'UMS').executeTakeFirstOrThrow()).id;
+    const referral = { id: await factory.referral({ patron_id: p7.id, agency_id: ums, referred_on: '2025-06-02', referred_cents: 3000, last_reported_cents: 3000 }) };
+    await t.db
+      .insertInto('referral_history')
+      .values({ referral_id: referral.id, patron_id: p7.id, type: 'refer', amount_cents: 3000, reason: 'new submission', report_date: '2025-06-02', at: new Date('2025-06-02T14:00:00Z') })
+      .execute();
+    const before = (await call('viewer', { url: '/api/dashboard' })).json() as { headline: { recovered: string; outstanding: string } };
+
+    now = new Date(now.getTime() + 60_000);
+    const paid = await call('business_office', { method: 'POST', url: '/api/settle', payload: { patronIds: [p7.id], mode: 'agency_payment' } });
+    expect(paid.json()).toMatchObject({ total: '30.00' });
+    const waived = await call('business_office', { method: 'POST', url: '/api/settle', payload: { patronIds: ['P1'], mode: 'waive' } });
+    expect(waived.json()).toMatchObject({ total: '35.00' });
+
+    // Still open until the next run tells the agency, but owing nothing now; the payment is recovered, the waiver is not.
+    const r7 = (await call('viewer', { url: `/api/referrals/${referral.id}` })).json();
+    expect(r7).toMatchObject({ status: 'open', lastReported: '30.00', balance: '0.00', recovered: '30.00' });
+    const r1 = (await call('viewer', { url: `/api/referrals/${ids.referral}` })).json();
+    expect(r1).toMatchObject({ status: 'open', lastReported: '35.00', balance: '0.00', recovered: '15.00' });
+    expect((await call('viewer', { url: `/api/patrons/${p7.id}` })).json().referrals).toMatchObject([{ id: referral.id, recovered: '30.00' }]);
+    const after = (await call('viewer', { url: '/api/dashboard' })).json() as { headline: { recovered: string; outstanding: string } };
+    expect(Number(after.headline.recovered) * 100 - Number(before.headline.recovered) * 100).toBe(3000);
+    expect(after.headline.outstanding).toBe('0.00');
   });
 });
 
