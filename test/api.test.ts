@@ -161,6 +161,10 @@ const rows: Row[] = [
   { route: 'GET /api/referrals', permission: 'ledger.view', request: () => ({ url: '/api/referrals?status=open&agency=UMS' }) },
   { route: 'GET /api/referrals/:id', permission: 'ledger.view', request: () => ({ url: `/api/referrals/${ids.referral}` }) },
   { route: 'GET /api/patrons/:id', permission: 'ledger.view', request: () => ({ url: '/api/patrons/P1' }) },
+  { route: 'GET /api/patrons', permission: 'ledger.view', request: () => ({ url: '/api/patrons?q=ron&sort=-balance&limit=5' }) },
+  { route: 'GET /api/libraries', permission: 'ledger.view', request: () => ({ url: '/api/libraries' }) },
+  { route: 'GET /api/imports/kinds', permission: 'imports.run', request: () => ({ url: '/api/imports/kinds' }) },
+  { route: 'GET /api/imports/:kind/template', permission: 'imports.run', request: () => ({ url: '/api/imports/payments/template' }) },
   {
     route: 'POST /api/imports/:kind',
     permission: 'imports.run',
