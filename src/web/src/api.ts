@@ -57,6 +57,7 @@ async function send<T>(method: 'PATCH' | 'PUT' | 'DELETE', path: string, body?: 
 }
 
 export const patch = <T>(path: string, body: unknown) => send<T>('PATCH', path, body);
+export const put = <T>(path: string, body: unknown) => send<T>('PUT', path, body);
 export const del = <T>(path: string) => send<T>('DELETE', path);
 
 export interface List<T> {

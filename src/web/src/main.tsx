@@ -1,6 +1,6 @@
 // The staff app: sign in, then one screen per feature, chosen by the URL's hash
-// (#/settings) so every screen has an address without server routes.
-import { StrictMode, useEffect, useState, type FormEvent } from 'react';
+// (#/settings, #/patrons/P100) so every screen has an address without server routes.
+import { StrictMode, useEffect, useState, type ComponentType, type FormEvent, type MouseEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ApiError, get, post, type Me } from './api.ts';
 import { AgenciesScreen } from './screens/agencies.tsx';
@@ -8,6 +8,7 @@ import { AuditScreen } from './screens/audit.tsx';
 import { DashboardScreen } from './screens/dashboard.tsx';
 import { FilesScreen } from './screens/files.tsx';
 import { ImportsScreen } from './screens/imports.tsx';
+import { PatronsScreen } from './screens/patrons.tsx';
 import { RecordSetsScreen } from './screens/recordsets.tsx';
 import { ReferralsScreen } from './screens/referrals.tsx';
 import { ReviewScreen } from './screens/review.tsx';
@@ -15,12 +16,20 @@ import { RunsScreen } from './screens/runs.tsx';
 import { ScheduleScreen } from './screens/schedule.tsx';
 import { SettingsScreen } from './screens/settings.tsx';
 import { UsersScreen } from './screens/users.tsx';
+import { ConfirmProvider, LibrariesProvider, MeContext } from './session.tsx';
 import { ErrorBanner } from './ui.tsx';
 import './styles.css';
 
 // Each screen with the permission it needs to be of use; the server checks every call anyway.
-const SCREENS = [
+// A screen gets what follows its name in the address (#/patrons/P100 → "P100").
+export interface ScreenProps {
+  /** What follows the screen's name in the address, decoded. */
+  rest: string;
+}
+
+const SCREENS: { path: string; label: string; Screen: ComponentType<ScreenProps>; needs: string }[] = [
   { path: 'dashboard', label: 'Dashboard', Screen: DashboardScreen, needs: 'ledger.view' },
+  { path: 'patrons', label: 'Patrons', Screen: PatronsScreen, needs: 'ledger.view' },
   { path: 'settings', label: 'Settings', Screen: SettingsScreen, needs: 'parameters.view' },
   { path: 'runs', label: 'Run preview', Screen: RunsScreen, needs: 'runs.run' },
   { path: 'review', label: 'Review', Screen: ReviewScreen, needs: 'ledger.view' },
@@ -32,10 +41,16 @@ const SCREENS = [
   { path: 'schedule', label: 'Schedule', Screen: ScheduleScreen, needs: 'parameters.view' },
   { path: 'users', label: 'Users', Screen: UsersScreen, needs: 'users.manage' },
   { path: 'audit', label: 'Audit log', Screen: AuditScreen, needs: 'audit.view' },
-] as const;
+];
 
 function currentPath(): string {
-  return window.location.hash.replace(/^#\/?/, '').split('?')[0] || 'dashboard';
+  return window.location.hash.replace(/^#\/?/, '').split('?')[0] ?? '';
+}
+
+/** The screen's name and the rest of the address after it. */
+function route(path: string): { name: string; rest: string } {
+  const slash = path.indexOf('/');
+  return slash < 0 ? { name: path, rest: '' } : { name: path.slice(0, slash), rest: decodeURIComponent(path.slice(slash + 1)) };
 }
 
 function Login({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
@@ -89,14 +104,24 @@ function App() {
   if (me === undefined) return <p className="busy">Loading…</p>;
   if (me === null) return <Login onSignedIn={setMe} />;
   const screens = SCREENS.filter((s) => me.permissions.includes(s.needs));
-  const screen = screens.find((s) => s.path === path) ?? screens[0];
+  const { name, rest } = route(path);
+  const known = SCREENS.find((s) => s.path === name);
+  // A screen the role may not use says so; it never falls back to another screen.
+  const screen = path === '' ? screens[0] : known && screens.includes(known) ? known : undefined;
   async function signOut() {
     await post('/logout').catch(() => undefined);
     setMe(null);
   }
+  function skip(e: MouseEvent) {
+    // The hash names screens: moving focus, not the address, keeps the screen.
+    e.preventDefault();
+    document.getElementById('main')?.focus();
+  }
   return (
-    <>
-      <a className="skip" href="#main">
+    <MeContext.Provider value={me}>
+      <LibrariesProvider enabled={me.permissions.includes('ledger.view')}>
+        <ConfirmProvider>
+      <a className="skip" href="#main" onClick={skip}>
         Skip to content
       </a>
       <header className="top">
@@ -120,9 +145,27 @@ function App() {
         </span>
       </header>
       <main id="main" tabIndex={-1}>
-        {screen ? <screen.Screen /> : <p>Your account has no screens yet: ask an administrator for a role.</p>}
+        {screen ? (
+          <screen.Screen key={screen.path} rest={rest} />
+        ) : known ? (
+          <section aria-labelledby="denied-title">
+            <h1 id="denied-title">You don’t have access to {known.label}</h1>
+            <p>Your role does not include the {known.needs} permission this screen needs. Ask an administrator if you need it.</p>
+          </section>
+        ) : screens.length === 0 ? (
+          <p>Your account has no screens yet: ask an administrator for a role.</p>
+        ) : (
+          <section aria-labelledby="unknown-title">
+            <h1 id="unknown-title">No such screen</h1>
+            <p>
+              There is no screen at “{path}”. <a href={`#/${screens[0]!.path}`}>Go to {screens[0]!.label}</a>.
+            </p>
+          </section>
+        )}
       </main>
-    </>
+        </ConfirmProvider>
+      </LibrariesProvider>
+    </MeContext.Provider>
   );
 }
 
