@@ -318,7 +318,7 @@ export function Pager({
         <label>
           Per page{' '}
           <select value={size} onChange={(e) => onSize(Number(e.target.value))}>
-            {PAGE_SIZES.map((n) => (
+            {[...new Set([...PAGE_SIZES, size])].sort((a, b) => a - b).map((n) => (
               <option key={n}>{n}</option>
             ))}
           </select>

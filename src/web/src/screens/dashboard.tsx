@@ -55,9 +55,9 @@ export function fillMonths(bars: Bar[], through: string): Bar[] {
 function Chart({ bars }: { bars: Bar[] }) {
   const width = 720;
   const height = 260;
-  const pad = { left: 80, bottom: 40, top: 10 };
+  const pad = { left: 80, right: 24, bottom: 40, top: 10 };
   const max = Math.max(1, ...bars.flatMap((b) => [b.referred, b.recovered]));
-  const slot = (width - pad.left) / Math.max(1, bars.length);
+  const slot = (width - pad.left - pad.right) / Math.max(1, bars.length);
   const barWidth = Math.max(2, Math.min(24, slot / 2 - 2));
   const y = (c: number) => height - pad.bottom - ((height - pad.bottom - pad.top) * c) / max;
   return (

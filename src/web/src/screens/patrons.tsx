@@ -229,7 +229,6 @@ function Detail({ id }: { id: string }) {
         caption={`Balance ${money(l.balance)}: the outstanding amounts of these charges.`}
         rows={l.charges}
         rowKey={(c) => c.id}
-        pageSize={10}
         columns={[
           { header: 'Charge', cell: (c) => c.id },
           { header: 'Assessed on', cell: (c) => c.assessedOn },
@@ -247,7 +246,6 @@ function Detail({ id }: { id: string }) {
         name={`payments of ${p.id}`}
         rows={l.payments}
         rowKey={(x) => x.id}
-        pageSize={10}
         columns={[
           { header: 'Payment', cell: (x) => x.id },
           { header: 'Paid', text: (x) => new Date(x.paidAt).toLocaleString(), sortValue: (x) => x.paidAt, cell: (x) => new Date(x.paidAt).toLocaleString() },
@@ -316,7 +314,7 @@ function Detail({ id }: { id: string }) {
         <ul>
           {sets.data.items.map((s) => (
             <li key={s.id}>
-              <a href={`#/recordsets/${s.id}`}>{s.name}</a> ({s.kind} set, {s.members} members)
+              <a href={`#/recordsets/${s.id}`}>{s.name}</a> ({s.kind} set, {s.members} member{s.members === 1 ? '' : 's'})
             </li>
           ))}
         </ul>

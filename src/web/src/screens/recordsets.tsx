@@ -146,7 +146,9 @@ function PatronActions({ set, members, selected, onStart, onChanged }: { set: Se
   const scope = selected.length ? `${selected.length} selected` : `whole set, ${patrons(members.length)}`;
   const owed = chosen.reduce((sum, m) => sum + toCents(m.balance), 0);
   const owing = chosen.filter((m) => toCents(m.balance) > 0).length;
-  const whom = selected.length ? patrons(selected.length) : `the whole set “${set.name}” (${patrons(members.length)}; none is ticked)`;
+  // Said first when nothing is ticked, so nobody settles a whole set thinking of one patron.
+  const wholeSet = selected.length ? '' : `Nothing is ticked, so this is for the whole set “${set.name}” (${patrons(members.length)}). `;
+  const whom = selected.length ? `the ${patrons(selected.length)} ticked` : 'they';
   async function act(label: string, work: () => Promise<string>) {
     onStart();
     const message = await task.run(label, work);
@@ -160,13 +162,21 @@ function PatronActions({ set, members, selected, onStart, onChanged }: { set: Se
             title: `Waive ${amount} on ${patrons(owing)}?`,
             confirm: `Waive ${amount}`,
             danger: true,
-            body: <p>This waives everything {whom} still owe{selected.length === 1 ? 's' : ''}. A waiver is not money recovered, and it cannot be undone here.</p>,
+            body: (
+              <p>
+                {wholeSet}It waives everything {whom} still owe. A waiver is not money recovered, and it cannot be undone here.
+              </p>
+            ),
           }
         : {
             title: `Record ${amount} of collection-agency payments for ${patrons(owing)}?`,
             confirm: `Record ${amount}`,
             danger: true,
-            body: <p>This records payments with the method “collection agency” for everything {whom} still owe{selected.length === 1 ? 's' : ''}: money the agency recovered.</p>,
+            body: (
+              <p>
+                {wholeSet}It records payments with the method “collection agency” for everything {whom} still owe: money the agency recovered.
+              </p>
+            ),
           },
     );
     if (!ok) return;
