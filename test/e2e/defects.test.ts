@@ -247,11 +247,13 @@ describe('issue 15 defects in Chromium', () => {
 
     await page.getByRole('navigation', { name: 'Pages of report files' }).getByLabel('Per page').selectOption('10');
     await page.getByText(`1–10 of ${stored.length}`).waitFor();
+    await page.locator('.datatable table:not([aria-busy])').waitFor();
     await expect(rows.count()).resolves.toBe(10);
     await page.getByRole('navigation', { name: 'Pages of report files' }).getByRole('button', { name: 'Next' }).click();
     await page.getByText(`11–${Math.min(20, stored.length)} of ${stored.length}`).waitFor();
     await page.getByRole('columnheader', { name: 'File' }).getByRole('button').click();
     await page.getByText(`1–10 of ${stored.length}`).waitFor();
+    await page.locator('.datatable table:not([aria-busy])').waitFor();
     const names = await page.locator('.datatable tbody tr td:first-child').allTextContents();
     expect(names).toEqual([...stored.map((f) => f.name)].sort().slice(0, 10));
 
@@ -299,7 +301,7 @@ describe('issue 15 defects in Chromium', () => {
     await page.getByRole('button', { name: 'Waive balance' }).click();
     const title = `Waive ${dollars(owed[0]! + owed[1]!)} on 2 patrons?`;
     await dialog(page).getByRole('heading', { name: title }).waitFor();
-    await expect(dialog(page).textContent()).resolves.toContain('the whole set “To waive” (2 patrons; none is ticked)');
+    await expect(dialog(page).textContent()).resolves.toContain('Nothing is ticked, so this is for the whole set “To waive” (2 patrons).');
     await shot('03-waive-whole-set');
     await dialog(page).getByRole('button', { name: 'Cancel' }).click();
     expect((await patronBalance(t.db, p1)).outstandingCents).toBe(owed[0]);

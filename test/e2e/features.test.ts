@@ -147,6 +147,7 @@ describe('lists', () => {
     await page.getByRole('columnheader', { name: 'Balance' }).getByRole('button').click();
     await page.getByRole('columnheader', { name: 'Balance' }).getByRole('button').click();
     await expect(page.getByRole('columnheader', { name: 'Balance' }).getAttribute('aria-sort')).resolves.toBe('descending');
+    await page.locator('.datatable table:not([aria-busy])').waitFor();
     const balances = await page.locator('.datatable tbody tr td:nth-child(7)').allTextContents();
     const cents = balances.map((b) => Number(b.replace(/[$,.]/g, '')));
     expect(cents).toEqual([...cents].sort((a, b) => b - a));

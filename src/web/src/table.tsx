@@ -37,6 +37,8 @@ export interface ServerList<T> {
   onChange: (query: ListQuery) => void;
   /** Every row the filter matches, for the CSV export. */
   exportAll: () => Promise<readonly T[]>;
+  /** The rows shown are still those of the last query (the table says it is busy). */
+  loading?: boolean;
 }
 
 export interface ListQuery {
@@ -198,7 +200,7 @@ export function DataTable<T>({
 
   const sortable = (c: Column<T>) => !plain && !c.action && (!server || c.sortKey !== undefined);
   const table = (
-    <table>
+    <table aria-busy={server?.loading ? true : undefined} className={server?.loading ? 'stale' : undefined}>
       {caption !== undefined && <caption>{caption}</caption>}
       <thead>
         <tr>

@@ -87,19 +87,30 @@ export function useTask() {
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(true);
   const [version, setVersion] = useState(0);
   useEffect(() => {
     let live = true;
     setError(null);
+    setLoading(true);
     load().then(
-      (d) => live && setData(d),
-      (e: unknown) => live && setError(e),
+      (d) => {
+        if (!live) return;
+        setData(d);
+        setLoading(false);
+      },
+      (e: unknown) => {
+        if (!live) return;
+        setError(e);
+        setLoading(false);
+      },
     );
     return () => {
       live = false;
     };
   }, [...deps, version]);
-  return { data, error, reload: () => setVersion((v) => v + 1) };
+  /** loading: the data shown is from before the last change, the new one is on its way. */
+  return { data, error, loading, reload: () => setVersion((v) => v + 1) };
 }
 
 export function Status({ value, label }: { value: string; label?: string }) {

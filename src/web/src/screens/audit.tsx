@@ -59,7 +59,7 @@ export function AuditScreen() {
     limit: String(limit),
     offset: String(offset),
   });
-  const { data, error } = useLoad(() => get<List<AuditRow>>('/audit', params(query.offset, query.limit)), [filter, query]);
+  const { data, error, loading } = useLoad(() => get<List<AuditRow>>('/audit', params(query.offset, query.limit)), [filter, query]);
   function apply(e: FormEvent) {
     e.preventDefault();
     setQuery({ ...query, offset: 0 });
@@ -101,7 +101,7 @@ export function AuditScreen() {
           caption={`${data.total} ${data.total === 1 ? 'entry' : 'entries'}`}
           rows={data.items}
           rowKey={(a) => a.id}
-          server={{ ...query, total: data.total, onChange: setQuery, exportAll: () => fetchAll((offset, limit) => get<List<AuditRow>>('/audit', params(offset, limit))) }}
+          server={{ ...query, total: data.total, loading, onChange: setQuery, exportAll: () => fetchAll((offset, limit) => get<List<AuditRow>>('/audit', params(offset, limit))) }}
           columns={[
             { header: 'When', sortKey: 'at', text: (a) => new Date(a.at).toLocaleString(), cell: (a) => new Date(a.at).toLocaleString() },
             { header: 'Actor', sortKey: 'actor', cell: (a) => a.actor },

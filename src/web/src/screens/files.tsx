@@ -61,7 +61,7 @@ export function FilesScreen() {
   const [status, setStatus] = useState('');
   const { query, setQuery } = useListQuery({ sort: '-id' });
   const params = (offset: number, limit: number) => ({ status, q: query.filter.trim() || undefined, sort: query.sort || undefined, limit: String(limit), offset: String(offset) });
-  const { data, error, reload } = useLoad(() => get<List<FileRow>>('/files', params(query.offset, query.limit)), [status, query]);
+  const { data, error, reload, loading } = useLoad(() => get<List<FileRow>>('/files', params(query.offset, query.limit)), [status, query]);
   const [open, setOpen] = useState<number | null>(null);
   const task = useTask();
   const confirm = useConfirm();
@@ -117,7 +117,7 @@ export function FilesScreen() {
           name="report files"
           rows={data.items}
           rowKey={(f) => f.id}
-          server={{ ...query, total: data.total, onChange: setQuery, exportAll: () => fetchAll((offset, limit) => get<List<FileRow>>('/files', params(offset, limit))) }}
+          server={{ ...query, total: data.total, loading, onChange: setQuery, exportAll: () => fetchAll((offset, limit) => get<List<FileRow>>('/files', params(offset, limit))) }}
           columns={[
             {
               header: 'File',

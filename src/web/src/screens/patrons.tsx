@@ -86,7 +86,7 @@ function today(): string {
 function Search() {
   const { query, setQuery } = useListQuery({ sort: 'name' });
   const libraries = useLibraries();
-  const { data, error } = useLoad(
+  const { data, error, loading } = useLoad(
     () => get<List<PatronRow>>('/patrons', { q: query.filter.trim() || undefined, sort: query.sort || undefined, limit: String(query.limit), offset: String(query.offset) }),
     [query],
   );
@@ -105,6 +105,7 @@ function Search() {
           server={{
             ...query,
             total: data.total,
+            loading,
             onChange: setQuery,
             exportAll: () => fetchAll((offset, limit) => get<List<PatronRow>>('/patrons', { q: query.filter.trim() || undefined, sort: query.sort || undefined, limit: String(limit), offset: String(offset) })),
           }}

@@ -111,7 +111,7 @@ export function ReferralsScreen() {
     limit: String(limit),
     offset: String(offset),
   });
-  const { data, error } = useLoad(() => get<List<Referral>>('/referrals', params(query.offset, query.limit)), [status, agency, query]);
+  const { data, error, loading } = useLoad(() => get<List<Referral>>('/referrals', params(query.offset, query.limit)), [status, agency, query]);
   return (
     <section aria-labelledby="referrals-title">
       <h1 id="referrals-title">Referrals</h1>
@@ -151,7 +151,7 @@ export function ReferralsScreen() {
           name="referrals"
           rows={data.items}
           rowKey={(r) => r.id}
-          server={{ ...query, total: data.total, onChange: setQuery, exportAll: () => fetchAll((offset, limit) => get<List<Referral>>('/referrals', params(offset, limit))) }}
+          server={{ ...query, total: data.total, loading, onChange: setQuery, exportAll: () => fetchAll((offset, limit) => get<List<Referral>>('/referrals', params(offset, limit))) }}
           columns={[
             {
               header: 'Id',
