@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IN_ROLES } from '../src/domain/permissions.ts';
+import { toSettingsJson } from '../src/domain/settings-validation.ts';
 import { apiRoutes, CSRF_HEADER, SESSION_COOKIE, type RoutePermission } from '../src/http/auth.ts';
 import { progressBoard, progressKey } from '../src/http/progress.ts';
 import { buildServer } from '../src/http/server.ts';
@@ -197,6 +198,18 @@ const rows: Row[] = [
       return { method: 'DELETE', url: `/api/settings/${encodeURIComponent(name)}` };
     },
   },
+  { route: 'POST /api/settings', permission: 'settings.edit', request: () => ({ method: 'POST', url: '/api/settings', payload: { name: `Added ${n()}`, minimumOwed: '99.00', agency: 'UMS' } }) },
+  { route: 'PATCH /api/settings/:id', permission: 'settings.edit', request: () => ({ method: 'PATCH', url: `/api/settings/${ids.entry}`, payload: { reviewHours: null } }) },
+  {
+    route: 'PUT /api/settings/order',
+    permission: 'settings.edit',
+    request: async () => ({ method: 'PUT', url: '/api/settings/order', payload: { ids: (await listEntries(t.db)).map((e) => e.id) } }),
+  },
+  {
+    route: 'POST /api/settings/preview',
+    permission: 'settings.edit',
+    request: async () => ({ method: 'POST', url: '/api/settings/preview', payload: { reportDate: '2025-06-03', entries: (await listEntries(t.db)).map((e) => ({ id: e.id, ...toSettingsJson(e) })) } }),
+  },
   { route: 'GET /api/agencies', permission: 'parameters.view', request: () => ({ url: '/api/agencies' }) },
   { route: 'GET /api/agencies/:id', permission: 'parameters.view', request: () => ({ url: '/api/agencies/UMS' }) },
   { route: 'POST /api/agencies', permission: 'settings.edit', request: () => ({ method: 'POST', url: '/api/agencies', payload: { name: `Agency ${n()}` } }) },
@@ -209,6 +222,10 @@ const rows: Row[] = [
   { route: 'GET /api/referrals', permission: 'ledger.view', request: () => ({ url: '/api/referrals?status=open&agency=UMS' }) },
   { route: 'GET /api/referrals/:id', permission: 'ledger.view', request: () => ({ url: `/api/referrals/${ids.referral}` }) },
   { route: 'GET /api/patrons/:id', permission: 'ledger.view', request: () => ({ url: '/api/patrons/P1' }) },
+  { route: 'GET /api/patrons', permission: 'ledger.view', request: () => ({ url: '/api/patrons?q=ron&sort=-balance&limit=5' }) },
+  { route: 'GET /api/libraries', permission: 'ledger.view', request: () => ({ url: '/api/libraries' }) },
+  { route: 'GET /api/imports/kinds', permission: 'imports.run', request: () => ({ url: '/api/imports/kinds' }) },
+  { route: 'GET /api/imports/:kind/template', permission: 'imports.run', request: () => ({ url: '/api/imports/payments/template' }) },
   {
     route: 'POST /api/imports/:kind',
     permission: 'imports.run',
@@ -480,6 +497,8 @@ describe('requests and replies', () => {
           lastReported: '50.00',
           runId: ids.run,
           previousReferralId: null,
+          balance: '50.00',
+          recovered: '0.00',
         },
       ],
     });
@@ -533,9 +552,40 @@ describe('dashboard', () => {
     expect(res.statusCode).toBe(200);
     const body = res.json() as { months: { library: string }[]; openReferrals: { agency: string }[] };
     expect(body.months.filter((m) => m.library === 'MAIN')).toEqual([{ month: '2025-06', library: 'MAIN', agency: 'UMS', referred: '90.00', recovered: '55.00' }]);
-    expect(body.openReferrals.find((a) => a.agency === 'UMS')).toEqual({ agency: 'UMS', count: 1, amount: '35.00' });
+    expect(body.openReferrals.find((a) => a.agency === 'UMS')).toEqual({ agency: 'UMS', count: 1, amount: '35.00', outstanding: '35.00' });
     expect((await call('viewer', { url: '/api/dashboard?from=2025-07' })).json().months).toEqual([]);
     expect((await call('viewer', { url: '/api/dashboard?from=2025-13' })).json()).toMatchObject({ error: { problems: [{ field: 'from' }] } });
+  });
+});
+
+describe('money moved outside a run (issue 15, defect 9)', () => {
+  it('a waiver and a collection-agency payment on referred patrons show at once in the referral, the patron and the dashboard', async () => {
+    // P1 is referred (50.00, last reported 35.00); P7 is referred for 30.00 by hand here.
+    const p7 = await factory.patron({ id: 'P7', home_library: 'MAIN' });
+    await factory.charge({ id: 'C7', patron_id: p7.id, amount_cents: 3000, library: 'MAIN', assessed_on: '2025-05-03' });
+    const ums = (await t.db.selectFrom('agencies').select('id').where('name', '=', 'UMS').executeTakeFirstOrThrow()).id;
+    const referral = { id: await factory.referral({ patron_id: p7.id, agency_id: ums, referred_on: '2025-06-02', referred_cents: 3000, last_reported_cents: 3000 }) };
+    await t.db
+      .insertInto('referral_history')
+      .values({ referral_id: referral.id, patron_id: p7.id, type: 'refer', amount_cents: 3000, reason: 'new submission', report_date: '2025-06-02', at: new Date('2025-06-02T14:00:00Z') })
+      .execute();
+    const before = (await call('viewer', { url: '/api/dashboard' })).json() as { headline: { recovered: string; outstanding: string } };
+
+    now = new Date(now.getTime() + 60_000);
+    const paid = await call('business_office', { method: 'POST', url: '/api/settle', payload: { patronIds: [p7.id], mode: 'agency_payment' } });
+    expect(paid.json()).toMatchObject({ total: '30.00' });
+    const waived = await call('business_office', { method: 'POST', url: '/api/settle', payload: { patronIds: ['P1'], mode: 'waive' } });
+    expect(waived.json()).toMatchObject({ total: '35.00' });
+
+    // Still open until the next run tells the agency, but owing nothing now; the payment is recovered, the waiver is not.
+    const r7 = (await call('viewer', { url: `/api/referrals/${referral.id}` })).json();
+    expect(r7).toMatchObject({ status: 'open', lastReported: '30.00', balance: '0.00', recovered: '30.00' });
+    const r1 = (await call('viewer', { url: `/api/referrals/${ids.referral}` })).json();
+    expect(r1).toMatchObject({ status: 'open', lastReported: '35.00', balance: '0.00', recovered: '15.00' });
+    expect((await call('viewer', { url: `/api/patrons/${p7.id}` })).json().referrals).toMatchObject([{ id: referral.id, recovered: '30.00' }]);
+    const after = (await call('viewer', { url: '/api/dashboard' })).json() as { headline: { recovered: string; outstanding: string } };
+    expect(Number(after.headline.recovered) * 100 - Number(before.headline.recovered) * 100).toBe(3000);
+    expect(after.headline.outstanding).toBe('0.00');
   });
 });
 

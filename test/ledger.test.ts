@@ -254,6 +254,8 @@ describe('patronLedger', () => {
           referred: '26.50',
           fee: '10.00',
           lastReported: '26.50',
+          // The payment of 2015-04-01 came before the referral: nothing recovered yet.
+          recovered: '0.00',
           history: [{ type: 'refer', amount: '26.50', reason: 'new submission', reportDate: '2015-04-10', at: '2015-04-10T08:00:00.000Z', actor: 'scheduler' }],
         },
       ],

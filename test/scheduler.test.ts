@@ -292,6 +292,20 @@ describe('on the database', () => {
         ['update', '1-4', '2015-03-02', ['2015-03-03', '2015-03-04'], '2015-03-08'],
       ]);
     });
+
+    it('nextDue counts a date run by hand as done, not pending, and names the latest run', async () => {
+      await s.settings({ autoNewSubmission: true, autoUpdateDays: '1-4' });
+      const clock = movingClock('2015-03-02T12:00:00Z');
+      const sch = scheduler(clock);
+      await sch.tick();
+      const manual = await s.run('2015-03-03', {}, '2015-03-03T15:00:00Z');
+      clock.set('2015-03-05T12:00:00Z');
+      const status = await sch.nextDue();
+      expect(status.map((j) => [j.job, j.pending, j.done, j.lastRun])).toEqual([
+        ['new', ['2015-03-04', '2015-03-05'], [{ date: '2015-03-03', runId: manual.runId, trigger: 'manual' }], { date: '2015-03-03', runId: manual.runId, trigger: 'manual' }],
+        ['update', ['2015-03-04'], [{ date: '2015-03-03', runId: manual.runId, trigger: 'manual' }], { date: '2015-03-03', runId: manual.runId, trigger: 'manual' }],
+      ]);
+    });
   });
 
   describe('never twice', () => {

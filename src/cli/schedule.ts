@@ -8,13 +8,14 @@ import { table } from './settings.ts';
 
 function statusRows(jobs: JobStatus[]): string[][] {
   return [
-    ['entry', 'job', 'days', 'zone', 'last done', 'pending', 'next due'],
+    ['entry', 'job', 'days', 'zone', 'last done', 'last run', 'pending', 'next due'],
     ...jobs.map((j) => [
       `${j.entryId} ${j.entryName}`,
       j.job,
       j.days,
       j.timeZone ?? '(no library)',
       j.lastDone ?? '-',
+      j.lastRun ? `${j.lastRun.date} (${j.lastRun.trigger})` : '-',
       j.pending.length ? `${j.pending.length} (from ${j.pending[0]})` : '-',
       j.next ? `${j.next.date} at ${j.next.at.toISOString()}` : '-',
     ]),

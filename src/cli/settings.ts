@@ -1,4 +1,4 @@
-// `arrears settings list|show|import|remove`: the Collection Agency Settings table.
+// `arrears settings list|show|import|edit|move|remove`: the Collection Agency Settings table.
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
@@ -6,7 +6,7 @@ import { ValidationError } from '../domain/errors.ts';
 import { formatMoney } from '../domain/money.ts';
 import type { SettingsEntry } from '../domain/settings.ts';
 import { toSettingsJson } from '../domain/settings-validation.ts';
-import { exportSettings, getEntry, importSettings, listEntries, removeEntry } from '../services/settings.ts';
+import { exportSettings, getEntry, importSettings, listEntries, removeEntry, updateEntry } from '../services/settings.ts';
 import { action, printJson, withContext } from './context.ts';
 
 function describeWindow(e: SettingsEntry): string {
@@ -81,6 +81,25 @@ async function readJsonFile(path: string): Promise<unknown> {
   }
 }
 
+interface EditOptions {
+  from?: string;
+  name?: string;
+  position?: string;
+  minimumOwed?: string;
+  agencyFee?: string;
+  removeIfLessThan?: string;
+  agency?: string;
+  baseFilename?: string;
+  reviewHours?: string;
+  autoUpdateDays?: string;
+}
+
+async function readEditFile(path: string): Promise<Record<string, unknown>> {
+  const json = await readJsonFile(path);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw ValidationError.of('must hold one JSON object of the keys to change', { file: basename(path) });
+  return json as Record<string, unknown>;
+}
+
 export function registerSettings(program: Command): void {
   const settings = program.command('settings').description('the Collection Agency Settings table (first matching entry applies)');
 
@@ -135,6 +154,55 @@ export function registerSettings(program: Command): void {
             if (err instanceof ValidationError) throw new ValidationError(err.problems.map((p) => ({ file: basename(path), ...p })));
             throw err;
           }
+        });
+      }),
+    );
+
+  settings
+    .command('edit <id|name>')
+    .description('change one entry in place: it keeps its id, run history and schedule (a rename included)')
+    .option('--from <file.json>', 'an object with the keys of the JSON form to change, e.g. {"window": {"mode": "relative", "startDays": 30, "endDays": 0}}')
+    .option('--name <name>', 'a new name')
+    .option('--position <n>', 'move it to this place in the table (1 = tried first)')
+    .option('--minimum-owed <amount>', 'e.g. 25.00')
+    .option('--agency-fee <amount>', 'e.g. 10.00')
+    .option('--remove-if-less-than <amount>', 'e.g. 0.01')
+    .option('--agency <name>', 'the agency its referrals go to')
+    .option('--base-filename <base>', 'the report files\' base name ("" = the entry id)')
+    .option('--review-hours <hours>', 'hold New Submissions this long for review ("" = no hold)')
+    .option('--auto-update-days <days>', 'weekdays for Updated Patrons, e.g. 1,4 or 1-4 ("" = none)')
+    .action(
+      action(async (idOrName: string, opts: EditOptions, cmd: Command) => {
+        const changes: Record<string, unknown> = opts.from ? await readEditFile(opts.from) : {};
+        const flags: [keyof EditOptions, string, (v: string) => unknown][] = [
+          ['name', 'name', (v) => v],
+          ['position', 'position', (v) => (/^\d+$/.test(v) ? Number(v) : v)],
+          ['minimumOwed', 'minimumOwed', (v) => v],
+          ['agencyFee', 'agencyFee', (v) => v],
+          ['removeIfLessThan', 'removeIfLessThan', (v) => v],
+          ['agency', 'agency', (v) => v],
+          ['baseFilename', 'baseFilename', (v) => v || null],
+          ['reviewHours', 'reviewHours', (v) => (v === '' ? null : /^\d+$/.test(v) ? Number(v) : v)],
+          ['autoUpdateDays', 'autoUpdateDays', (v) => v],
+        ];
+        for (const [option, key, convert] of flags) if (opts[option] !== undefined) changes[key] = convert(opts[option]);
+        if (Object.keys(changes).length === 0) throw ValidationError.of('nothing to change: give --from or an option such as --name', { field: 'options' });
+        await withContext(cmd, async (ctx) => {
+          const e = await updateEntry(ctx, idOrName, changes);
+          console.log(`updated entry ${e.id} "${e.name}" (position ${e.position})`);
+        });
+      }),
+    );
+
+  settings
+    .command('move <id|name> <position>')
+    .description('move one entry to another place in the table (the first entry that applies to a patron is used)')
+    .action(
+      action(async (idOrName: string, position: string, _opts: unknown, cmd: Command) => {
+        if (!/^\d+$/.test(position)) throw ValidationError.of(`"${position}" is not a position`, { field: 'position' });
+        await withContext(cmd, async (ctx) => {
+          const e = await updateEntry(ctx, idOrName, { position: Number(position) });
+          console.log(`entry ${e.id} "${e.name}" is now at position ${e.position}`);
         });
       }),
     );

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../domain/errors.ts';
 import type { Context } from '../services/context.ts';
-import { listAudit } from '../services/audit-log.ts';
+import { AUDIT_SORTS, listAudit, type AuditSort } from '../services/audit-log.ts';
 import { parseSince } from '../services/flags.ts';
 import { pageProperties, type PageQuery } from './schemas.ts';
 
@@ -14,14 +14,15 @@ function instant(text: string | undefined, field: string): Date | undefined {
 }
 
 export function registerAuditRoutes(app: FastifyInstance, ctx: Context): void {
-  app.get<{ Querystring: PageQuery & { actor?: string; action?: string; entity?: string; entityId?: string; from?: string; to?: string } }>(
+  app.get<{ Querystring: PageQuery & { actor?: string; action?: string; entity?: string; entityId?: string; from?: string; to?: string; patron?: string; q?: string; sort?: AuditSort } }>(
     '/api/audit',
     {
       config: { permission: 'audit.view' },
       schema: {
         tags: ['audit'],
         summary: 'Who did what, when, to which record, with before and after values',
-        description: 'action is exact ("settings.update") or a family ending in a dot ("settings."); from is inclusive, to exclusive.',
+        description:
+          'action is exact ("settings.update") or a family ending in a dot ("settings."); from is inclusive, to exclusive; patron: what was done to one patron (their record, referrals and exclusions); q: text in the actor, action, entity or record id; sort: a column, descending with a leading "-" (default -at).',
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -32,6 +33,9 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: Context): void {
             entityId: { type: 'string', minLength: 1, maxLength: 200 },
             from: { type: 'string', maxLength: 40, description: 'ISO 8601 date-time with a zone' },
             to: { type: 'string', maxLength: 40, description: 'ISO 8601 date-time with a zone' },
+            patron: { type: 'string', minLength: 1, maxLength: 100 },
+            q: { type: 'string', minLength: 1, maxLength: 200 },
+            sort: { type: 'string', enum: AUDIT_SORTS.flatMap((k) => [k, `-${k}`]) },
             ...pageProperties,
           },
         },
@@ -46,6 +50,9 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: Context): void {
         entityId: q.entityId,
         from: instant(q.from, 'from'),
         to: instant(q.to, 'to'),
+        patronId: q.patron,
+        text: q.q,
+        sort: q.sort,
         limit: q.limit,
         offset: q.offset,
       });

@@ -7,20 +7,22 @@ import type { ReportKind } from '../domain/report-layouts.ts';
 import type { Context } from '../services/context.ts';
 import { retryFile } from '../services/delivery.ts';
 import { listHeldFiles, releaseHeldFiles } from '../services/exclusions.ts';
-import { DOWNLOAD_FORMATS, FILE_STATUSES, getFile, listFiles, renderDownload, type DownloadFormat, type FileStatus } from '../services/reports.ts';
+import { DOWNLOAD_FORMATS, FILE_SORTS, FILE_STATUSES, getFile, renderDownload, searchFiles, type DownloadFormat, type FileSort, type FileStatus } from '../services/reports.ts';
 import { actingContext } from './auth.ts';
 import { all, idParams } from './schemas.ts';
 
 export function registerFileRoutes(app: FastifyInstance, ctx: Context): void {
   const tags = ['files'];
 
-  app.get<{ Querystring: { status?: FileStatus; agency?: string; run?: number; kind?: ReportKind } }>(
+  app.get<{ Querystring: { status?: FileStatus; agency?: string; run?: number; kind?: ReportKind; q?: string; sort?: FileSort; limit?: number; offset?: number } }>(
     '/api/files',
     {
       config: { permission: 'ledger.view' },
       schema: {
         tags,
-        summary: 'Report files, oldest first, with their delivery status',
+        summary: 'Report files with their delivery status: all, oldest first, unless sort or limit say otherwise',
+        description:
+          'status none means the agency takes no delivery: staff download the file. q finds text in the file name, agency or entry; sort is a column, descending with a leading "-"; limit and offset give a page.',
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -29,13 +31,17 @@ export function registerFileRoutes(app: FastifyInstance, ctx: Context): void {
             agency: { type: 'string', minLength: 1, maxLength: 200, description: 'agency name' },
             run: { type: 'integer', minimum: 1 },
             kind: { type: 'string', enum: ['new', 'update', 'sync'] },
+            q: { type: 'string', minLength: 1, maxLength: 200 },
+            sort: { type: 'string', enum: FILE_SORTS.flatMap((k) => [k, `-${k}`]) },
+            limit: { type: 'integer', minimum: 1, maximum: 500 },
+            offset: { type: 'integer', minimum: 0 },
           },
         },
       },
     },
     async (request) => {
       const q = request.query;
-      return all(await listFiles(ctx.database.db, { status: q.status, agency: q.agency, runId: q.run, kind: q.kind }));
+      return searchFiles(ctx.database.db, { status: q.status, agency: q.agency, runId: q.run, kind: q.kind, text: q.q, sort: q.sort ?? 'id', limit: q.limit, offset: q.offset });
     },
   );
 

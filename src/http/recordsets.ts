@@ -32,8 +32,17 @@ const idsBody = {
 export function registerRecordSetRoutes(app: FastifyInstance, ctx: Context): void {
   const tags = ['recordsets'];
 
-  app.get('/api/recordsets', { config: { permission: 'ledger.view' }, schema: { tags, summary: 'Every record set with its member count' } }, async () =>
-    all(await listRecordSets(ctx.database.db)),
+  app.get<{ Querystring: { member?: string } }>(
+    '/api/recordsets',
+    {
+      config: { permission: 'ledger.view' },
+      schema: {
+        tags,
+        summary: 'Every record set with its member count; member= only the sets holding that patron or item id',
+        querystring: { type: 'object', additionalProperties: false, properties: { member: { type: 'string', minLength: 1, maxLength: 100 } } },
+      },
+    },
+    async (request) => all(await listRecordSets(ctx.database.db, { member: request.query.member })),
   );
 
   app.post(

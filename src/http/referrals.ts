@@ -3,12 +3,19 @@ import type { FastifyInstance } from 'fastify';
 import { formatMoney } from '../domain/money.ts';
 import type { ReferralStatus } from '../db/schema.ts';
 import type { Context } from '../services/context.ts';
-import { getReferral, listReferrals, type HistoryRecord, type ReferralRow } from '../services/referral-search.ts';
+import { REFERRAL_SORTS, getReferral, listReferrals, type HistoryRecord, type ReferralRow, type ReferralSort } from '../services/referral-search.ts';
 import { idParams, pageProperties, type PageQuery } from './schemas.ts';
 
 function referralJson(r: ReferralRow) {
-  const { referredCents, feeCents, lastReportedCents, ...rest } = r;
-  return { ...rest, referred: formatMoney(referredCents), fee: formatMoney(feeCents), lastReported: formatMoney(lastReportedCents) };
+  const { referredCents, feeCents, lastReportedCents, balanceCents, recoveredCents, ...rest } = r;
+  return {
+    ...rest,
+    referred: formatMoney(referredCents),
+    fee: formatMoney(feeCents),
+    lastReported: formatMoney(lastReportedCents),
+    balance: formatMoney(balanceCents),
+    recovered: formatMoney(recoveredCents),
+  };
 }
 
 function historyJson(h: HistoryRecord) {
@@ -19,13 +26,15 @@ function historyJson(h: HistoryRecord) {
 export function registerReferralRoutes(app: FastifyInstance, ctx: Context): void {
   const tags = ['referrals'];
 
-  app.get<{ Querystring: PageQuery & { status?: ReferralStatus; agency?: string; entry?: string; patron?: string; run?: number } }>(
+  app.get<{ Querystring: PageQuery & { status?: ReferralStatus; agency?: string; entry?: string; patron?: string; run?: number; q?: string; sort?: ReferralSort } }>(
     '/api/referrals',
     {
       config: { permission: 'ledger.view' },
       schema: {
         tags,
-        summary: 'Referrals, newest first (amounts as decimal strings)',
+        summary: 'Referrals, newest first or sorted by a column (amounts as decimal strings)',
+        description:
+          'balance is what the patron owes now and recovered the payments credited to the referral, both from the ledger (a payment shows at once; the next run reports it to the agency); lastReported is the balance the agency was last sent. q finds text in the patron id or name, agency, entry or status; sort is a column, descending with a leading "-".',
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -35,6 +44,8 @@ export function registerReferralRoutes(app: FastifyInstance, ctx: Context): void
             entry: { type: 'string', minLength: 1, maxLength: 200, description: 'settings entry id or name' },
             patron: { type: 'string', minLength: 1, maxLength: 100, description: 'patron id' },
             run: { type: 'integer', minimum: 1, description: 'run id' },
+            q: { type: 'string', minLength: 1, maxLength: 200 },
+            sort: { type: 'string', enum: REFERRAL_SORTS.flatMap((k) => [k, `-${k}`]) },
             ...pageProperties,
           },
         },
@@ -42,7 +53,17 @@ export function registerReferralRoutes(app: FastifyInstance, ctx: Context): void
     },
     async (request) => {
       const q = request.query;
-      const page = await listReferrals(ctx.database.db, { status: q.status, agency: q.agency, entry: q.entry, patronId: q.patron, runId: q.run, limit: q.limit, offset: q.offset });
+      const page = await listReferrals(ctx.database.db, {
+        status: q.status,
+        agency: q.agency,
+        entry: q.entry,
+        patronId: q.patron,
+        runId: q.run,
+        text: q.q,
+        sort: q.sort,
+        limit: q.limit,
+        offset: q.offset,
+      });
       return { items: page.items.map(referralJson), total: page.total };
     },
   );

@@ -3,7 +3,7 @@
 // `arrears run --json` prints.
 import type { FastifyInstance } from 'fastify';
 import type { Context } from '../services/context.ts';
-import { explainPatron } from '../services/eligibility.ts';
+import { explainPatron, referralContext } from '../services/eligibility.ts';
 import { getRun, listRuns, type RunRow } from '../services/run-history.ts';
 import { RUN_PHASES, runReport, type RunPart } from '../services/runs.ts';
 import { loadEntries } from '../services/settings.ts';
@@ -59,19 +59,28 @@ export function registerRunRoutes(app: FastifyInstance, ctx: Context): void {
     },
   );
 
-  app.get<{ Querystring: PageQuery & { reportDate?: string } }>(
+  app.get<{ Querystring: PageQuery & { reportDate?: string; entry?: number } }>(
     '/api/runs',
     {
       config: { permission: 'ledger.view' },
       schema: {
         tags,
-        summary: 'Past runs, newest first, with their summaries',
-        querystring: { type: 'object', additionalProperties: false, properties: { reportDate: dateString, ...pageProperties } },
+        summary: 'Past runs, newest first, with their summaries; entry= those that ran one settings entry (by id)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { reportDate: dateString, entry: { type: 'integer', minimum: 1, maximum: 2_147_483_647 }, ...pageProperties },
+        },
       },
     },
     async (request) => {
       const q = request.query;
-      const page = await listRuns(ctx.database.db, { reportDate: q.reportDate === undefined ? undefined : calendarDate(q.reportDate, 'reportDate'), limit: q.limit, offset: q.offset });
+      const page = await listRuns(ctx.database.db, {
+        reportDate: q.reportDate === undefined ? undefined : calendarDate(q.reportDate, 'reportDate'),
+        entryId: q.entry,
+        limit: q.limit,
+        offset: q.offset,
+      });
       return { items: page.items.map(runJson), total: page.total };
     },
   );
@@ -92,14 +101,17 @@ export function registerRunRoutes(app: FastifyInstance, ctx: Context): void {
       schema: {
         tags,
         summary: 'Which settings entry applies to a patron on a report date and every condition, measured and judged (amounts in cents)',
+        description:
+          'referral: the referral a run for that date made (or the one open now), with its New Submissions file and whether it is held for review; null when there is none. A patron that run referred fails "not already in collections" only because of it.',
         params: { type: 'object', required: ['patronId'], additionalProperties: false, properties: { patronId: { type: 'string', minLength: 1, maxLength: 100 } } },
         querystring: { type: 'object', required: ['date'], additionalProperties: false, properties: { date: dateString } },
       },
     },
     async (request) => {
       const db = ctx.database.db;
-      const x = await explainPatron(db, await loadEntries(db), request.params.patronId, calendarDate(request.query.date, 'date'));
-      return { ...x.evaluation, sql: { ...x.sql, agrees: x.agrees } };
+      const date = calendarDate(request.query.date, 'date');
+      const x = await explainPatron(db, await loadEntries(db), request.params.patronId, date);
+      return { ...x.evaluation, sql: { ...x.sql, agrees: x.agrees }, referral: await referralContext(db, request.params.patronId, date) };
     },
   );
 }

@@ -26,6 +26,7 @@ import { registerFileRoutes } from './files.ts';
 import { registerFlagRoutes } from './flags.ts';
 import { registerHealthRoutes } from './health.ts';
 import { registerImportRoutes } from './imports.ts';
+import { registerLibraryRoutes } from './libraries.ts';
 import { registerPatronRoutes } from './patrons.ts';
 import { registerProgressRoutes } from './progress.ts';
 import { registerRecordSetRoutes } from './recordsets.ts';
@@ -73,6 +74,7 @@ const features: RouteRegistrar[] = [
   registerRunRoutes,
   registerReferralRoutes,
   registerPatronRoutes,
+  registerLibraryRoutes,
   registerImportRoutes,
   registerFileRoutes,
   registerRecordSetRoutes,

@@ -1,5 +1,7 @@
 // Reading the audit log (written by recordAudit in audit.ts): who did what, when, to which
-// record, narrowed by actor, action, entity and time, newest first.
+// record, narrowed by actor, action, entity, time, a patron or any text, newest first or
+// sorted by a column.
+import { sql } from 'kysely';
 import type { Executor } from './context.ts';
 
 export interface AuditFilter {
@@ -12,6 +14,11 @@ export interface AuditFilter {
   from?: Date;
   /** Exclusive upper bound. */
   to?: Date;
+  /** What was done to one patron: their own record, their referrals and their exclusions. */
+  patronId?: string;
+  /** Case-insensitive text in the actor, action, entity or record id. */
+  text?: string;
+  sort?: AuditSort;
   limit?: number;
   offset?: number;
 }
@@ -27,6 +34,9 @@ export interface AuditRow {
   after: unknown;
 }
 
+export const AUDIT_SORTS = ['at', 'actor', 'action', 'entity'] as const;
+export type AuditSort = (typeof AUDIT_SORTS)[number] | `-${(typeof AUDIT_SORTS)[number]}`;
+
 export async function listAudit(db: Executor, filter: AuditFilter = {}): Promise<{ items: AuditRow[]; total: number }> {
   let q = db.selectFrom('audit_log');
   if (filter.actor !== undefined) q = q.where('actor', '=', filter.actor);
@@ -38,9 +48,24 @@ export async function listAudit(db: Executor, filter: AuditFilter = {}): Promise
   if (filter.entityId !== undefined) q = q.where('entity_id', '=', filter.entityId);
   if (filter.from !== undefined) q = q.where('at', '>=', filter.from);
   if (filter.to !== undefined) q = q.where('at', '<', filter.to);
+  if (filter.patronId !== undefined) {
+    const id = filter.patronId;
+    q = q.where(
+      sql<boolean>`((entity = 'patron' and entity_id = ${id})
+        or (entity = 'referral' and entity_id in (select r.id::text from referrals r where r.patron_id = ${id}))
+        or (entity = 'exclusion' and entity_id in (select x.id::text from exclusions x where x.patron_id = ${id})))`,
+    );
+  }
+  const text = filter.text?.trim().toLowerCase();
+  if (text) {
+    const like = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    q = q.where(sql<boolean>`(lower(actor) like ${like} or lower(action) like ${like} or lower(entity) like ${like} or lower(entity_id) like ${like})`);
+  }
   const total = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const sort = filter.sort ?? '-at';
   const rows = await q
     .selectAll()
+    .orderBy(sql.ref(sort.replace(/^-/, '')), sort.startsWith('-') ? 'desc' : 'asc')
     .orderBy('at', 'desc')
     .orderBy('id', 'desc')
     .limit(filter.limit ?? 50)

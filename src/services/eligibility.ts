@@ -128,3 +128,53 @@ export async function explainPatron(db: Executor, entries: readonly SettingsEntr
   if (!row) throw new NotFoundError(`patron ${patronId}`);
   return { evaluation, sql: row, agrees: sameVerdict(evaluation, row) };
 }
+
+/** The referral a run made on the report date (or the one open now), with its New Submissions file. */
+export interface ReferralContext {
+  referralId: number;
+  agency: string;
+  status: string;
+  referredOn: string;
+  runId: number | null;
+  /** True when a run for this very report date referred the patron. */
+  referredOnDate: boolean;
+  file: { id: number; name: string; status: string; holdUntil: Date | null } | null;
+}
+
+/**
+ * What explain needs to tell staff beyond the rules: a patron referred by the run for this
+ * date fails "not already in collections" only because of that referral, and their file may
+ * be held for review.
+ */
+export async function referralContext(db: Executor, patronId: string, reportDate: LocalDate): Promise<ReferralContext | null> {
+  const rows = await db
+    .selectFrom('referrals as r')
+    .innerJoin('agencies as a', 'a.id', 'r.agency_id')
+    .select(['r.id', 'a.name as agency', 'r.agency_id', 'r.status', 'r.referred_on', 'r.run_id'])
+    .where('r.patron_id', '=', patronId)
+    .where((eb) => eb.or([eb('r.referred_on', '=', reportDate), eb('r.status', '=', 'open')]))
+    .orderBy('r.id', 'desc')
+    .execute();
+  const r = rows.find((x) => x.referred_on === reportDate) ?? rows[0];
+  if (!r) return null;
+  const file =
+    r.run_id === null
+      ? undefined
+      : await db
+          .selectFrom('report_files')
+          .select(['id', 'name', 'status', 'next_attempt_at'])
+          .where('run_id', '=', r.run_id)
+          .where('agency_id', '=', r.agency_id)
+          .where('kind', '=', 'new')
+          .orderBy('id')
+          .executeTakeFirst();
+  return {
+    referralId: r.id,
+    agency: r.agency,
+    status: r.status,
+    referredOn: r.referred_on,
+    runId: r.run_id,
+    referredOnDate: r.referred_on === reportDate,
+    file: file ? { id: file.id, name: file.name, status: file.status, holdUntil: file.status === 'held' ? file.next_attempt_at : null } : null,
+  };
+}

@@ -8,6 +8,7 @@ import { allocateOldestFirst, type Allocation, type OpenCharge } from '../domain
 import { formatMoney, sum, type Cents } from '../domain/money.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { Executor } from './context.ts';
+import { recoveredPayments } from './recovery.ts';
 import { historyRecord, type HistoryRecord } from './referral-search.ts';
 
 /** The calendar date of an instant in a library's zone: how charges.assessed_on is always derived. */
@@ -249,6 +250,8 @@ export interface LedgerReferral {
   referredCents: Cents;
   feeCents: Cents;
   lastReportedCents: Cents;
+  /** Payments credited to this referral (services/recovery.ts). */
+  recoveredCents: Cents;
   history: HistoryRecord[];
 }
 
@@ -322,6 +325,8 @@ export async function patronLedger(db: Executor, patronId: string): Promise<Patr
     .orderBy('r.id')
     .execute();
   const history = await db.selectFrom('referral_history').selectAll().where('patron_id', '=', patronId).orderBy('at').orderBy('id').execute();
+  const recovered = await sql<{ referral_id: number; cents: number }>`
+    select rp.referral_id, sum(rp.amount_cents)::bigint as cents from (${recoveredPayments([patronId])}) rp group by rp.referral_id`.execute(db);
   const items = await db.selectFrom('items').select(['id', 'barcode', 'title', 'status', 'due_date']).where('patron_id', '=', patronId).orderBy('id').execute();
 
   const ledgerCharges: LedgerCharge[] = charges.map((c) => ({
@@ -357,6 +362,7 @@ export async function patronLedger(db: Executor, patronId: string): Promise<Patr
       referredCents: r.referred_cents as Cents,
       feeCents: r.fee_cents as Cents,
       lastReportedCents: r.last_reported_cents as Cents,
+      recoveredCents: Number(recovered.rows.find((x) => Number(x.referral_id) === r.id)?.cents ?? 0) as Cents,
       history: history.filter((h) => h.referral_id === r.id).map(historyRecord),
     })),
     items: items.map((i) => ({ id: i.id, barcode: i.barcode, title: i.title, status: i.status, dueDate: i.due_date })),
@@ -398,6 +404,7 @@ export function patronLedgerJson(l: PatronLedger) {
       referred: formatMoney(r.referredCents),
       fee: formatMoney(r.feeCents),
       lastReported: formatMoney(r.lastReportedCents),
+      recovered: formatMoney(r.recoveredCents),
       history: r.history.map((h) => ({
         type: h.type,
         amount: formatMoney(h.amountCents),

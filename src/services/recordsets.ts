@@ -178,8 +178,12 @@ function toSummary(r: SummaryRow): RecordSetSummary {
   return { id: r.id, name: r.name, kind: r.kind, source: r.source, createdBy: r.created_by, createdAt: new Date(r.created_at), members: Number(r.members ?? 0) };
 }
 
-export async function listRecordSets(db: Executor): Promise<RecordSetSummary[]> {
-  return (await summaryQuery(db).orderBy('s.id').execute()).map(toSummary);
+/** Every set, or those holding one member (a patron's sets, on the staff app's Patron screen). */
+export async function listRecordSets(db: Executor, filter: { member?: string } = {}): Promise<RecordSetSummary[]> {
+  let q = summaryQuery(db);
+  const member = filter.member;
+  if (member !== undefined) q = q.where((eb) => eb.exists(eb.selectFrom('record_set_members as m').whereRef('m.record_set_id', '=', 's.id').where('m.member_id', '=', member)));
+  return (await q.orderBy('s.id').execute()).map(toSummary);
 }
 
 /** By id (digits) or by name, compared without regard to case. */

@@ -484,11 +484,51 @@ function toSummary(r: FileRow): FileSummary {
 
 /** Files, oldest first, narrowed by status, agency name, run or kind. */
 export async function listFiles(db: Executor, filter: FileFilter = {}): Promise<FileSummary[]> {
+  return (await (await filteredFiles(db, filter)).orderBy('f.id').execute()).map(toSummary);
+}
+
+export const FILE_SORTS = ['id', 'name', 'agency', 'kind', 'reportDate', 'status', 'rowCount', 'attempts', 'createdAt'] as const;
+export type FileSort = (typeof FILE_SORTS)[number] | `-${(typeof FILE_SORTS)[number]}`;
+
+const FILE_SORT_COLUMNS = {
+  id: sql`f.id`,
+  name: sql`f.name collate "C"`,
+  agency: sql`lower(a.name)`,
+  kind: sql`f.kind`,
+  reportDate: sql`r.report_date`,
+  status: sql`f.status`,
+  rowCount: sql`f.row_count`,
+  attempts: sql`f.attempts`,
+  createdAt: sql`f.created_at`,
+} as const;
+
+/** Files sorted by a column (default newest first), narrowed by text in the name, agency or entry; a page when a limit is given. */
+export async function searchFiles(
+  db: Executor,
+  filter: FileFilter & { text?: string; sort?: FileSort; limit?: number; offset?: number } = {},
+): Promise<{ items: FileSummary[]; total: number }> {
+  let q = await filteredFiles(db, filter);
+  const text = filter.text?.trim().toLowerCase();
+  if (text) {
+    const like = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    q = q.where(sql<boolean>`(lower(f.name) like ${like} or lower(a.name) like ${like} or lower(coalesce(e.name, '')) like ${like})`);
+  }
+  const total = await q.clearSelect().select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+  const sort = filter.sort ?? '-id';
+  const column = FILE_SORT_COLUMNS[sort.replace(/^-/, '') as keyof typeof FILE_SORT_COLUMNS];
+  let page = q.orderBy(sql`${column} ${sql.raw(sort.startsWith('-') ? 'desc nulls last' : 'asc nulls last')}`).orderBy('f.id', 'desc');
+  if (filter.limit !== undefined) page = page.limit(filter.limit);
+  if (filter.offset) page = page.offset(filter.offset);
+  const rows = await page.execute();
+  return { items: rows.map(toSummary), total: Number(total.n) };
+}
+
+async function filteredFiles(db: Executor, filter: FileFilter) {
   if (filter.status !== undefined && !FILE_STATUSES.includes(filter.status)) {
     throw ValidationError.of(`must be one of ${FILE_STATUSES.join(', ')}`, { field: 'status' });
   }
   if (filter.kind !== undefined && !REPORT_KINDS.includes(filter.kind)) throw ValidationError.of(`must be one of ${REPORT_KINDS.join(', ')}`, { field: 'kind' });
-  let q = selectFiles(db).orderBy('f.id');
+  let q = selectFiles(db);
   if (filter.agency !== undefined) {
     const agency = await db.selectFrom('agencies').select('id').where('name', '=', filter.agency).executeTakeFirst();
     if (!agency) throw new NotFoundError(`agency "${filter.agency}"`);
@@ -497,7 +537,7 @@ export async function listFiles(db: Executor, filter: FileFilter = {}): Promise<
   if (filter.status !== undefined) q = q.where('f.status', '=', filter.status);
   if (filter.runId !== undefined) q = q.where('f.run_id', '=', filter.runId);
   if (filter.kind !== undefined) q = q.where('f.kind', '=', filter.kind);
-  return (await q.execute()).map(toSummary);
+  return q;
 }
 
 /**

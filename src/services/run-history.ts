@@ -40,13 +40,18 @@ function toRow(r: Awaited<ReturnType<ReturnType<typeof runsQuery>['executeTakeFi
   };
 }
 
-/** Runs, newest first; optionally those of one report date. */
-export async function listRuns(db: Executor, filter: { reportDate?: string; limit?: number; offset?: number } = {}): Promise<{ items: RunRow[]; total: number }> {
+/** Runs, newest first; optionally those of one report date, or those that ran one settings entry. */
+export async function listRuns(db: Executor, filter: { reportDate?: string; entryId?: number; limit?: number; offset?: number } = {}): Promise<{ items: RunRow[]; total: number }> {
   let q = runsQuery(db);
   let count = db.selectFrom('runs').select((eb) => eb.fn.countAll<number>().as('n'));
   if (filter.reportDate !== undefined) {
     q = q.where('r.report_date', '=', filter.reportDate);
     count = count.where('report_date', '=', filter.reportDate);
+  }
+  if (filter.entryId !== undefined) {
+    const entryId = filter.entryId;
+    q = q.where((eb) => eb.exists(eb.selectFrom('run_entries as x').whereRef('x.run_id', '=', 'r.id').where('x.entry_id', '=', entryId)));
+    count = count.where((eb) => eb.exists(eb.selectFrom('run_entries as x').whereRef('x.run_id', '=', 'runs.id').where('x.entry_id', '=', entryId)));
   }
   const rows = await q
     .orderBy('r.id', 'desc')

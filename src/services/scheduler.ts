@@ -101,6 +101,10 @@ export interface JobStatus {
   lastDone: LocalDate | null;
   /** Dates due now and not yet run, oldest first (the next tick runs them). */
   pending: LocalDate[];
+  /** Dates due now that a run already did (by hand, or a run the scheduler has yet to settle): the next tick only records them. */
+  done: { date: LocalDate; runId: number; trigger: string }[];
+  /** The latest report date run for this job, whoever ran it. */
+  lastRun: { date: LocalDate; runId: number; trigger: string } | null;
   /** The first date not yet due, and when it falls due. */
   next: { date: LocalDate; at: Date } | null;
 }
@@ -163,8 +167,8 @@ export class Scheduler {
   async nextDue(): Promise<JobStatus[]> {
     const now = this.ctx.clock.now();
     const snap = await this.snapshot();
-    return snap.entries.flatMap((entry) =>
-      JOBS.map((job): JobStatus => {
+    const jobs = snap.entries.flatMap((entry) =>
+      JOBS.map((job) => {
         const timeZone = snap.zones.get(entry.id) ?? null;
         const days = jobDays(entry, job);
         const lastDone = snap.states.get(stateKey(job, entry.id)) ?? null;
@@ -177,11 +181,50 @@ export class Scheduler {
           timeZone,
           days: job === 'update' ? entry.autoUpdateDays || 'off' : entry.autoNewSubmission ? 'daily' : 'off',
           lastDone,
-          pending: q ? dueDates(q) : [],
+          due: q ? dueDates(q) : [],
           next: q ? nextDueDate(q) : null,
         };
       }),
     );
+    const runs = await this.runsOf(
+      snap.entries.map((e) => e.id),
+      [...new Set(jobs.flatMap((j) => j.due))],
+    );
+    return jobs.map(({ due, ...j }): JobStatus => {
+      // A full run does both jobs.
+      const mine = runs.filter((r) => r.entryId === j.entryId && (r.kind === j.job || r.kind === 'full'));
+      const done = due.flatMap((date) => mine.filter((r) => r.date === date).slice(0, 1)).map(({ date, runId, trigger }) => ({ date, runId, trigger }));
+      const last = mine.reduce<(typeof mine)[number] | null>((best, r) => (best === null || compareDates(r.date, best.date) > 0 ? r : best), null);
+      return {
+        ...j,
+        pending: due.filter((date) => !done.some((d) => d.date === date)),
+        done,
+        lastRun: last && { date: last.date, runId: last.runId, trigger: last.trigger },
+      };
+    });
+  }
+
+  /** Each entry's latest run per kind, and its runs on the given dates. */
+  private async runsOf(entryIds: number[], dates: LocalDate[]): Promise<{ entryId: number; kind: string; date: LocalDate; runId: number; trigger: string }[]> {
+    if (entryIds.length === 0) return [];
+    const { db } = this.ctx.database;
+    const base = () =>
+      db
+        .selectFrom('run_entries as x')
+        .innerJoin('runs as r', 'r.id', 'x.run_id')
+        .select(['x.entry_id', 'x.kind', 'x.report_date', 'x.run_id', 'r.trigger'])
+        .where('x.entry_id', 'in', entryIds);
+    const latest = await base()
+      .where((eb) =>
+        eb(
+          'x.report_date',
+          '=',
+          eb.selectFrom('run_entries as y').select((e) => e.fn.max('y.report_date').as('d')).whereRef('y.entry_id', '=', 'x.entry_id').whereRef('y.kind', '=', 'x.kind'),
+        ),
+      )
+      .execute();
+    const onDates = dates.length ? await base().where('x.report_date', 'in', dates).execute() : [];
+    return [...latest, ...onDates].map((r) => ({ entryId: r.entry_id, kind: r.kind, date: r.report_date as LocalDate, runId: r.run_id, trigger: r.trigger }));
   }
 
   private async snapshot(): Promise<Snapshot> {

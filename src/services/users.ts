@@ -276,7 +276,12 @@ async function changeUser(ctx: Context, idOrUsername: number | string, changes: 
   const hash = changes.password == null ? changes.password : await hashPassword(changes.password);
 
   return ctx.database.db.transaction().execute(async (trx) => {
+    const guarded = roles !== undefined || changes.active === false;
+    // Two administrators demoting each other at once must not both see the other still there:
+    // role and activity changes take turns, and each counts the administrators left after waiting.
+    if (guarded) await sql`lock table user_roles in share row exclusive mode`.execute(trx);
     const before = await getUser(trx, idOrUsername);
+    if (guarded) await refuseLastAdmin(trx, before, { roles, active: changes.active });
     const now = ctx.clock.now();
     const set: { active?: boolean; display_name?: string; password_hash?: string | null } = {};
     if (changes.active !== undefined) set.active = changes.active;
@@ -307,6 +312,29 @@ async function changeUser(ctx: Context, idOrUsername: number | string, changes: 
     });
     return after;
   });
+}
+
+export const ADMIN_ROLE = 'admin';
+
+/**
+ * Refuses a change that would leave no active user with the admin role: nobody could then
+ * manage users or the settings table, and the way back would be the CLI on the server.
+ */
+async function refuseLastAdmin(db: Executor, user: UserRow, change: { roles?: string[]; active?: boolean }): Promise<void> {
+  const adminNow = user.active && user.roles.includes(ADMIN_ROLE);
+  const adminAfter = (change.active ?? user.active) && (change.roles ?? user.roles).includes(ADMIN_ROLE);
+  if (!adminNow || adminAfter) return;
+  const others = await db
+    .selectFrom('user_roles as ur')
+    .innerJoin('users as u', 'u.id', 'ur.user_id')
+    .where('ur.role', '=', ADMIN_ROLE)
+    .where('u.active', '=', true)
+    .where('u.id', '<>', user.id)
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  if (Number(others.n) > 0) return;
+  const what = change.active === false ? `deactivate ${user.username}` : `remove the admin role from ${user.username}`;
+  throw new ConflictError(`cannot ${what}: they are the last active administrator; give another user the admin role first`);
 }
 
 /** The current password given for one's own change was wrong (the HTTP layer counts it like a failed sign-in). */

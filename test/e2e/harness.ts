@@ -1,6 +1,7 @@
 // What the browser tests share: the built staff app (built here when a checkout has not), a
 // headless Chromium as CI installs it, screenshots under test-output/screenshots/<project>/,
-// and signing in.
+// signing in, the confirmation dialog, and the page's console errors (every test asserts
+// there are none).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -58,9 +59,37 @@ export async function signIn(page: Page, url: string, username: string, password
   await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
 }
 
+/**
+ * Collects the page's console errors and uncaught exceptions. The browser also logs every
+ * refused request ("Failed to load resource: … status of 409"); those are the server's
+ * deliberate answers, shown by the app, so only they are left out.
+ */
+export function watchConsole(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+  return errors;
+}
+
+/** The open confirmation dialog. */
+export function dialog(page: Page) {
+  return page.getByRole('dialog');
+}
+
+/** Answers the confirmation dialog with its confirming button, after checking its question. */
+export async function confirmDialog(page: Page, title: string | RegExp, button: string): Promise<void> {
+  const d = dialog(page);
+  await d.getByRole('heading', { name: title }).waitFor();
+  await d.getByRole('button', { name: button, exact: true }).click();
+  await d.waitFor({ state: 'detached' });
+}
+
 /** Every screen of the app: navigation label and page heading. */
 export const SCREENS: [string, string][] = [
   ['Dashboard', 'Dashboard'],
+  ['Patrons', 'Patrons'],
   ['Settings', 'Collection Agency Settings'],
   ['Run preview', 'Run preview'],
   ['Review', 'Review and exclusions'],

@@ -13,14 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/http/server.ts';
 import { systemClock, type Context } from '../../src/services/context.ts';
 import { DEMO_AS_OF, loadDemo } from '../../src/services/demo.ts';
 import { patronBalance } from '../../src/services/ledger.ts';
 import { addUser } from '../../src/services/users.ts';
 import { freshDatabase, type TestDatabase } from '../helpers/db.ts';
-import { ensureBuilt, go as goTo, launchBrowser, shot as shoot, signIn } from './harness.ts';
+import { confirmDialog, ensureBuilt, go as goTo, launchBrowser, shot as shoot, signIn, watchConsole } from './harness.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const SFTP_SECRET = 'Sftp-pa55word-never-shown';
@@ -31,6 +31,7 @@ let app: FastifyInstance;
 let url: string;
 let browser: Browser;
 let page: Page;
+let consoleErrors: string[] = [];
 let dir: string;
 /** The folder UMS delivers to: missing at first, so the first delivery fails. */
 let drop: string;
@@ -64,7 +65,12 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   browser = await launchBrowser();
   page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  consoleErrors = watchConsole(page);
   await signIn(page, url, 'admin', PASSWORD);
+});
+
+afterEach(() => {
+  expect(consoleErrors).toEqual([]);
 });
 
 afterAll(async () => {
@@ -152,6 +158,7 @@ describe('review, administration and progress in Chromium', () => {
     await page.getByRole('row', { name: /ILS nightly/ }).waitFor();
     expect(await page.content()).not.toContain(token);
     await page.getByRole('button', { name: 'Revoke token ILS nightly' }).click();
+    await confirmDialog(page, 'Revoke the token “ILS nightly” of clerk?', 'Revoke it');
     await page.getByRole('row', { name: /ILS nightly/ }).getByText(/^revoked/).waitFor();
     expect((await fetch(`${url}/api/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
     await shot('24-users');
@@ -161,6 +168,7 @@ describe('review, administration and progress in Chromium', () => {
     await signIn(clerk, url, 'clerk', PASSWORD);
     await expect(clerk.getByRole('navigation', { name: 'Screens' }).getByRole('link').allTextContents()).resolves.toEqual([
       'Dashboard',
+      'Patrons',
       'Settings',
       'Run preview',
       'Review',
@@ -190,7 +198,7 @@ describe('review, administration and progress in Chromium', () => {
     await page.getByLabel('Report date').fill(DEMO_AS_OF);
     await page.getByRole('button', { name: 'Dry run' }).click();
     await page.locator('.summary').waitFor();
-    excludedBefore = (await page.locator('table').first().getByRole('button').first().textContent())!;
+    excludedBefore = (await page.getByRole('button', { name: /^Explain / }).first().textContent())!.replace(/^Explain /, '');
     const submitted = Number(/\((\d+)\)/.exec((await page.getByRole('heading', { name: /^New Submissions/ }).textContent()) ?? '')?.[1]);
 
     await go('Review', 'Review and exclusions');
@@ -200,12 +208,14 @@ describe('review, administration and progress in Chromium', () => {
     await form.getByLabel('Reason').fill('payment plan agreed at the desk');
     await form.getByLabel('Until (last day; blank = until lifted)').fill('2099-12-31');
     await form.getByRole('button', { name: 'Exclude now' }).click();
+    await confirmDialog(page, `Exclude patron ${excludedBefore} until 2099-12-31?`, `Exclude ${excludedBefore}`);
     await page.getByText(`Patron ${excludedBefore} excluded until 2099-12-31.`).waitFor();
     await page.getByRole('row', { name: new RegExp(`^${excludedBefore} `) }).getByText('in force').waitFor();
 
     await go('Run preview', 'Run preview');
     await page.getByLabel('Report date').fill(DEMO_AS_OF);
     await page.getByRole('button', { name: 'Run now' }).click();
+    await confirmDialog(page, `Run for ${DEMO_AS_OF} now?`, `Run for ${DEMO_AS_OF}`);
     await page.getByText(/^Run \d+ for /).waitFor();
     // Each phase the server reported is ticked; the bar is full.
     const progress = page.getByRole('region', { name: 'Last run' });
@@ -229,8 +239,8 @@ describe('review, administration and progress in Chromium', () => {
     const first = page.getByRole('button', { name: /^Explain / }).first();
     const patron = (await first.textContent())!.replace(/^Explain /, '');
     await first.click();
-    // Referred by now, so the engine would not submit them again; the view still shows every condition.
-    await page.getByRole('heading', { name: new RegExp(`^Why patron ${patron} would (not )?be submitted on ${DEMO_AS_OF}$`) }).waitFor();
+    // Referred by the run for this date, with the file held: the view says so, then shows every condition.
+    await page.getByRole('heading', { name: `Patron ${patron} was referred on ${DEMO_AS_OF}` }).waitFor();
     await expect(page.locator('.explain tbody tr').count()).resolves.toBeGreaterThan(0);
     await shot('27-review-explain');
     await page.locator('.explain').getByRole('button', { name: 'Close' }).click();
@@ -239,6 +249,7 @@ describe('review, administration and progress in Chromium', () => {
     const form = page.getByRole('form', { name: `Exclude patron ${patron}` });
     await form.getByLabel('Reason').fill('disputes the charge');
     await form.getByRole('button', { name: 'Exclude now' }).click();
+    await confirmDialog(page, `Exclude patron ${patron} until lifted?`, `Exclude ${patron}`);
     await page.getByText(new RegExp(`^Patron ${patron} excluded until lifted\\. Cancelled referral \\d+ \\(.+\\)\\. (Rebuilt .+ with \\d+ rows|Removed the now empty file .+)\\.$`)).waitFor();
     expect(await referralStatus(patron)).toEqual(['cancelled']);
     await page.getByRole('button', { name: `Exclude ${patron}` }).waitFor({ state: 'detached' });
@@ -265,13 +276,14 @@ describe('review, administration and progress in Chromium', () => {
       .orderBy('f.id')
       .executeTakeFirstOrThrow();
     await page.getByRole('button', { name: `Release ${file.name} to ${UMS} now` }).click();
+    await confirmDialog(page, `Release ${file.name} to ${UMS} now?`, `Release to ${UMS}`);
     await page.getByText(`Released ${file.name}: queued for delivery.`).waitFor();
 
     await go('Report files', 'Report files');
     const row = page.getByRole('row').filter({ hasText: file.name }).filter({ hasText: UMS });
     await row.getByRole('button', { name: 'Retry' }).click();
     await page.getByText(`Delivery of ${file.name} failed: folder ${drop} does not exist or is not a directory`).waitFor();
-    await row.locator('td:nth-child(6)', { hasText: /^1$/ }).waitFor();
+    await row.locator('td:nth-child(7)', { hasText: /^1$/ }).waitFor();
     await shot('30-files-retry-failed');
 
     mkdirSync(drop);
@@ -314,10 +326,13 @@ describe('review, administration and progress in Chromium', () => {
     const [, itemSet, count] = /^Item set “(.+)” with (\d+) items created\.$/.exec((await built.textContent())!)!;
     expect(Number(count)).toBeGreaterThan(0);
 
+    const owed = (await patronBalance(t.db, lostPatron)).outstandingCents;
     await page.getByRole('button', { name: 'Waive balance' }).click();
+    const amount = `$${Math.floor(owed / 100).toLocaleString('en-US')}.${String(owed % 100).padStart(2, '0')}`;
+    await confirmDialog(page, `Waive ${amount} on 1 patron?`, `Waive ${amount}`);
     await page.getByText(/^Waived \d+\.\d\d\.$/).waitFor();
     expect((await patronBalance(t.db, lostPatron)).outstandingCents).toBe(0);
-    await page.getByRole('row', { name: new RegExp(lostPatron) }).getByRole('cell', { name: '0.00', exact: true }).waitFor();
+    await page.getByRole('row', { name: new RegExp(lostPatron) }).getByRole('cell', { name: '$0.00', exact: true }).waitFor();
     await shot('32-recordset-settled');
 
     await page.getByRole('button', { name: itemSet!, exact: true }).click();
@@ -333,6 +348,7 @@ describe('review, administration and progress in Chromium', () => {
     const form = page.getByRole('form', { name: 'Import the agency’s cleared accounts' });
     await form.getByLabel('Cleared accounts (.xlsx or .csv)').setInputFiles(clearedFile);
     await form.getByRole('button', { name: 'Import cleared accounts' }).click();
+    await confirmDialog(page, 'Clear the referrals of the patrons listed in ums-cleared.csv?', 'Clear their referrals');
     await form.getByText('ums-cleared.csv: cleared 1 (0 released); unknown ids: 999999 (row 3).').waitFor();
     expect(await referralStatus(cleared.patron_id)).toEqual(['cleared']);
     await shot('34-cleared-accounts');

@@ -3,20 +3,20 @@
 // message beside the field), dry-run and run, open a referral's history, upload the agency's
 // .xlsx as a record set (unknown ids listed), secure, release, remove a member and build an
 // item set, download a report file, import a patrons file, filter the audit log, use the
-// keyboard, and the layout at tablet width. Each screen is saved under
+// keyboard, and the layout at tablet width, with no console error. Each screen is saved under
 // test-output/screenshots/<project>/.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/http/server.ts';
 import { systemClock, type Context } from '../../src/services/context.ts';
 import { DEMO_AS_OF, loadDemo } from '../../src/services/demo.ts';
 import { addUser } from '../../src/services/users.ts';
 import { freshDatabase, type TestDatabase } from '../helpers/db.ts';
 import { LedgerFactory } from '../helpers/ledger-factory.ts';
-import { ROOT, SCREENS, ensureBuilt, go as goTo, launchBrowser, shot as shoot } from './harness.ts';
+import { ROOT, SCREENS, confirmDialog, ensureBuilt, go as goTo, launchBrowser, shot as shoot, watchConsole } from './harness.ts';
 
 const RETURNED_XLSX = join(ROOT, 'test/fixtures/agency-files/ums-returned.libreoffice.xlsx');
 const PATRONS_CSV = join(ROOT, 'test/fixtures/imports/patrons.csv');
@@ -27,6 +27,7 @@ let app: FastifyInstance;
 let url: string;
 let browser: Browser;
 let page: Page;
+let consoleErrors: string[] = [];
 
 const shot = (name: string) => shoot(page, name);
 const go = (screen: string, heading: string) => goTo(page, screen, heading);
@@ -48,6 +49,11 @@ beforeAll(async () => {
   browser = await launchBrowser();
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   page = await context.newPage();
+  consoleErrors = watchConsole(page);
+});
+
+afterEach(() => {
+  expect(consoleErrors).toEqual([]);
 });
 
 afterAll(async () => {
@@ -91,8 +97,8 @@ describe('staff web app in Chromium', () => {
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('heading', { name: /^Edit/ }).waitFor({ state: 'detached' });
     const row = page.getByRole('row', { name: /Central \(Polaris rules\)/ });
-    await row.getByRole('cell', { name: '26.00', exact: true }).waitFor();
-    await expect(row.getByRole('cell').nth(4).textContent()).resolves.toBe('26.00');
+    await row.getByRole('cell', { name: '$26.00', exact: true }).waitFor();
+    await expect(row.getByRole('cell').nth(6).textContent()).resolves.toBe('$26.00');
     await shot('04-settings-saved');
   });
 
@@ -108,8 +114,8 @@ describe('staff web app in Chromium', () => {
     expect(submitted).toBeGreaterThan(0);
     await shot('05-run-preview');
 
-    const first = page.locator('table').first().getByRole('button').first();
-    const patronId = await first.textContent();
+    const first = page.getByRole('button', { name: /^Explain / }).first();
+    const patronId = (await first.textContent())!.replace(/^Explain /, '');
     await first.click();
     const explain = page.locator('.explain');
     await explain.getByRole('heading', { name: `Why patron ${patronId} would be submitted on ${DEMO_AS_OF}` }).waitFor();
@@ -119,6 +125,7 @@ describe('staff web app in Chromium', () => {
     await shot('06-explain');
 
     await page.getByRole('button', { name: 'Run now' }).click();
+    await confirmDialog(page, `Run for ${DEMO_AS_OF} now?`, `Run for ${DEMO_AS_OF}`);
     await page.getByText(/^Run \d+ for /).waitFor();
     await expect(page.getByRole('heading', { name: /^New Submissions/ }).textContent()).resolves.toBe(`New Submissions (${submitted})`);
     const referred = await t.db.selectFrom('referrals').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
@@ -163,6 +170,7 @@ describe('staff web app in Chromium', () => {
 
     await page.getByLabel('Select patron 100004').check();
     await page.getByRole('button', { name: 'Remove from set' }).click();
+    await confirmDialog(page, 'Remove 1 patron from “UMS returned”?', 'Remove from set');
     await page.getByText('1 removed from the set').waitFor();
     await page.getByText('3 members').waitFor();
     await page.getByRole('button', { name: 'Build item set' }).click();
@@ -206,12 +214,13 @@ describe('staff web app in Chromium', () => {
     await shot('14-audit');
   });
 
-  it('is usable from the keyboard: skip link first, then the screens, with a visible focus ring', async () => {
+  it('is usable from the keyboard: skip link first, then the screens (Dashboard, Patrons, Settings), with a visible focus ring', async () => {
     await page.goto(`${url}/#/dashboard`);
     await page.reload();
     await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
     await page.keyboard.press('Tab');
     await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Skip to content');
+    await page.keyboard.press('Tab');
     await page.keyboard.press('Tab');
     await page.keyboard.press('Tab');
     const focused = await page.evaluate(() => {

@@ -69,9 +69,11 @@ function bytes(n: number): string {
 /** The bar and the phase list; phases are [name, label] in the order the work goes through them. */
 export function ProgressView({ title, state, seen, phases }: { title: string; state: ProgressState | null; seen: string[]; phases: [string, string][] }) {
   if (!state) return null;
+  const failed = state.finished && !state.ok;
   const current = phases.find(([p]) => p === state.phase)?.[1] ?? (state.finished ? (state.ok ? 'Done' : 'Failed') : 'Starting');
-  const max = state.finished ? 1 : state.total ?? 0;
-  const value = state.finished ? 1 : state.done;
+  // Work that failed is not "100 %": the bar stays where the work stopped.
+  const max = state.finished && !failed ? 1 : (state.total ?? 0);
+  const value = state.finished && !failed ? 1 : state.done;
   const percent = max > 0 ? Math.round((100 * value) / max) : null;
   const detail = [
     state.rows !== null ? `${state.rows.toLocaleString('en-US')} rows read` : null,
@@ -84,11 +86,12 @@ export function ProgressView({ title, state, seen, phases }: { title: string; st
         {title}: {current}
         {detail.length > 0 && ` — ${detail.join(', ')}`}
       </p>
-      {max > 0 ? <progress aria-label={`${title} progress`} max={max} value={value} /> : <progress aria-label={`${title} progress`} />}
-      {percent !== null && <span className="percent"> {percent}%</span>}
+      {failed ? null : max > 0 ? <progress aria-label={`${title} progress`} max={max} value={value} /> : <progress aria-label={`${title} progress`} />}
+      {percent !== null && !failed && <span className="percent"> {percent}%</span>}
       <ol className="phases">
         {phases.map(([p, label]) => {
-          const done = seen.includes(p) && state.phase !== p;
+          // A failed run rolled back: nothing it reached counts as done.
+          const done = !failed && seen.includes(p) && state.phase !== p;
           return (
             <li key={p} className={state.phase === p ? 'current' : done ? 'done' : undefined} aria-current={state.phase === p ? 'step' : undefined}>
               <span aria-hidden="true">{done ? '✓' : state.phase === p ? '▸' : '·'}</span> {label}

@@ -1,5 +1,6 @@
-// Small shared pieces: the busy indicator with elapsed time, error banners, and a hook that
-// runs one request at a time for a screen.
+// Small shared pieces: the busy indicator with elapsed time, error and success banners, a
+// hook that runs one request at a time for a screen (and clears the last outcome when the
+// next action starts, so an old result never sits beside a new refusal), loading on open.
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, type Problem } from './api.ts';
 
@@ -17,12 +18,20 @@ export function Busy({ label }: { label: string }) {
   );
 }
 
+function message(error: unknown): string {
+  if (error instanceof ApiError && error.status === 403) {
+    const permission = /"([^"]+)"/.exec(error.message)?.[1];
+    return `You don’t have access to do that${permission ? ` (it needs the ${permission} permission; ask an administrator)` : ''}.`;
+  }
+  return error instanceof Error ? error.message.split('\n')[0]! : String(error);
+}
+
 export function ErrorBanner({ error }: { error: unknown }) {
   if (!error) return null;
   const problems: Problem[] = error instanceof ApiError ? error.problems : [];
   return (
     <div className="error" role="alert">
-      <p>{error instanceof Error ? error.message.split('\n')[0] : String(error)}</p>
+      <p>{message(error)}</p>
       {problems.length > 1 && (
         <ul>
           {problems.map((p, i) => (
@@ -36,13 +45,28 @@ export function ErrorBanner({ error }: { error: unknown }) {
   );
 }
 
-/** Runs async work for a screen: one at a time, with its busy label and its error. */
+/** What the last action did; role=status so a screen reader says it. */
+export function Done({ message }: { message: string }) {
+  if (!message) return null;
+  return (
+    <p className="ok" role="status">
+      {message}
+    </p>
+  );
+}
+
+/**
+ * Runs async work for a screen: one at a time, with its busy label, its error and its success
+ * message. Starting new work clears the last error and message.
+ */
 export function useTask() {
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [message, setMessage] = useState('');
   const run = useCallback(async <T,>(label: string, work: () => Promise<T>): Promise<T | undefined> => {
     setBusy(label);
     setError(null);
+    setMessage('');
     try {
       return await work();
     } catch (err) {
@@ -52,28 +76,43 @@ export function useTask() {
       setBusy(null);
     }
   }, []);
-  return { busy, error, run, setError };
+  const clear = useCallback(() => {
+    setError(null);
+    setMessage('');
+  }, []);
+  return { busy, error, run, setError, message, setMessage, clear };
 }
 
 /** Loads data when the screen opens and whenever a dependency changes. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(true);
   const [version, setVersion] = useState(0);
   useEffect(() => {
     let live = true;
     setError(null);
+    setLoading(true);
     load().then(
-      (d) => live && setData(d),
-      (e: unknown) => live && setError(e),
+      (d) => {
+        if (!live) return;
+        setData(d);
+        setLoading(false);
+      },
+      (e: unknown) => {
+        if (!live) return;
+        setError(e);
+        setLoading(false);
+      },
     );
     return () => {
       live = false;
     };
   }, [...deps, version]);
-  return { data, error, reload: () => setVersion((v) => v + 1) };
+  /** loading: the data shown is from before the last change, the new one is on its way. */
+  return { data, error, loading, reload: () => setVersion((v) => v + 1) };
 }
 
-export function Status({ value }: { value: string }) {
-  return <span className={`tag tag-${value}`}>{value}</span>;
+export function Status({ value, label }: { value: string; label?: string }) {
+  return <span className={`tag tag-${value}`}>{label ?? value}</span>;
 }

@@ -3,6 +3,7 @@
 // shows one back — the server never sends them.
 import { cloneElement, useState, type FormEvent, type ReactElement } from 'react';
 import { ApiError, get, patch, post, type List } from '../api.ts';
+import { useCan } from '../session.tsx';
 import { DataTable, counted } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad, useTask } from '../ui.tsx';
 
@@ -210,6 +211,8 @@ export function AgenciesScreen() {
   const { data, error, reload } = useLoad(() => get<List<Agency>>('/agencies'), []);
   const [editing, setEditing] = useState<Agency | 'new' | null>(null);
   const [message, setMessage] = useState('');
+  const can = useCan();
+  const edit = can('settings.edit');
   return (
     <section aria-labelledby="agencies-title">
       <h1 id="agencies-title">Agencies</h1>
@@ -218,8 +221,14 @@ export function AgenciesScreen() {
           {message}
         </p>
       )}
-      {editing === null && (
-        <button type="button" onClick={() => setEditing('new')}>
+      {edit && editing === null && (
+        <button
+          type="button"
+          onClick={() => {
+            setMessage('');
+            setEditing('new');
+          }}
+        >
           Add an agency
         </button>
       )}
@@ -239,6 +248,7 @@ export function AgenciesScreen() {
       {!data && !error && <Busy label="Loading agencies" />}
       {data && (
         <DataTable
+          name="agencies"
           caption={counted(data.total, 'agency', 'agencies')}
           rows={data.items}
           rowKey={(a) => a.id}
@@ -249,17 +259,28 @@ export function AgenciesScreen() {
             { header: 'Where', cellClass: () => 'json', cell: (a) => where(a) },
             { header: 'Credentials', cell: (a) => stored(a) },
             { header: 'Layout', cell: (a) => a.layout },
-            {
-              header: 'Actions',
-              hideHeader: true,
-              cell: (a) => (
-                <>
-                  <button type="button" className="secondary" onClick={() => setEditing(a)} aria-label={`Edit ${a.name}`}>
-                    Edit
-                  </button>
-                </>
-              ),
-            },
+            ...(edit
+              ? [
+                  {
+                    header: 'Actions',
+                    hideHeader: true,
+                    action: true,
+                    cell: (a: Agency) => (
+                      <button
+                        type="button"
+                        className="secondary"
+                        onClick={() => {
+                          setMessage('');
+                          setEditing(a);
+                        }}
+                        aria-label={`Edit ${a.name}`}
+                      >
+                        Edit
+                      </button>
+                    ),
+                  },
+                ]
+              : []),
           ]}
         />
       )}

@@ -1,9 +1,12 @@
-// The agencies' report files with delivery status and attempts; retry a delivery now, or
-// download a file as stored (txt) or as csv / xlsx rows.
+// The agencies' report files, newest first, sorted, searched and paged by the server, each with
+// its agency (two agencies' files may share a name), delivery status and attempts: release a
+// file held for review (asks first), retry a queued delivery now, or download a file as
+// stored (txt) or as csv / xlsx rows.
 import { useState } from 'react';
 import { get, post, type List } from '../api.ts';
-import { DataTable, counted } from '../table.tsx';
-import { Busy, ErrorBanner, Status, useLoad, useTask } from '../ui.tsx';
+import { useCan, useConfirm } from '../session.tsx';
+import { DataTable, fetchAll, useListQuery } from '../table.tsx';
+import { Busy, Done, ErrorBanner, Status, useLoad, useTask } from '../ui.tsx';
 
 interface FileRow {
   id: number;
@@ -28,6 +31,16 @@ interface Attempt {
   error: string;
 }
 
+/** Statuses as staff say them; "none" is an agency that takes no delivery. */
+export const FILE_STATUS_LABELS: Record<string, string> = {
+  queued: 'queued for delivery',
+  delivered: 'delivered',
+  held: 'held for review',
+  none: 'ready to download',
+};
+
+const KINDS: Record<string, string> = { new: 'New Submissions', update: 'Updated Patrons', sync: 'Sync' };
+
 function Attempts({ id }: { id: number }) {
   const { data, error } = useLoad(() => get<FileRow & { transferAttempts: Attempt[] }>(`/files/${id}`), [id]);
   if (error) return <ErrorBanner error={error} />;
@@ -46,14 +59,31 @@ function Attempts({ id }: { id: number }) {
 
 export function FilesScreen() {
   const [status, setStatus] = useState('');
-  const { data, error, reload } = useLoad(() => get<List<FileRow>>('/files', { status }), [status]);
+  const { query, setQuery } = useListQuery({ sort: '-id' });
+  const params = (offset: number, limit: number) => ({ status, q: query.filter.trim() || undefined, sort: query.sort || undefined, limit: String(limit), offset: String(offset) });
+  const { data, error, reload, loading } = useLoad(() => get<List<FileRow>>('/files', params(query.offset, query.limit)), [status, query]);
   const [open, setOpen] = useState<number | null>(null);
-  const [message, setMessage] = useState('');
   const task = useTask();
+  const confirm = useConfirm();
+  const can = useCan();
   async function retry(f: FileRow) {
     const r = await task.run(`Delivering ${f.name}`, () => post<{ ok?: boolean; error?: string }>(`/files/${f.id}/retry`));
     if (r) {
-      setMessage(r.ok === false ? `Delivery of ${f.name} failed: ${r.error ?? ''}` : `Tried ${f.name}: ${r.ok ? 'delivered' : 'see its attempts'}.`);
+      if (r.ok === false) task.setError(new Error(`Delivery of ${f.name} failed: ${r.error ?? ''}`));
+      else task.setMessage(`Tried ${f.name}: ${r.ok ? 'delivered' : 'see its attempts'}.`);
+      reload();
+    }
+  }
+  async function release(f: FileRow) {
+    const ok = await confirm({
+      title: `Release ${f.name} to ${f.agency} now?`,
+      confirm: `Release to ${f.agency}`,
+      body: <p>Its {f.rowCount} rows go to {f.agency} now instead of after the review hold. It cannot be called back.</p>,
+    });
+    if (!ok) return;
+    const r = await task.run(`Releasing ${f.name}`, () => post<{ name: string; status: string }>(`/files/${f.id}/release`));
+    if (r) {
+      task.setMessage(`Released ${r.name} to ${f.agency}: ${FILE_STATUS_LABELS[r.status] ?? r.status}.`);
       reload();
     }
   }
@@ -63,29 +93,37 @@ export function FilesScreen() {
       <div className="filters">
         <label>
           Delivery status
-          <select value={status} onChange={(e) => setStatus(e.target.value)}>
+          <select
+            value={status}
+            onChange={(e) => {
+              setStatus(e.target.value);
+              setQuery({ ...query, offset: 0 });
+            }}
+          >
             <option value="">Any</option>
-            {['queued', 'delivered', 'held', 'none'].map((s) => (
-              <option key={s}>{s}</option>
+            {Object.entries(FILE_STATUS_LABELS).map(([s, label]) => (
+              <option key={s} value={s}>
+                {label}
+              </option>
             ))}
           </select>
         </label>
       </div>
       {task.busy && <Busy label={task.busy} />}
       <ErrorBanner error={task.error ?? error} />
-      {message && (
-        <p className="ok" role="status">
-          {message}
-        </p>
-      )}
+      <Done message={task.message} />
       {data && (
         <DataTable
-          caption={counted(data.total, 'file')}
+          name="report files"
           rows={data.items}
           rowKey={(f) => f.id}
+          server={{ ...query, total: data.total, loading, onChange: setQuery, exportAll: () => fetchAll((offset, limit) => get<List<FileRow>>('/files', params(offset, limit))) }}
           columns={[
             {
               header: 'File',
+              sortKey: 'name',
+              text: (f) => f.name,
+              cellClass: () => 'file-name',
               cell: (f) => (
                 <>
                   <button type="button" className="link" aria-expanded={open === f.id} onClick={() => setOpen(open === f.id ? null : f.id)}>
@@ -95,40 +133,53 @@ export function FilesScreen() {
                 </>
               ),
             },
-            { header: 'Agency', cell: (f) => f.agency },
-            { header: 'Report date', cell: (f) => f.reportDate },
-            { header: 'Rows', num: true, cell: (f) => f.rowCount },
+            { header: 'Agency', sortKey: 'agency', cell: (f) => f.agency },
+            { header: 'Kind', sortKey: 'kind', text: (f) => KINDS[f.kind] ?? f.kind, cell: (f) => KINDS[f.kind] ?? f.kind },
+            { header: 'Report date', sortKey: 'reportDate', cell: (f) => f.reportDate ?? '' },
+            { header: 'Rows', num: true, sortKey: 'rowCount', cell: (f) => f.rowCount },
             {
               header: 'Status',
+              sortKey: 'status',
+              text: (f) => FILE_STATUS_LABELS[f.status] ?? f.status,
               cell: (f) => (
                 <>
-                  <Status value={f.status} />
+                  <Status value={f.status} label={FILE_STATUS_LABELS[f.status] ?? f.status} />
                   {f.nextAttemptAt && f.status === 'queued' && <small> next {new Date(f.nextAttemptAt).toLocaleString()}</small>}
+                  {f.nextAttemptAt && f.status === 'held' && <small> until {new Date(f.nextAttemptAt).toLocaleString()}</small>}
                 </>
               ),
             },
-            { header: 'Attempts', num: true, cell: (f) => f.attempts },
+            { header: 'Attempts', num: true, sortKey: 'attempts', cell: (f) => f.attempts },
             {
               header: 'Download',
+              action: true,
               cellClass: () => 'downloads',
               cell: (f) =>
                 (['txt', 'csv', 'xlsx'] as const).map((fmt) => (
-                  <a key={fmt} href={`/api/files/${f.id}/download?format=${fmt}`} download aria-label={`Download ${f.name} as ${fmt}`}>
+                  <a key={fmt} href={`/api/files/${f.id}/download?format=${fmt}`} download aria-label={`Download ${f.name} as ${fmt} (${f.agency})`}>
                     {fmt}
                   </a>
                 )),
             },
-            {
-              header: 'Actions',
-              hideHeader: true,
-              cell: (f) =>
-                f.status !== 'delivered' &&
-                f.status !== 'none' && (
-                  <button type="button" className="secondary" disabled={task.busy !== null} onClick={() => retry(f)}>
-                    Retry
-                  </button>
-                ),
-            },
+            ...(can('runs.run')
+              ? [
+                  {
+                    header: 'Actions',
+                    hideHeader: true,
+                    action: true,
+                    cell: (f: FileRow) =>
+                      f.status === 'held' ? (
+                        <button type="button" className="secondary" disabled={task.busy !== null} onClick={() => release(f)} aria-label={`Release ${f.name} to ${f.agency}`}>
+                          Release
+                        </button>
+                      ) : f.status === 'queued' ? (
+                        <button type="button" className="secondary" disabled={task.busy !== null} onClick={() => retry(f)} aria-label={`Retry delivery of ${f.name} to ${f.agency}`}>
+                          Retry
+                        </button>
+                      ) : null,
+                  },
+                ]
+              : []),
           ]}
         />
       )}

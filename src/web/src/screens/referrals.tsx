@@ -1,7 +1,11 @@
-// Referrals narrowed by status and agency, and one referral with its append-only history.
+// Referrals narrowed by status and agency, sorted, searched and paged by the server, each with
+// what the patron owes now and what it has recovered (from the ledger, so a waiver or an
+// agency payment shows at once); and one referral with its append-only history.
 import { useState } from 'react';
 import { get, type List } from '../api.ts';
-import { DataTable, Pager, counted } from '../table.tsx';
+import { toCents } from '../money.ts';
+import { money, PatronLink } from '../session.tsx';
+import { DataTable, fetchAll, useListQuery } from '../table.tsx';
 import { Busy, ErrorBanner, Status, useLoad } from '../ui.tsx';
 
 interface Referral {
@@ -16,6 +20,8 @@ interface Referral {
   referred: string;
   fee: string;
   lastReported: string;
+  balance: string;
+  recovered: string;
 }
 
 interface History {
@@ -26,6 +32,11 @@ interface History {
   reportDate: string | null;
   at: string;
   actor: string;
+}
+
+/** An open referral whose patron owes something else now than the agency was last told. */
+function pending(r: Referral): boolean {
+  return r.status === 'open' && toCents(r.balance) !== toCents(r.lastReported);
 }
 
 function Detail({ id, onClose }: { id: number; onClose: () => void }) {
@@ -40,29 +51,39 @@ function Detail({ id, onClose }: { id: number; onClose: () => void }) {
           <dl>
             <dt>Patron</dt>
             <dd>
-              {data.patronId} {data.patronName}
+              <PatronLink id={data.patronId} /> {data.patronName}
             </dd>
             <dt>Agency</dt>
             <dd>{data.agency}</dd>
+            <dt>Entry</dt>
+            <dd>{data.entry ?? '(removed)'}</dd>
             <dt>Status</dt>
             <dd>
               <Status value={data.status} />
             </dd>
             <dt>Referred</dt>
             <dd>
-              {data.referred} on {data.referredOn} (fee {data.fee})
+              {money(data.referred)} on {data.referredOn} (fee {money(data.fee)})
             </dd>
             <dt>Last reported</dt>
-            <dd>{data.lastReported}</dd>
+            <dd>{money(data.lastReported)}</dd>
+            <dt>Owes now</dt>
+            <dd>
+              {money(data.balance)}
+              {pending(data) && ' — the next run reports the change to the agency'}
+            </dd>
+            <dt>Recovered</dt>
+            <dd>{money(data.recovered)}</dd>
           </dl>
           <h3>History</h3>
           <DataTable
+            plain
             rows={data.history}
             rowKey={(h) => h.id}
             columns={[
               { header: 'When', cell: (h) => new Date(h.at).toLocaleString() },
               { header: 'Record', cell: (h) => h.type },
-              { header: 'Amount', num: true, cell: (h) => h.amount },
+              { header: 'Amount', num: true, cell: (h) => money(h.amount) },
               { header: 'Reason', cell: (h) => h.reason },
               { header: 'Report date', cell: (h) => h.reportDate ?? '' },
               { header: 'By', cell: (h) => h.actor },
@@ -80,9 +101,17 @@ function Detail({ id, onClose }: { id: number; onClose: () => void }) {
 export function ReferralsScreen() {
   const [status, setStatus] = useState('');
   const [agency, setAgency] = useState('');
-  const [offset, setOffset] = useState(0);
+  const { query, setQuery } = useListQuery({ sort: '-id' });
   const [open, setOpen] = useState<number | null>(null);
-  const { data, error } = useLoad(() => get<List<Referral>>('/referrals', { status, agency: agency.trim() || undefined, limit: '50', offset: String(offset) }), [status, agency, offset]);
+  const params = (offset: number, limit: number) => ({
+    status,
+    agency: agency.trim() || undefined,
+    q: query.filter.trim() || undefined,
+    sort: query.sort || undefined,
+    limit: String(limit),
+    offset: String(offset),
+  });
+  const { data, error, loading } = useLoad(() => get<List<Referral>>('/referrals', params(query.offset, query.limit)), [status, agency, query]);
   return (
     <section aria-labelledby="referrals-title">
       <h1 id="referrals-title">Referrals</h1>
@@ -93,7 +122,7 @@ export function ReferralsScreen() {
             value={status}
             onChange={(e) => {
               setStatus(e.target.value);
-              setOffset(0);
+              setQuery({ ...query, offset: 0 });
             }}
           >
             <option value="">Any status</option>
@@ -109,7 +138,7 @@ export function ReferralsScreen() {
             placeholder="agency name"
             onChange={(e) => {
               setAgency(e.target.value);
-              setOffset(0);
+              setQuery({ ...query, offset: 0 });
             }}
           />
         </label>
@@ -118,39 +147,48 @@ export function ReferralsScreen() {
       <ErrorBanner error={error} />
       {!data && !error && <Busy label="Loading referrals" />}
       {data && (
-        <>
-          <DataTable
-            caption={counted(data.total, 'referral')}
-            rows={data.items}
-            rowKey={(r) => r.id}
-            columns={[
-              {
-                header: 'Id',
-                cell: (r) => (
-                  <>
-                    <button type="button" className="link" onClick={() => setOpen(r.id)} aria-label={`Referral ${r.id} of patron ${r.patronId}`}>
-                      {r.id}
-                    </button>
-                  </>
-                ),
-              },
-              {
-                header: 'Patron',
-                cell: (r) => (
-                  <>
-                    {r.patronId} {r.patronName}
-                  </>
-                ),
-              },
-              { header: 'Agency', cell: (r) => r.agency },
-              { header: 'Status', cell: (r) => <Status value={r.status} /> },
-              { header: 'Referred on', cell: (r) => r.referredOn },
-              { header: 'Referred', num: true, cell: (r) => r.referred },
-              { header: 'Last reported', num: true, cell: (r) => r.lastReported },
-            ]}
-          />
-          <Pager offset={offset} total={data.total} size={50} onOffset={setOffset} />
-        </>
+        <DataTable
+          name="referrals"
+          rows={data.items}
+          rowKey={(r) => r.id}
+          server={{ ...query, total: data.total, loading, onChange: setQuery, exportAll: () => fetchAll((offset, limit) => get<List<Referral>>('/referrals', params(offset, limit))) }}
+          columns={[
+            {
+              header: 'Id',
+              sortKey: 'id',
+              text: (r) => String(r.id),
+              cell: (r) => (
+                <button type="button" className="link" onClick={() => setOpen(r.id)} aria-label={`Referral ${r.id} of patron ${r.patronId}`}>
+                  {r.id}
+                </button>
+              ),
+            },
+            { header: 'Patron', sortKey: 'patronId', text: (r) => r.patronId, cell: (r) => <PatronLink id={r.patronId} /> },
+            { header: 'Name', sortKey: 'patronName', cell: (r) => r.patronName },
+            { header: 'Agency', sortKey: 'agency', cell: (r) => r.agency },
+            { header: 'Status', sortKey: 'status', text: (r) => r.status, cell: (r) => <Status value={r.status} /> },
+            { header: 'Referred on', sortKey: 'referredOn', cell: (r) => r.referredOn },
+            { header: 'Referred', num: true, sortKey: 'referred', text: (r) => money(r.referred), cell: (r) => money(r.referred) },
+            { header: 'Last reported', num: true, sortKey: 'lastReported', text: (r) => money(r.lastReported), cell: (r) => money(r.lastReported) },
+            {
+              header: 'Owes now',
+              num: true,
+              text: (r) => money(r.balance),
+              cell: (r) => (
+                <>
+                  {money(r.balance)}
+                  {pending(r) && (
+                    <small className="pending" title="the next run reports the change to the agency">
+                      {' '}
+                      (not yet reported)
+                    </small>
+                  )}
+                </>
+              ),
+            },
+            { header: 'Recovered', num: true, text: (r) => money(r.recovered), cell: (r) => money(r.recovered) },
+          ]}
+        />
       )}
     </section>
   );

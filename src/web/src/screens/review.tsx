@@ -1,11 +1,14 @@
 // Review before sending: New Submissions files held for review with the patrons in each, the
 // explain view for any of them, "Exclude now" (reason and until date) and early release; then
 // every exclusion, with "Lift". An exclusion also keeps later runs from submitting the patron.
+// Excluding and releasing ask first; each control shows only to a role that may use it.
 import { useState, type FormEvent } from 'react';
 import { del, get, post, type List } from '../api.ts';
-import { DataTable, counted } from '../table.tsx';
-import { Busy, ErrorBanner, useLoad, useTask } from '../ui.tsx';
-import { ExplainView, type Explanation } from './runs.tsx';
+import { ExplainView, type Explanation } from '../explain.tsx';
+import { formatCents, toCents } from '../money.ts';
+import { money, PatronLink, useCan, useConfirm } from '../session.tsx';
+import { DataTable } from '../table.tsx';
+import { Busy, Done, ErrorBanner, useLoad, useTask } from '../ui.tsx';
 
 interface HeldFile {
   id: number;
@@ -35,20 +38,43 @@ interface ExclusionReply {
   rebuilt: { name: string; rows: number; removed: boolean }[];
 }
 
-function ExcludeForm({ patronId, onDone, onCancel }: { patronId?: string; onDone: (message: string) => void; onCancel?: () => void }) {
+interface Events {
+  /** An action is starting: the last outcome goes. */
+  onStart: () => void;
+  /** An action succeeded: say so and reload. */
+  onChanged: (message: string) => void;
+}
+
+function ExcludeForm({ patronId, held, onStart, onChanged, onCancel }: Events & { patronId?: string; held?: HeldFile; onCancel?: () => void }) {
   const task = useTask();
+  const confirm = useConfirm();
   const prefix = patronId ? `exclude-${patronId}` : 'exclude-any';
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
-    const form = new FormData(e.currentTarget);
+    const target = e.currentTarget;
+    const form = new FormData(target);
     const until = String(form.get('until') ?? '');
     const body = { patronId: patronId ?? String(form.get('patronId') ?? '').trim(), reason: String(form.get('reason') ?? '').trim(), until: until || null };
+    const ok = await confirm({
+      title: `Exclude patron ${body.patronId} ${until ? `until ${until}` : 'until lifted'}?`,
+      confirm: `Exclude ${body.patronId}`,
+      danger: true,
+      body: held ? (
+        <p>
+          Their referral to {held.agency} is cancelled and they are taken out of {held.name}, which has not been sent. No run submits them while the exclusion is in force.
+        </p>
+      ) : (
+        <p>No run submits them while the exclusion is in force. A referral already held for review is cancelled.</p>
+      ),
+    });
+    if (!ok) return;
+    onStart();
     const r = await task.run('Excluding', () => post<ExclusionReply>('/exclusions', body));
     if (!r) return;
     const cancelled = r.cancelled.length ? ` Cancelled referral ${r.cancelled.map((c) => `${c.referralId} (${c.agency})`).join(', ')}.` : '';
     const rebuilt = r.rebuilt.map((f) => (f.removed ? ` Removed the now empty file ${f.name}.` : ` Rebuilt ${f.name} with ${f.rows} rows.`)).join('');
-    onDone(`Patron ${r.exclusion.patronId} excluded${r.exclusion.untilDate ? ` until ${r.exclusion.untilDate}` : ' until lifted'}.${cancelled}${rebuilt}`);
-    e.currentTarget?.reset();
+    onChanged(`Patron ${r.exclusion.patronId} excluded${r.exclusion.untilDate ? ` until ${r.exclusion.untilDate}` : ' until lifted'}.${cancelled}${rebuilt}`);
+    target.reset();
   }
   return (
     <form className="panel" onSubmit={submit} aria-labelledby={`${prefix}-title`}>
@@ -83,16 +109,31 @@ function ExcludeForm({ patronId, onDone, onCancel }: { patronId?: string; onDone
   );
 }
 
-function HeldFiles({ onChanged, version }: { onChanged: (message: string) => void; version: number }) {
+function HeldFiles({ onStart, onChanged, version }: Events & { version: number }) {
   const { data, error, reload } = useLoad(() => get<List<HeldFile>>('/review'), [version]);
   const [explanation, setExplanation] = useState<Explanation | null>(null);
   const [excluding, setExcluding] = useState<string | null>(null);
   const task = useTask();
+  const confirm = useConfirm();
+  const can = useCan();
   async function explain(f: HeldFile, patronId: string) {
+    setExplanation(null);
     const x = await task.run(`Explaining patron ${patronId}`, () => get<Explanation>(`/explain/${encodeURIComponent(patronId)}`, { date: f.reportDate ?? undefined }));
     if (x) setExplanation(x);
   }
   async function release(f: HeldFile) {
+    const total = f.patrons.reduce((sum, p) => sum + toCents(p.referred), 0);
+    const ok = await confirm({
+      title: `Release ${f.name} to ${f.agency} now?`,
+      confirm: `Release to ${f.agency}`,
+      body: (
+        <p>
+          {f.patrons.length} patron{f.patrons.length === 1 ? '' : 's'} ({formatCents(total)} referred) go to {f.agency} now instead of after the review hold. It cannot be called back.
+        </p>
+      ),
+    });
+    if (!ok) return;
+    onStart();
     const r = await task.run(`Releasing ${f.name}`, () => post<{ name: string; status: string }>(`/files/${f.id}/release`));
     if (r) {
       onChanged(`Released ${r.name}: ${r.status === 'queued' ? 'queued for delivery' : 'ready to download'}.`);
@@ -116,41 +157,55 @@ function HeldFiles({ onChanged, version }: { onChanged: (message: string) => voi
           </h3>
           <p>
             Report date {f.reportDate}; sent {f.holdUntil ? `after ${new Date(f.holdUntil).toLocaleString()}` : 'when released'}.{' '}
-            <button type="button" className="secondary" onClick={() => release(f)} disabled={task.busy !== null} aria-label={`Release ${f.name} to ${f.agency} now`}>
-              Release now
-            </button>
+            {can('runs.run') && (
+              <button type="button" className="secondary" onClick={() => release(f)} disabled={task.busy !== null} aria-label={`Release ${f.name} to ${f.agency} now`}>
+                Release now
+              </button>
+            )}
           </p>
           <DataTable
+            name={`patrons in ${f.name}`}
             caption={<>Patrons in {f.name} to {f.agency}</>}
             rows={f.patrons}
             rowKey={(p) => p.patronId}
             columns={[
-              { header: 'Patron', cell: (p) => p.patronId },
+              { header: 'Patron', text: (p) => p.patronId, cell: (p) => <PatronLink id={p.patronId} /> },
               { header: 'Name', cell: (p) => p.name },
-              { header: 'Referred', num: true, cell: (p) => p.referred },
-              { header: 'Fee', num: true, cell: (p) => p.fee },
-              {
-                header: 'Actions',
-                hideHeader: true,
-                cell: (p) => (
-                  <>
-                    <button type="button" className="link" onClick={() => explain(f, p.patronId)}>
-                      Explain {p.patronId}
-                    </button>{' '}
-                    <button type="button" className="link" onClick={() => setExcluding(p.patronId)}>
-                      Exclude {p.patronId}
-                    </button>
-                  </>
-                ),
-              },
+              { header: 'Referred', num: true, text: (p) => money(p.referred), sortValue: (p) => toCents(p.referred), cell: (p) => money(p.referred) },
+              { header: 'Fee', num: true, text: (p) => money(p.fee), sortValue: (p) => toCents(p.fee), cell: (p) => money(p.fee) },
+              ...(can('runs.run') || can('recordsets.manage')
+                ? [
+                    {
+                      header: 'Actions',
+                      hideHeader: true,
+                      action: true,
+                      cell: (p: HeldFile['patrons'][number]) => (
+                        <>
+                          {can('runs.run') && (
+                            <button type="button" className="link" onClick={() => explain(f, p.patronId)}>
+                              Explain {p.patronId}
+                            </button>
+                          )}{' '}
+                          {can('recordsets.manage') && (
+                            <button type="button" className="link" onClick={() => setExcluding(p.patronId)}>
+                              Exclude {p.patronId}
+                            </button>
+                          )}
+                        </>
+                      ),
+                    },
+                  ]
+                : []),
             ]}
           />
           {excluding && f.patrons.some((p) => p.patronId === excluding) && (
             <ExcludeForm
               key={excluding}
               patronId={excluding}
+              held={f}
               onCancel={() => setExcluding(null)}
-              onDone={(m) => {
+              onStart={onStart}
+              onChanged={(m) => {
                 setExcluding(null);
                 onChanged(m);
               }}
@@ -162,11 +217,13 @@ function HeldFiles({ onChanged, version }: { onChanged: (message: string) => voi
   );
 }
 
-function Exclusions({ version, onChanged }: { version: number; onChanged: (message: string) => void }) {
+function Exclusions({ version, onStart, onChanged }: Events & { version: number }) {
   const [state, setState] = useState('active');
-  const { data, error } = useLoad(() => get<List<Exclusion>>('/exclusions', { state, limit: '200' }), [state, version]);
+  const { data, error } = useLoad(() => get<List<Exclusion>>('/exclusions', { state, limit: '500' }), [state, version]);
   const task = useTask();
+  const can = useCan();
   async function lift(x: Exclusion) {
+    onStart();
     const r = await task.run(`Lifting the exclusion of ${x.patronId}`, () => del<Exclusion>(`/exclusions/${x.id}`));
     if (r) onChanged(`Lifted the exclusion of patron ${r.patronId}.`);
   }
@@ -187,42 +244,41 @@ function Exclusions({ version, onChanged }: { version: number; onChanged: (messa
       <ErrorBanner error={error ?? task.error} />
       {data && (
         <DataTable
-          caption={counted(data.total, 'exclusion')}
+          name="exclusions"
           rows={data.items}
           rowKey={(x) => x.id}
           columns={[
             {
               header: 'Patron',
+              text: (x) => `${x.patronId} ${x.patronName}`,
               cell: (x) => (
                 <>
-                  {x.patronId} {x.patronName && <small>({x.patronName})</small>}
+                  <PatronLink id={x.patronId} /> {x.patronName && <small>({x.patronName})</small>}
                 </>
               ),
             },
             { header: 'Reason', cell: (x) => x.reason },
-            { header: 'Until', cell: (x) => x.untilDate ?? 'until lifted' },
-            {
-              header: 'By',
-              cell: (x) => (
-                <>
-                  {x.createdBy}, {new Date(x.createdAt).toLocaleDateString()}
-                </>
-              ),
-            },
+            { header: 'Until', text: (x) => x.untilDate ?? 'until lifted', cell: (x) => x.untilDate ?? 'until lifted' },
+            { header: 'By', text: (x) => `${x.createdBy}, ${new Date(x.createdAt).toLocaleDateString()}`, sortValue: (x) => x.createdAt, cell: (x) => `${x.createdBy}, ${new Date(x.createdAt).toLocaleDateString()}` },
             { header: 'State', cell: (x) => (x.active ? 'in force' : x.liftedAt ? `lifted by ${x.liftedBy ?? ''}` : 'ended') },
-            {
-              header: 'Actions',
-              hideHeader: true,
-              cell: (x) => (
-                <>
-                  {x.active && (
-                    <button type="button" className="secondary" onClick={() => lift(x)} disabled={task.busy !== null}>
-                      Lift {x.patronId}
-                    </button>
-                  )}
-                </>
-              ),
-            },
+            ...(can('recordsets.manage')
+              ? [
+                  {
+                    header: 'Actions',
+                    hideHeader: true,
+                    action: true,
+                    cell: (x: Exclusion) => (
+                      <>
+                        {x.active && (
+                          <button type="button" className="secondary" onClick={() => lift(x)} disabled={task.busy !== null}>
+                            Lift {x.patronId}
+                          </button>
+                        )}
+                      </>
+                    ),
+                  },
+                ]
+              : []),
           ]}
         />
       )}
@@ -233,21 +289,21 @@ function Exclusions({ version, onChanged }: { version: number; onChanged: (messa
 export function ReviewScreen() {
   const [message, setMessage] = useState('');
   const [version, setVersion] = useState(0);
-  const changed = (m: string) => {
-    setMessage(m);
-    setVersion((v) => v + 1);
+  const can = useCan();
+  const events: Events = {
+    onStart: () => setMessage(''),
+    onChanged: (m) => {
+      setMessage(m);
+      setVersion((v) => v + 1);
+    },
   };
   return (
     <section aria-labelledby="review-title">
       <h1 id="review-title">Review and exclusions</h1>
-      {message && (
-        <p className="ok" role="status">
-          {message}
-        </p>
-      )}
-      <HeldFiles version={version} onChanged={changed} />
-      <ExcludeForm onDone={changed} />
-      <Exclusions version={version} onChanged={changed} />
+      <Done message={message} />
+      <HeldFiles version={version} {...events} />
+      {can('recordsets.manage') && <ExcludeForm {...events} />}
+      <Exclusions version={version} {...events} />
     </section>
   );
 }

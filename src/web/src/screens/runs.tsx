@@ -1,13 +1,18 @@
 // Run preview: a dry run for a report date shows what a run would send; any patron opens the
 // explain view (the entry applied, its window, every condition measured against its
-// requirement); "Run now" does it for real. Either shows the run's phases as the server
-// reports them.
+// requirement); "Run now" does it for real, after saying what it will do (and warning of a
+// date in the future). Either shows the run's phases as the server reports them; a dry run's
+// phases say that nothing is saved. A new run clears the last one's result first.
 import { useState, type FormEvent } from 'react';
 import { get, post } from '../api.ts';
-import { formatCents } from '../money.ts';
+import { ExplainView, type Explanation } from '../explain.tsx';
+import { toCents } from '../money.ts';
 import { ProgressView, useProgress } from '../progress.tsx';
+import { money, PatronLink, useCan, useConfirm } from '../session.tsx';
 import { DataTable, type Column } from '../table.tsx';
 import { Busy, ErrorBanner, useTask } from '../ui.tsx';
+
+export type { Explanation } from '../explain.tsx';
 
 interface RunResult {
   reportDate: string;
@@ -22,17 +27,6 @@ interface RunResult {
   files: { name: string; kind: string; agency: string }[];
 }
 
-export interface Explanation {
-  patronId: string;
-  reportDate: string;
-  entryName: string | null;
-  eligible: boolean;
-  owedCents: number;
-  countedCents: number;
-  window: { from: string | null; to: string } | null;
-  conditions: { key: string; label: string; measured: string; required: string; pass: boolean }[];
-}
-
 const RUN_PHASES: [string, string][] = [
   ['waiting', 'Waiting for any other run to finish'],
   ['updating', 'Updating open referrals'],
@@ -42,9 +36,24 @@ const RUN_PHASES: [string, string][] = [
   ['finishing', 'Recording the run'],
 ];
 
+// A dry run goes through the same phases but rolls everything back.
+const DRY_RUN_PHASES: [string, string][] = [
+  ['waiting', 'Waiting for any other run to finish'],
+  ['updating', 'Working out updates to open referrals'],
+  ['evaluating', 'Evaluating eligibility'],
+  ['referring', 'Working out referrals (nothing is saved)'],
+  ['files', 'Building the agencies’ files (nothing is saved)'],
+  ['finishing', 'Rolling back: nothing was written'],
+];
+
 function today(): string {
   const d = new Date();
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+/** Whole days from a to b (calendar dates). */
+function daysBetween(a: string, b: string): number {
+  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
 }
 
 type Row = Record<string, string> & { patronId: string };
@@ -52,7 +61,7 @@ type Row = Record<string, string> & { patronId: string };
 // Amounts, aligned right like every other column of figures.
 const AMOUNTS = new Set(['owed', 'counted', 'fee', 'previous', 'writtenOff']);
 
-function ResultTable({ title, rows, columns, onPatron }: { title: string; rows: Row[]; columns: [string, string][]; onPatron: (id: string) => void }) {
+function ResultTable({ title, rows, columns, onPatron }: { title: string; rows: Row[]; columns: [string, string][]; onPatron?: (id: string) => void }) {
   return (
     <>
       <h2>
@@ -62,66 +71,35 @@ function ResultTable({ title, rows, columns, onPatron }: { title: string; rows: 
         <p>None.</p>
       ) : (
         <DataTable
-          rows={rows.slice(0, 200)}
+          name={title.toLowerCase()}
+          rows={rows}
           rowKey={(r) => r.patronId}
           columns={[
-            {
-              header: 'Patron',
-              cell: (r) => (
-                <button type="button" className="link" onClick={() => onPatron(r.patronId)}>
-                  {r.patronId}
-                </button>
-              ),
-            },
-            ...columns.map(([key, label]): Column<Row> => ({ header: label, num: AMOUNTS.has(key), cell: (r) => r[key] })),
+            { header: 'Patron', text: (r) => r.patronId, cell: (r) => <PatronLink id={r.patronId} /> },
+            ...columns.map(
+              ([key, label]): Column<Row> =>
+                AMOUNTS.has(key)
+                  ? { header: label, num: true, text: (r) => money(r[key]), sortValue: (r) => toCents(r[key] ?? '0'), cell: (r) => money(r[key]) }
+                  : { header: label, cell: (r) => r[key] },
+            ),
+            ...(onPatron
+              ? [
+                  {
+                    header: 'Explain',
+                    hideHeader: true,
+                    action: true,
+                    cell: (r: Row) => (
+                      <button type="button" className="link" onClick={() => onPatron(r.patronId)}>
+                        Explain {r.patronId}
+                      </button>
+                    ),
+                  },
+                ]
+              : []),
           ]}
         />
       )}
-      {rows.length > 200 && <p>Showing the first 200 of {rows.length}.</p>}
     </>
-  );
-}
-
-export function ExplainView({ explanation, onClose }: { explanation: Explanation; onClose: () => void }) {
-  const x = explanation;
-  return (
-    <section className="panel explain" aria-labelledby="explain-title">
-      <h2 id="explain-title">
-        Why patron {x.patronId} {x.eligible ? 'would be submitted' : 'would not be submitted'} on {x.reportDate}
-      </h2>
-      <dl>
-        <dt>Entry applied</dt>
-        <dd>{x.entryName ?? 'none applies'}</dd>
-        <dt>Window</dt>
-        <dd>{x.window ? `${x.window.from ?? 'any date'} … ${x.window.to}` : '—'}</dd>
-        <dt>Owed / counted</dt>
-        <dd>
-          {formatCents(x.owedCents)} / {formatCents(x.countedCents)}
-        </dd>
-      </dl>
-      <DataTable
-        rows={x.conditions}
-        rowKey={(c) => c.key}
-        columns={[
-          { header: 'Condition', cell: (c) => c.label },
-          { header: 'Measured', cell: (c) => c.measured },
-          { header: 'Required', cell: (c) => c.required },
-          {
-            header: 'Holds',
-            cellClass: (c) => (c.pass ? 'pass' : 'fail'),
-            cell: (c) => (
-              <>
-                <span aria-hidden="true">{c.pass ? '✓' : '✗'}</span>
-                <span className="sr-only">{c.pass ? 'yes' : 'no'}</span>
-              </>
-            ),
-          },
-        ]}
-      />
-      <button type="button" className="secondary" onClick={onClose}>
-        Close
-      </button>
-    </section>
   );
 }
 
@@ -129,15 +107,46 @@ export function RunsScreen() {
   const [date, setDate] = useState(today);
   const [result, setResult] = useState<RunResult | null>(null);
   const [explanation, setExplanation] = useState<Explanation | null>(null);
+  const [dry, setDry] = useState(true);
   const task = useTask();
   const progress = useProgress();
+  const confirm = useConfirm();
+  const can = useCan();
 
   async function run(dryRun: boolean) {
+    if (!dryRun) {
+      const ahead = daysBetween(today(), date);
+      const preview = result?.dryRun && result.reportDate === date ? result : null;
+      const ok = await confirm({
+        title: `Run for ${date} now?`,
+        danger: true,
+        confirm: `Run for ${date}`,
+        body: (
+          <>
+            {ahead > 0 && (
+              <p className="warning">
+                {date} is {ahead} day{ahead === 1 ? '' : 's'} in the future. Once it has run, a run for any earlier date is refused, the scheduler’s included.
+              </p>
+            )}
+            <p>
+              This refers the patrons who qualify, charges agency fees, records updates and removals, and writes the agencies’ files for delivery. It cannot be undone.
+              {preview &&
+                ` The dry run found ${preview.newSubmissions.length} New Submissions, ${preview.updates.length} updates, ${preview.removals.length} removals and ${preview.cancellations.length} cancellations.`}
+            </p>
+          </>
+        ),
+      });
+      if (!ok) return;
+    }
+    // The last run's result and explanation go before the next starts, so a refusal never sits under an old result.
     setExplanation(null);
+    setResult(null);
+    setDry(dryRun);
     const r = await task.run(dryRun ? 'Dry run' : 'Running', () => progress.track((id) => post<RunResult>(`/runs?progress=${encodeURIComponent(id)}`, { reportDate: date, dryRun })));
     if (r) setResult(r);
   }
   async function explain(patronId: string) {
+    setExplanation(null);
     const x = await task.run(`Explaining patron ${patronId}`, () => get<Explanation>(`/explain/${encodeURIComponent(patronId)}`, { date: result?.reportDate ?? date }));
     if (x) setExplanation(x);
   }
@@ -145,6 +154,7 @@ export function RunsScreen() {
     e.preventDefault();
     void run(true);
   }
+  const title = dry ? (progress.state?.finished === false ? 'Dry run under way' : 'Last dry run') : progress.state?.finished === false ? 'Run under way' : 'Last run';
 
   return (
     <section aria-labelledby="runs-title">
@@ -157,12 +167,14 @@ export function RunsScreen() {
         <button type="submit" disabled={task.busy !== null}>
           Dry run
         </button>
-        <button type="button" className="danger" disabled={task.busy !== null} onClick={() => void run(false)}>
-          Run now
-        </button>
+        {can('runs.run') && (
+          <button type="button" className="danger" disabled={task.busy !== null} onClick={() => void run(false)}>
+            Run now
+          </button>
+        )}
       </form>
       {task.busy && <Busy label={task.busy} />}
-      <ProgressView title={progress.state?.finished === false ? 'Run under way' : 'Last run'} state={progress.state} seen={progress.seen} phases={RUN_PHASES} />
+      <ProgressView title={title} state={progress.state} seen={progress.seen} phases={dry ? DRY_RUN_PHASES : RUN_PHASES} />
       <ErrorBanner error={task.error} />
       {explanation && <ExplainView explanation={explanation} onClose={() => setExplanation(null)} />}
       {result && (
@@ -171,7 +183,7 @@ export function RunsScreen() {
             {result.dryRun ? 'Dry run' : `Run ${result.runId ?? ''}`} for {result.reportDate}
             {result.alreadyRun ? ': already ran for this date, nothing changed.' : '.'}
             {result.skipped.length > 0 && ` Skipped (already ran): ${result.skipped.map((s) => s.name).join(', ')}.`}
-            {!result.dryRun && result.files.length > 0 && ` Files written: ${result.files.map((f) => f.name).join(', ')}.`}
+            {!result.dryRun && result.files.length > 0 && ` Files written: ${result.files.map((f) => `${f.name} (${f.agency})`).join(', ')}.`}
           </p>
           <ResultTable
             title="New Submissions"

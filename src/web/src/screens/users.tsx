@@ -1,7 +1,10 @@
 // Staff accounts and their roles, and API tokens for machines: a new token is shown once,
-// in the reply that creates it (the server keeps only its hash); a token can be revoked.
+// in the reply that creates it (the server keeps only its hash), with a button to copy it; a
+// token can be revoked. Deactivating a user, taking one's own admin role and revoking a token
+// ask first; the server refuses to leave no active administrator.
 import { useState, type FormEvent } from 'react';
 import { del, get, patch, post, type List } from '../api.ts';
+import { useConfirm, useMe } from '../session.tsx';
 import { DataTable, counted } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad, useTask } from '../ui.tsx';
 
@@ -87,13 +90,37 @@ function AddUser({ roles, onDone }: { roles: Role[]; onDone: (message: string) =
 
 function EditUser({ user, roles, onDone, onCancel }: { user: User; roles: Role[]; onDone: (message: string) => void; onCancel: () => void }) {
   const task = useTask();
+  const confirm = useConfirm();
+  const me = useMe();
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const form = new FormData(e.currentTarget);
     const password = String(form.get('password') ?? '');
     const body = { displayName: String(form.get('displayName') ?? '').trim(), roles: form.getAll('roles').map(String), active: form.get('active') === 'on', ...(password ? { password } : {}) };
+    const self = me?.id === user.id;
+    const losingAdmin = user.roles.includes('admin') && !body.roles.includes('admin');
+    if (self && losingAdmin) {
+      const ok = await confirm({
+        title: 'Remove your own admin role?',
+        confirm: 'Remove my admin role',
+        danger: true,
+        body: <p>You will lose access to Users, the settings table and every other administrator’s screen as soon as you save. Only another administrator can give it back.</p>,
+      });
+      if (!ok) return;
+    }
+    if (user.active && !body.active) {
+      const ok = await confirm({
+        title: self ? 'Deactivate your own account?' : `Deactivate ${user.username}?`,
+        confirm: `Deactivate ${user.username}`,
+        danger: true,
+        body: <p>{self ? 'You are signed out at once and cannot sign in again' : `${user.username} is signed out at once, cannot sign in, and their API tokens stop working`} until an administrator activates the account again.</p>,
+      });
+      if (!ok) return;
+    }
     const r = await task.run('Saving the user', () => patch<User>(`/users/${user.id}`, body));
-    if (r) onDone(`Saved ${r.username}: ${r.roles.join(', ') || 'no roles'}${r.active ? '' : ', deactivated'}.`);
+    // One's own roles decide the screens: start again with the new ones.
+    if (r && self && (losingAdmin || !r.active)) window.location.reload();
+    else if (r) onDone(`Saved ${r.username}: ${r.roles.join(', ') || 'no roles'}${r.active ? '' : ', deactivated'}.`);
   }
   const p = `user-${user.id}`;
   return (
@@ -130,7 +157,9 @@ function EditUser({ user, roles, onDone, onCancel }: { user: User; roles: Role[]
 function Tokens({ users, version }: { users: User[]; version: number }) {
   const { data, error, reload } = useLoad(() => get<List<Token>>('/tokens'), [version]);
   const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
+  const [copied, setCopied] = useState(false);
   const task = useTask();
+  const confirm = useConfirm();
   async function create(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const target = e.currentTarget;
@@ -138,12 +167,31 @@ function Tokens({ users, version }: { users: User[]; version: number }) {
     const r = await task.run('Creating the token', () => post<Token & { token: string }>(`/users/${String(form.get('user'))}/tokens`, { name: String(form.get('name') ?? '').trim() }));
     if (r) {
       setCreated({ name: r.name, token: r.token });
+      setCopied(false);
       target.reset();
       reload();
     }
   }
   async function revoke(t: Token) {
-    if (await task.run(`Revoking ${t.name}`, () => del(`/tokens/${t.id}`))) reload();
+    const ok = await confirm({
+      title: `Revoke the token “${t.name}” of ${t.username}?`,
+      confirm: 'Revoke it',
+      danger: true,
+      body: <p>Whatever uses it (a nightly script, the ILS) is refused from now on. A revoked token cannot be brought back; create a new one instead.</p>,
+    });
+    if (!ok) return;
+    if (await task.run(`Revoking ${t.name}`, () => del(`/tokens/${t.id}`))) {
+      task.setMessage(`Revoked the token “${t.name}” of ${t.username}.`);
+      reload();
+    }
+  }
+  async function copy(token: string) {
+    try {
+      await navigator.clipboard.writeText(token);
+      setCopied(true);
+    } catch {
+      task.setError(new Error('The browser did not allow copying: select the token and copy it by hand.'));
+    }
   }
   return (
     <section aria-labelledby="tokens-title">
@@ -172,15 +220,29 @@ function Tokens({ users, version }: { users: User[]; version: number }) {
           <p>
             Token “{created.name}”: copy it now — it is not shown again. <code className="token">{created.token}</code>
           </p>
-          <button type="button" className="secondary" onClick={() => setCreated(null)}>
-            I have copied it
-          </button>
+          <div className="actions">
+            <button type="button" onClick={() => copy(created.token)}>
+              {copied ? 'Copied' : 'Copy token'}
+            </button>
+            <button type="button" className="secondary" onClick={() => setCreated(null)}>
+              I have copied it
+            </button>
+          </div>
+          <span className="sr-only" aria-live="polite">
+            {copied ? 'The token is on the clipboard.' : ''}
+          </span>
         </div>
       )}
       {task.busy && <Busy label={task.busy} />}
       <ErrorBanner error={error ?? task.error} />
+      {task.message && (
+        <p className="ok" role="status">
+          {task.message}
+        </p>
+      )}
       {data && (
         <DataTable
+          name="API tokens"
           caption={counted(data.total, 'token')}
           rows={data.items}
           rowKey={(t) => t.id}
@@ -193,6 +255,7 @@ function Tokens({ users, version }: { users: User[]; version: number }) {
             {
               header: 'Actions',
               hideHeader: true,
+              action: true,
               cell: (t) => (
                 <>
                   {!t.revokedAt && (
@@ -233,6 +296,7 @@ export function UsersScreen() {
       {editing && roles.data && <EditUser key={editing.id} user={editing} roles={roles.data.items} onDone={done} onCancel={() => setEditing(null)} />}
       {users.data && (
         <DataTable
+          name="users"
           caption={counted(users.data.total, 'user')}
           rows={users.data.items}
           rowKey={(u) => u.id}
@@ -245,9 +309,18 @@ export function UsersScreen() {
             {
               header: 'Actions',
               hideHeader: true,
+              action: true,
               cell: (u) => (
                 <>
-                  <button type="button" className="secondary" onClick={() => setEditing(u)} aria-label={`Edit user ${u.username}`}>
+                  <button
+                    type="button"
+                    className="secondary"
+                    onClick={() => {
+                      setMessage('');
+                      setEditing(u);
+                    }}
+                    aria-label={`Edit user ${u.username}`}
+                  >
                     Edit
                   </button>
                 </>
