@@ -140,6 +140,14 @@ export interface SyncSink {
    * link of theirs from this connector that was not sent is gone from the ILS.
    */
   scope(patronIds: readonly string[]): Promise<void>;
+  /** Patrons whose checkouts (not their whole ledger) this sync carries: item links not sent are gone. */
+  itemScope(patronIds: readonly string[]): Promise<void>;
+  /**
+   * Part of a ledger this sync carries in full, for patrons read only in part: these charges
+   * and every payment on them, and every payment of these credits (`<connector>:<credit key>`).
+   * Any such payment or charge not sent is gone from the ILS.
+   */
+  lineScope(lines: { charges: readonly string[]; credits: readonly string[] }): Promise<void>;
   /** Patrons the ILS has deleted: never submitted again (their ledger is still synced by id). */
   deleted(patronIds: readonly string[]): Promise<void>;
   /** Codes seen that the mapping does not name (they took the default), to show staff. */

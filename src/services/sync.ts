@@ -158,13 +158,25 @@ class Sink implements SyncSink {
     return this.ids('sync_scope', patronIds);
   }
 
+  itemScope(patronIds: readonly string[]): Promise<void> {
+    return this.ids('sync_item_scope', patronIds);
+  }
+
+  lineScope(lines: { charges: readonly string[]; credits: readonly string[] }): Promise<void> {
+    const rows = [...lines.charges.map((id) => ['charge', id]), ...lines.credits.map((key) => ['credit', key])];
+    if (rows.length === 0) return Promise.resolve();
+    return this.enqueue(async () => {
+      for (let i = 0; i < rows.length; i += this.session.batchSize) await this.session.append('sync_lines', ['kind', 'ref'], rows.slice(i, i + this.session.batchSize));
+    });
+  }
+
   deleted(patronIds: readonly string[]): Promise<void> {
     return this.ids('sync_deleted', patronIds);
   }
 
   private ids(table: string, patronIds: readonly string[]): Promise<void> {
     if (patronIds.length === 0) return Promise.resolve();
-    const rows = patronIds.map((id) => [id]);
+    const rows: StageValue[][] = patronIds.map((id) => [id]);
     return this.enqueue(async () => {
       for (let i = 0; i < rows.length; i += this.session.batchSize) await this.session.append(table, ['patron_id'], rows.slice(i, i + this.session.batchSize));
     });
@@ -187,6 +199,9 @@ async function createSyncTables(db: Executor): Promise<void> {
   }
   // A patron appears in one chunk only; the keys keep a repeat from doubling a delete's work.
   await sql`create temp table sync_scope (patron_id text not null) on commit drop`.execute(db);
+  await sql`create temp table sync_item_scope (patron_id text not null) on commit drop`.execute(db);
+  // Lines carried in full for patrons read in part: charge ids, and credit keys (koha:77) whose payments all came.
+  await sql`create temp table sync_lines (kind text not null, ref text not null) on commit drop`.execute(db);
   await sql`create temp table sync_deleted (patron_id text not null) on commit drop`.execute(db);
 }
 
@@ -373,7 +388,8 @@ class Merge {
     // Looked up by key while merging (what is gone, what changed): indexed once, after the copy.
     for (const kind of ['patrons', 'items', 'charges', 'payments'] as const) await sql`create index on ${sql.table(SYNC_TABLE[kind])} (id)`.execute(db);
     await sql`create index on sync_scope (patron_id)`.execute(db);
-    for (const t of [...Object.values(SYNC_TABLE), 'sync_scope', 'sync_deleted']) await sql`analyze ${sql.table(t)}`.execute(db);
+    await sql`create index on sync_lines (kind, ref)`.execute(db);
+    for (const t of [...Object.values(SYNC_TABLE), 'sync_scope', 'sync_item_scope', 'sync_lines', 'sync_deleted']) await sql`analyze ${sql.table(t)}`.execute(db);
     this.onPhase?.('libraries');
     await this.checkLibrarySources();
     const libraries = await this.merge('libraries');
@@ -460,37 +476,50 @@ class Merge {
              status = case when i.status = 'checked_out' then 'available' else i.status end,
              updated_at = ${this.now.toISOString()}::timestamptz
       where starts_with(i.id, ${this.prefix})
-        and i.patron_id in (select patron_id from sync_scope)
+        and i.patron_id in (select patron_id from sync_scope union all select patron_id from sync_item_scope)
         and not exists (select 1 from sync_items s where s.id = i.id)`.execute(this.db);
     return Number(r.numAffectedRows ?? 0);
   }
 
   /**
-   * This connector's payments of the patrons in scope that the ILS no longer has as they are
-   * (a voided credit, a payment moved to another debit): removed before the charges are
-   * merged, so their allocations never stand in the way of a debit's new amount. A changed
-   * payment is written again by the payments merge. Returns those gone for good.
+   * This connector's payments that the ILS no longer has as they are (a voided credit, a
+   * payment moved to another debit), among those the sync carries in full: every payment of a
+   * patron in scope, and of the patrons read in part, those on a charge or of a credit in
+   * sync_lines. Removed before the charges are merged, so their allocations never stand in the
+   * way of a debit's new amount; a changed payment is written again by the payments merge.
+   * Returns those gone for good.
    */
   private async removeStalePayments(): Promise<number> {
-    const r = await sql<{ id: string }>`
-      delete from payments p
-      using sync_scope sc
-      where p.patron_id = sc.patron_id and starts_with(p.id, ${this.prefix})
-        and not exists (
-          select 1 from sync_payments s
-          where s.id = p.id and s.patron_id = p.patron_id and s.charge_id is not distinct from p.charge_id
-            and s.amount_cents = p.amount_cents and s.type = p.type and s.method = p.method and s.paid_at = p.paid_at)
+    const identical = sql`exists (
+      select 1 from sync_payments s
+      where s.id = p.id and s.patron_id = p.patron_id and s.charge_id is not distinct from p.charge_id
+        and s.amount_cents = p.amount_cents and s.type = p.type and s.method = p.method and s.paid_at = p.paid_at)`;
+    const whole = await sql<{ id: string }>`
+      delete from payments p using sync_scope sc
+      where p.patron_id = sc.patron_id and starts_with(p.id, ${this.prefix}) and not ${identical}
       returning p.id`.execute(this.db);
-    if (r.rows.length === 0) return 0;
-    const again = await sql<{ n: number }>`select count(*)::int as n from sync_payments where id = any(${r.rows.map((x) => x.id)}::text[])`.execute(this.db);
-    return r.rows.length - (again.rows[0]?.n ?? 0);
+    // The payment's credit key: koha:77 of koha:77:5512.
+    const creditKey = sql`split_part(p.id, ':', 1) || ':' || split_part(p.id, ':', 2)`;
+    const part = await sql<{ id: string }>`
+      delete from payments p using (select distinct patron_id from sync_item_scope) ps
+      where p.patron_id = ps.patron_id and starts_with(p.id, ${this.prefix})
+        and (p.charge_id in (select ref from sync_lines where kind = 'charge') or ${creditKey} in (select ref from sync_lines where kind = 'credit'))
+        and not ${identical}
+      returning p.id`.execute(this.db);
+    const gone = [...whole.rows, ...part.rows].map((x) => x.id);
+    if (gone.length === 0) return 0;
+    const again = await sql<{ n: number }>`select count(*)::int as n from sync_payments where id = any(${gone}::text[])`.execute(this.db);
+    return gone.length - (again.rows[0]?.n ?? 0);
   }
 
-  /** Charges of patrons in scope that the ILS no longer has, when nothing is paid on them any more. */
+  /** Charges the sync carries in full that the ILS no longer has, when nothing is paid on them any more. */
   private async removeVanishedCharges(): Promise<number> {
     // The few gone first (usually none); the payments table is then looked at for them alone.
     const gone = await sql<{ id: string }>`
       select c.id from charges c join sync_scope sc on sc.patron_id = c.patron_id
+      where starts_with(c.id, ${this.prefix}) and not exists (select 1 from sync_charges s where s.id = c.id)
+      union
+      select c.id from charges c join sync_lines l on l.kind = 'charge' and l.ref = c.id
       where starts_with(c.id, ${this.prefix}) and not exists (select 1 from sync_charges s where s.id = c.id)`.execute(this.db);
     if (gone.rows.length === 0) return 0;
     const r = await sql`

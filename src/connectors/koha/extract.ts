@@ -155,12 +155,15 @@ export class KohaReader {
     for (const holder of (await this.request.itemHolders(items)).values()) if (holder.startsWith(prefix)) keys.add(Number(holder.slice(prefix.length)));
     const gone = (await this.rows('SELECT DISTINCT d.borrowernumber FROM deletedborrowers d WHERE d.updated_on >= ? AND NOT EXISTS (SELECT 1 FROM borrowers b WHERE b.borrowernumber = d.borrowernumber)', [since])).map((r) => Number(r.borrowernumber));
     const sorted = [...keys].filter((k) => Number.isSafeInteger(k)).sort((a, b) => a - b);
-    for (let i = 0; i < sorted.length; i += CHUNK) await this.readPatrons(sorted.slice(i, i + CHUNK));
+    for (let i = 0; i < sorted.length; i += CHUNK) await this.readPatrons(sorted.slice(i, i + CHUNK), since);
     await this.readDeleted(gone);
   }
 
-  /** Patrons by key with their checkouts and whole accounts. */
-  private async readPatrons(keys: number[]): Promise<void> {
+  /**
+   * Patrons by key with their checkouts, and their whole accounts or, after `since`, the part
+   * of them that can have changed (see readChangedLines).
+   */
+  private async readPatrons(keys: number[], since?: string): Promise<void> {
     if (keys.length === 0) return;
     const borrowers = (await this.rows<BorrowerRow>(
       `SELECT borrowernumber, cardnumber, surname, firstname, address, address2, city, state, zipcode, email, phone, mobile,
@@ -172,10 +175,48 @@ export class KohaReader {
     const homes = new Map(borrowers.map((b) => [b.borrowernumber, b.branchcode]));
     await this.sink.patrons(borrowers.map((b) => this.patron(b)));
     const present = [...homes.keys()];
-    const lines = await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?)`, [present]);
-    const offsets = await this.rows(`${OFFSETS} WHERE d.borrowernumber IN (?) AND o.credit_id IS NOT NULL`, [present]);
+    const { lines, offsets } =
+      since === undefined
+        ? {
+            lines: await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?)`, [present]),
+            offsets: await this.rows(`${OFFSETS} WHERE d.borrowernumber IN (?) AND o.credit_id IS NOT NULL`, [present]),
+          }
+        : await this.readChangedLines(present, since);
     const issued = await this.rows('SELECT itemnumber FROM issues WHERE borrowernumber IN (?)', [present]);
-    await this.ledger(present, homes, lines, offsets, issued.map((r) => Number(r.itemnumber)));
+    await this.ledger(present, homes, lines, offsets, issued.map((r) => Number(r.itemnumber)), since !== undefined);
+  }
+
+  /**
+   * The lines of these patrons that can have changed what Arrears holds since `since`: those
+   * stamped since, and the credits not all applied; for a patron with such a credit also their
+   * open debits (an unapplied credit pays the oldest of them); then, until nothing new turns
+   * up, every line an offset links to one of them. Each debit read then comes with every credit
+   * applied to it and each credit with every debit it paid, so their payments come out whole;
+   * the rest of the account (unchanged) stays as Arrears holds it.
+   */
+  private async readChangedLines(patrons: number[], since: string): Promise<{ lines: LineRow[]; offsets: RowDataPacket[] }> {
+    const found = await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?) AND (timestamp >= ? OR (credit_type_code IS NOT NULL AND amountoutstanding < 0))`, [patrons, since]);
+    const crediting = [...new Set(found.filter((l) => l.credit_type_code !== null && Number(l.amountoutstanding) < 0).map((l) => l.borrowernumber!))];
+    if (crediting.length) found.push(...(await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?) AND credit_type_code IS NULL AND amountoutstanding > 0`, [crediting])));
+    const lines = new Map(found.map((l) => [l.accountlines_id, l]));
+    const offsets = new Map<number, RowDataPacket>();
+    let frontier = [...lines.keys()];
+    while (frontier.length > 0) {
+      const linked = await this.rows(
+        'SELECT o.id, o.credit_id, o.debit_id, CAST(o.amount AS CHAR) AS amount FROM account_offsets o WHERE o.credit_id IS NOT NULL AND o.debit_id IS NOT NULL AND (o.debit_id IN (?) OR o.credit_id IN (?))',
+        [frontier, frontier],
+      );
+      const missing = new Set<number>();
+      for (const o of linked) {
+        offsets.set(Number(o.id), o);
+        for (const k of [Number(o.credit_id), Number(o.debit_id)]) if (!lines.has(k)) missing.add(k);
+      }
+      if (missing.size === 0) break;
+      const more = await this.rows<LineRow>(`${LINES} WHERE accountlines_id IN (?)`, [[...missing]]);
+      for (const l of more) lines.set(l.accountlines_id, l);
+      frontier = more.map((l) => l.accountlines_id);
+    }
+    return { lines: [...lines.values()], offsets: [...offsets.values()] };
   }
 
   /** Patrons Koha deleted: their lines survive with borrowernumber NULL, so they are read by the keys Arrears holds. */
@@ -231,8 +272,12 @@ export class KohaReader {
     };
   }
 
-  /** One chunk of patrons' accounts: items first (charges name them), then charges and payments. */
-  private async ledger(patrons: number[], homes: Map<number, string>, lines: LineRow[], offsetRows: RowDataPacket[], issuedItems: number[]): Promise<void> {
+  /**
+   * One chunk of patrons' accounts: items first (charges name them), then charges and
+   * payments. `partial`: the lines are part of each account (readChangedLines), so what the
+   * sync carries in full is those lines, not the whole account.
+   */
+  private async ledger(patrons: number[], homes: Map<number, string>, lines: LineRow[], offsetRows: RowDataPacket[], issuedItems: number[], partial = false): Promise<void> {
     const ownDebits = this.request.ownDebits;
     const byPatron = new Map<number, LineRow[]>();
     for (const l of lines) {
@@ -250,11 +295,20 @@ export class KohaReader {
     }
 
     // Items: those checked out to these patrons and those their debits name.
+    // The items every debit names: from the lines when the whole account was read, else asked for
+    // (a lost item stays linked to its patron by a debit that may be closed and unread).
+    const charged: { itemnumber: number; borrowernumber: number; line: number }[] = partial
+      ? (await this.rows('SELECT itemnumber, borrowernumber, MAX(accountlines_id) AS line FROM accountlines WHERE borrowernumber IN (?) AND credit_type_code IS NULL AND itemnumber IS NOT NULL GROUP BY itemnumber, borrowernumber', [patrons])).map((r) => ({
+          itemnumber: Number(r.itemnumber),
+          borrowernumber: Number(r.borrowernumber),
+          line: Number(r.line),
+        }))
+      : lines.filter((l) => l.itemnumber !== null && l.credit_type_code === null && l.borrowernumber !== null).map((l) => ({ itemnumber: l.itemnumber!, borrowernumber: l.borrowernumber!, line: l.accountlines_id }));
     const wanted = new Set<number>(issuedItems);
-    for (const l of lines) if (l.itemnumber !== null && l.credit_type_code === null) wanted.add(l.itemnumber);
+    for (const c of charged) wanted.add(c.itemnumber);
     for (const n of this.itemsSent) wanted.delete(n);
     const lostBy = new Map<number, number>();
-    for (const l of [...lines].sort((a, b) => a.accountlines_id - b.accountlines_id)) if (l.itemnumber !== null && l.credit_type_code === null && l.borrowernumber !== null) lostBy.set(l.itemnumber, l.borrowernumber);
+    for (const c of charged.sort((a, b) => a.line - b.line)) lostBy.set(c.itemnumber, c.borrowernumber);
     const items: ItemRow[] = [];
     if (wanted.size) {
       const rows = await this.rows<ItemDataRow>(
@@ -346,7 +400,14 @@ export class KohaReader {
         });
       }
     }
-    await this.sink.scope(patrons.map((p) => this.id(p)));
+    if (partial) {
+      await this.sink.itemScope(patrons.map((p) => this.id(p)));
+      const mine = lines.filter((l) => l.borrowernumber !== null && homes.has(l.borrowernumber));
+      await this.sink.lineScope({
+        charges: mine.filter((l) => l.credit_type_code === null).map((l) => ownDebits.get(String(l.accountlines_id)) ?? this.id(l.accountlines_id)),
+        credits: mine.filter((l) => l.credit_type_code !== null).map((l) => this.id(l.accountlines_id)),
+      });
+    } else await this.sink.scope(patrons.map((p) => this.id(p)));
     await this.sink.charges(charges);
     await this.sink.payments(payments);
   }
