@@ -228,6 +228,11 @@ export interface IlsSession {
   extract(request: SyncRequest, sink: SyncSink): Promise<Record<string, unknown>>;
   /** Applies one write, idempotently; throws WriteRefused for a permanent refusal. */
   apply(write: WriteIntent): Promise<AppliedWrite>;
+  /**
+   * Optional: runs fn, whose writes then commit together in the ILS (a refused write is rolled
+   * back alone); if fn or the commit fails, none of them is written.
+   */
+  group?<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 

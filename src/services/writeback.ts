@@ -201,26 +201,38 @@ export async function applyWritebacks(ctx: Context, name: string): Promise<Write
     // In queue order, so a lift sees the block placed earlier in the same batch.
     const outcomes = new Map<number, Outcome>();
     const blocks = new Map<number, Outcome>();
-    let ils: IlsSession | null = null;
-    try {
+    const applyAll = async (ils: IlsSession | null) => {
       for (const w of batch) {
         const block = blocks.get(w.referral_id);
         if (w.kind === 'lift' && block) {
           w.block_status = block.status === 'applied' ? 'applied' : block.status === 'pending' ? 'pending' : 'skipped';
           w.block_ref = block.status === 'applied' ? block.ilsRef : null;
         }
-        let outcome = settleLocally(w);
-        if (!outcome) {
-          ils ??= await openIls(config);
-          outcome = await applyOne(ils, w, prefix);
-        }
+        const outcome = settleLocally(w) ?? (await applyOne(ils!, w, prefix));
         outcomes.set(w.id, outcome);
         if (w.kind === 'block') blocks.set(w.referral_id, outcome);
+      }
+    };
+    // Only a batch with something to write opens the ILS; its writes commit there together.
+    const needsIls = batch.some((w) => w.kind === 'lift' || settleLocally(w) === null);
+    let ils: IlsSession | null = null;
+    let grouped = false;
+    try {
+      if (!needsIls) await applyAll(null);
+      else {
+        ils = await openIls(config);
+        const session = ils;
+        grouped = session.group !== undefined;
+        await (session.group ? session.group(() => applyAll(session)) : applyAll(session));
       }
     } catch (err) {
       if (!ilsUnreachable(err)) throw err;
       unreachable = err instanceof Error ? err.message : String(err);
-      for (const w of batch) if (!outcomes.has(w.id)) outcomes.set(w.id, { status: 'pending', why: unreachable });
+      for (const w of batch) {
+        const o = outcomes.get(w.id);
+        // In one transaction, nothing of the batch reached the ILS: what looked applied is still to do.
+        if (!o || (grouped && o.status === 'applied')) outcomes.set(w.id, { status: 'pending', why: unreachable });
+      }
     } finally {
       await ils?.close();
     }

@@ -143,8 +143,28 @@ class KohaSession implements IlsSession {
     return this.guard(() => new KohaReader(this.conn, this.config, request, sink).run());
   }
 
+  private grouped = false;
+
   apply(write: Parameters<IlsSession['apply']>[0]): ReturnType<IlsSession['apply']> {
-    return this.guard(() => applyKohaWrite(this.conn, this.config, write, new Date()));
+    return this.guard(() => applyKohaWrite(this.conn, this.config, write, new Date(), this.grouped));
+  }
+
+  /** The writes fn applies share one Koha transaction: one commit (and one log flush) for the batch. */
+  async group<T>(fn: () => Promise<T>): Promise<T> {
+    return this.guard(async () => {
+      await this.conn.beginTransaction();
+      this.grouped = true;
+      try {
+        const result = await fn();
+        await this.conn.commit();
+        return result;
+      } catch (err) {
+        await this.conn.rollback().catch(() => undefined);
+        throw err;
+      } finally {
+        this.grouped = false;
+      }
+    });
   }
 
   async close(): Promise<void> {

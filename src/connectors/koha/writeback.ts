@@ -2,7 +2,8 @@
 // borrower_debarments with borrowers.debarred / debarredcomment recomputed (Koha derives
 // them in its Perl code, not in the database, so a row inserted alone would leave the patron
 // unblocked at the desk), and the agency fee as a debit with its CREATE offset. Each write is
-// one Koha transaction. Only the tables the least-privilege user may write are touched.
+// one Koha transaction, or one savepoint of a batch's transaction (one commit for many
+// writes). Only the tables the least-privilege user may write are touched.
 import type { Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { formatMoney } from '../../domain/money.ts';
 import { localDateOf } from '../../domain/dates.ts';
@@ -20,9 +21,21 @@ export function feeMarker(w: Pick<WriteIntent, 'idempotencyKey'>, connector: str
   return `Arrears ${connector} ${w.idempotencyKey}`;
 }
 
-export async function applyKohaWrite(conn: Connection, config: ConnectorConfig, w: WriteIntent, now: Date): Promise<AppliedWrite> {
+/** One write: its own transaction, or inside a batch's (`grouped`) a savepoint that a refusal rolls back alone. */
+export async function applyKohaWrite(conn: Connection, config: ConnectorConfig, w: WriteIntent, now: Date, grouped = false): Promise<AppliedWrite> {
   const borrowernumber = Number(w.patronKey);
   if (!Number.isSafeInteger(borrowernumber)) throw new WriteRefused(`"${w.patronKey}" is not a Koha borrowernumber`);
+  if (grouped) {
+    await conn.query('SAVEPOINT arrears_write');
+    try {
+      const result = await write(conn, config, w, borrowernumber, now);
+      await conn.query('RELEASE SAVEPOINT arrears_write');
+      return result;
+    } catch (err) {
+      if (err instanceof WriteRefused) await conn.query('ROLLBACK TO SAVEPOINT arrears_write');
+      throw err;
+    }
+  }
   await conn.beginTransaction();
   try {
     const result = await write(conn, config, w, borrowernumber, now);
