@@ -8,7 +8,7 @@
 //       with the summary row Evergreen's triggers update);
 //   (h) write-backs of a full run's referrals (penalty, note, tracker row, fee), per 1,000.
 // Every patron's balance is checked against Evergreen's before the figures count.
-//   npm run bench:evergreen -- [--size small|medium] [--db postgres://…] [--evergreen postgres://postgres@127.0.0.1:5432/test] [--seed 1]
+//   npm run bench:evergreen -- [--size small|medium] [--db postgres://…] [--evergreen postgres://postgres@127.0.0.1:5432/test] [--seed 1] [--keep]
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -356,8 +356,11 @@ async function main(): Promise<void> {
   } finally {
     await database?.close();
     await client.end().catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${egDb} WITH (FORCE)`).catch(() => undefined);
-    await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+    if (process.argv.includes('--keep')) console.log(`kept the Evergreen database ${egDb} (role ${role})`);
+    else {
+      await admin.query(`DROP DATABASE IF EXISTS ${egDb} WITH (FORCE)`).catch(() => undefined);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+    }
     await admin.end();
     const arrears = new pg.Client({ connectionString: pgUrl });
     await arrears.connect();

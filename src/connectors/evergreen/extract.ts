@@ -76,7 +76,8 @@ interface PaymentDbRow {
   xact: string;
   payment_ts: Date;
   amount: string;
-  kind: string;
+  /** The oid of the table the row lives in. */
+  kind: number;
 }
 
 interface CopyRow {
@@ -119,6 +120,8 @@ export class EvergreenReader {
   /** org unit id → its shortname and time zone (lib.timezone inherited, or the mapping's, or the connector's). */
   private readonly orgs = new Map<number, { code: string; timeZone: string; sent: boolean }>();
   private readonly profiles = new Map<number, string>();
+  /** Table oid → name of the money.payment tables: a payment's kind is the table it lives in. */
+  private readonly paymentTables = new Map<number, string>();
   private readonly itemsSent = new Set<number>();
   private readonly unmapped = { charges: new Set<string>(), payments: new Set<string>(), methods: new Set<string>() };
   private rowsRead = 0;
@@ -208,6 +211,8 @@ export class EvergreenReader {
     }
     await this.sink.libraries(libraries);
     for (const g of await this.rows<{ id: number; name: string }>('SELECT id, name FROM permission.grp_tree')) this.profiles.set(g.id, g.name);
+    const tables = await this.rows<{ oid: number; relname: string }>("SELECT c.oid::int AS oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'money' AND c.relkind = 'r'");
+    for (const t of tables) this.paymentTables.set(t.oid, t.relname);
   }
 
   private async readEverything(): Promise<void> {
@@ -300,13 +305,22 @@ export class EvergreenReader {
        WHERE s.usr = ANY($1::int[]) AND (s.total_owed <> 0 OR s.total_paid <> 0 OR s.balance_owed <> 0)`,
       [patrons],
     );
-    const xactIds = xacts.map((x) => x.id);
-    const billings = xactIds.length
-      ? await this.rows<BillingRow>('SELECT id, xact, billing_ts, amount::text AS amount, btype FROM money.billing WHERE xact = ANY($1::bigint[]) AND NOT voided', [xactIds])
+    // Billings and payments by their transactions' patrons (a long list of transaction ids costs
+    // more to plan across the payment tables than to run); those of transactions left out above are skipped.
+    const billings = xacts.length
+      ? await this.rows<BillingRow>(
+          `SELECT b.id, b.xact, b.billing_ts, b.amount::text AS amount, b.btype FROM money.billing b
+           JOIN money.materialized_billable_xact_summary s ON s.id = b.xact WHERE s.usr = ANY($1::int[]) AND NOT b.voided`,
+          [patrons],
+        )
       : [];
-    // A payment's kind is the table it lives in (money.cash_payment, money.forgive_payment, ...).
-    const payments = xactIds.length
-      ? await this.rows<PaymentDbRow>('SELECT p.id, p.xact, p.payment_ts, p.amount::text AS amount, p.tableoid::regclass::text AS kind FROM money.payment p WHERE p.xact = ANY($1::bigint[]) AND NOT p.voided', [xactIds])
+    // A payment's kind is the table it lives in (money.cash_payment, money.forgive_payment, ...), by its oid.
+    const payments = xacts.length
+      ? await this.rows<PaymentDbRow>(
+          `SELECT p.id, p.xact, p.payment_ts, p.amount::text AS amount, p.tableoid::int AS kind FROM money.payment p
+           JOIN money.materialized_billable_xact_summary s ON s.id = p.xact WHERE s.usr = ANY($1::int[]) AND NOT p.voided`,
+          [patrons],
+        )
       : [];
     const open = await this.rows<{ usr: number; target_copy: string }>('SELECT usr, target_copy FROM action.circulation WHERE usr = ANY($1::int[]) AND checkin_time IS NULL', [patrons]);
 
@@ -318,11 +332,14 @@ export class EvergreenReader {
     if (wanted.size) {
       const rows = await this.rows<CopyRow>(
         `SELECT ac.id, ac.barcode, ac.status, ac.deleted, ac.dummy_title, ac.call_number = -1 AS precat,
-                substring(b.marc from 'tag="245"[^>]*>\\s*(?:<subfield code="[^a"]"[^>]*>[^<]*</subfield>\\s*)*<subfield code="a">([^<]*)<') AS title_245a,
+                CASE WHEN strpos(f.f, '<subfield code="a">') BETWEEN 1 AND strpos(f.f, '</datafield>')
+                     THEN split_part(substr(f.f, strpos(f.f, '<subfield code="a">') + 19), '<', 1) END AS title_245a,
                 oc.usr AS circ_usr, oc.due_date, oc.circ_lib, oc.stop_fines
          FROM asset.copy ac
          LEFT JOIN asset.call_number cn ON cn.id = ac.call_number
          LEFT JOIN biblio.record_entry b ON b.id = cn.record AND ac.call_number <> -1
+         -- The MARCXML from its 245 on: the text of the field's $a (string functions: a regex costs more).
+         LEFT JOIN LATERAL (SELECT substr(b.marc, NULLIF(strpos(b.marc, 'tag="245"'), 0)) AS f) f ON TRUE
          LEFT JOIN action.circulation oc ON oc.target_copy = ac.id AND oc.checkin_time IS NULL
          WHERE ac.id = ANY($1::bigint[])`,
         [[...wanted]],
@@ -346,21 +363,22 @@ export class EvergreenReader {
     }
     const billingsOf = new Map<number, (EgBilling & { btype: number })[]>();
     for (const b of billings) {
+      const usr = xactInfo.get(num(b.xact))?.usr;
       const amount = this.cents(b.amount, `money.billing ${b.id} amount`);
-      if (amount <= 0) continue;
+      if (usr === undefined || amount <= 0) continue;
       const code = String(b.btype);
       if (!(code in chargeMap)) this.unmapped.charges.add(code);
       if (chargeMap[code] === 'ignore' && !ownDebits.has(b.id)) continue;
-      const usr = xactInfo.get(num(b.xact))!.usr;
       const list = billingsOf.get(usr) ?? [];
       list.push({ id: num(b.id), xact: num(b.xact), amount, date: b.billing_ts, btype: b.btype });
       billingsOf.set(usr, list);
     }
     const paymentsOf = new Map<number, (EgPayment & { kind: string })[]>();
     for (const p of payments) {
-      const usr = xactInfo.get(num(p.xact))!.usr;
+      const usr = xactInfo.get(num(p.xact))?.usr;
+      if (usr === undefined) continue;
       const list = paymentsOf.get(usr) ?? [];
-      list.push({ id: num(p.id), xact: num(p.xact), amount: this.cents(p.amount, `money.payment ${p.id} amount`), date: p.payment_ts, kind: p.kind.replace(/^.*\./, '') });
+      list.push({ id: num(p.id), xact: num(p.xact), amount: this.cents(p.amount, `money.payment ${p.id} amount`), date: p.payment_ts, kind: this.paymentTables.get(p.kind) ?? String(p.kind) });
       paymentsOf.set(usr, list);
     }
 
