@@ -284,7 +284,7 @@ async function main(): Promise<void> {
   try {
     await client.query(EVERGREEN_TABLES);
     await client.query(EVERGREEN_STOCK_ROWS);
-    for (const g of evergreenGrants(role)) await client.query(g);
+    for (const g of evergreenGrants(role, egDb)) await client.query(g);
     const loaded = await timed("load the demo consortium into Evergreen's tables", () => loadEvergreen(client, patrons, seed));
     const ledgerRows = loaded.value.billings + loaded.value.payments;
     console.log(`  Evergreen: ${loaded.value.users} users, ${loaded.value.copies} copies, ${loaded.value.transactions} transactions, ${loaded.value.billings} billings, ${loaded.value.payments} payments`);

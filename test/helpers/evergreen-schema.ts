@@ -1048,8 +1048,9 @@ SELECT setval('asset.copy_location_id_seq', 100);
  * fee; and what Evergreen's own triggers on those two write and read (the summary and the
  * payment-by-billing-type tables, the payment view), with the id sequences of every insert.
  */
-export function evergreenGrants(role: string): string[] {
+export function evergreenGrants(role: string, database: string): string[] {
   return [
+    `GRANT CONNECT ON DATABASE ${database} TO ${role}`,
     `GRANT USAGE ON SCHEMA actor, permission, money, action, asset, config, biblio TO ${role}`,
     `GRANT SELECT ON actor.org_unit, actor.org_unit_setting, permission.grp_tree, actor.usr, actor.card, actor.usr_address,
        money.materialized_billable_xact_summary, money.grocery, money.billing, money.payment, action.circulation,

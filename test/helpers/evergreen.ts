@@ -64,6 +64,8 @@ export class EvergreenFixture {
     await admin.connect();
     try {
       await admin.query(`CREATE DATABASE ${database}`);
+      // Only roles granted CONNECT get in, so the connector's role lives on its own GRANTs.
+      await admin.query(`REVOKE CONNECT ON DATABASE ${database} FROM PUBLIC`);
       await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
     } finally {
       await admin.end();
@@ -80,7 +82,7 @@ export class EvergreenFixture {
   private async install(): Promise<void> {
     await this.root.query(EVERGREEN_TABLES);
     await this.root.query(EVERGREEN_STOCK_ROWS);
-    for (const g of evergreenGrants(this.role)) await this.root.query(g);
+    for (const g of evergreenGrants(this.role, this.database)) await this.root.query(g);
   }
 
   /** A fresh Evergreen in the same database: every schema dropped and made again. */
