@@ -178,6 +178,11 @@ describe('the least-privilege role', () => {
     await updateConnector(ctx(), 'eg', { url: wrong.toString() });
     await expect(syncConnector(ctx(), 'eg')).rejects.toThrow(/connector "eg": the ILS database cannot be reached or refused the connector's user/);
     await expect(syncConnector(ctx(), 'eg')).rejects.not.toThrow(/not-the-password/);
+    // A database that is not there is as unreachable.
+    const gone = new URL(eg.url);
+    gone.pathname = `/${eg.database}_gone`;
+    await updateConnector(ctx(), 'eg', { url: gone.toString() });
+    await expect(syncConnector(ctx(), 'eg')).rejects.toThrow(/connector "eg": the ILS database cannot be reached or refused the connector's user: database "\w+_gone" does not exist/);
     expect(await t.db.selectFrom('patrons').select('id').execute()).toEqual([]);
     expect(await listWrites(t.db)).toEqual([]);
   });
