@@ -33,6 +33,12 @@ const DISCARD = 13;
 /** How an adjustment Arrears makes up is recorded (see ledger.ts). */
 const ADJUSTED = 'adjusted in Evergreen';
 
+/** actor.usr.dob: a DATE (its text); older schemas kept a timestamp, read here as the UTC date it was entered as. */
+function birthDate(dob: string | Date | null): string | null {
+  if (dob instanceof Date) return Number.isNaN(dob.getTime()) ? null : dob.toISOString().slice(0, 10);
+  return dob && /^\d{4}-\d{2}-\d{2}$/.test(dob) ? dob : null;
+}
+
 interface UsrRow {
   id: number;
   deleted: boolean;
@@ -44,7 +50,7 @@ interface UsrRow {
   day_phone: string | null;
   evening_phone: string | null;
   other_phone: string | null;
-  dob: string | null;
+  dob: string | Date | null;
   juvenile: boolean;
   barcode: string | null;
   street1: string | null;
@@ -286,7 +292,7 @@ export class EvergreenReader {
       altPhone1: text(u.evening_phone),
       altPhone2: text(u.other_phone),
       email: text(u.email),
-      birthDate: u.dob && /^\d{4}-\d{2}-\d{2}$/.test(u.dob) ? u.dob : null,
+      birthDate: birthDate(u.dob),
       homeLibrary: this.orgs.get(u.home_ou)!.code,
       ptype: this.profiles.get(u.profile) ?? String(u.profile),
       patronCode: '',
