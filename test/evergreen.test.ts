@@ -162,6 +162,14 @@ describe('the least-privilege role', () => {
     expect(report.ok).toBe(true);
     expect(report.version).toMatch(/^Evergreen 3\.17\.1 on PostgreSQL \d+/);
     expect(report.counts).toMatchObject({ 'org units': 9, patrons: 1, billings: 0 });
+    // Sequences as the id defaults name them: penalties draw on the message sequence since 3.7.
+    expect(report.privileges.map((p) => p.what).filter((w) => w.startsWith('USAGE on sequence'))).toEqual([
+      'USAGE on sequence actor.usr_message_id_seq',
+      'USAGE on sequence money.collections_tracker_id_seq',
+      'USAGE on sequence money.billable_xact_id_seq',
+      'USAGE on sequence money.billing_id_seq',
+      'USAGE on sequence money.materialized_payment_by_billing_type_id_seq',
+    ]);
     await eg.query(`REVOKE INSERT ON money.materialized_billable_xact_summary FROM ${eg.role}`);
     await eg.query(`REVOKE USAGE ON SEQUENCE money.billing_id_seq FROM ${eg.role}`);
     const missing = await testConnector(ctx(), 'eg');

@@ -92,22 +92,25 @@ const READ_TABLES = [
   'config.billing_type',
 ];
 const SCHEMAS = ['actor', 'permission', 'money', 'action', 'asset', 'config', 'biblio'];
-/** What the write-back writes, and what Evergreen's own triggers on the grocery and billing read and write with the writer's rights. */
-const WRITES: { table: string; privileges: string[] }[] = [
+/**
+ * What the write-back writes, and what Evergreen's own triggers on a new grocery and billing
+ * read and write with the writer's rights (`triggers`: checked only where the table exists).
+ * `inserts`: the id sequence of its default is checked too, whatever it is named.
+ */
+const WRITES: { table: string; privileges: string[]; inserts?: boolean; triggers?: boolean }[] = [
   { table: 'config.standing_penalty', privileges: ['SELECT'] },
-  { table: 'actor.usr_standing_penalty', privileges: ['SELECT', 'INSERT', 'UPDATE'] },
-  { table: 'actor.usr_message', privileges: ['SELECT', 'INSERT'] },
-  { table: 'money.collections_tracker', privileges: ['SELECT', 'INSERT', 'DELETE'] },
-  { table: 'money.grocery', privileges: ['INSERT'] },
-  { table: 'money.billing', privileges: ['INSERT'] },
+  { table: 'actor.usr_standing_penalty', privileges: ['SELECT', 'INSERT', 'UPDATE'], inserts: true },
+  { table: 'actor.usr_message', privileges: ['SELECT', 'INSERT'], inserts: true },
+  { table: 'money.collections_tracker', privileges: ['SELECT', 'INSERT', 'DELETE'], inserts: true },
+  { table: 'money.grocery', privileges: ['INSERT'], inserts: true },
+  { table: 'money.billing', privileges: ['INSERT'], inserts: true },
   { table: 'money.materialized_billable_xact_summary', privileges: ['INSERT', 'UPDATE'] },
-  { table: 'money.materialized_payment_by_billing_type', privileges: ['SELECT', 'INSERT', 'DELETE'] },
-  { table: 'money.payment_view', privileges: ['SELECT'] },
-  { table: 'money.bnm_payment', privileges: ['SELECT'] },
-  { table: 'money.bnm_desk_payment', privileges: ['SELECT'] },
-  { table: 'actor.workstation', privileges: ['SELECT'] },
+  { table: 'money.materialized_payment_by_billing_type', privileges: ['SELECT', 'INSERT', 'DELETE'], inserts: true, triggers: true },
+  { table: 'money.payment_view', privileges: ['SELECT'], triggers: true },
+  { table: 'money.bnm_payment', privileges: ['SELECT'], triggers: true },
+  { table: 'money.bnm_desk_payment', privileges: ['SELECT'], triggers: true },
+  { table: 'actor.workstation', privileges: ['SELECT'], triggers: true },
 ];
-const SEQUENCES = ['actor.usr_message_id_seq', 'money.collections_tracker_id_seq', 'money.billable_xact_id_seq', 'money.billing_id_seq', 'money.materialized_payment_by_billing_type_id_seq'];
 
 class EvergreenSession implements IlsSession {
   constructor(
@@ -144,12 +147,25 @@ class EvergreenSession implements IlsSession {
       const table = (name: string, privilege: string) => this.granted('has_table_privilege(to_regclass($1), $2)', [name, privilege]);
       for (const t of READ_TABLES) privileges.push({ what: `SELECT on ${t}`, ok: await table(t, 'SELECT') });
       if (!this.config.readOnly) {
+        const sequences = new Set<string>();
         for (const w of WRITES) {
+          if (w.triggers && !(await this.granted('to_regclass($1) IS NOT NULL', [w.table]))) continue;
           let ok = true;
           for (const p of w.privileges) ok = (await table(w.table, p)) && ok;
           privileges.push({ what: `${w.privileges.join(', ')} on ${w.table}`, ok });
+          if (w.inserts) {
+            // The sequence named by the id column's default (penalties share the message sequence since 3.7).
+            const d = await this.client.query<{ seq: string | null }>(
+              `SELECT substring(pg_get_expr(d.adbin, d.adrelid) from $$nextval[(]'([^']+)'$$) AS seq
+               FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+               WHERE d.adrelid = to_regclass($1) AND a.attname = 'id'`,
+              [w.table],
+            );
+            const seq = d.rows[0]?.seq;
+            if (seq) sequences.add(seq.includes('.') ? seq : `${w.table.split('.')[0]}.${seq}`);
+          }
         }
-        for (const s of SEQUENCES) privileges.push({ what: `USAGE on sequence ${s}`, ok: await this.granted("has_sequence_privilege(to_regclass($1), 'USAGE')", [s]) });
+        for (const seq of sequences) privileges.push({ what: `USAGE on sequence ${seq}`, ok: await this.granted("has_sequence_privilege(to_regclass($1), 'USAGE')", [seq]) });
       }
       const counts: Record<string, number> = {};
       for (const [label, query] of [

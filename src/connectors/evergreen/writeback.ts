@@ -51,6 +51,22 @@ export function parseBlockRef(ref: string | undefined): BlockRef | null {
 
 const FOREIGN_KEY = '23503';
 
+/**
+ * The staff account recorded as placing the penalty and as the tracker's collector: the
+ * connector's staffId, else actor.usr 1 (the administrator Evergreen's installer creates),
+ * else the first super user.
+ */
+async function staffAccount(client: pg.Client, config: ConnectorConfig): Promise<number> {
+  const configured = config.options.staffId;
+  if (configured !== undefined) {
+    if ((await client.query('SELECT 1 FROM actor.usr WHERE id = $1', [configured])).rowCount === 0) throw new WriteRefused(`Evergreen has no staff account ${configured} (actor.usr.id; the connector's staffId)`);
+    return configured;
+  }
+  const r = await client.query<{ id: number }>('SELECT id FROM actor.usr WHERE id = $1 OR (super_user AND NOT deleted) ORDER BY id <> $1, id LIMIT 1', [DEFAULT_STAFF]);
+  if (!r.rows[0]) throw new WriteRefused(`Evergreen has no actor.usr ${DEFAULT_STAFF} and no super user to record as the collector; set the connector's staffId (--staff-id)`);
+  return r.rows[0].id;
+}
+
 export async function applyEvergreenWrite(client: pg.Client, config: ConnectorConfig, w: WriteIntent): Promise<AppliedWrite> {
   const usr = Number(w.patronKey);
   if (!Number.isSafeInteger(usr)) throw new WriteRefused(`"${w.patronKey}" is not an Evergreen actor.usr id`);
@@ -89,9 +105,8 @@ async function write(client: pg.Client, config: ConnectorConfig, w: WriteIntent,
 
   if (w.kind === 'block') {
     const penalty = config.options.penaltyId ?? DEFAULT_PENALTY;
-    const staff = config.options.staffId ?? DEFAULT_STAFF;
     if ((await client.query('SELECT 1 FROM config.standing_penalty WHERE id = $1', [penalty])).rowCount === 0) throw new WriteRefused(`Evergreen has no standing penalty ${penalty} (config.standing_penalty.id)`);
-    if ((await client.query('SELECT 1 FROM actor.usr WHERE id = $1', [staff])).rowCount === 0) throw new WriteRefused(`Evergreen has no staff account ${staff} (actor.usr.id; the connector's staffId)`);
+    const staff = await staffAccount(client, config);
     const message = fill(config.options.comment ?? DEFAULT_COMMENT, w);
     if (w.recovering) {
       // An earlier attempt may have committed in Evergreen before Arrears recorded it. Its
@@ -117,12 +132,12 @@ async function write(client: pg.Client, config: ConnectorConfig, w: WriteIntent,
       'INSERT INTO actor.usr_standing_penalty (org_unit, usr, standing_penalty, staff, set_date, usr_message) VALUES ($1, $2, $3, $4, now(), $5) RETURNING id',
       [org, usr, penalty, staff, m.rows[0]!.id],
     );
-    // One tracker row per patron, collector and location: one that is there already is not ours.
-    const t = await client.query<{ id: string }>(
-      'INSERT INTO money.collections_tracker (usr, collector, location, enter_time) VALUES ($1, $2, $3, now()) ON CONFLICT (usr, collector, location) DO NOTHING RETURNING id',
-      [usr, staff, org],
-    );
-    const ref: BlockRef = { penalty: p.rows[0]!.id, message: m.rows[0]!.id, tracker: t.rows[0] ? Number(t.rows[0].id) : null };
+    // One tracker row per patron, collector and location (Evergreen's unique index): one that is there already is not ours.
+    const there = await client.query('SELECT 1 FROM money.collections_tracker WHERE usr = $1 AND collector = $2 AND location = $3', [usr, staff, org]);
+    const t = there.rowCount
+      ? null
+      : (await client.query<{ id: string }>('INSERT INTO money.collections_tracker (usr, collector, location, enter_time) VALUES ($1, $2, $3, now()) RETURNING id', [usr, staff, org])).rows[0]!;
+    const ref: BlockRef = { penalty: p.rows[0]!.id, message: m.rows[0]!.id, tracker: t ? Number(t.id) : null };
     return { ilsRef: JSON.stringify(ref), detail: { ...ref, standing_penalty: penalty, org_unit: org, message, ...(ref.tracker === null ? { trackerExisted: true } : {}) } };
   }
 
