@@ -56,6 +56,7 @@ interface OptionFlags {
   patronCode?: string;
   penaltyId?: string;
   penaltyOrgUnit?: string;
+  staffId?: string;
   tls?: string;
   tlsCaFile?: string;
   maxSyncAge?: string;
@@ -72,6 +73,7 @@ function withOptionFlags(cmd: Command): Command {
     .option('--patron-code <column>', 'Koha: the borrowers column read as the patron code (sort1 or sort2)')
     .option('--penalty-id <id>', 'Evergreen: standing penalty placed (default 30, PATRON_IN_COLLECTIONS)')
     .option('--penalty-org-unit <id>', 'Evergreen: org unit of the penalty and fee (default: the patron\'s home library)')
+    .option('--staff-id <id>', 'Evergreen: staff account (actor.usr id) placing the penalty, the tracker\'s collector (default 1)')
     .option('--tls <mode>', 'TLS to the ILS database: require (verify the server) or no-verify')
     .option('--tls-ca-file <path>', 'a CA certificate (PEM) to verify the ILS database server with')
     .option('--max-sync-age <minutes>', 'the scheduler refuses to run on data older than this (default 1440)')
@@ -88,6 +90,7 @@ async function optionsFrom(flags: OptionFlags): Promise<ConnectorOptions | undef
   };
   if (flags.penaltyId !== undefined) o.penaltyId = whole(flags.penaltyId, '--penalty-id');
   if (flags.penaltyOrgUnit !== undefined) o.penaltyOrgUnit = whole(flags.penaltyOrgUnit, '--penalty-org-unit');
+  if (flags.staffId !== undefined) o.staffId = whole(flags.staffId, '--staff-id');
   if (flags.maxSyncAge !== undefined) o.maxSyncAgeMinutes = whole(flags.maxSyncAge, '--max-sync-age');
   if (flags.fullSyncEvery !== undefined) o.fullSyncEveryDays = whole(flags.fullSyncEvery, '--full-sync-every');
   if (flags.tlsCaFile !== undefined) {

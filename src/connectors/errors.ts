@@ -21,12 +21,18 @@ const TLS = new Set(['HANDSHAKE_SSL_ERROR', 'HANDSHAKE_NO_SSL_SUPPORT', 'DEPTH_Z
 /** MariaDB/MySQL: access denied (1044, 1045), table/column/command denied (1142, 1143, 1227), and the server going away. */
 const REFUSED = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_TABLEACCESS_DENIED_ERROR', 'ER_COLUMNACCESS_DENIED_ERROR', 'ER_SPECIFIC_ACCESS_DENIED_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR']);
 
+/**
+ * PostgreSQL (SQLSTATE): permission denied (42501), login refused (28P01, 28000), no such
+ * database (3D000), too many connections (53300); class 08 and 57P01-3 are the server going away.
+ */
+const PG_REFUSED = new Set(['42501', '28P01', '28000', '3D000', '53300']);
+
 /** Whether an error from the ILS's driver means "cannot reach it / not allowed" rather than a bug. */
 export function ilsUnreachable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err instanceof IlsUnavailable) return true;
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (NETWORK.has(code) || TLS.has(code) || REFUSED.has(code) || code.startsWith('08') || code === '42501' || /^57P0[123]$/.test(code) || code === '28P01' || code === '28000')) return true;
+  if (typeof code === 'string' && (NETWORK.has(code) || TLS.has(code) || REFUSED.has(code) || PG_REFUSED.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
   if (err instanceof AggregateError) return err.errors.some(ilsUnreachable);
   return /^(Connection terminated|connect ETIMEDOUT|Client has encountered a connection error)/.test(err.message);
 }

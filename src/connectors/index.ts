@@ -6,7 +6,7 @@ export async function loadDriver(kind: ConnectorKind): Promise<ConnectorDriver> 
     case 'koha':
       return (await import('./koha/index.ts')).kohaDriver;
     case 'evergreen':
-      throw new Error('the Evergreen connector is not available yet');
+      return (await import('./evergreen/index.ts')).evergreenDriver;
   }
 }
 

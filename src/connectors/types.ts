@@ -35,6 +35,8 @@ export interface ConnectorOptions {
   penaltyId?: number;
   /** Evergreen: the org unit the penalty and fee are placed at (default: the patron's home library). */
   penaltyOrgUnit?: number;
+  /** Evergreen: the staff account (actor.usr id) that places the penalty and is the tracker's collector (default 1, the installer's administrator). */
+  staffId?: number;
   /** Koha: the borrowers column Arrears reads as the patron code (exempt codes match it), e.g. sort1. */
   patronCode?: 'sort1' | 'sort2';
   /** Refuse a scheduled run when the last sync is older than this (default 24 hours). */

@@ -41,6 +41,7 @@ const options = {
     patronCode: { type: 'string', enum: ['sort1', 'sort2'] },
     penaltyId: { type: 'integer', minimum: 1, maximum: 2_147_483_647 },
     penaltyOrgUnit: { type: 'integer', minimum: 1, maximum: 2_147_483_647 },
+    staffId: { type: 'integer', minimum: 1, maximum: 2_147_483_647 },
     maxSyncAgeMinutes: { type: 'integer', minimum: 1, maximum: 525_600 },
     fullSyncEveryDays: { type: 'integer', minimum: 1, maximum: 366 },
     tls: { type: 'string', enum: ['require', 'no-verify'] },

@@ -67,7 +67,7 @@ function urlProblem(kind: ConnectorKind, url: string): string | null {
 }
 
 const OPTION_TEXT = ['restrictionType', 'comment', 'feeType', 'feeDescription', 'interface', 'tlsCa'] as const;
-const OPTION_NUMBERS = ['penaltyId', 'penaltyOrgUnit', 'maxSyncAgeMinutes', 'fullSyncEveryDays'] as const;
+const OPTION_NUMBERS = ['penaltyId', 'penaltyOrgUnit', 'staffId', 'maxSyncAgeMinutes', 'fullSyncEveryDays'] as const;
 
 export function validateOptions(options: unknown, field = 'options'): { options: ConnectorOptions; problems: Problem[] } {
   const problems: Problem[] = [];

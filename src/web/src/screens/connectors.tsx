@@ -78,6 +78,7 @@ const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : 'ne
 function AddForm({ onDone, onCancel }: { onDone: (c: Connector) => void; onCancel: () => void }) {
   const task = useTask();
   const [problems, setProblems] = useState<Record<string, string>>({});
+  const [kind, setKind] = useState<string>('koha');
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     setProblems({});
@@ -110,7 +111,7 @@ function AddForm({ onDone, onCancel }: { onDone: (c: Connector) => void; onCance
       </div>
       <div className="field">
         <label htmlFor="connector-kind">ILS</label>
-        <select id="connector-kind" name="kind" defaultValue="koha">
+        <select id="connector-kind" name="kind" value={kind} onChange={(e) => setKind(e.target.value)}>
           {KINDS.map((k) => (
             <option key={k} value={k}>
               {k === 'koha' ? 'Koha (MariaDB/MySQL)' : 'Evergreen (PostgreSQL)'}
@@ -121,7 +122,7 @@ function AddForm({ onDone, onCancel }: { onDone: (c: Connector) => void; onCance
       <div className="field">
         <label htmlFor="connector-url">Connection URL</label>
         <input id="connector-url" name="url" type="password" autoComplete="off" required aria-describedby="connector-url-hint" />
-        <small id="connector-url-hint">mysql://user:password@host:3306/koha — stored encrypted, never shown again. Use the least-privilege user of the README.</small>
+        <small id="connector-url-hint">{kind === 'evergreen' ? 'postgres://user:password@host:5432/evergreen' : 'mysql://user:password@host:3306/koha'} — stored encrypted, never shown again. Use the least-privilege user of the README.</small>
         {problem('url', 'Connection URL')}
       </div>
       <div className="field">

@@ -1,0 +1,54 @@
+// A connection to Evergreen's PostgreSQL database: its own pg.Client, never Arrears's pool.
+// Timestamps (every Evergreen date-time is TIMESTAMPTZ) are read as instants, DATE columns as
+// their text, NUMERIC money and BIGINT ids as exact text. The session runs in UTC, so no
+// server default leaks into a comparison; library-local dates come from lib.timezone.
+import pg from 'pg';
+import type { ConnectorConfig } from '../types.ts';
+import { asIlsError } from '../errors.ts';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const DATE = 1082;
+
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === DATE) return (v: string) => v;
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+export async function connectEvergreen(config: ConnectorConfig): Promise<pg.Client> {
+  let url: URL;
+  try {
+    url = new URL(config.url);
+  } catch {
+    throw new Error(`connector "${config.name}": the connection URL is not a URL (postgres://user:password@host:5432/evergreen)`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error(`connector "${config.name}": an Evergreen connection URL starts with postgres://, not ${url.protocol}//`);
+  const tls = config.options.tls;
+  const client = new pg.Client({
+    host: url.hostname,
+    port: url.port ? Number(url.port) : 5432,
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database: decodeURIComponent(url.pathname.replace(/^\//, '')),
+    application_name: 'arrears',
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    ssl: tls ? { rejectUnauthorized: tls === 'require', ...(config.options.tlsCa ? { ca: config.options.tlsCa } : {}) } : false,
+    types,
+  });
+  // Never leave a dead connection to crash the process; the next query fails instead.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query("SET TIME ZONE 'UTC'");
+    return client;
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw asIlsError(config.name, err);
+  }
+}
+
+/** An id column (BIGINT comes back as text) as a number. */
+export function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v);
+}

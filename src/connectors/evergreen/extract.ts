@@ -1,0 +1,479 @@
+// Reading Evergreen: org units (with the lib.timezone each inherits), profiles, patrons with
+// their active card and mailing address, and each patron's whole account (the transactions
+// of the materialized summary with their standing billings and payments), the copies their
+// circulations name or they hold, from one consistent snapshot (REPEATABLE READ). A full sync
+// reads every patron; an incremental one reads again only the patrons something changed for
+// since the cursor. Evergreen keeps no updated-at on billings or payments and voids them in
+// place, so the watermarks are new ids plus billing_ts / create_date / void_time,
+// payment_ts, actor.usr.last_update_time (stamped by a trigger on every write), new cards
+// and addresses, and circulation start, check-in and stop-fines times; what leaves no trace
+// at all (a voided payment, a copy's status changed outside a circulation) waits for the
+// periodic full reconciliation.
+import type pg from 'pg';
+import { decimalToCents } from '../../domain/money.ts';
+import { isTimeZone, localDateOf } from '../../domain/dates.ts';
+import type { ChargeReason, ItemStatus, PaymentType } from '../../db/schema.ts';
+import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../types.ts';
+import { num } from './connection.ts';
+import { splitLedger, type EgBilling, type EgPayment, type EgXact } from './ledger.ts';
+
+/** Patrons read per round trip. */
+const CHUNK = 2000;
+/**
+ * The next incremental sync reads again from this long before the snapshot: rows of an
+ * Evergreen transaction still open when the snapshot was taken carry its start time (and ids
+ * below the ones seen), so they appear behind the cursor once it commits.
+ */
+const OVERLAP_MS = 10 * 60_000;
+
+/** Copy statuses (config.copy_status, ids below 100 are Evergreen's own). */
+const LOST_STATUSES = new Set([3, 16, 17]);
+const MISSING = 4;
+const DISCARD = 13;
+/** How an adjustment Arrears makes up is recorded (see ledger.ts). */
+const ADJUSTED = 'adjusted in Evergreen';
+
+/** actor.usr.dob: a DATE (its text); older schemas kept a timestamp, read here as the UTC date it was entered as. */
+function birthDate(dob: string | Date | null): string | null {
+  if (dob instanceof Date) return Number.isNaN(dob.getTime()) ? null : dob.toISOString().slice(0, 10);
+  return dob && /^\d{4}-\d{2}-\d{2}$/.test(dob) ? dob : null;
+}
+
+interface UsrRow {
+  id: number;
+  deleted: boolean;
+  home_ou: number;
+  profile: number;
+  first_given_name: string | null;
+  family_name: string | null;
+  email: string | null;
+  day_phone: string | null;
+  evening_phone: string | null;
+  other_phone: string | null;
+  dob: string | Date | null;
+  juvenile: boolean;
+  barcode: string | null;
+  street1: string | null;
+  street2: string | null;
+  city: string | null;
+  state: string | null;
+  post_code: string | null;
+}
+
+interface XactRow {
+  id: string;
+  usr: number;
+  open: boolean;
+  balance: string;
+  target_copy: string | null;
+  location: number | null;
+}
+
+interface BillingRow {
+  id: string;
+  xact: string;
+  billing_ts: Date;
+  amount: string;
+  btype: number;
+}
+
+interface PaymentDbRow {
+  id: string;
+  xact: string;
+  payment_ts: Date;
+  amount: string;
+  /** The oid of the table the row lives in. */
+  kind: number;
+}
+
+interface CopyRow {
+  id: string;
+  barcode: string;
+  status: number;
+  deleted: boolean;
+  dummy_title: string | null;
+  precat: boolean;
+  title_245a: string | null;
+  circ_usr: number | null;
+  due_date: Date | null;
+  circ_lib: number | null;
+  stop_fines: string | null;
+}
+
+export interface EvergreenCursor {
+  since: string;
+  usr: number;
+  card: number;
+  address: number;
+  circulation: number;
+  billing: number;
+  payment: number;
+}
+
+const text = (v: string | null | undefined) => (v ?? '').trim();
+
+/** The MARC 245 $a as Evergreen stores it (XML-escaped, with ISBD punctuation at its end) as plain text. */
+export function titleText(raw: string | null): string {
+  if (!raw) return '';
+  const unescaped = raw.replace(/&(amp|lt|gt|quot|apos|#(\d+)|#x([0-9a-fA-F]+));/g, (_, name: string, dec?: string, hex?: string) =>
+    dec ? String.fromCodePoint(Number(dec)) : hex ? String.fromCodePoint(parseInt(hex, 16)) : ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" } as Record<string, string>)[name]!,
+  );
+  return unescaped.replace(/\s*[/:;=,.]\s*$/, '').trim();
+}
+
+export class EvergreenReader {
+  private readonly name: string;
+  /** org unit id → its shortname and time zone (lib.timezone inherited, or the mapping's, or the connector's). */
+  private readonly orgs = new Map<number, { code: string; timeZone: string; sent: boolean }>();
+  private readonly profiles = new Map<number, string>();
+  /** Table oid → name of the money.payment tables: a payment's kind is the table it lives in. */
+  private readonly paymentTables = new Map<number, string>();
+  private readonly itemsSent = new Set<number>();
+  private readonly unmapped = { charges: new Set<string>(), payments: new Set<string>(), methods: new Set<string>() };
+  private rowsRead = 0;
+
+  constructor(
+    private readonly client: pg.Client,
+    private readonly config: ConnectorConfig,
+    private readonly request: SyncRequest,
+    private readonly sink: SyncSink,
+  ) {
+    this.name = config.name;
+  }
+
+  private async rows<T extends pg.QueryResultRow>(query: string, params: unknown[] = []): Promise<T[]> {
+    const r = await this.client.query<T>(query, params);
+    this.rowsRead += r.rows.length;
+    this.sink.progress(this.rowsRead);
+    return r.rows;
+  }
+
+  private id(key: number | string): string {
+    return `${this.name}:${key}`;
+  }
+
+  async run(): Promise<Record<string, unknown>> {
+    await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      const [mark] = (
+        await this.client.query<{ now: Date; usr: string | null; card: string | null; address: string | null; circulation: string | null; billing: string | null; payment: string | null }>(
+          `SELECT now() AS now, (SELECT max(id) FROM actor.usr) AS usr, (SELECT max(id) FROM actor.card) AS card,
+                  (SELECT max(id) FROM actor.usr_address) AS address, (SELECT max(id) FROM action.circulation) AS circulation,
+                  (SELECT max(id) FROM money.billing) AS billing, (SELECT max(id) FROM money.payment) AS payment`,
+        )
+      ).rows;
+      await this.readLibraries();
+      const cursor = this.request.cursor as Partial<EvergreenCursor>;
+      if (this.request.mode === 'full' || typeof cursor.since !== 'string') await this.readEverything();
+      else await this.readChangedSince(cursor as EvergreenCursor);
+      for (const kind of ['charges', 'payments', 'methods'] as const) if (this.unmapped[kind].size) this.sink.unmapped(kind, [...this.unmapped[kind]].sort());
+      await this.client.query('COMMIT');
+      const next: EvergreenCursor = {
+        since: new Date(mark!.now.getTime() - OVERLAP_MS).toISOString(),
+        usr: num(mark!.usr ?? 0),
+        card: num(mark!.card ?? 0),
+        address: num(mark!.address ?? 0),
+        circulation: num(mark!.circulation ?? 0),
+        billing: num(mark!.billing ?? 0),
+        payment: num(mark!.payment ?? 0),
+      };
+      return { ...next, snapshotAt: mark!.now.toISOString() };
+    } catch (err) {
+      await this.client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async readLibraries(): Promise<void> {
+    const rows = await this.rows<{ id: number; parent_ou: number | null; shortname: string; name: string; tz: string | null }>(
+      `SELECT ou.id, ou.parent_ou, ou.shortname, ou.name, s.value AS tz
+       FROM actor.org_unit ou LEFT JOIN actor.org_unit_setting s ON s.org_unit = ou.id AND s.name = 'lib.timezone'
+       ORDER BY ou.id`,
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    // lib.timezone is a JSON string, inherited from the nearest ancestor that sets it.
+    const own = (r: { tz: string | null }): string | null => {
+      if (r.tz === null) return null;
+      try {
+        const v: unknown = JSON.parse(r.tz);
+        return typeof v === 'string' && isTimeZone(v) ? v : null;
+      } catch {
+        return null;
+      }
+    };
+    const inherited = (id: number): string | null => {
+      for (let r = byId.get(id), hops = 0; r && hops < 100; r = r.parent_ou === null ? undefined : byId.get(r.parent_ou), hops++) {
+        const z = own(r);
+        if (z) return z;
+      }
+      return null;
+    };
+    const libraries: LibraryRow[] = [];
+    for (const r of rows) {
+      const m = this.config.mapping.libraries[r.shortname];
+      const timeZone = m?.timeZone ?? inherited(r.id) ?? this.config.timeZone;
+      this.orgs.set(r.id, { code: r.shortname, timeZone, sent: !m?.ignore });
+      if (!m?.ignore) libraries.push({ code: r.shortname, name: text(r.name) || r.shortname, timeZone });
+    }
+    await this.sink.libraries(libraries);
+    for (const g of await this.rows<{ id: number; name: string }>('SELECT id, name FROM permission.grp_tree')) this.profiles.set(g.id, g.name);
+    const tables = await this.rows<{ oid: number; relname: string }>("SELECT c.oid::int AS oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'money' AND c.relkind = 'r'");
+    for (const t of tables) this.paymentTables.set(t.oid, t.relname);
+  }
+
+  private async readEverything(): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const keys = (await this.rows<{ id: number }>('SELECT id FROM actor.usr WHERE id > $1 ORDER BY id LIMIT $2', [after, CHUNK])).map((r) => r.id);
+      if (keys.length === 0) break;
+      await this.readPatrons(keys);
+      after = keys[keys.length - 1]!;
+    }
+  }
+
+  private async readChangedSince(c: EvergreenCursor): Promise<void> {
+    const since = new Date(c.since);
+    const changed = await this.rows<{ usr: number }>(
+      `SELECT id AS usr FROM actor.usr WHERE last_update_time >= $1 OR id > $2
+       UNION SELECT usr FROM actor.card WHERE id > $3
+       UNION SELECT usr FROM actor.usr_address WHERE id > $4
+       UNION SELECT usr FROM action.circulation WHERE id > $5 OR xact_start >= $1 OR checkin_time >= $1 OR stop_fines_time >= $1
+       UNION SELECT s.usr FROM money.billing b JOIN money.materialized_billable_xact_summary s ON s.id = b.xact
+             WHERE b.id > $6 OR b.billing_ts >= $1 OR b.create_date >= $1 OR b.void_time >= $1
+       UNION SELECT s.usr FROM money.payment p JOIN money.materialized_billable_xact_summary s ON s.id = p.xact
+             WHERE p.id > $7 OR p.payment_ts >= $1`,
+      [since, c.usr, c.card, c.address, c.circulation, c.billing, c.payment],
+    );
+    const keys = [...new Set(changed.map((r) => num(r.usr)))].filter((k) => Number.isSafeInteger(k)).sort((a, b) => a - b);
+    for (let i = 0; i < keys.length; i += CHUNK) await this.readPatrons(keys.slice(i, i + CHUNK));
+  }
+
+  /** Patrons by key with their checkouts and whole accounts; deleted ones only when Arrears already holds them. */
+  private async readPatrons(keys: number[]): Promise<void> {
+    if (keys.length === 0) return;
+    const users = (await this.rows<UsrRow>(
+      `SELECT u.id, u.deleted, u.home_ou, u.profile, u.first_given_name, u.family_name, u.email, u.day_phone, u.evening_phone, u.other_phone,
+              u.dob, u.juvenile,
+              COALESCE((SELECT c.barcode FROM actor.card c WHERE c.id = u.card AND c.active),
+                       (SELECT c.barcode FROM actor.card c WHERE c.usr = u.id AND c.active ORDER BY c.id DESC LIMIT 1)) AS barcode,
+              a.street1, a.street2, a.city, a.state, a.post_code
+       FROM actor.usr u
+       LEFT JOIN actor.usr_address a ON a.id = COALESCE(u.mailing_address, u.billing_address)
+       WHERE u.id = ANY($1::int[])`,
+      [keys],
+    )).filter((u) => this.orgs.get(u.home_ou)?.sent);
+    const live = users.filter((u) => !u.deleted);
+    const gone = users.filter((u) => u.deleted);
+    // A patron Evergreen deleted is followed only when Arrears holds them (their money may stay).
+    const known = gone.length ? await this.request.knownLedger(gone.map((u) => this.id(u.id))) : new Map();
+    const deleted = gone.filter((u) => known.has(this.id(u.id)));
+    if (live.length === 0 && deleted.length === 0) return;
+    await this.sink.patrons(live.map((u) => this.patron(u)));
+    if (deleted.length) await this.sink.deleted(deleted.map((u) => this.id(u.id)));
+    const homes = new Map([...live, ...deleted].map((u) => [u.id, this.orgs.get(u.home_ou)!.code]));
+    await this.ledger([...homes.keys()], homes);
+  }
+
+  private patron(u: UsrRow): PatronRow {
+    return {
+      id: this.id(u.id),
+      key: u.id,
+      barcode: text(u.barcode),
+      firstName: text(u.first_given_name),
+      lastName: text(u.family_name),
+      address: text(u.street1),
+      address2: text(u.street2),
+      city: text(u.city),
+      state: text(u.state),
+      postalCode: text(u.post_code),
+      // Evergreen has day, evening and other phones and no mobile field.
+      phone: text(u.day_phone),
+      mobile: '',
+      altPhone1: text(u.evening_phone),
+      altPhone2: text(u.other_phone),
+      email: text(u.email),
+      birthDate: birthDate(u.dob),
+      homeLibrary: this.orgs.get(u.home_ou)!.code,
+      ptype: this.profiles.get(u.profile) ?? String(u.profile),
+      patronCode: '',
+      adultOrChild: u.juvenile ? 'Child' : 'Adult',
+    };
+  }
+
+  /** One chunk of patrons' accounts: items first (charges name them), then charges and payments. */
+  private async ledger(patrons: number[], homes: Map<number, string>): Promise<void> {
+    const xacts = await this.rows<XactRow>(
+      `SELECT s.id, s.usr, s.xact_finish IS NULL AS open, s.balance_owed::text AS balance, c.target_copy,
+              COALESCE(c.circ_lib, g.billing_location) AS location
+       FROM money.materialized_billable_xact_summary s
+       LEFT JOIN action.circulation c ON s.xact_type = 'circulation' AND c.id = s.id
+       LEFT JOIN money.grocery g ON s.xact_type = 'grocery' AND g.id = s.id
+       WHERE s.usr = ANY($1::int[]) AND (s.total_owed <> 0 OR s.total_paid <> 0 OR s.balance_owed <> 0)`,
+      [patrons],
+    );
+    // Billings and payments by their transactions' patrons (a long list of transaction ids costs
+    // more to plan across the payment tables than to run); those of transactions left out above are skipped.
+    const billings = xacts.length
+      ? await this.rows<BillingRow>(
+          `SELECT b.id, b.xact, b.billing_ts, b.amount::text AS amount, b.btype FROM money.billing b
+           JOIN money.materialized_billable_xact_summary s ON s.id = b.xact WHERE s.usr = ANY($1::int[]) AND NOT b.voided`,
+          [patrons],
+        )
+      : [];
+    // A payment's kind is the table it lives in (money.cash_payment, money.forgive_payment, ...), by its oid.
+    const payments = xacts.length
+      ? await this.rows<PaymentDbRow>(
+          `SELECT p.id, p.xact, p.payment_ts, p.amount::text AS amount, p.tableoid::int AS kind FROM money.payment p
+           JOIN money.materialized_billable_xact_summary s ON s.id = p.xact WHERE s.usr = ANY($1::int[]) AND NOT p.voided`,
+          [patrons],
+        )
+      : [];
+    const open = await this.rows<{ usr: number; target_copy: string }>('SELECT usr, target_copy FROM action.circulation WHERE usr = ANY($1::int[]) AND checkin_time IS NULL', [patrons]);
+
+    // Items: those checked out to these patrons and those their circulations' billings name.
+    const wanted = new Set<number>(open.map((c) => num(c.target_copy)));
+    for (const x of xacts) if (x.target_copy !== null) wanted.add(num(x.target_copy));
+    for (const n of this.itemsSent) wanted.delete(n);
+    const items: ItemRow[] = [];
+    if (wanted.size) {
+      const rows = await this.rows<CopyRow>(
+        `SELECT ac.id, ac.barcode, ac.status, ac.deleted, ac.dummy_title, ac.call_number = -1 AS precat,
+                CASE WHEN strpos(f.f, '<subfield code="a">') BETWEEN 1 AND strpos(f.f, '</datafield>')
+                     THEN split_part(substr(f.f, strpos(f.f, '<subfield code="a">') + 19), '<', 1) END AS title_245a,
+                oc.usr AS circ_usr, oc.due_date, oc.circ_lib, oc.stop_fines
+         FROM asset.copy ac
+         LEFT JOIN asset.call_number cn ON cn.id = ac.call_number
+         LEFT JOIN biblio.record_entry b ON b.id = cn.record AND ac.call_number <> -1
+         -- The MARCXML from its 245 on: the text of the field's $a (string functions: a regex costs more).
+         LEFT JOIN LATERAL (SELECT substr(b.marc, NULLIF(strpos(b.marc, 'tag="245"'), 0)) AS f) f ON TRUE
+         LEFT JOIN action.circulation oc ON oc.target_copy = ac.id AND oc.checkin_time IS NULL
+         WHERE ac.id = ANY($1::bigint[])`,
+        [[...wanted]],
+      );
+      for (const r of rows) {
+        this.itemsSent.add(num(r.id));
+        items.push(this.item(r));
+      }
+    }
+    await this.sink.items(items);
+
+    const ownDebits = this.request.ownDebits;
+    const { charges: chargeMap, payments: paymentMap, methods } = this.config.mapping;
+    const xactsOf = new Map<number, EgXact[]>();
+    const xactInfo = new Map<number, XactRow>();
+    for (const x of xacts) {
+      const list = xactsOf.get(x.usr) ?? [];
+      list.push({ id: num(x.id), open: x.open, balanceOwed: this.cents(x.balance, `money.materialized_billable_xact_summary ${x.id} balance_owed`) });
+      xactsOf.set(x.usr, list);
+      xactInfo.set(num(x.id), x);
+    }
+    const billingsOf = new Map<number, (EgBilling & { btype: number })[]>();
+    for (const b of billings) {
+      const usr = xactInfo.get(num(b.xact))?.usr;
+      const amount = this.cents(b.amount, `money.billing ${b.id} amount`);
+      if (usr === undefined || amount <= 0) continue;
+      const code = String(b.btype);
+      if (!(code in chargeMap)) this.unmapped.charges.add(code);
+      if (chargeMap[code] === 'ignore' && !ownDebits.has(b.id)) continue;
+      const list = billingsOf.get(usr) ?? [];
+      list.push({ id: num(b.id), xact: num(b.xact), amount, date: b.billing_ts, btype: b.btype });
+      billingsOf.set(usr, list);
+    }
+    const paymentsOf = new Map<number, (EgPayment & { kind: string })[]>();
+    for (const p of payments) {
+      const usr = xactInfo.get(num(p.xact))?.usr;
+      if (usr === undefined) continue;
+      const list = paymentsOf.get(usr) ?? [];
+      list.push({ id: num(p.id), xact: num(p.xact), amount: this.cents(p.amount, `money.payment ${p.id} amount`), date: p.payment_ts, kind: this.paymentTables.get(p.kind) ?? String(p.kind) });
+      paymentsOf.set(usr, list);
+    }
+
+    const charges: ChargeRow[] = [];
+    const paymentRows: PaymentRow[] = [];
+    for (const usr of patrons) {
+      const patronId = this.id(usr);
+      const home = homes.get(usr)!;
+      const mine = billingsOf.get(usr) ?? [];
+      const paid = paymentsOf.get(usr) ?? [];
+      const chargeIdOf = (billingId: number) => ownDebits.get(String(billingId)) ?? this.id(billingId);
+      for (const b of mine) {
+        if (ownDebits.has(String(b.id))) continue;
+        const x = xactInfo.get(b.xact)!;
+        const reason = chargeMap[String(b.btype)];
+        const copy = x.target_copy === null ? null : num(x.target_copy);
+        const location = x.location === null ? undefined : this.orgs.get(x.location);
+        charges.push({
+          id: this.id(b.id),
+          key: b.id,
+          patronId,
+          itemId: copy !== null && this.itemsSent.has(copy) ? this.id(copy) : null,
+          library: location?.sent ? location.code : home,
+          reason: (reason === undefined || reason === 'ignore' ? 'manual' : reason) as ChargeReason,
+          amountCents: b.amount,
+          assessedAt: b.date,
+        });
+      }
+      const { splits } = splitLedger(xactsOf.get(usr) ?? [], mine, paid);
+      const billingById = new Map(mine.map((b) => [b.id, b]));
+      const paymentById = new Map(paid.map((p) => [p.id, p]));
+      for (const s of splits) {
+        if (s.paymentId === null) {
+          paymentRows.push({
+            id: `${this.name}:adjust:${s.billingId}`,
+            key: s.billingId,
+            patronId,
+            chargeId: chargeIdOf(s.billingId),
+            type: 'waive',
+            method: ADJUSTED,
+            amountCents: s.cents,
+            paidAt: billingById.get(s.billingId)!.date,
+          });
+          continue;
+        }
+        const p = paymentById.get(s.paymentId)!;
+        if (!(p.kind in paymentMap)) this.unmapped.payments.add(p.kind);
+        if (!(p.kind in methods)) this.unmapped.methods.add(p.kind);
+        paymentRows.push({
+          id: `${this.name}:${s.paymentId}:${s.billingId}`,
+          key: s.paymentId,
+          patronId,
+          chargeId: chargeIdOf(s.billingId),
+          type: (paymentMap[p.kind] ?? 'payment') as PaymentType,
+          method: methods[p.kind] ?? p.kind,
+          amountCents: s.cents,
+          paidAt: p.date,
+        });
+      }
+    }
+    await this.sink.scope(patrons.map((p) => this.id(p)));
+    await this.sink.charges(charges);
+    await this.sink.payments(paymentRows);
+  }
+
+  private item(r: CopyRow): ItemRow {
+    let status: ItemStatus = 'available';
+    const out = r.circ_usr !== null;
+    if (out && (r.stop_fines === 'CLAIMSRETURNED' || r.stop_fines === 'CLAIMSNEVERCHECKEDOUT')) status = 'claims_returned';
+    else if (LOST_STATUSES.has(r.status)) status = 'lost';
+    else if (r.status === MISSING) status = 'missing';
+    else if (r.deleted || r.status === DISCARD) status = 'withdrawn';
+    else if (out) status = 'checked_out';
+    const zone = (r.circ_lib === null ? undefined : this.orgs.get(r.circ_lib)?.timeZone) ?? this.config.timeZone;
+    return {
+      id: this.id(r.id),
+      key: num(r.id),
+      barcode: text(r.barcode),
+      title: r.precat ? text(r.dummy_title) : titleText(r.title_245a),
+      status,
+      patronId: out ? this.id(r.circ_usr!) : null,
+      dueDate: out && r.due_date ? localDateOf(r.due_date, zone) : null,
+    };
+  }
+
+  private cents(value: string | null, where: string): number {
+    if (value === null) return 0;
+    const c = decimalToCents(value);
+    if (c === null) throw new Error(`Evergreen ${where} is not an amount: ${JSON.stringify(value)}`);
+    return c;
+  }
+}

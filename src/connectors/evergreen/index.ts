@@ -1,0 +1,225 @@
+// The Evergreen connector (PostgreSQL, Evergreen 3.7 and later, built for 3.17): the stock
+// mapping of Evergreen's own codes, and a session that tests the connection, lists codes,
+// reads and writes back.
+import type pg from 'pg';
+import type { ConnectionReport, ConnectorConfig, ConnectorDriver, IlsCodes, IlsSession, Mapping } from '../types.ts';
+import { asIlsError } from '../errors.ts';
+import { connectEvergreen } from './connection.ts';
+import { EvergreenReader } from './extract.ts';
+import { applyEvergreenWrite } from './writeback.ts';
+
+/**
+ * Evergreen's stock billing types (config.billing_type ids, matched by id: the text Evergreen's
+ * code writes into money.billing.billing_type differs from the names) and payment kinds (the
+ * money.payment table a payment lives in).
+ */
+export const EVERGREEN_STOCK_MAPPING: Mapping = {
+  charges: {
+    '1': 'overdue', // Overdue Materials
+    '2': 'manual', // Long Overdue Collection Fee (Arrears's own are recognised by their billing id)
+    '3': 'replacement', // Lost Materials
+    '4': 'processing', // Lost Materials Processing Fee
+    '5': 'manual', // System: Deposit
+    '6': 'manual', // System: Rental
+    '7': 'damage', // Damaged Item
+    '8': 'processing', // Damaged Item Processing Fee
+    '9': 'manual', // Notification Fee
+    '10': 'replacement', // Long-Overdue Materials
+    '11': 'processing', // Long-Overdue Materials Processing Fee
+    '101': 'manual', // Misc
+  },
+  payments: {
+    cash_payment: 'payment',
+    check_payment: 'payment',
+    credit_card_payment: 'payment',
+    debit_card_payment: 'payment',
+    credit_payment: 'payment',
+    work_payment: 'payment',
+    goods_payment: 'payment',
+    payment: 'payment',
+    bnm_payment: 'payment',
+    bnm_desk_payment: 'payment',
+    // Not money received: forgiven, or adjusted to zero.
+    forgive_payment: 'waive',
+    account_adjustment: 'writeoff',
+  },
+  methods: {
+    cash_payment: 'cash',
+    check_payment: 'check',
+    credit_card_payment: 'credit card',
+    debit_card_payment: 'debit card',
+    credit_payment: 'patron credit',
+    work_payment: 'work',
+    goods_payment: 'goods',
+    payment: 'payment',
+    bnm_payment: 'payment',
+    bnm_desk_payment: 'desk payment',
+    forgive_payment: 'forgiven',
+    account_adjustment: 'adjustment',
+  },
+  libraries: {},
+};
+
+/** The payment kinds Evergreen has: the money.payment child tables. */
+const PAYMENT_KINDS: { code: string; name: string }[] = [
+  { code: 'cash_payment', name: 'Cash' },
+  { code: 'check_payment', name: 'Check' },
+  { code: 'credit_card_payment', name: 'Credit card' },
+  { code: 'debit_card_payment', name: 'Debit card' },
+  { code: 'credit_payment', name: 'Patron credit' },
+  { code: 'work_payment', name: 'Work' },
+  { code: 'goods_payment', name: 'Goods' },
+  { code: 'forgive_payment', name: 'Forgive' },
+  { code: 'account_adjustment', name: 'Account adjustment' },
+];
+
+/** What a sync reads. */
+const READ_TABLES = [
+  'actor.org_unit',
+  'actor.org_unit_setting',
+  'permission.grp_tree',
+  'actor.usr',
+  'actor.card',
+  'actor.usr_address',
+  'money.materialized_billable_xact_summary',
+  'money.grocery',
+  'money.billing',
+  'money.payment',
+  'action.circulation',
+  'asset.copy',
+  'asset.call_number',
+  'biblio.record_entry',
+  'config.billing_type',
+];
+const SCHEMAS = ['actor', 'permission', 'money', 'action', 'asset', 'config', 'biblio'];
+/**
+ * What the write-back writes, and what Evergreen's own triggers on a new grocery and billing
+ * read and write with the writer's rights (`triggers`: checked only where the table exists).
+ * `inserts`: the id sequence of its default is checked too, whatever it is named.
+ */
+const WRITES: { table: string; privileges: string[]; inserts?: boolean; triggers?: boolean }[] = [
+  { table: 'config.standing_penalty', privileges: ['SELECT'] },
+  { table: 'actor.usr_standing_penalty', privileges: ['SELECT', 'INSERT', 'UPDATE'], inserts: true },
+  { table: 'actor.usr_message', privileges: ['SELECT', 'INSERT'], inserts: true },
+  { table: 'money.collections_tracker', privileges: ['SELECT', 'INSERT', 'DELETE'], inserts: true },
+  { table: 'money.grocery', privileges: ['INSERT'], inserts: true },
+  { table: 'money.billing', privileges: ['INSERT'], inserts: true },
+  { table: 'money.materialized_billable_xact_summary', privileges: ['INSERT', 'UPDATE'] },
+  { table: 'money.materialized_payment_by_billing_type', privileges: ['SELECT', 'INSERT', 'DELETE'], inserts: true, triggers: true },
+  { table: 'money.payment_view', privileges: ['SELECT'], triggers: true },
+  { table: 'money.bnm_payment', privileges: ['SELECT'], triggers: true },
+  { table: 'money.bnm_desk_payment', privileges: ['SELECT'], triggers: true },
+  { table: 'actor.workstation', privileges: ['SELECT'], triggers: true },
+];
+
+class EvergreenSession implements IlsSession {
+  constructor(
+    private readonly client: pg.Client,
+    private readonly config: ConnectorConfig,
+  ) {}
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw asIlsError(this.config.name, err);
+    }
+  }
+
+  private async granted(sql: string, params: unknown[]): Promise<boolean> {
+    const r = await this.client.query<{ ok: boolean | null }>(`SELECT ${sql} AS ok`, params);
+    return r.rows[0]?.ok === true;
+  }
+
+  test(): Promise<ConnectionReport> {
+    return this.guard(async () => {
+      const server = (await this.client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version.split(' ')[0];
+      let evergreen = 'Evergreen (version not readable)';
+      try {
+        const v = await this.client.query<{ version: string }>("SELECT version FROM config.upgrade_log WHERE version ~ '^[0-9]+[.][0-9]+' ORDER BY install_date DESC, version DESC LIMIT 1");
+        if (v.rows[0]) evergreen = `Evergreen ${v.rows[0].version}`;
+      } catch {
+        /* left as not readable */
+      }
+      const privileges: ConnectionReport['privileges'] = [];
+      for (const schema of SCHEMAS) privileges.push({ what: `USAGE on schema ${schema}`, ok: await this.granted("has_schema_privilege((SELECT oid FROM pg_namespace WHERE nspname = $1), 'USAGE')", [schema]) });
+      // A table that does not exist (to_regclass NULL) counts as not granted.
+      const table = (name: string, privilege: string) => this.granted('has_table_privilege(to_regclass($1), $2)', [name, privilege]);
+      for (const t of READ_TABLES) privileges.push({ what: `SELECT on ${t}`, ok: await table(t, 'SELECT') });
+      if (!this.config.readOnly) {
+        const sequences = new Set<string>();
+        for (const w of WRITES) {
+          if (w.triggers && !(await this.granted('to_regclass($1) IS NOT NULL', [w.table]))) continue;
+          let ok = true;
+          for (const p of w.privileges) ok = (await table(w.table, p)) && ok;
+          privileges.push({ what: `${w.privileges.join(', ')} on ${w.table}`, ok });
+          if (w.inserts) {
+            // The sequence named by the id column's default (penalties share the message sequence since 3.7).
+            const d = await this.client.query<{ seq: string | null }>(
+              `SELECT substring(pg_get_expr(d.adbin, d.adrelid) from $$nextval[(]'([^']+)'$$) AS seq
+               FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+               WHERE d.adrelid = to_regclass($1) AND a.attname = 'id'`,
+              [w.table],
+            );
+            const seq = d.rows[0]?.seq;
+            if (seq) sequences.add(seq.includes('.') ? seq : `${w.table.split('.')[0]}.${seq}`);
+          }
+        }
+        for (const seq of sequences) privileges.push({ what: `USAGE on sequence ${seq}`, ok: await this.granted("has_sequence_privilege(to_regclass($1), 'USAGE')", [seq]) });
+      }
+      const counts: Record<string, number> = {};
+      for (const [label, query] of [
+        ['org units', 'SELECT count(*) AS n FROM actor.org_unit'],
+        ['patrons', 'SELECT count(*) AS n FROM actor.usr WHERE NOT deleted'],
+        ['billings', 'SELECT count(*) AS n FROM money.billing'],
+      ] as const) {
+        try {
+          counts[label] = Number((await this.client.query<{ n: string }>(query)).rows[0]!.n);
+        } catch {
+          /* shown as a missing privilege above */
+        }
+      }
+      return { version: `${evergreen} on PostgreSQL ${server}`, privileges, counts };
+    });
+  }
+
+  codes(): Promise<IlsCodes> {
+    return this.guard(async () => {
+      const list = async (query: string) => {
+        try {
+          return (await this.client.query<{ code: string; name: string | null }>(query)).rows.map((r) => ({ code: String(r.code), name: String(r.name ?? r.code) }));
+        } catch {
+          return [];
+        }
+      };
+      return {
+        libraries: await list('SELECT shortname AS code, name FROM actor.org_unit ORDER BY shortname'),
+        categories: await list('SELECT name AS code, COALESCE(description, name) AS name FROM permission.grp_tree WHERE usergroup ORDER BY name'),
+        chargeTypes: await list('SELECT id::text AS code, name FROM config.billing_type ORDER BY id'),
+        paymentTypes: PAYMENT_KINDS,
+        methods: PAYMENT_KINDS,
+      };
+    });
+  }
+
+  extract(request: Parameters<IlsSession['extract']>[0], sink: Parameters<IlsSession['extract']>[1]): Promise<Record<string, unknown>> {
+    return this.guard(() => new EvergreenReader(this.client, this.config, request, sink).run());
+  }
+
+  apply(write: Parameters<IlsSession['apply']>[0]): ReturnType<IlsSession['apply']> {
+    return this.guard(() => applyEvergreenWrite(this.client, this.config, write));
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+  }
+}
+
+export const evergreenDriver: ConnectorDriver = {
+  kind: 'evergreen',
+  stockMapping: EVERGREEN_STOCK_MAPPING,
+  keyLabels: { patrons: 'actor.usr id', items: 'asset.copy id', charges: 'money.billing id', payments: 'money.payment id' },
+  async open(config) {
+    return new EvergreenSession(await connectEvergreen(config), config);
+  },
+};

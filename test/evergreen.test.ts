@@ -1,0 +1,550 @@
+// The Evergreen connector against a real PostgreSQL holding Evergreen's tables
+// (test/helpers/evergreen-schema.ts, its own database), written to by the same operations
+// Evergreen's own code performs; Arrears on PGlite and PostgreSQL. The connector's database
+// role has only DESIGN.md's least-privilege GRANTs throughout.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/child.ts';
+import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
+import { EvergreenFixture } from './helpers/evergreen.ts';
+import { Scenario } from './helpers/scenario.ts';
+import { fixedClock, type Context } from '../src/services/context.ts';
+import { addConnector, connectorCodes, setMapping, testConnector, updateConnector } from '../src/services/connectors.ts';
+import { syncConnector } from '../src/services/sync.ts';
+import { applyWritebacks, listWrites } from '../src/services/writeback.ts';
+import { titleText } from '../src/connectors/evergreen/extract.ts';
+
+let t: TestDatabase;
+let s: Scenario;
+let eg: EvergreenFixture;
+
+const ctx = (at = '2026-12-04T15:00:00Z'): Context => ({ database: t, clock: fixedClock(at), actor: 'test' });
+
+const savedKey = process.env.ARREARS_SECRET_KEY;
+beforeAll(async () => {
+  // The connection URL is stored encrypted; on PostgreSQL the key comes from the environment.
+  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
+  t = await freshDatabase();
+  s = new Scenario(t);
+  eg = await EvergreenFixture.create();
+});
+afterAll(async () => {
+  await eg?.dispose();
+  await t.dispose();
+  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
+  else process.env.ARREARS_SECRET_KEY = savedKey;
+});
+beforeEach(async () => {
+  await s.reset();
+  await eg.reset();
+  await eg.timeZone('CONS', 'America/Chicago');
+  await eg.timeZone('SYS2', 'America/New_York');
+  await addConnector(ctx(), { name: 'eg', kind: 'evergreen', url: eg.url, timeZone: 'America/Denver' });
+});
+
+/** Arrears's balance of each patron of the connector: charges less what is allocated to them. */
+async function arrearsBalances(): Promise<Map<number, number>> {
+  const rows = await sql<{ patron_id: string; owed: number }>`
+    select p.id as patron_id, coalesce(sum(c.amount_cents - c.paid_cents), 0)::bigint as owed
+    from patrons p left join charges c on c.patron_id = p.id
+    where starts_with(p.id, 'eg:') group by p.id`.execute(t.db);
+  return new Map(rows.rows.map((r) => [Number(r.patron_id.slice(3)), Number(r.owed)]));
+}
+
+/** Every patron's balance in Arrears is Evergreen's own (balance_owed of their open transactions), or 0 for a patron in credit. */
+async function expectLedgerAgrees(): Promise<void> {
+  const ours = await arrearsBalances();
+  const theirs = await eg.balances();
+  expect(ours.size).toBeGreaterThan(0);
+  for (const [usr, owed] of ours) expect({ usr, owed }).toEqual({ usr, owed: Math.max(0, theirs.get(usr) ?? 0) });
+}
+
+describe('full sync', () => {
+  it('reads org units with their lib.timezone, patrons with their profile as PTYPE, items and the whole account; every balance is Evergreen\'s to the cent', async () => {
+    const ann = await eg.patron({ barcode: '29000001', firstName: 'Ann', familyName: 'Archer', street1: '1 Elm St', street2: 'Apt 4', city: 'Centerville', state: 'IL', postCode: '62701', dayPhone: '217-555-0101', eveningPhone: '217-555-0111', otherPhone: '217-555-0122', email: 'ann@example.org', dob: '1980-02-03' });
+    const ben = await eg.patron({ barcode: '29000002', firstName: 'Ben', familyName: 'Baker', profile: 'Circulators', homeOu: 'BR3', juvenile: true });
+    const book = await eg.item('39000001', 'The Long Winter & Other Tales');
+    const circ = await eg.checkout(ann, book, '2026-10-01');
+    const fine = await eg.bill(circ, { btype: 1, cents: 25, at: '2026-10-02T12:00:00Z' });
+    const { lost, processing } = await eg.markLost(circ, { at: '2026-10-15T15:00:00Z' });
+    const paid = await eg.pay(circ, 1000);
+    const forgiven = await eg.forgive(circ, 300);
+    const precat = await eg.precat('39000002', 'Local history pamphlet', 'BR3');
+    await eg.checkout(ben, precat, '2026-12-20', 'BR3');
+    const misc = await eg.grocery(ben, { cents: 4000, at: '2026-09-02T12:00:00Z', location: 'BR4' });
+    const damaged = await eg.grocery(ben, { btype: 7, cents: 1500, at: '2026-09-03T12:00:00Z', location: 'BR3' });
+    // Ben overpays the damage bill in cash: the credit pays his other bill.
+    await eg.pay(damaged.xact, 2000);
+
+    const r = await syncConnector(ctx(), 'eg');
+    expect(r).toMatchObject({ connector: 'eg', mode: 'full', libraries: 9, patrons: 3, items: 2, charges: 5 });
+    expect(r.unmapped).toEqual({ charges: [], payments: [], methods: [] });
+    const patrons = await t.db.selectFrom('patrons').selectAll().where('id', '<>', 'eg:1').orderBy('id').execute();
+    expect(patrons.map((p) => [p.id, p.barcode, p.home_library, p.ptype, p.adult_or_child])).toEqual([
+      [`eg:${ann}`, '29000001', 'BR1', 'Patrons', 'Adult'],
+      [`eg:${ben}`, '29000002', 'BR3', 'Circulators', 'Child'],
+    ]);
+    expect(patrons[0]).toMatchObject({ first_name: 'Ann', last_name: 'Archer', address: '1 Elm St', address2: 'Apt 4', city: 'Centerville', state: 'IL', postal_code: '62701', phone: '217-555-0101', mobile: '', alt_phone_1: '217-555-0111', alt_phone_2: '217-555-0122', email: 'ann@example.org', birth_date: '1980-02-03' });
+    // The administrator Evergreen's installer creates is a patron too (profile Global Administrator).
+    expect(await t.db.selectFrom('patrons').select(['ptype', 'home_library']).where('id', '=', 'eg:1').execute()).toEqual([{ ptype: 'Global Administrator', home_library: 'CONS' }]);
+    const libraries = await t.db.selectFrom('libraries').select(['code', 'name', 'time_zone']).orderBy('code').execute();
+    expect(libraries).toContainEqual({ code: 'BR1', name: 'Example Branch 1', time_zone: 'America/Chicago' });
+    expect(libraries).toContainEqual({ code: 'BR3', name: 'Example Branch 3', time_zone: 'America/New_York' });
+    expect(libraries).toContainEqual({ code: 'BM1', name: 'Example Bookmobile 1', time_zone: 'America/New_York' });
+    expect(await t.db.selectFrom('items').select(['id', 'barcode', 'title', 'status', 'patron_id', 'due_date']).orderBy('id').execute()).toEqual([
+      { id: `eg:${book}`, barcode: '39000001', title: 'The Long Winter & Other Tales', status: 'lost', patron_id: `eg:${ann}`, due_date: '2026-10-01' },
+      { id: `eg:${precat}`, barcode: '39000002', title: 'Local history pamphlet', status: 'checked_out', patron_id: `eg:${ben}`, due_date: '2026-12-20' },
+    ]);
+    const charges = await t.db.selectFrom('charges').select(['id', 'reason', 'amount_cents', 'paid_cents', 'item_id', 'library', 'assessed_on']).orderBy('id').execute();
+    expect(charges).toEqual(
+      expect.arrayContaining([
+        { id: `eg:${fine}`, reason: 'overdue', amount_cents: 25, paid_cents: 25, item_id: `eg:${book}`, library: 'BR1', assessed_on: '2026-10-02' },
+        { id: `eg:${lost}`, reason: 'replacement', amount_cents: 2500, paid_cents: 1275, item_id: `eg:${book}`, library: 'BR1', assessed_on: '2026-10-15' },
+        { id: `eg:${processing}`, reason: 'processing', amount_cents: 500, paid_cents: 0, item_id: `eg:${book}`, library: 'BR1', assessed_on: '2026-10-15' },
+        { id: `eg:${misc.billing}`, reason: 'manual', amount_cents: 4000, paid_cents: 500, item_id: null, library: 'BR4', assessed_on: '2026-09-02' },
+        { id: `eg:${damaged.billing}`, reason: 'damage', amount_cents: 1500, paid_cents: 1500, item_id: null, library: 'BR3', assessed_on: '2026-09-03' },
+      ]),
+    );
+    const payments = await t.db.selectFrom('payments').select(['id', 'charge_id', 'type', 'method', 'amount_cents']).orderBy('id').execute();
+    expect(payments).toEqual(
+      expect.arrayContaining([
+        { id: `eg:${paid}:${fine}`, charge_id: `eg:${fine}`, type: 'payment', method: 'cash', amount_cents: 25 },
+        { id: `eg:${paid}:${lost}`, charge_id: `eg:${lost}`, type: 'payment', method: 'cash', amount_cents: 975 },
+        { id: `eg:${forgiven}:${lost}`, charge_id: `eg:${lost}`, type: 'waive', method: 'forgiven', amount_cents: 300 },
+      ]),
+    );
+    await expectLedgerAgrees();
+    expect((await arrearsBalances()).get(ben)).toBe(3500);
+  });
+
+  it('matches billing types by btype, not by the text Evergreen\'s code writes, and names unmapped codes', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    const book = await eg.item('39000001', 'Title');
+    const circ = await eg.checkout(ann, book, '2026-10-01');
+    // The fine generator writes "Overdue materials"; long-overdue writes "Long Overdue Materials".
+    const fine = await eg.bill(circ, { btype: 1, cents: 50, at: '2026-10-03T12:00:00Z' });
+    const longOverdue = await eg.bill(circ, { btype: 10, cents: 2500, at: '2026-11-01T12:00:00Z' });
+    await eg.query("INSERT INTO config.billing_type (id, name, owner) VALUES (150, 'Printing', 1)");
+    const printing = await eg.grocery(ann, { btype: 150, cents: 120, at: '2026-10-05T12:00:00Z' });
+    expect((await eg.query<{ billing_type: string }>('SELECT billing_type FROM money.billing WHERE id = $1', [fine]))[0]!.billing_type).toBe('Overdue materials');
+    const r = await syncConnector(ctx(), 'eg');
+    expect(r.unmapped.charges).toEqual(['150']);
+    const reasons = Object.fromEntries((await t.db.selectFrom('charges').select(['id', 'reason']).execute()).map((c) => [c.id, c.reason]));
+    expect(reasons).toEqual({ [`eg:${fine}`]: 'overdue', [`eg:${longOverdue}`]: 'replacement', [`eg:${printing.billing}`]: 'manual' });
+
+    // A library's own type mapped, another left out altogether.
+    await setMapping(ctx(), 'eg', { charges: { '150': 'ignore', '1': 'manual' } });
+    await syncConnector(ctx(), 'eg', { full: true });
+    expect(Object.fromEntries((await t.db.selectFrom('charges').select(['id', 'reason']).execute()).map((c) => [c.id, c.reason]))).toEqual({ [`eg:${fine}`]: 'manual', [`eg:${longOverdue}`]: 'replacement' });
+  });
+
+  it('lists Evergreen\'s own codes for the mapping: org units, profiles, billing types by id, payment kinds', async () => {
+    const codes = await connectorCodes(ctx(), 'eg');
+    expect(codes.libraries.map((l) => l.code)).toEqual(['BM1', 'BR1', 'BR2', 'BR3', 'BR4', 'CONS', 'SL1', 'SYS1', 'SYS2']);
+    expect(codes.categories.map((c) => c.code)).toContain('Patrons');
+    expect(codes.categories.map((c) => c.code)).not.toContain('Users');
+    expect(codes.chargeTypes).toContainEqual({ code: '2', name: 'Long Overdue Collection Fee' });
+    expect(codes.chargeTypes).toContainEqual({ code: '10', name: 'Long-Overdue Materials' });
+    expect(codes.paymentTypes.map((p) => p.code)).toEqual(expect.arrayContaining(['cash_payment', 'forgive_payment', 'account_adjustment']));
+    expect(codes.stock.payments).toMatchObject({ cash_payment: 'payment', forgive_payment: 'waive', account_adjustment: 'writeoff' });
+    expect(codes.mapping.charges['3']).toBe('replacement');
+  });
+});
+
+describe('the least-privilege role', () => {
+  it('has every privilege the connector needs, and a missing GRANT is named', async () => {
+    const report = await testConnector(ctx(), 'eg');
+    expect(report.privileges.filter((p) => !p.ok)).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.version).toMatch(/^Evergreen 3\.17\.1 on PostgreSQL \d+/);
+    expect(report.counts).toMatchObject({ 'org units': 9, patrons: 1, billings: 0 });
+    // Sequences as the id defaults name them: penalties draw on the message sequence since 3.7.
+    expect(report.privileges.map((p) => p.what).filter((w) => w.startsWith('USAGE on sequence'))).toEqual([
+      'USAGE on sequence actor.usr_message_id_seq',
+      'USAGE on sequence money.collections_tracker_id_seq',
+      'USAGE on sequence money.billable_xact_id_seq',
+      'USAGE on sequence money.billing_id_seq',
+      'USAGE on sequence money.materialized_payment_by_billing_type_id_seq',
+    ]);
+    await eg.query(`REVOKE INSERT ON money.materialized_billable_xact_summary FROM ${eg.role}`);
+    await eg.query(`REVOKE USAGE ON SEQUENCE money.billing_id_seq FROM ${eg.role}`);
+    const missing = await testConnector(ctx(), 'eg');
+    expect(missing.ok).toBe(false);
+    expect(missing.privileges.filter((p) => !p.ok).map((p) => p.what)).toEqual(['INSERT, UPDATE on money.materialized_billable_xact_summary', 'USAGE on sequence money.billing_id_seq']);
+  });
+
+  it('a refused login fails the sync with a clear error naming the connector, and nothing is written', async () => {
+    await eg.patron({ barcode: '29000009' });
+    const wrong = new URL(eg.url);
+    wrong.password = 'not-the-password';
+    // The test server trusts local connections: a role that does not exist stands in for a refused login.
+    wrong.username = `${eg.role}_nobody`;
+    await updateConnector(ctx(), 'eg', { url: wrong.toString() });
+    await expect(syncConnector(ctx(), 'eg')).rejects.toThrow(/connector "eg": the ILS database cannot be reached or refused the connector's user/);
+    await expect(syncConnector(ctx(), 'eg')).rejects.not.toThrow(/not-the-password/);
+    // A database that is not there is as unreachable.
+    const gone = new URL(eg.url);
+    gone.pathname = `/${eg.database}_gone`;
+    await updateConnector(ctx(), 'eg', { url: gone.toString() });
+    await expect(syncConnector(ctx(), 'eg')).rejects.toThrow(/connector "eg": the ILS database cannot be reached or refused the connector's user: database "\w+_gone" does not exist/);
+    expect(await t.db.selectFrom('patrons').select('id').execute()).toEqual([]);
+    expect(await listWrites(t.db)).toEqual([]);
+  });
+});
+
+describe('incremental sync', () => {
+  it('reads again only the patrons something changed for: a cash payment, a forgive payment, a voided billing', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    const ben = await eg.patron({ barcode: '29000002' });
+    const cal = await eg.patron({ barcode: '29000003' });
+    const annBill = await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
+    const benFine = await eg.grocery(ben, { btype: 1, cents: 800, at: '2026-10-16T15:00:00Z' });
+    const calBill = await eg.grocery(cal, { cents: 5000, at: '2026-10-18T15:00:00Z' });
+    await eg.age(60);
+    const first = await syncConnector(ctx(), 'eg');
+    expect(first).toMatchObject({ mode: 'full', patrons: 4, charges: 3, payments: 0 });
+
+    // At the desk: Ann pays 10.00 cash; Ben's fine is voided; Cal is forgiven 20.00. Nothing else changes.
+    const cash = await eg.pay(annBill.xact, 1000);
+    await eg.voidBilling(benFine.billing);
+    const forgive = await eg.forgive(calBill.xact, 2000);
+    const next = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'eg');
+    expect(next).toMatchObject({ mode: 'incremental', patrons: 0, charges: 0, payments: 2, removed: { payments: 0, charges: 1, itemLinks: 0 } });
+    await expectLedgerAgrees();
+    expect(await t.db.selectFrom('payments').select(['id', 'type', 'method', 'amount_cents', 'charge_id']).orderBy('id').execute()).toEqual([
+      { id: `eg:${cash}:${annBill.billing}`, type: 'payment', method: 'cash', amount_cents: 1000, charge_id: `eg:${annBill.billing}` },
+      { id: `eg:${forgive}:${calBill.billing}`, type: 'waive', method: 'forgiven', amount_cents: 2000, charge_id: `eg:${calBill.billing}` },
+    ]);
+    expect(await t.db.selectFrom('charges').select('id').where('id', '=', `eg:${benFine.billing}`).execute()).toEqual([]);
+
+    // Unchanged since: an incremental sync compares and writes nothing.
+    await eg.age(60);
+    const idle = await syncConnector(ctx('2026-12-04T15:10:00Z'), 'eg');
+    expect(idle).toMatchObject({ mode: 'incremental', patrons: 0, charges: 0, payments: 0, removed: { payments: 0, charges: 0, itemLinks: 0 } });
+    expect(idle.rowsRead).toBeLessThan(first.rowsRead);
+
+    // A voided payment leaves no trace Evergreen stamps: the full reconciliation finds it.
+    await eg.voidPayment(cash);
+    await eg.age(60);
+    expect(await syncConnector(ctx('2026-12-04T15:15:00Z'), 'eg')).toMatchObject({ mode: 'incremental', payments: 0, removed: { payments: 0 } });
+    const full = await syncConnector(ctx('2026-12-04T15:20:00Z'), 'eg', { full: true });
+    expect(full).toMatchObject({ mode: 'full', removed: { payments: 1 } });
+    await expectLedgerAgrees();
+  });
+
+  it('new patrons, new cards and changed patrons come in by their own watermarks', async () => {
+    const ann = await eg.patron({ barcode: '29000001', familyName: 'Archer' });
+    await eg.age(60);
+    await syncConnector(ctx(), 'eg');
+    const dee = await eg.patron({ barcode: '29000004' });
+    await eg.query("UPDATE actor.usr SET family_name = 'Archer-Smith' WHERE id = $1", [ann]);
+    const r = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'eg');
+    expect(r).toMatchObject({ mode: 'incremental', patrons: 2 });
+    expect((await t.db.selectFrom('patrons').select(['id', 'last_name']).where('id', 'in', [`eg:${ann}`, `eg:${dee}`]).orderBy('id').execute()).map((p) => p.last_name)).toEqual(['Archer-Smith', 'Patron']);
+    // A replacement card: the active one is the barcode.
+    await eg.age(60);
+    await eg.query('UPDATE actor.card SET active = FALSE WHERE usr = $1', [ann]);
+    await eg.query("INSERT INTO actor.card (usr, barcode) VALUES ($1, '29000099')", [ann]);
+    await syncConnector(ctx('2026-12-04T15:10:00Z'), 'eg');
+    expect((await t.db.selectFrom('patrons').select('barcode').where('id', '=', `eg:${ann}`).executeTakeFirstOrThrow()).barcode).toBe('29000099');
+  });
+
+  it('a patron Evergreen deleted is never submitted again and their money is still followed; a purge takes their money with it', async () => {
+    const dee = await eg.patron({ barcode: '29000004' });
+    const bill = await eg.grocery(dee, { cents: 4500, at: '2026-10-15T15:00:00Z' });
+    const eve = await eg.patron({ barcode: '29000005' });
+    await eg.grocery(eve, { cents: 2500, at: '2026-10-15T15:00:00Z' });
+    await eg.age(60);
+    await syncConnector(ctx(), 'eg');
+    await eg.pay(bill.xact, 1500);
+    await eg.deletePatron(dee);
+    const r = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'eg');
+    expect(r).toMatchObject({ mode: 'incremental', deletedPatrons: 1, payments: 1, patrons: 0 });
+    expect(await t.db.selectFrom('exclusions').select(['patron_id', 'reason', 'lifted_at']).execute()).toEqual([{ patron_id: `eg:${dee}`, reason: 'deleted in the ILS (connector eg)', lifted_at: null }]);
+    expect((await arrearsBalances()).get(dee)).toBe(3000);
+    await expectLedgerAgrees();
+    // A full reconciliation finds the same, and adds nothing twice.
+    expect(await syncConnector(ctx('2026-12-04T15:10:00Z'), 'eg', { full: true })).toMatchObject({ mode: 'full', deletedPatrons: 0, payments: 0, charges: 0, patrons: 0 });
+
+    // The staff client's Delete purges: the transactions go, so does the debt in Arrears.
+    await eg.purgePatron(eve);
+    const purged = await syncConnector(ctx('2026-12-04T15:15:00Z'), 'eg');
+    expect(purged).toMatchObject({ deletedPatrons: 1, removed: { charges: 1 } });
+    expect((await arrearsBalances()).get(eve)).toBe(0);
+    expect((await t.db.selectFrom('patrons').select(['last_name', 'home_library']).where('id', '=', `eg:${eve}`).executeTakeFirstOrThrow())).toEqual({ last_name: 'Patron', home_library: 'BR1' });
+  });
+
+  it('a returned item leaves the patron it was linked to', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    const book = await eg.item('39000001', 'The Long Winter');
+    const circ = await eg.checkout(ann, book, '2026-11-01');
+    await eg.age(60);
+    await syncConnector(ctx(), 'eg');
+    expect(await t.db.selectFrom('items').select(['status', 'patron_id', 'due_date']).execute()).toEqual([{ status: 'checked_out', patron_id: `eg:${ann}`, due_date: '2026-11-01' }]);
+    await eg.checkin(circ);
+    const r = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'eg');
+    expect(r.removed.itemLinks).toBe(1);
+    expect(await t.db.selectFrom('items').select(['status', 'patron_id']).execute()).toEqual([{ status: 'available', patron_id: null }]);
+  });
+});
+
+describe('write-back', () => {
+  beforeEach(async () => {
+    await s.agency('UMS');
+    await s.settings({ ptypes: ['Patrons'], minimumOwed: '25.00', agencyFee: '10.00', removeIfLessThan: '0.01' });
+  });
+
+  const run = (date: string, options: { dryRun?: boolean; writeBack?: boolean } = {}) => s.run(date, options, `${date}T15:00:00Z`);
+
+  async function penalties(usr: number) {
+    return eg.query<{ id: number; standing_penalty: number; org_unit: number; staff: number | null; stopped: boolean; message: string | null; title: string | null }>(
+      `SELECT p.id, p.standing_penalty, p.org_unit, p.staff, p.stop_date IS NOT NULL AS stopped, m.message, m.title
+       FROM actor.usr_standing_penalty p LEFT JOIN actor.usr_message m ON m.id = p.usr_message WHERE p.usr = $1 ORDER BY p.id`,
+      [usr],
+    );
+  }
+  async function trackers(usr: number) {
+    return eg.query<{ id: string; collector: number; location: number }>('SELECT id, collector, location FROM money.collections_tracker WHERE usr = $1 ORDER BY id', [usr]);
+  }
+  async function fees(usr: number) {
+    return eg.query<{ xact: string; billing: string; btype: number; billing_type: string; amount: string; note: string; billing_location: number; xact_finish: Date | null }>(
+      `SELECT g.id AS xact, b.id AS billing, b.btype, b.billing_type, b.amount::text, b.note, g.billing_location, g.xact_finish
+       FROM money.grocery g JOIN money.billing b ON b.xact = g.id WHERE g.usr = $1 AND b.btype = 2 ORDER BY b.id`,
+      [usr],
+    );
+  }
+
+  it('a referral places the PATRON_IN_COLLECTIONS penalty with its note, a tracker row and the fee bill; the fee paid at the desk comes back as a fee payment', async () => {
+    const ann = await eg.patron({ barcode: '29000001', homeOu: 'BR2' });
+    await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z', location: 'BR2' });
+    await syncConnector(ctx(), 'eg');
+
+    const dry = await run('2026-12-04', { dryRun: true });
+    expect(dry.writebacks.map((w) => [w.connector, w.kind, w.patronId])).toEqual([
+      ['eg', 'block', `eg:${ann}`],
+      ['eg', 'fee', `eg:${ann}`],
+    ]);
+    expect(await listWrites(t.db)).toEqual([]);
+    expect(await penalties(ann)).toEqual([]);
+
+    const r = await run('2026-12-04');
+    expect(r.newSubmissions.map((n) => n.patronId)).toEqual([`eg:${ann}`]);
+    expect(r.writeback).toEqual([{ connector: 'eg', applied: 2, pending: 0, failed: 0, skipped: 0 }]);
+    const br2 = await eg.orgId('BR2');
+    expect(await penalties(ann)).toEqual([{ id: expect.any(Number), standing_penalty: 30, org_unit: br2, staff: 1, stopped: false, message: 'Sent to collections (UMS) on 2026-12-04', title: 'Sent to collections' }]);
+    // The note is linked as Evergreen 3.7+ links it, and shares the penalty/message id sequence.
+    const [link] = await eg.query<{ usr_message: number; sending_lib: number; pub: boolean }>('SELECT p.usr_message::int AS usr_message, m.sending_lib, m.pub FROM actor.usr_standing_penalty p JOIN actor.usr_message m ON m.id = p.usr_message WHERE p.usr = $1', [ann]);
+    expect(link).toEqual({ usr_message: expect.any(Number), sending_lib: br2, pub: false });
+    expect(await trackers(ann)).toEqual([{ id: expect.any(String), collector: 1, location: br2 }]);
+    const fee = await fees(ann);
+    expect(fee).toEqual([{ xact: expect.any(String), billing: expect.any(String), btype: 2, billing_type: 'Long Overdue Collection Fee', amount: '10.00', note: 'Collection agency fee (UMS)', billing_location: br2, xact_finish: null }]);
+    // Evergreen's own triggers kept the summary: the patron owes the fee too.
+    expect((await eg.balances()).get(ann)).toBe(4000);
+    const writes = await listWrites(t.db);
+    const block = writes.find((w) => w.kind === 'block')!;
+    expect(JSON.parse(block.ilsRef!)).toEqual({ penalty: (await penalties(ann))[0]!.id, message: link!.usr_message, tracker: Number((await trackers(ann))[0]!.id) });
+    expect(writes.find((w) => w.kind === 'fee')!.ilsRef).toBe(fee[0]!.billing);
+    const audit = await t.db.selectFrom('audit_log').select(['action', 'entity_id']).where('action', 'like', 'writeback.%').orderBy('id').execute();
+    expect(audit).toEqual([
+      { action: 'writeback.block', entity_id: `eg:${ann}` },
+      { action: 'writeback.fee', entity_id: `eg:${ann}` },
+    ]);
+
+    // The desk takes the fee: the next sync brings it back as a payment of the Arrears fee charge.
+    await eg.pay(Number(fee[0]!.xact), 1000);
+    await syncConnector(ctx('2026-12-04T16:00:00Z'), 'eg');
+    expect(await t.db.selectFrom('charges').select(['id', 'reason', 'paid_cents']).where('reason', '=', 'agency_fee').execute()).toEqual([{ id: expect.stringMatching(/^fee-/), reason: 'agency_fee', paid_cents: 1000 }]);
+    expect(await t.db.selectFrom('charges').select('id').where('id', '=', `eg:${fee[0]!.billing}`).execute()).toEqual([]);
+    expect((await arrearsBalances()).get(ann)).toBe(3000);
+    expect((await eg.balances()).get(ann)).toBe(3000);
+
+    // Running the same date again writes nothing.
+    const again = await run('2026-12-04');
+    expect(again.alreadyRun).toBe(true);
+    expect(await penalties(ann)).toHaveLength(1);
+    expect(await trackers(ann)).toHaveLength(1);
+    expect(await fees(ann)).toHaveLength(1);
+  });
+
+  it('clearing archives only the penalty Arrears placed and deletes only its tracker row; staff\'s alert, penalty and tracker row stay', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    const lost = await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'eg');
+    await run('2026-12-04');
+    const ours = (await penalties(ann))[0]!;
+    const alert = await eg.staffPenalty(ann, 20, 'Call before lending: address unconfirmed');
+    const staffCollections = await eg.staffPenalty(ann, 30, 'Sent to collections by hand', 'BR2');
+    await eg.query('INSERT INTO money.collections_tracker (usr, collector, location, enter_time) VALUES ($1, 1, $2, now())', [ann, await eg.orgId('BR2')]);
+    await eg.age(60);
+
+    // Everything is paid at the desk; the next run clears the referral and lifts ours.
+    await eg.pay(lost.xact, 3000);
+    await eg.pay(Number((await fees(ann))[0]!.xact), 1000);
+    await syncConnector(ctx('2026-12-05T15:00:00Z'), 'eg');
+    const r = await run('2026-12-05');
+    expect(r.removals.map((x) => x.patronId)).toEqual([`eg:${ann}`]);
+    expect(r.writeback).toEqual([{ connector: 'eg', applied: 1, pending: 0, failed: 0, skipped: 0 }]);
+    const after = await penalties(ann);
+    expect(after.map((p) => [p.id, p.standing_penalty, p.stopped])).toEqual([
+      [ours.id, 30, true],
+      [alert, 20, false],
+      [staffCollections, 30, false],
+    ]);
+    expect(await trackers(ann)).toEqual([{ id: expect.any(String), collector: 1, location: await eg.orgId('BR2') }]);
+    const lift = (await listWrites(t.db)).find((w) => w.kind === 'lift')!;
+    expect(lift.detail).toMatchObject({ penaltyArchived: true, trackerDeleted: true });
+  });
+
+  it('Evergreen unreachable, or refusing the role, during write-back: the run commits, the writes stay queued and are applied exactly once later', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'eg');
+    // The role loses its right to write penalties: Evergreen refuses the first write.
+    await eg.query(`REVOKE INSERT ON actor.usr_message FROM ${eg.role}`);
+    const r = await run('2026-12-04');
+    expect(r.newSubmissions).toHaveLength(1);
+    expect(r.writeback).toEqual([expect.objectContaining({ connector: 'eg', applied: 0, pending: 2, failed: 0 })]);
+    expect(await s.referred()).toEqual([`eg:${ann}`]);
+    const queued = await listWrites(t.db);
+    expect(queued.map((w) => [w.kind, w.status, w.attempts])).toEqual([
+      ['fee', 'pending', 1],
+      ['block', 'pending', 1],
+    ]);
+    expect(queued[1]!.lastError).toMatch(/refused the connector's user/);
+
+    // Then the server is down altogether (a port nothing listens on).
+    await eg.query(`GRANT INSERT ON actor.usr_message TO ${eg.role}`);
+    const down = new URL(eg.url);
+    down.port = '1';
+    await updateConnector(ctx(), 'eg', { url: down.toString() });
+    const later = ctx('2026-12-04T16:00:00Z');
+    expect(await applyWritebacks(later, 'eg')).toMatchObject({ applied: 0, pending: 2 });
+    // Not due again until the back-off has passed.
+    await updateConnector(ctx(), 'eg', { url: eg.url });
+    expect(await applyWritebacks(later, 'eg')).toMatchObject({ applied: 0, pending: 2 });
+    expect(await applyWritebacks(ctx('2026-12-04T17:00:00Z'), 'eg')).toEqual({ connector: 'eg', applied: 2, pending: 0, failed: 0, skipped: 0 });
+    expect(await applyWritebacks(ctx('2026-12-04T18:00:00Z'), 'eg')).toEqual({ connector: 'eg', applied: 0, pending: 0, failed: 0, skipped: 0 });
+    expect(await penalties(ann)).toHaveLength(1);
+    expect(await trackers(ann)).toHaveLength(1);
+    expect(await fees(ann)).toHaveLength(1);
+  });
+
+  it('a write cut off after Evergreen committed it is found again on retry, not written twice', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'eg');
+    await run('2026-12-04');
+    const before = { penalties: await penalties(ann), trackers: await trackers(ann), fees: await fees(ann) };
+    const refs = Object.fromEntries((await listWrites(t.db)).map((w) => [w.kind, w.ilsRef]));
+    // As if Arrears stopped between Evergreen's commit and its own record: both still "applying".
+    await t.db.updateTable('connector_writes').set({ status: 'applying', ils_ref: null, next_attempt_at: new Date('2026-12-04T15:01:00Z') }).execute();
+    expect(await applyWritebacks(ctx('2026-12-04T15:30:00Z'), 'eg')).toMatchObject({ applied: 2, pending: 0, failed: 0 });
+    expect({ penalties: await penalties(ann), trackers: await trackers(ann), fees: await fees(ann) }).toEqual(before);
+    expect(Object.fromEntries((await listWrites(t.db)).map((w) => [w.kind, w.ilsRef]))).toEqual(refs);
+  });
+
+  it('the penalty, its org unit and the staff account are configurable; a penalty Evergreen does not have fails the write for staff to see', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
+    const ben = await eg.patron({ barcode: '29000002', usrname: 'collections-bot', profile: 'Circulation Administrator' });
+    await syncConnector(ctx(), 'eg');
+    await updateConnector(ctx(), 'eg', { options: { penaltyId: 25, penaltyOrgUnit: await eg.orgId('SYS1'), staffId: ben, comment: 'Collections: {agency}' } });
+    const r = await run('2026-12-04');
+    expect(r.writeback).toEqual([{ connector: 'eg', applied: 2, pending: 0, failed: 0, skipped: 0 }]);
+    expect(await penalties(ann)).toEqual([expect.objectContaining({ standing_penalty: 25, org_unit: await eg.orgId('SYS1'), staff: ben, message: 'Collections: UMS' })]);
+    expect(await trackers(ann)).toEqual([{ id: expect.any(String), collector: ben, location: await eg.orgId('SYS1') }]);
+    expect((await fees(ann))[0]).toMatchObject({ billing_location: await eg.orgId('SYS1') });
+
+    await s.reset();
+    await addConnector(ctx(), { name: 'eg', kind: 'evergreen', url: eg.url, timeZone: 'America/Chicago', options: { penaltyId: 999 } });
+    await s.agency('UMS');
+    await s.settings({ ptypes: ['Patrons'], minimumOwed: '25.00' });
+    await syncConnector(ctx(), 'eg');
+    const refused = await run('2026-12-04');
+    expect(refused.writeback).toEqual([{ connector: 'eg', applied: 0, pending: 0, failed: 1, skipped: 0 }]);
+    expect((await listWrites(t.db))[0]).toMatchObject({ kind: 'block', status: 'failed', lastError: 'Evergreen has no standing penalty 999 (config.standing_penalty.id)' });
+  });
+
+  it('a read-only connector and a run with write-back off write nothing to Evergreen', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'eg');
+    const off = await run('2026-12-04', { writeBack: false });
+    expect(off.writebacks).toHaveLength(2);
+    expect(off.writeback).toBeUndefined();
+    expect(await penalties(ann)).toEqual([]);
+    expect((await listWrites(t.db)).map((w) => w.status)).toEqual(['pending', 'pending']);
+
+    await s.reset();
+    await addConnector(ctx(), { name: 'eg', kind: 'evergreen', url: eg.url, timeZone: 'America/Chicago', readOnly: true });
+    await s.agency('UMS');
+    await s.settings({ ptypes: ['Patrons'], minimumOwed: '25.00', agencyFee: '10.00' });
+    await syncConnector(ctx(), 'eg');
+    const r = await run('2026-12-04');
+    expect(r.newSubmissions).toHaveLength(1);
+    expect(r.writebacks).toEqual([]);
+    expect(await penalties(ann)).toEqual([]);
+    expect(await trackers(ann)).toEqual([]);
+    expect(await fees(ann)).toEqual([]);
+  });
+});
+
+describe('the CLI', () => {
+  it('adds an Evergreen connector from an environment variable (never argv), tests it, syncs, runs and writes back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'arrears-eg-cli-'));
+    // Another process reaches the PostgreSQL test schema through search_path; on PGlite a data folder of its own.
+    const url = testDbKind() === 'postgres' ? `${t.url}?options=${encodeURIComponent(`-c search_path=${t.schema}`)}` : join(dir, 'data');
+    await s.reset();
+    const ann = await eg.patron({ barcode: '29000001' });
+    await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
+    const env = { EG_DB_URL: eg.url };
+    const cli = (...args: string[]) => runCli(url, args, env);
+    try {
+      const added = await cli('connectors', 'add', 'evergreen', 'eg', '--url-env', 'EG_DB_URL', '--time-zone', 'America/Chicago');
+      expect(added.stderr).toBe('');
+      expect(added.stdout).toContain(`added connector eg: postgres://127.0.0.1:5432/${eg.database}, time zone America/Chicago`);
+      expect(added.stdout).not.toContain(eg.password);
+
+      const tested = await cli('connectors', 'test', 'eg');
+      expect(tested.code).toBe(0);
+      expect(tested.stdout).toMatch(/^eg: Evergreen 3\.17\.1 on PostgreSQL /);
+      expect(tested.stdout).not.toContain('MISSING');
+
+      const synced = await cli('sync', 'eg', '--json');
+      expect(synced.code).toBe(0);
+      expect(JSON.parse(synced.stdout)).toMatchObject({ connector: 'eg', mode: 'full', patrons: 2, charges: 1, payments: 0 });
+
+      expect((await cli('agencies', 'add', 'UMS', '--transfer', 'none')).code).toBe(0);
+      const settings = join(dir, 'settings.json');
+      writeFileSync(settings, JSON.stringify([{ name: 'Evergreen patrons', ptypes: ['Patrons'], minimumOwed: '25.00', agencyFee: '10.00', agency: 'UMS' }]));
+      expect((await cli('settings', 'import', settings)).code).toBe(0);
+
+      const run = await cli('run', '--date', '2026-12-04', '--no-writeback', '--json');
+      expect(JSON.parse(run.stdout).newSubmissions.map((n: { patronId: string }) => n.patronId)).toEqual([`eg:${ann}`]);
+      const pending = await cli('writeback', 'eg', '--dry-run', '--json');
+      expect(JSON.parse(pending.stdout)).toMatchObject({ connector: 'eg', dryRun: true, applied: 0, pending: 2, failed: 0 });
+      expect(await eg.query('SELECT id FROM actor.usr_standing_penalty')).toEqual([]);
+      const applied = await cli('writeback', 'eg', '--json');
+      expect(JSON.parse(applied.stdout)).toEqual({ connector: 'eg', applied: 2, pending: 0, failed: 0, skipped: 0 });
+      expect(await eg.query('SELECT standing_penalty FROM actor.usr_standing_penalty WHERE usr = $1', [ann])).toEqual([{ standing_penalty: 30 }]);
+
+      const mapped = await cli('connectors', 'map', 'eg', '--json');
+      expect(JSON.parse(mapped.stdout).chargeTypes).toContainEqual({ code: '2', name: 'Long Overdue Collection Fee' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
+
+describe('titleText', () => {
+  it('reads a MARC 245 $a as text: entities decoded, the ISBD punctuation before the next subfield dropped', () => {
+    expect(titleText('The long winter /')).toBe('The long winter');
+    expect(titleText('Pride &amp; prejudice :')).toBe('Pride & prejudice');
+    expect(titleText('Caf&#233; society.')).toBe('Café society');
+    expect(titleText(null)).toBe('');
+  });
+});
