@@ -40,11 +40,16 @@ export async function connectKoha(config: ConnectorConfig): Promise<Connection> 
   }
 }
 
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})/;
+
 /** A TIMESTAMP read in UTC ("2026-12-04 21:45:10") as an instant; null for NULL or a zero date. */
 export function utcInstant(text: string | null): Date | null {
   if (!text || text.startsWith('0000')) return null;
-  const d = new Date(`${text.replace(' ', 'T')}Z`);
-  return Number.isNaN(d.getTime()) ? null : d;
+  // Read by its fields: millions of rows a full sync, and Date's own parser is the slow way.
+  const m = TIMESTAMP.exec(text);
+  if (!m) return null;
+  const t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  return Number.isNaN(t) ? null : new Date(t);
 }
 
 /** An instant as a TIMESTAMP literal in UTC, for comparisons in this session. */

@@ -73,6 +73,7 @@ export class KohaReader {
   /** categorycode → category_type (A, C, ...). */
   private readonly categoryTypes = new Map<string, string>();
   private readonly itemsSent = new Set<number>();
+  private readonly itemWants = new Map<number, { borrowernumber: number | null; line: number }>();
   private readonly unmapped = { charges: new Set<string>(), payments: new Set<string>(), methods: new Set<string>() };
   private rowsRead = 0;
 
@@ -130,14 +131,97 @@ export class KohaReader {
     for (const c of categories) this.categoryTypes.set(c.categorycode, text(c.category_type));
   }
 
-  private async readEverything(): Promise<void> {
-    let after = 0;
+  /**
+   * Rows of one query as they arrive, a batch at a time: the stream is paused while a batch is
+   * handled (a promise per row would cost more than reading it).
+   */
+  private async *stream<T>(query: string, params: unknown[] = [], rowsAsArray = false, size = 5000): AsyncGenerator<T[]> {
+    const raw = (this.conn as unknown as { connection: { query(options: { sql: string; rowsAsArray?: boolean }, values: unknown[]): { stream(): NodeJS.ReadableStream } } }).connection;
+    const rows = raw.query({ sql: query, rowsAsArray }, params).stream();
+    let batch: T[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    let failure: unknown = null;
+    const ready = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    rows.on('data', (row: T) => {
+      batch.push(row);
+      if (batch.length >= size) {
+        rows.pause();
+        ready();
+      }
+    });
+    rows.on('end', () => {
+      done = true;
+      ready();
+    });
+    rows.on('error', (err) => {
+      failure = err;
+      done = true;
+      ready();
+    });
     for (;;) {
-      const keys = (await this.rows('SELECT borrowernumber FROM borrowers WHERE borrowernumber > ? ORDER BY borrowernumber LIMIT ?', [after, CHUNK])).map((r) => Number(r.borrowernumber));
-      if (keys.length === 0) break;
-      await this.readPatrons(keys);
-      after = keys[keys.length - 1]!;
+      if (batch.length < size && !done) await new Promise<void>((resolve) => (wake = resolve));
+      if (failure) throw failure;
+      if (batch.length > 0) {
+        const out = batch;
+        batch = [];
+        this.rowsRead += out.length;
+        this.sink.progress(this.rowsRead);
+        yield out;
+      }
+      if (done && batch.length === 0) return;
+      rows.resume();
     }
+  }
+
+  /**
+   * Everything, each table in one streaming pass (a query per chunk of patrons costs far more
+   * than reading): the patrons, the checkouts, then every account as lines and offsets
+   * interleaved in borrowernumber order, handed on a chunk of patrons at a time.
+   */
+  private async readEverything(): Promise<void> {
+    const homes = new Map<number, string>();
+    for await (const batch of this.stream<BorrowerRow>(`${BORROWERS} ORDER BY borrowernumber`)) {
+      const patrons: PatronRow[] = [];
+      for (const b of batch) {
+        if (!this.branches.has(b.branchcode)) continue;
+        homes.set(b.borrowernumber, b.branchcode);
+        patrons.push(this.patron(b));
+      }
+      await this.sink.patrons(patrons);
+    }
+    for await (const batch of this.stream<RowDataPacket>('SELECT itemnumber, borrowernumber FROM issues')) {
+      for (const r of batch) if (homes.has(Number(r.borrowernumber))) this.want(Number(r.itemnumber), null, 0);
+    }
+
+    let group = { patrons: [] as number[], lines: [] as LineRow[], offsets: [] as RowDataPacket[] };
+    let current = -1;
+    for await (const batch of this.stream<unknown[]>(ACCOUNTS_IN_ORDER, [], true)) {
+      for (const r of batch) {
+        const borrowernumber = Number(r[1]);
+        if (!homes.has(borrowernumber)) continue;
+        if (borrowernumber !== current) {
+          if (group.patrons.length >= CHUNK) {
+            await this.accounts(group.patrons, homes, group.lines, group.offsets, 'none');
+            group = { patrons: [], lines: [], offsets: [] };
+          }
+          group.patrons.push(borrowernumber);
+          current = borrowernumber;
+        }
+        if (r[0] === 0) group.lines.push(lineOf(r));
+        else group.offsets.push({ credit_id: r[2], debit_id: r[12], amount: r[6] } as unknown as RowDataPacket);
+      }
+    }
+    await this.accounts(group.patrons, homes, group.lines, group.offsets, 'none');
+    const all = [...homes.keys()].map((k) => this.id(k));
+    for (let i = 0; i < all.length; i += CHUNK) await this.sink.scope(all.slice(i, i + CHUNK));
+    await this.flushItems();
+    this.sink.progress(this.rowsRead);
+
     // Every deleted patron Arrears still holds: their account is read by its own keys.
     const deleted = (await this.rows('SELECT DISTINCT d.borrowernumber FROM deletedborrowers d WHERE NOT EXISTS (SELECT 1 FROM borrowers b WHERE b.borrowernumber = d.borrowernumber)')).map((r) => Number(r.borrowernumber));
     await this.readDeleted(deleted);
@@ -165,12 +249,7 @@ export class KohaReader {
    */
   private async readPatrons(keys: number[], since?: string): Promise<void> {
     if (keys.length === 0) return;
-    const borrowers = (await this.rows<BorrowerRow>(
-      `SELECT borrowernumber, cardnumber, surname, firstname, address, address2, city, state, zipcode, email, phone, mobile,
-              phonepro, B_phone, dateofbirth, branchcode, categorycode, sort1, sort2
-       FROM borrowers WHERE borrowernumber IN (?)`,
-      [keys],
-    )).filter((b) => this.branches.has(b.branchcode));
+    const borrowers = (await this.rows<BorrowerRow>(`${BORROWERS} WHERE borrowernumber IN (?)`, [keys])).filter((b) => this.branches.has(b.branchcode));
     if (borrowers.length === 0) return;
     const homes = new Map(borrowers.map((b) => [b.borrowernumber, b.branchcode]));
     await this.sink.patrons(borrowers.map((b) => this.patron(b)));
@@ -182,8 +261,14 @@ export class KohaReader {
             offsets: await this.rows(`${OFFSETS} WHERE d.borrowernumber IN (?) AND o.credit_id IS NOT NULL`, [present]),
           }
         : await this.readChangedLines(present, since);
-    const issued = await this.rows('SELECT itemnumber FROM issues WHERE borrowernumber IN (?)', [present]);
-    await this.ledger(present, homes, lines, offsets, issued.map((r) => Number(r.itemnumber)), since !== undefined);
+    for (const r of await this.rows('SELECT itemnumber FROM issues WHERE borrowernumber IN (?)', [present])) this.want(Number(r.itemnumber), null, 0);
+    if (since !== undefined) {
+      // A lost item stays linked to its patron by a debit that may be closed and unread.
+      const charged = await this.rows('SELECT itemnumber, borrowernumber, MAX(accountlines_id) AS line FROM accountlines WHERE borrowernumber IN (?) AND credit_type_code IS NULL AND itemnumber IS NOT NULL GROUP BY itemnumber, borrowernumber', [present]);
+      for (const r of charged) this.want(Number(r.itemnumber), Number(r.borrowernumber), Number(r.line));
+    }
+    await this.accounts(present, homes, lines, offsets, since === undefined ? 'patrons' : 'lines');
+    await this.flushItems();
   }
 
   /**
@@ -242,7 +327,8 @@ export class KohaReader {
       const offsets = debitKeys.length ? await this.rows(`${OFFSETS} WHERE o.debit_id IN (?) AND o.credit_id IS NOT NULL`, [debitKeys]) : [];
       const patrons = present.filter((p) => homes.has(p));
       await this.sink.deleted(patrons.map((p) => this.id(p)));
-      await this.ledger(patrons, homes, lines, offsets, []);
+      await this.accounts(patrons, homes, lines, offsets, 'patrons');
+      await this.flushItems();
     }
   }
 
@@ -272,12 +358,41 @@ export class KohaReader {
     };
   }
 
+  /** An item to read and send: checked out (borrower null) or named by a debit (`line`: the latest such debit wins). */
+  private want(itemnumber: number, borrowernumber: number | null, line: number): void {
+    if (this.itemsSent.has(itemnumber)) return;
+    const known = this.itemWants.get(itemnumber);
+    if (!known || (borrowernumber !== null && line >= known.line)) this.itemWants.set(itemnumber, { borrowernumber: borrowernumber ?? known?.borrowernumber ?? null, line: Math.max(line, known?.line ?? 0) });
+  }
+
+  /** The items wanted so far, read and sent; a lost one not checked out stays with the patron its debit names. */
+  private async flushItems(): Promise<void> {
+    const wanted = [...this.itemWants.keys()];
+    for (let i = 0; i < wanted.length; i += CHUNK) {
+      const rows = await this.rows<ItemDataRow>(
+        `SELECT it.itemnumber, it.barcode, it.itemlost, it.withdrawn, b.title, iss.borrowernumber AS issued_to, iss.date_due
+         FROM items it
+         LEFT JOIN biblio b ON b.biblionumber = it.biblionumber
+         LEFT JOIN issues iss ON iss.itemnumber = it.itemnumber
+         WHERE it.itemnumber IN (?)`,
+        [wanted.slice(i, i + CHUNK)],
+      );
+      const items = rows.map((r) => {
+        this.itemsSent.add(r.itemnumber);
+        return this.item(r, this.itemWants.get(r.itemnumber)?.borrowernumber ?? null);
+      });
+      await this.sink.items(items);
+    }
+    this.itemWants.clear();
+  }
+
   /**
-   * One chunk of patrons' accounts: items first (charges name them), then charges and
-   * payments. `partial`: the lines are part of each account (readChangedLines), so what the
-   * sync carries in full is those lines, not the whole account.
+   * Charges and payments of a chunk of patrons from their lines and offsets, and the items
+   * their debits name (sent by flushItems). `scope` says what the sync now carries in full:
+   * these patrons' whole ledgers and checkouts, only the lines read (readChangedLines), or
+   * nothing yet (the caller scopes every patron at the end).
    */
-  private async ledger(patrons: number[], homes: Map<number, string>, lines: LineRow[], offsetRows: RowDataPacket[], issuedItems: number[], partial = false): Promise<void> {
+  private async accounts(patrons: number[], homes: Map<number, string>, lines: LineRow[], offsetRows: RowDataPacket[], scope: 'patrons' | 'lines' | 'none'): Promise<void> {
     const ownDebits = this.request.ownDebits;
     const byPatron = new Map<number, LineRow[]>();
     for (const l of lines) {
@@ -285,46 +400,15 @@ export class KohaReader {
       const list = byPatron.get(l.borrowernumber);
       if (list) list.push(l);
       else byPatron.set(l.borrowernumber, [l]);
+      if (l.itemnumber !== null && l.credit_type_code === null) this.want(l.itemnumber, l.borrowernumber, l.accountlines_id);
     }
-    const offsets: KohaOffset[] = offsetRows.map((o) => ({ creditId: Number(o.credit_id), debitId: Number(o.debit_id), amount: this.cents(o.amount as string, `account_offsets of line ${String(o.debit_id)}`) }));
+    const offsets: KohaOffset[] = offsetRows.map((o) => ({ creditId: Number(o.credit_id), debitId: Number(o.debit_id), amount: this.cents(o.amount as string, Number(o.debit_id), 'account_offsets amount') }));
     const offsetsOf = new Map<number, KohaOffset[]>();
     for (const o of offsets) {
       const list = offsetsOf.get(o.debitId);
       if (list) list.push(o);
       else offsetsOf.set(o.debitId, [o]);
     }
-
-    // Items: those checked out to these patrons and those their debits name.
-    // The items every debit names: from the lines when the whole account was read, else asked for
-    // (a lost item stays linked to its patron by a debit that may be closed and unread).
-    const charged: { itemnumber: number; borrowernumber: number; line: number }[] = partial
-      ? (await this.rows('SELECT itemnumber, borrowernumber, MAX(accountlines_id) AS line FROM accountlines WHERE borrowernumber IN (?) AND credit_type_code IS NULL AND itemnumber IS NOT NULL GROUP BY itemnumber, borrowernumber', [patrons])).map((r) => ({
-          itemnumber: Number(r.itemnumber),
-          borrowernumber: Number(r.borrowernumber),
-          line: Number(r.line),
-        }))
-      : lines.filter((l) => l.itemnumber !== null && l.credit_type_code === null && l.borrowernumber !== null).map((l) => ({ itemnumber: l.itemnumber!, borrowernumber: l.borrowernumber!, line: l.accountlines_id }));
-    const wanted = new Set<number>(issuedItems);
-    for (const c of charged) wanted.add(c.itemnumber);
-    for (const n of this.itemsSent) wanted.delete(n);
-    const lostBy = new Map<number, number>();
-    for (const c of charged.sort((a, b) => a.line - b.line)) lostBy.set(c.itemnumber, c.borrowernumber);
-    const items: ItemRow[] = [];
-    if (wanted.size) {
-      const rows = await this.rows<ItemDataRow>(
-        `SELECT it.itemnumber, it.barcode, it.itemlost, it.withdrawn, b.title, iss.borrowernumber AS issued_to, iss.date_due
-         FROM items it
-         LEFT JOIN biblio b ON b.biblionumber = it.biblionumber
-         LEFT JOIN issues iss ON iss.itemnumber = it.itemnumber
-         WHERE it.itemnumber IN (?)`,
-        [[...wanted]],
-      );
-      for (const r of rows) {
-        this.itemsSent.add(r.itemnumber);
-        items.push(this.item(r, lostBy.get(r.itemnumber) ?? null));
-      }
-    }
-    await this.sink.items(items);
 
     const charges: ChargeRow[] = [];
     const payments: PaymentRow[] = [];
@@ -334,9 +418,8 @@ export class KohaReader {
       const debits: (KohaDebit & { line: LineRow })[] = [];
       const credits: (KohaCredit & { line: LineRow })[] = [];
       for (const l of mine) {
-        const amount = this.cents(l.amount, `accountlines ${l.accountlines_id} amount`);
-        const outstanding = this.cents(l.amountoutstanding, `accountlines ${l.accountlines_id} amountoutstanding`);
-        const date = utcInstant(l.date) ?? utcInstant(l.timestamp) ?? new Date(0);
+        const amount = this.cents(l.amount, l.accountlines_id, 'amount');
+        const outstanding = this.cents(l.amountoutstanding, l.accountlines_id, 'amountoutstanding');
         if (l.credit_type_code !== null) {
           credits.push({ id: l.accountlines_id, outstanding, line: l });
           continue;
@@ -345,7 +428,7 @@ export class KohaReader {
         const code = l.debit_type_code ?? '';
         if (!(code in chargeMap)) this.unmapped.charges.add(code);
         if (chargeMap[code] === 'ignore' && !ownDebits.has(String(l.accountlines_id))) continue;
-        debits.push({ id: l.accountlines_id, amount, outstanding, date, line: l });
+        debits.push({ id: l.accountlines_id, amount, outstanding, date: utcInstant(l.date) ?? utcInstant(l.timestamp) ?? new Date(0), line: l });
       }
       const patronOffsets = debits.flatMap((d) => offsetsOf.get(d.id) ?? []);
       const { splits } = splitLedger(debits, credits, patronOffsets);
@@ -359,7 +442,8 @@ export class KohaReader {
           id: this.id(d.id),
           key: d.id,
           patronId,
-          itemId: d.line.itemnumber !== null && this.itemsSent.has(d.line.itemnumber) ? this.id(d.line.itemnumber) : null,
+          // accountlines.itemnumber is a foreign key (SET NULL when the item goes): the item exists, and is sent.
+          itemId: d.line.itemnumber !== null ? this.id(d.line.itemnumber) : null,
           library: d.line.branchcode && this.branches.has(d.line.branchcode) ? d.line.branchcode : home,
           reason: (reason === undefined || reason === 'ignore' ? 'manual' : reason) as ChargeReason,
           amountCents: d.amount,
@@ -400,14 +484,14 @@ export class KohaReader {
         });
       }
     }
-    if (partial) {
+    if (scope === 'lines') {
       await this.sink.itemScope(patrons.map((p) => this.id(p)));
       const mine = lines.filter((l) => l.borrowernumber !== null && homes.has(l.borrowernumber));
       await this.sink.lineScope({
         charges: mine.filter((l) => l.credit_type_code === null).map((l) => ownDebits.get(String(l.accountlines_id)) ?? this.id(l.accountlines_id)),
         credits: mine.filter((l) => l.credit_type_code !== null).map((l) => this.id(l.accountlines_id)),
       });
-    } else await this.sink.scope(patrons.map((p) => this.id(p)));
+    } else if (scope === 'patrons') await this.sink.scope(patrons.map((p) => this.id(p)));
     await this.sink.charges(charges);
     await this.sink.payments(payments);
   }
@@ -431,12 +515,45 @@ export class KohaReader {
     };
   }
 
-  private cents(value: string | null, where: string): number {
+  private cents(value: string | null, line: number, column: string): number {
     if (value === null) return 0;
     const c = decimalToCents(String(value));
-    if (c === null) throw new Error(`Koha ${where} is not an amount: ${JSON.stringify(value)}`);
+    if (c === null) throw new Error(`Koha accountlines ${line} ${column} is not an amount: ${JSON.stringify(value)}`);
     return c;
   }
+}
+
+const BORROWERS = `SELECT borrowernumber, cardnumber, surname, firstname, address, address2, city, state, zipcode, email, phone, mobile,
+  phonepro, B_phone, dateofbirth, branchcode, categorycode, sort1, sort2 FROM borrowers`;
+
+/**
+ * Every line (kind 0) and every offset between a credit and a debit (kind 1, on its debit's
+ * patron), in patron order: one pass gives each patron's whole account together. The columns
+ * line up with lineOf.
+ */
+const ACCOUNTS_IN_ORDER = `SELECT 0 AS kind, borrowernumber, accountlines_id, itemnumber, date, timestamp, CAST(amount AS CHAR) AS amount,
+    CAST(amountoutstanding AS CHAR) AS amountoutstanding, debit_type_code, credit_type_code, payment_type, branchcode, NULL AS debit_id
+  FROM accountlines WHERE borrowernumber IS NOT NULL
+  UNION ALL
+  SELECT 1, d.borrowernumber, o.credit_id, NULL, NULL, NULL, CAST(o.amount AS CHAR), NULL, NULL, NULL, NULL, NULL, o.debit_id
+  FROM account_offsets o JOIN accountlines d ON d.accountlines_id = o.debit_id
+  WHERE o.credit_id IS NOT NULL AND d.borrowernumber IS NOT NULL
+  ORDER BY 2, 1`;
+
+function lineOf(r: unknown[]): LineRow {
+  return {
+    accountlines_id: Number(r[2]),
+    borrowernumber: Number(r[1]),
+    itemnumber: r[3] === null ? null : Number(r[3]),
+    date: r[4] as string | null,
+    timestamp: r[5] as string,
+    amount: r[6] as string | null,
+    amountoutstanding: r[7] as string | null,
+    debit_type_code: r[8] as string | null,
+    credit_type_code: r[9] as string | null,
+    payment_type: r[10] as string | null,
+    branchcode: r[11] as string | null,
+  } as LineRow;
 }
 
 const LINES = `SELECT accountlines_id, borrowernumber, itemnumber, date, timestamp, CAST(amount AS CHAR) AS amount,
