@@ -171,6 +171,8 @@ export interface SyncRequest {
   knownLedger: (patronIds: readonly string[]) => Promise<Map<string, { charges: string[]; payments: string[] }>>;
   /** Incremental: the patrons Arrears links these items to now (returns move an item off a patron). */
   itemHolders: (itemIds: readonly string[]) => Promise<Map<string, string>>;
+  /** Incremental: the items Arrears links to these patrons now, by patron. */
+  heldItems: (patronIds: readonly string[]) => Promise<Map<string, string[]>>;
 }
 
 export interface IlsCodes {

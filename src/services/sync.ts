@@ -234,6 +234,7 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
           ownDebits: await ownDebits(db, config.id),
           knownLedger: (ids) => knownLedger(db, name, ids),
           itemHolders: (ids) => itemHolders(db, ids),
+          heldItems: (ids) => heldItems(db, ids),
         };
         const cursor = await ils.extract(request, sink).finally(() => sink.drain().catch(() => undefined));
         await sink.drain();
@@ -367,6 +368,14 @@ async function itemHolders(db: Executor, itemIds: readonly string[]): Promise<Ma
   return new Map(rows.rows.map((r) => [r.id, r.patron_id]));
 }
 
+async function heldItems(db: Executor, patronIds: readonly string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (patronIds.length === 0) return out;
+  const rows = await sql<{ id: string; patron_id: string }>`select id, patron_id from items where patron_id = any(${[...patronIds]}::text[])`.execute(db);
+  for (const r of rows.rows) out.set(r.patron_id, [...(out.get(r.patron_id) ?? []), r.id]);
+  return out;
+}
+
 type Merged = Pick<SyncResult, 'libraries' | 'patrons' | 'items' | 'charges' | 'payments' | 'removed' | 'deletedPatrons'>;
 
 /** What the driver staged, merged kind by kind in the order rows refer to each other. */
@@ -476,7 +485,7 @@ class Merge {
              status = case when i.status = 'checked_out' then 'available' else i.status end,
              updated_at = ${this.now.toISOString()}::timestamptz
       where starts_with(i.id, ${this.prefix})
-        and i.patron_id in (select patron_id from sync_scope union all select patron_id from sync_item_scope)
+        and i.patron_id = any(array(select patron_id from sync_scope union all select patron_id from sync_item_scope))
         and not exists (select 1 from sync_items s where s.id = i.id)`.execute(this.db);
     return Number(r.numAffectedRows ?? 0);
   }

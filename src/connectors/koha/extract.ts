@@ -263,9 +263,12 @@ export class KohaReader {
         : await this.readChangedLines(present, since);
     for (const r of await this.rows('SELECT itemnumber FROM issues WHERE borrowernumber IN (?)', [present])) this.want(Number(r.itemnumber), null, 0);
     if (since !== undefined) {
-      // A lost item stays linked to its patron by a debit that may be closed and unread.
-      const charged = await this.rows('SELECT itemnumber, borrowernumber, MAX(accountlines_id) AS line FROM accountlines WHERE borrowernumber IN (?) AND credit_type_code IS NULL AND itemnumber IS NOT NULL GROUP BY itemnumber, borrowernumber', [present]);
-      for (const r of charged) this.want(Number(r.itemnumber), Number(r.borrowernumber), Number(r.line));
+      // The items Arrears links to them are read again: a lost one stays with its patron (the debit
+      // that links it may be closed and unread), one found or returned leaves them.
+      const prefix = `${this.name}:`;
+      for (const [patron, items] of await this.request.heldItems(present.map((p) => this.id(p)))) {
+        for (const item of items) if (item.startsWith(prefix)) this.want(Number(item.slice(prefix.length)), Number(patron.slice(prefix.length)), 0);
+      }
     }
     await this.accounts(present, homes, lines, offsets, since === undefined ? 'patrons' : 'lines');
     await this.flushItems();
