@@ -135,16 +135,26 @@ class Sink implements SyncSink {
     await this.tail;
   }
 
+  /** Each kind's stage columns and, for a full sync's millions of rows, their order worked out once. */
+  private readonly layouts = new Map<ImportKind, string[]>();
+
   private append(kind: ImportKind, rows: readonly (LibraryRow | PatronRow | ItemRow | ChargeRow | PaymentRow)[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
-    const columns = columnsOf(kind);
-    const tuples = rows.map((r) => {
+    let columns = this.layouts.get(kind);
+    if (!columns) this.layouts.set(kind, (columns = columnsOf(kind)));
+    const width = columns.length;
+    const tuples: StageValue[][] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
       const v = stageValues(kind, r);
-      const rowNo = kind === 'libraries' ? ++this.libraryRow : (r as PatronRow).key;
-      return [rowNo, ...columns.map((c) => v[c] ?? null)];
-    });
+      const tuple: StageValue[] = new Array(width + 1);
+      tuple[0] = kind === 'libraries' ? ++this.libraryRow : (r as PatronRow).key;
+      for (let c = 0; c < width; c++) tuple[c + 1] = v[columns[c]!] ?? null;
+      tuples[i] = tuple;
+    }
+    const names = ['row_no', ...columns];
     return this.enqueue(async () => {
-      for (let i = 0; i < tuples.length; i += this.session.batchSize) await this.session.append(SYNC_TABLE[kind], ['row_no', ...columns], tuples.slice(i, i + this.session.batchSize));
+      for (let i = 0; i < tuples.length; i += this.session.batchSize) await this.session.append(SYNC_TABLE[kind], names, tuples.length <= this.session.batchSize ? tuples : tuples.slice(i, i + this.session.batchSize));
     });
   }
 

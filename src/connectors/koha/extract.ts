@@ -398,7 +398,9 @@ export class KohaReader {
   private async accounts(patrons: number[], homes: Map<number, string>, lines: LineRow[], offsetRows: RowDataPacket[], scope: 'patrons' | 'lines' | 'none'): Promise<void> {
     const ownDebits = this.request.ownDebits;
     const byPatron = new Map<number, LineRow[]>();
+    const lineById = new Map<number, LineRow>();
     for (const l of lines) {
+      lineById.set(l.accountlines_id, l);
       if (l.borrowernumber === null || !homes.has(l.borrowernumber)) continue;
       const list = byPatron.get(l.borrowernumber);
       if (list) list.push(l);
@@ -453,11 +455,9 @@ export class KohaReader {
           assessedAt: d.date,
         });
       }
-      const creditsById = new Map(credits.map((c) => [c.id, c.line]));
-      const debitsById = new Map(debits.map((d) => [d.id, d.line]));
       for (const s of splits) {
         if (s.creditId === null) {
-          const debit = debitsById.get(s.debitId)!;
+          const debit = lineById.get(s.debitId)!;
           payments.push({
             id: `${this.name}:adjust:${s.debitId}`,
             key: s.debitId,
@@ -470,7 +470,7 @@ export class KohaReader {
           });
           continue;
         }
-        const credit = creditsById.get(s.creditId)!;
+        const credit = lineById.get(s.creditId)!;
         const code = credit.credit_type_code!;
         if (!(code in paymentMap)) this.unmapped.payments.add(code);
         const paymentType = credit.payment_type ?? '';
