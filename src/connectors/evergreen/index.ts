@@ -6,7 +6,7 @@ import type { ConnectionReport, ConnectorConfig, ConnectorDriver, IlsCodes, IlsS
 import { asIlsError } from '../errors.ts';
 import { connectEvergreen } from './connection.ts';
 import { EvergreenReader } from './extract.ts';
-import { applyEvergreenWrite } from './writeback.ts';
+import { applyEvergreenWrite, newWriteCache } from './writeback.ts';
 
 /**
  * Evergreen's stock billing types (config.billing_type ids, matched by id: the text Evergreen's
@@ -206,8 +206,34 @@ class EvergreenSession implements IlsSession {
     return this.guard(() => new EvergreenReader(this.client, this.config, request, sink).run());
   }
 
+  private grouped = false;
+  private readonly cache = newWriteCache();
+
   apply(write: Parameters<IlsSession['apply']>[0]): ReturnType<IlsSession['apply']> {
-    return this.guard(() => applyEvergreenWrite(this.client, this.config, write));
+    return this.guard(() => applyEvergreenWrite(this.client, this.config, write, this.grouped, this.cache));
+  }
+
+  /**
+   * The writes fn applies share one Evergreen transaction: one commit for the batch. Its
+   * foreign keys are checked at each statement (Evergreen defers them), so a write they refuse
+   * is rolled back to its savepoint alone.
+   */
+  async group<T>(fn: () => Promise<T>): Promise<T> {
+    return this.guard(async () => {
+      await this.client.query('BEGIN');
+      await this.client.query('SET CONSTRAINTS ALL IMMEDIATE');
+      this.grouped = true;
+      try {
+        const result = await fn();
+        await this.client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await this.client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        this.grouped = false;
+      }
+    });
   }
 
   async close(): Promise<void> {

@@ -4,8 +4,9 @@
 // as a billing of type 2 ("Long Overdue Collection Fee") on a new grocery transaction. Lifting
 // archives our penalty (stop_date) and deletes our tracker row: Evergreen's own
 // remove_from_collections leaves the penalty in place, and nothing here ever touches a
-// penalty, note or tracker row Arrears did not write. Each write is one Evergreen transaction;
-// a retry after an interruption finds what an earlier attempt committed before writing again.
+// penalty, note or tracker row Arrears did not write. Each write is one Evergreen transaction,
+// or one savepoint of a batch's; a retry after an interruption finds what an earlier attempt
+// committed before writing again.
 import type pg from 'pg';
 import { formatMoney } from '../../domain/money.ts';
 import { WriteRefused, type AppliedWrite, type ConnectorConfig, type WriteIntent } from '../types.ts';
@@ -56,7 +57,24 @@ const FOREIGN_KEY = '23503';
  * connector's staffId, else actor.usr 1 (the administrator Evergreen's installer creates),
  * else the first super user.
  */
-async function staffAccount(client: pg.Client, config: ConnectorConfig): Promise<number> {
+/** What stays the same through a batch of writes: looked up once per session, not per write. */
+export interface WriteCache {
+  staff?: number;
+  penalties: Set<number>;
+  orgUnits: Set<number>;
+  billingTypes: Map<number, string>;
+}
+
+export function newWriteCache(): WriteCache {
+  return { penalties: new Set(), orgUnits: new Set(), billingTypes: new Map() };
+}
+
+async function staffAccount(client: pg.Client, config: ConnectorConfig, cache: WriteCache): Promise<number> {
+  cache.staff ??= await findStaffAccount(client, config);
+  return cache.staff;
+}
+
+async function findStaffAccount(client: pg.Client, config: ConnectorConfig): Promise<number> {
   const configured = config.options.staffId;
   if (configured !== undefined) {
     if ((await client.query('SELECT 1 FROM actor.usr WHERE id = $1', [configured])).rowCount === 0) throw new WriteRefused(`Evergreen has no staff account ${configured} (actor.usr.id; the connector's staffId)`);
@@ -67,12 +85,26 @@ async function staffAccount(client: pg.Client, config: ConnectorConfig): Promise
   return r.rows[0].id;
 }
 
-export async function applyEvergreenWrite(client: pg.Client, config: ConnectorConfig, w: WriteIntent): Promise<AppliedWrite> {
+/** One write: its own transaction, or inside a batch's (`grouped`) a savepoint that a refusal rolls back alone. */
+export async function applyEvergreenWrite(client: pg.Client, config: ConnectorConfig, w: WriteIntent, grouped = false, cache: WriteCache = newWriteCache()): Promise<AppliedWrite> {
   const usr = Number(w.patronKey);
   if (!Number.isSafeInteger(usr)) throw new WriteRefused(`"${w.patronKey}" is not an Evergreen actor.usr id`);
+  if (grouped) {
+    await client.query('SAVEPOINT arrears_write');
+    try {
+      const result = await write(client, config, w, usr, cache);
+      await client.query('RELEASE SAVEPOINT arrears_write');
+      return result;
+    } catch (err) {
+      const refused = err instanceof WriteRefused || (err as { code?: string }).code === FOREIGN_KEY;
+      if (refused) await client.query('ROLLBACK TO SAVEPOINT arrears_write');
+      if ((err as { code?: string }).code === FOREIGN_KEY) throw new WriteRefused(`Evergreen refused the ${w.kind}: ${(err as Error).message}`);
+      throw err;
+    }
+  }
   await client.query('BEGIN');
   try {
-    const result = await write(client, config, w, usr);
+    const result = await write(client, config, w, usr, cache);
     // Evergreen's foreign keys are deferred: a refusal may only come now.
     await client.query('COMMIT');
     return result;
@@ -83,7 +115,7 @@ export async function applyEvergreenWrite(client: pg.Client, config: ConnectorCo
   }
 }
 
-async function write(client: pg.Client, config: ConnectorConfig, w: WriteIntent, usr: number): Promise<AppliedWrite> {
+async function write(client: pg.Client, config: ConnectorConfig, w: WriteIntent, usr: number, cache: WriteCache): Promise<AppliedWrite> {
   if (w.kind === 'lift') {
     const ref = parseBlockRef(w.blockRef);
     if (!ref) return { ilsRef: null, detail: { lifted: false, why: 'no penalty was placed' } };
@@ -99,14 +131,18 @@ async function write(client: pg.Client, config: ConnectorConfig, w: WriteIntent,
   const patron = (await client.query<{ home_ou: number; deleted: boolean }>('SELECT home_ou, deleted FROM actor.usr WHERE id = $1', [usr])).rows[0];
   if (!patron || patron.deleted) throw new WriteRefused(`Evergreen has no patron ${usr} (deleted?)`);
   const org = config.options.penaltyOrgUnit ?? patron.home_ou;
-  if (config.options.penaltyOrgUnit !== undefined && (await client.query('SELECT 1 FROM actor.org_unit WHERE id = $1', [org])).rowCount === 0) {
-    throw new WriteRefused(`Evergreen has no org unit ${org} (actor.org_unit.id; the connector's penaltyOrgUnit)`);
+  if (config.options.penaltyOrgUnit !== undefined && !cache.orgUnits.has(org)) {
+    if ((await client.query('SELECT 1 FROM actor.org_unit WHERE id = $1', [org])).rowCount === 0) throw new WriteRefused(`Evergreen has no org unit ${org} (actor.org_unit.id; the connector's penaltyOrgUnit)`);
+    cache.orgUnits.add(org);
   }
 
   if (w.kind === 'block') {
     const penalty = config.options.penaltyId ?? DEFAULT_PENALTY;
-    if ((await client.query('SELECT 1 FROM config.standing_penalty WHERE id = $1', [penalty])).rowCount === 0) throw new WriteRefused(`Evergreen has no standing penalty ${penalty} (config.standing_penalty.id)`);
-    const staff = await staffAccount(client, config);
+    if (!cache.penalties.has(penalty)) {
+      if ((await client.query('SELECT 1 FROM config.standing_penalty WHERE id = $1', [penalty])).rowCount === 0) throw new WriteRefused(`Evergreen has no standing penalty ${penalty} (config.standing_penalty.id)`);
+      cache.penalties.add(penalty);
+    }
+    const staff = await staffAccount(client, config, cache);
     const message = fill(config.options.comment ?? DEFAULT_COMMENT, w);
     if (w.recovering) {
       // An earlier attempt may have committed in Evergreen before Arrears recorded it. Its
@@ -146,7 +182,11 @@ async function write(client: pg.Client, config: ConnectorConfig, w: WriteIntent,
   if (cents <= 0) throw new WriteRefused('the agency fee is not more than 0.00');
   if (cents > MAX_CENTS) throw new WriteRefused(`the agency fee ${formatMoney(cents)} is more than a money.billing amount can hold (9999.99)`);
   const btype = Number(config.options.feeType ?? DEFAULT_FEE_BTYPE);
-  const type = Number.isSafeInteger(btype) ? (await client.query<{ name: string }>('SELECT name FROM config.billing_type WHERE id = $1', [btype])).rows[0] : undefined;
+  let type = cache.billingTypes.has(btype) ? { name: cache.billingTypes.get(btype)! } : undefined;
+  if (!type && Number.isSafeInteger(btype)) {
+    type = (await client.query<{ name: string }>('SELECT name FROM config.billing_type WHERE id = $1', [btype])).rows[0];
+    if (type) cache.billingTypes.set(btype, type.name);
+  }
   if (!type) throw new WriteRefused(`Evergreen has no billing type "${config.options.feeType ?? DEFAULT_FEE_BTYPE}" (config.billing_type.id)`);
   const marker = feeMarker(w, config.name);
   const existing = (
