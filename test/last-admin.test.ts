@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/connection.ts';
-import { SESSION_COOKIE } from '../src/http/auth.ts';
+import { CSRF_HEADER, SESSION_COOKIE } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
 import type { Clock, Context } from '../src/services/context.ts';
 import { addUser, getUser, updateUser } from '../src/services/users.ts';
@@ -31,14 +31,20 @@ afterAll(async () => {
   await t?.dispose();
 });
 
-async function signIn(username: string): Promise<string> {
-  const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username, password: PASSWORD } });
-  expect(res.statusCode).toBe(200);
-  return `${SESSION_COOKIE}=${res.cookies.find((c) => c.name === SESSION_COOKIE)!.value}`;
+interface Session {
+  cookie: string;
+  csrf: string;
 }
 
-function patchUser(cookie: string, user: string, body: object) {
-  return app.inject({ method: 'PATCH', url: `/api/users/${user}`, payload: body, headers: { cookie } });
+async function signIn(username: string): Promise<Session> {
+  const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username, password: PASSWORD } });
+  expect(res.statusCode).toBe(200);
+  return { cookie: `${SESSION_COOKIE}=${res.cookies.find((c) => c.name === SESSION_COOKIE)!.value}`, csrf: res.json().csrfToken as string };
+}
+
+/** As the staff app sends it: the session cookie and its CSRF token. */
+function patchUser(session: Session, user: string, body: object) {
+  return app.inject({ method: 'PATCH', url: `/api/users/${user}`, payload: body, headers: { cookie: session.cookie, [CSRF_HEADER]: session.csrf } });
 }
 
 async function activeAdmins(): Promise<string[]> {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asDate } from '../src/domain/dates.ts';
 import { toSettingsJson } from '../src/domain/settings-validation.ts';
-import { SESSION_COOKIE } from '../src/http/auth.ts';
+import { CSRF_HEADER, SESSION_COOKIE } from '../src/http/auth.ts';
 import { buildServer } from '../src/http/server.ts';
 import type { Clock, Context } from '../src/services/context.ts';
 import { listRuns } from '../src/services/run-history.ts';
@@ -23,6 +23,7 @@ let t: TestDatabase;
 let s: Scenario;
 let app: FastifyInstance;
 let cookie = '';
+let csrf = '';
 let now = new Date('2015-03-02T12:00:00Z');
 const clock: Clock = { now: () => new Date(now) };
 let ctx: Context;
@@ -46,8 +47,6 @@ beforeAll(async () => {
   );
   await addUser(ctx, { username: 'admin', password: PASSWORD, roles: ['admin'] });
   app = await buildServer(ctx);
-  const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'admin', password: PASSWORD } });
-  cookie = `${SESSION_COOKIE}=${res.cookies.find((c) => c.name === SESSION_COOKIE)!.value}`;
 });
 afterAll(async () => {
   await app?.close();
@@ -55,7 +54,7 @@ afterAll(async () => {
 });
 
 function api(method: 'GET' | 'POST' | 'PATCH' | 'PUT', url: string, payload?: unknown) {
-  return app.inject({ method, url, payload: payload as object, headers: { cookie } });
+  return app.inject({ method, url, payload: payload as object, headers: { cookie, [CSRF_HEADER]: csrf } });
 }
 
 async function fileCount(): Promise<number> {
@@ -88,7 +87,7 @@ describe('an entry keeps its id for life', () => {
 
     // Later the same day: nothing is owed again, and no file is written twice.
     now = new Date('2015-03-02T20:00:00Z');
-    expect(await scheduler.tick()).toEqual({ busy: false, ran: [], skipped: [], failed: [] });
+    expect(await scheduler.tick()).toEqual({ busy: false, ran: [], skipped: [], failed: [], synced: [] });
     expect(await fileCount()).toBe(files);
 
     const audit = await t.db.selectFrom('audit_log').select(['action', 'entity_id', 'before', 'after']).where('action', 'like', 'settings.%').where('actor', '=', 'test:edit').execute();
@@ -182,6 +181,12 @@ describe('the preview of a proposed table', () => {
 });
 
 describe('the HTTP API', () => {
+  // Signed in at this point of the test clock: a session ends after 30 idle minutes.
+  beforeAll(async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'admin', password: PASSWORD } });
+    cookie = `${SESSION_COOKIE}=${res.cookies.find((c) => c.name === SESSION_COOKIE)!.value}`;
+    csrf = res.json().csrfToken as string;
+  });
   it('PATCH /api/settings/:id renames in place; POST adds; PUT order reorders; preview answers with amounts as money', async () => {
     const [first] = await loadEntries(t.db);
     const renamed = await api('PATCH', `/api/settings/${first!.id}`, { name: 'Main adults', minimumOwed: '26.00' });

@@ -413,7 +413,7 @@ describe('issue 15 defects in Chromium', () => {
   it('5. a viewer sees no control their role cannot use, and a screen they may not open says so', async () => {
     const viewer = await newPage('vera');
     const nav = await viewer.getByRole('navigation', { name: 'Screens' }).getByRole('link').allTextContents();
-    expect(nav).toEqual(['Dashboard', 'Patrons', 'Settings', 'Review', 'Referrals', 'Second agency', 'Report files', 'Agencies', 'Schedule']);
+    expect(nav).toEqual(['Dashboard', 'Patrons', 'Settings', 'Review', 'Referrals', 'Second agency', 'Report files', 'Agencies', 'Connectors', 'Schedule']);
     const WRITE = /^(Edit|Add an entry|Add an agency|Duplicate|Delete|Exclude|Release|Lift|Upload|Retry|Run now|Secure|Waive|Record agency payment|Import cleared accounts|Revoke|Create token|Remove from set|Build item set|↑|↓)/;
     for (const [label, heading] of SCREENS.filter(([l]) => nav.includes(l))) {
       await go(label, heading, viewer);

@@ -228,7 +228,7 @@ describe('the settings editor', () => {
     await form.getByRole('button', { name: 'Add entry' }).click();
     await page.getByText(/^Added “Juveniles” as entry id \d+ at position 4\.$/).waitFor();
     const juveniles = await t.db.selectFrom('settings_entries').select(['id', 'ptypes']).where('name', '=', 'Juveniles').executeTakeFirstOrThrow();
-    expect(juveniles.ptypes).toEqual([2, 3]);
+    expect(juveniles.ptypes).toEqual(['2', '3']);
 
     await page.getByRole('button', { name: 'Duplicate Juveniles' }).click();
     const copy = page.getByRole('form', { name: 'Add an entry' });
@@ -322,7 +322,7 @@ describe('audit, dashboard, schedule, imports and tokens', () => {
     await page.getByLabel('File (.csv or .xlsx)').setInputFiles(file);
     await page.getByLabel('Import the good rows and list the bad ones').check();
     await page.getByRole('button', { name: 'Import', exact: true }).click();
-    await expect(page.locator('.ok p').textContent()).resolves.toBe('patrons-some-bad.csv: 1 inserted, 0 updated, 1 skipped.');
+    await expect(page.locator('.ok p').textContent()).resolves.toBe('patrons-some-bad.csv: 1 inserted, 0 updated, 0 unchanged, 1 skipped.');
     const warning = page.locator('.warning');
     await expect(warning.locator('p').textContent()).resolves.toBe('1 row was left out of patrons-some-bad.csv:');
     await expect(warning.locator('li').allTextContents()).resolves.toEqual([expect.stringMatching(/^row 3, home_library: .*NOWHERE/)]);

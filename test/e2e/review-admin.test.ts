@@ -176,6 +176,7 @@ describe('review, administration and progress in Chromium', () => {
       'Second agency',
       'Report files',
       'Agencies',
+      'Connectors',
       'Schedule',
     ]);
     await clerk.context().close();
@@ -371,7 +372,7 @@ describe('review, administration and progress in Chromium', () => {
     expect(await now.textContent()).toMatch(/^Import under way: .+ — [\d,]+ rows read, [\d.]+ (kB|MB) of \d\.\d MB$/);
     await shot('35-import-progress');
 
-    await expect(page.locator('.ok p').textContent()).resolves.toBe(`patrons-40k.csv: ${rows} inserted, 0 updated, 0 skipped.`);
+    await expect(page.locator('.ok p').textContent()).resolves.toBe(`patrons-40k.csv: ${rows} inserted, 0 updated, 0 unchanged, 0 skipped.`);
     const last = page.getByRole('region', { name: 'Last import' });
     await expect(last.getByRole('status').textContent()).resolves.toMatch(/^Last import: Done — 40,000 rows read/);
     await expect(last.locator('.phases li.done').count()).resolves.toBe(3);

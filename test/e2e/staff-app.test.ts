@@ -195,7 +195,7 @@ describe('staff web app in Chromium', () => {
     await page.getByLabel('What the file holds').selectOption('patrons');
     await page.getByLabel('File (.csv or .xlsx)').setInputFiles(PATRONS_CSV);
     await page.getByRole('button', { name: 'Import' }).click();
-    await expect(page.locator('.ok p').textContent()).resolves.toBe('patrons.csv: 2 inserted, 0 updated, 0 skipped.');
+    await expect(page.locator('.ok p').textContent()).resolves.toBe('patrons.csv: 2 inserted, 0 updated, 0 unchanged, 0 skipped.');
     const imported = await t.db.selectFrom('patrons').select('last_name').where('id', 'in', ['P1', 'P2']).orderBy('id').execute();
     expect(imported.map((p) => p.last_name)).toEqual(['Smith', 'Jones, Jr.']);
     await shot('13-imports');
