@@ -234,7 +234,8 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
     const result = await withIlsSession(config, (ils) =>
       withImportSession(ctx.database, async (session) => {
         const db = session.db;
-        if (ctx.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(7411080, ${config.id})`.execute(db);
+        // One sync per connector at a time; the schema in the key, as every Arrears lock (db/locks.ts).
+        if (ctx.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(7411080, hashtext(current_schema() || ':' || ${config.id}::text))`.execute(db);
         await createSyncTables(db);
         const sink = new Sink(session, options.onRows);
         options.onPhase?.('reading');
