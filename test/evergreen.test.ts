@@ -198,7 +198,7 @@ describe('the least-privilege role', () => {
 });
 
 describe('incremental sync', () => {
-  it('reads again only the patrons something changed for: a cash payment, a forgive payment, a voided billing', async () => {
+  it('reads again only what changed: a cash payment, a forgive payment, a voided billing', async () => {
     const ann = await eg.patron({ barcode: '29000001' });
     const ben = await eg.patron({ barcode: '29000002' });
     const cal = await eg.patron({ barcode: '29000003' });
