@@ -145,11 +145,11 @@ export interface SyncSink {
   /** Patrons whose checkouts (not their whole ledger) this sync carries: item links not sent are gone. */
   itemScope(patronIds: readonly string[]): Promise<void>;
   /**
-   * Part of a ledger this sync carries in full, for patrons read only in part: these charges
-   * and every payment on them, and every payment of these credits (`<connector>:<credit key>`).
-   * Any such payment or charge not sent is gone from the ILS.
+   * Part of a ledger this sync carries in full, for patrons read only in part (`patrons`, whose
+   * lines these are): these charges and every payment on them, and every payment of these
+   * credits (`<connector>:<credit key>`). Any such payment or charge not sent is gone from the ILS.
    */
-  lineScope(lines: { charges: readonly string[]; credits: readonly string[] }): Promise<void>;
+  lineScope(lines: { patrons: readonly string[]; charges: readonly string[]; credits: readonly string[] }): Promise<void>;
   /** Patrons the ILS has deleted: never submitted again (their ledger is still synced by id). */
   deleted(patronIds: readonly string[]): Promise<void>;
   /** Codes seen that the mapping does not name (they took the default), to show staff. */
@@ -169,6 +169,8 @@ export interface SyncRequest {
   ownDebits: ReadonlyMap<string, string>;
   /** Incremental: charges and payments Arrears holds for patrons, by patron, to read again by key. */
   knownLedger: (patronIds: readonly string[]) => Promise<Map<string, { charges: string[]; payments: string[] }>>;
+  /** Incremental: which of these patrons or items Arrears holds. */
+  known: (kind: 'patrons' | 'items', ids: readonly string[]) => Promise<Set<string>>;
   /** Incremental: the patrons Arrears links these items to now (returns move an item off a patron). */
   itemHolders: (itemIds: readonly string[]) => Promise<Map<string, string>>;
   /** Incremental: the items Arrears links to these patrons now, by patron. */

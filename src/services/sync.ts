@@ -172,8 +172,8 @@ class Sink implements SyncSink {
     return this.ids('sync_item_scope', patronIds);
   }
 
-  lineScope(lines: { charges: readonly string[]; credits: readonly string[] }): Promise<void> {
-    const rows = [...lines.charges.map((id) => ['charge', id]), ...lines.credits.map((key) => ['credit', key])];
+  lineScope(lines: { patrons: readonly string[]; charges: readonly string[]; credits: readonly string[] }): Promise<void> {
+    const rows = [...lines.patrons.map((id) => ['patron', id]), ...lines.charges.map((id) => ['charge', id]), ...lines.credits.map((key) => ['credit', key])];
     if (rows.length === 0) return Promise.resolve();
     return this.enqueue(async () => {
       for (let i = 0; i < rows.length; i += this.session.batchSize) await this.session.append('sync_lines', ['kind', 'ref'], rows.slice(i, i + this.session.batchSize));
@@ -210,7 +210,7 @@ async function createSyncTables(db: Executor): Promise<void> {
   // A patron appears in one chunk only; the keys keep a repeat from doubling a delete's work.
   await sql`create temp table sync_scope (patron_id text not null) on commit drop`.execute(db);
   await sql`create temp table sync_item_scope (patron_id text not null) on commit drop`.execute(db);
-  // Lines carried in full for patrons read in part: charge ids, and credit keys (koha:77) whose payments all came.
+  // Lines carried in full for patrons read in part: those patrons, charge ids, and credit keys (koha:77) whose payments all came.
   await sql`create temp table sync_lines (kind text not null, ref text not null) on commit drop`.execute(db);
   await sql`create temp table sync_deleted (patron_id text not null) on commit drop`.execute(db);
 }
@@ -244,6 +244,7 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
           cursor: mode === 'full' ? {} : ((row.sync_cursor as Record<string, unknown>) ?? {}),
           ownDebits: await ownDebits(db, config.id),
           knownLedger: (ids) => knownLedger(db, name, ids),
+          known: (kind, ids) => known(db, kind, ids),
           itemHolders: (ids) => itemHolders(db, ids),
           heldItems: (ids) => heldItems(db, ids),
         };
@@ -371,6 +372,12 @@ async function knownLedger(db: Executor, connector: string, patronIds: readonly 
   const payments = await sql<{ id: string; patron_id: string }>`select id, patron_id from payments where patron_id = any(${ids}::text[]) and starts_with(id, ${prefix})`.execute(db);
   for (const p of payments.rows) out.get(p.patron_id)?.payments.push(p.id);
   return out;
+}
+
+async function known(db: Executor, kind: 'patrons' | 'items', ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await sql<{ id: string }>`select id from ${sql.table(kind)} where id = any(${[...ids]}::text[])`.execute(db);
+  return new Set(rows.rows.map((r) => r.id));
 }
 
 async function itemHolders(db: Executor, itemIds: readonly string[]): Promise<Map<string, string>> {
@@ -521,8 +528,8 @@ class Merge {
     // The payment's credit key: koha:77 of koha:77:5512.
     const creditKey = sql`split_part(p.id, ':', 1) || ':' || split_part(p.id, ':', 2)`;
     const part = await sql<{ id: string }>`
-      delete from payments p using (select distinct patron_id from sync_item_scope) ps
-      where p.patron_id = ps.patron_id and starts_with(p.id, ${this.prefix})
+      delete from payments p using (select distinct ref from sync_lines where kind = 'patron') ps
+      where p.patron_id = ps.ref and starts_with(p.id, ${this.prefix})
         and (p.charge_id in (select ref from sync_lines where kind = 'charge') or ${creditKey} in (select ref from sync_lines where kind = 'credit'))
         and not ${identical}
       returning p.id`.execute(this.db);

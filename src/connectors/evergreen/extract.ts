@@ -1,14 +1,17 @@
 // Reading Evergreen: org units (with the lib.timezone each inherits), profiles, patrons with
-// their active card and mailing address, and each patron's whole account (the transactions
-// of the materialized summary with their standing billings and payments), the copies their
-// circulations name or they hold, from one consistent snapshot (REPEATABLE READ). A full sync
-// reads every patron; an incremental one reads again only the patrons something changed for
-// since the cursor. Evergreen keeps no updated-at on billings or payments and voids them in
-// place, so the watermarks are new ids plus billing_ts / create_date / void_time,
-// payment_ts, actor.usr.last_update_time (stamped by a trigger on every write), new cards
-// and addresses, and circulation start, check-in and stop-fines times; what leaves no trace
-// at all (a voided payment, a copy's status changed outside a circulation) waits for the
-// periodic full reconciliation.
+// their active card and mailing address, their accounts (the transactions of the materialized
+// summary with their standing billings and payments) and the copies their circulations name
+// or they hold, from one consistent snapshot (REPEATABLE READ). A full sync reads every
+// patron's whole account. Evergreen keeps no updated-at on billings or payments and voids them
+// in place, so an incremental one finds what changed since the cursor by new ids plus
+// actor.usr.last_update_time (stamped by a trigger on every write), billing_ts / create_date /
+// void_time, payment_ts, and circulation start, check-in and stop-fines times. It reads again
+// the records of the patrons that changed (their accounts only when Arrears does not hold
+// them yet, or Evergreen deleted them), and only the transactions that changed, each whole:
+// every billing and payment of it, as Evergreen settles a transaction as a whole (ledger.ts);
+// for a patron in credit on an open transaction, their other open transactions too. What
+// leaves no trace at all (a voided payment, a copy's status changed outside a circulation)
+// waits for the periodic full reconciliation.
 import type pg from 'pg';
 import { decimalToCents } from '../../domain/money.ts';
 import { isTimeZone, localDateOf } from '../../domain/dates.ts';
@@ -67,6 +70,8 @@ interface XactRow {
   balance: string;
   target_copy: string | null;
   location: number | null;
+  /** Anything billed, paid or owed: a transaction without is no part of the account. */
+  counts: boolean;
 }
 
 interface BillingRow {
@@ -75,6 +80,7 @@ interface BillingRow {
   billing_ts: Date;
   amount: string;
   btype: number;
+  voided: boolean;
 }
 
 interface PaymentDbRow {
@@ -84,6 +90,7 @@ interface PaymentDbRow {
   amount: string;
   /** The oid of the table the row lives in. */
   kind: number;
+  voided: boolean;
 }
 
 interface CopyRow {
@@ -129,6 +136,8 @@ export class EvergreenReader {
   /** Table oid → name of the money.payment tables: a payment's kind is the table it lives in. */
   private readonly paymentTables = new Map<number, string>();
   private readonly itemsSent = new Set<number>();
+  /** Copies Arrears holds that an incremental sync did not read again: charges may name them. */
+  private readonly itemsHeld = new Set<number>();
   private readonly unmapped = { charges: new Set<string>(), payments: new Set<string>(), methods: new Set<string>() };
   private rowsRead = 0;
 
@@ -226,7 +235,7 @@ export class EvergreenReader {
     for (;;) {
       const keys = (await this.rows<{ id: number }>('SELECT id FROM actor.usr WHERE id > $1 ORDER BY id LIMIT $2', [after, CHUNK])).map((r) => r.id);
       if (keys.length === 0) break;
-      await this.readPatrons(keys);
+      await this.readPatrons(keys, true);
       after = keys[keys.length - 1]!;
     }
   }
@@ -236,21 +245,33 @@ export class EvergreenReader {
     const changed = await this.rows<{ usr: number }>(
       `SELECT id AS usr FROM actor.usr WHERE last_update_time >= $1 OR id > $2
        UNION SELECT usr FROM actor.card WHERE id > $3
-       UNION SELECT usr FROM actor.usr_address WHERE id > $4
-       UNION SELECT usr FROM action.circulation WHERE id > $5 OR xact_start >= $1 OR checkin_time >= $1 OR stop_fines_time >= $1
-       UNION SELECT s.usr FROM money.billing b JOIN money.materialized_billable_xact_summary s ON s.id = b.xact
-             WHERE b.id > $6 OR b.billing_ts >= $1 OR b.create_date >= $1 OR b.void_time >= $1
-       UNION SELECT s.usr FROM money.payment p JOIN money.materialized_billable_xact_summary s ON s.id = p.xact
-             WHERE p.id > $7 OR p.payment_ts >= $1`,
-      [since, c.usr, c.card, c.address, c.circulation, c.billing, c.payment],
+       UNION SELECT usr FROM actor.usr_address WHERE id > $4`,
+      [since, c.usr, c.card, c.address],
     );
     const keys = [...new Set(changed.map((r) => num(r.usr)))].filter((k) => Number.isSafeInteger(k)).sort((a, b) => a - b);
-    for (let i = 0; i < keys.length; i += CHUNK) await this.readPatrons(keys.slice(i, i + CHUNK));
+    const whole = new Set<number>();
+    for (let i = 0; i < keys.length; i += CHUNK) for (const k of await this.readPatrons(keys.slice(i, i + CHUNK), false)) whole.add(k);
+    // Each with whether its circulation changed (a checkout, a return, fines stopped): its copy is read again.
+    // A voided billing is found by voider, which Evergreen sets with void_time and indexes.
+    const found = await this.rows<{ id: string; circulation: boolean }>(
+      `SELECT id, TRUE AS circulation FROM action.circulation WHERE id > $2 OR xact_start >= $1 OR checkin_time >= $1 OR stop_fines_time >= $1
+       UNION ALL SELECT xact, FALSE FROM money.billing WHERE id > $3 OR billing_ts >= $1 OR create_date >= $1
+       UNION ALL SELECT xact, FALSE FROM money.billing WHERE voider IS NOT NULL AND void_time >= $1
+       UNION ALL SELECT xact, FALSE FROM money.payment WHERE id > $4 OR payment_ts >= $1`,
+      [since, c.circulation, c.billing, c.payment],
+    );
+    const circulations = new Set(found.filter((x) => x.circulation).map((x) => x.id));
+    await this.readTransactions([...new Set(found.map((x) => x.id))], circulations, whole);
   }
 
-  /** Patrons by key with their checkouts and whole accounts; deleted ones only when Arrears already holds them. */
-  private async readPatrons(keys: number[]): Promise<void> {
-    if (keys.length === 0) return;
+  /**
+   * Patrons by key; deleted ones only when Arrears already holds them. With `accounts`, their
+   * checkouts and whole accounts; without, the records of the live ones, and whole accounts
+   * only of those Arrears does not hold yet and of the deleted (a purge takes their
+   * transactions without a trace). Returns the patrons whose whole accounts were read.
+   */
+  private async readPatrons(keys: number[], accounts: boolean): Promise<number[]> {
+    if (keys.length === 0) return [];
     const users = (await this.rows<UsrRow>(
       `SELECT u.id, u.deleted, u.home_ou, u.profile, u.first_given_name, u.family_name, u.email, u.day_phone, u.evening_phone, u.other_phone,
               u.dob, u.juvenile,
@@ -262,16 +283,60 @@ export class EvergreenReader {
        WHERE u.id = ANY($1::int[])`,
       [keys],
     )).filter((u) => this.orgs.get(u.home_ou)?.sent);
+    const asked = users.filter((u) => u.deleted || !accounts);
+    const held = asked.length ? await this.request.known('patrons', asked.map((u) => this.id(u.id))) : new Set<string>();
     const live = users.filter((u) => !u.deleted);
-    const gone = users.filter((u) => u.deleted);
     // A patron Evergreen deleted is followed only when Arrears holds them (their money may stay).
-    const known = gone.length ? await this.request.knownLedger(gone.map((u) => this.id(u.id))) : new Map();
-    const deleted = gone.filter((u) => known.has(this.id(u.id)));
-    if (live.length === 0 && deleted.length === 0) return;
+    const deleted = users.filter((u) => u.deleted && held.has(this.id(u.id)));
+    if (live.length === 0 && deleted.length === 0) return [];
     await this.sink.patrons(live.map((u) => this.patron(u)));
     if (deleted.length) await this.sink.deleted(deleted.map((u) => this.id(u.id)));
-    const homes = new Map([...live, ...deleted].map((u) => [u.id, this.orgs.get(u.home_ou)!.code]));
-    await this.ledger([...homes.keys()], homes);
+    const read = [...(accounts ? live : live.filter((u) => !held.has(this.id(u.id)))), ...deleted];
+    const homes = new Map(read.map((u) => [u.id, this.orgs.get(u.home_ou)!.code]));
+    if (homes.size) await this.ledger([...homes.keys()], homes);
+    return [...homes.keys()];
+  }
+
+  /**
+   * The transactions an incremental sync found changed, whole, a chunk of their patrons at a
+   * time (`circulations`: those whose circulation changed). A patron whose whole account was
+   * read (`skip`) is left out, and one Arrears does not hold yet has theirs read whole.
+   */
+  private async readTransactions(ids: string[], circulations: ReadonlySet<string>, skip: ReadonlySet<number>): Promise<void> {
+    if (ids.length === 0) return;
+    const found = (
+      await this.rows<XactRow & { home_ou: number }>(`${XACTS}, u.home_ou ${XACTS_FROM} JOIN actor.usr u ON u.id = s.usr WHERE s.id IN (SELECT unnest($1::bigint[]))`, [ids])
+    ).filter((x) => !skip.has(x.usr) && this.orgs.get(x.home_ou)?.sent);
+    const owners = [...new Set(found.map((x) => x.usr))].sort((a, b) => a - b);
+    const held = await this.request.known('patrons', owners.map((p) => this.id(p)));
+    const newcomers = owners.filter((p) => !held.has(this.id(p)));
+    for (let i = 0; i < newcomers.length; i += CHUNK) await this.readPatrons(newcomers.slice(i, i + CHUNK), true);
+    const byPatron = new Map<number, XactRow[]>();
+    const homes = new Map<number, string>();
+    for (const x of found) {
+      if (!held.has(this.id(x.usr))) continue;
+      homes.set(x.usr, this.orgs.get(x.home_ou)!.code);
+      const list = byPatron.get(x.usr);
+      if (list) list.push(x);
+      else byPatron.set(x.usr, [x]);
+    }
+    const patrons = [...byPatron.keys()].sort((a, b) => a - b);
+    for (let i = 0; i < patrons.length; i += CHUNK) {
+      const chunk = patrons.slice(i, i + CHUNK);
+      const xacts = chunk.flatMap((p) => byPatron.get(p)!);
+      // An open transaction in credit pays the patron's other open billings (ledger.ts): for a
+      // patron with one, every open transaction that owes or is owed is read too.
+      const crediting = await this.rows<{ usr: number }>(
+        'SELECT DISTINCT usr FROM money.materialized_billable_xact_summary WHERE usr = ANY($1::int[]) AND xact_finish IS NULL AND balance_owed < 0',
+        [chunk],
+      );
+      if (crediting.length) {
+        const have = new Set(xacts.map((x) => x.id));
+        const more = await this.rows<XactRow>(`${XACTS} ${XACTS_FROM} WHERE s.usr = ANY($1::int[]) AND s.xact_finish IS NULL AND s.balance_owed <> 0`, [crediting.map((c) => c.usr)]);
+        for (const x of more) if (!have.has(x.id)) xacts.push(x);
+      }
+      await this.ledger(chunk, homes, { xacts, circulations });
+    }
   }
 
   private patron(u: UsrRow): PatronRow {
@@ -300,39 +365,46 @@ export class EvergreenReader {
     };
   }
 
-  /** One chunk of patrons' accounts: items first (charges name them), then charges and payments. */
-  private async ledger(patrons: number[], homes: Map<number, string>): Promise<void> {
-    const xacts = await this.rows<XactRow>(
-      `SELECT s.id, s.usr, s.xact_finish IS NULL AS open, s.balance_owed::text AS balance, c.target_copy,
-              COALESCE(c.circ_lib, g.billing_location) AS location
-       FROM money.materialized_billable_xact_summary s
-       LEFT JOIN action.circulation c ON s.xact_type = 'circulation' AND c.id = s.id
-       LEFT JOIN money.grocery g ON s.xact_type = 'grocery' AND g.id = s.id
-       WHERE s.usr = ANY($1::int[]) AND (s.total_owed <> 0 OR s.total_paid <> 0 OR s.balance_owed <> 0)`,
-      [patrons],
-    );
-    // Billings and payments by their transactions' patrons (a long list of transaction ids costs
-    // more to plan across the payment tables than to run); those of transactions left out above are skipped.
-    const billings = xacts.length
-      ? await this.rows<BillingRow>(
-          `SELECT b.id, b.xact, b.billing_ts, b.amount::text AS amount, b.btype FROM money.billing b
-           JOIN money.materialized_billable_xact_summary s ON s.id = b.xact WHERE s.usr = ANY($1::int[]) AND NOT b.voided`,
-          [patrons],
-        )
-      : [];
-    // A payment's kind is the table it lives in (money.cash_payment, money.forgive_payment, ...), by its oid.
-    const payments = xacts.length
-      ? await this.rows<PaymentDbRow>(
-          `SELECT p.id, p.xact, p.payment_ts, p.amount::text AS amount, p.tableoid::int AS kind FROM money.payment p
-           JOIN money.materialized_billable_xact_summary s ON s.id = p.xact WHERE s.usr = ANY($1::int[]) AND NOT p.voided`,
-          [patrons],
-        )
-      : [];
-    const open = await this.rows<{ usr: number; target_copy: string }>('SELECT usr, target_copy FROM action.circulation WHERE usr = ANY($1::int[]) AND checkin_time IS NULL', [patrons]);
+  /**
+   * Accounts of a chunk of patrons, items first (charges name them), then charges and
+   * payments: whole, with the copies checked out to them; or with `part` only these
+   * transactions, each with every billing and payment it has (what the sync then carries in
+   * full: lineScope), and the copies they name. A copy's link to a patron is its open
+   * circulation, so a checkout or return is a changed transaction whose copy is read again.
+   */
+  private async ledger(patrons: number[], homes: Map<number, string>, part?: { xacts: XactRow[]; circulations: ReadonlySet<string> }): Promise<void> {
+    const ownDebits = this.request.ownDebits;
+    let xacts: XactRow[];
+    let billings: BillingRow[];
+    let payments: PaymentDbRow[];
+    let copies: (string | null)[];
+    if (part === undefined) {
+      xacts = await this.rows<XactRow>(`${XACTS} ${XACTS_FROM} WHERE s.usr = ANY($1::int[]) AND ${COUNTS}`, [patrons]);
+      // Billings and payments by their transactions' patrons (a long list of transaction ids costs
+      // more to plan across the payment tables than to run); those of transactions left out above are skipped.
+      billings = xacts.length ? await this.rows<BillingRow>(`${BILLINGS} JOIN money.materialized_billable_xact_summary s ON s.id = b.xact WHERE s.usr = ANY($1::int[]) AND NOT b.voided`, [patrons]) : [];
+      payments = xacts.length ? await this.rows<PaymentDbRow>(`${PAYMENTS} JOIN money.materialized_billable_xact_summary s ON s.id = p.xact WHERE s.usr = ANY($1::int[]) AND NOT p.voided`, [patrons]) : [];
+      const open = await this.rows<{ target_copy: string }>('SELECT target_copy FROM action.circulation WHERE usr = ANY($1::int[]) AND checkin_time IS NULL', [patrons]);
+      copies = [...open.map((c) => c.target_copy), ...xacts.map((x) => x.target_copy)];
+    } else {
+      // By transaction ids joined, not listed (a list costs more to plan across the payment tables
+      // than to run); voided ones too: they name the charges and payments Arrears holds that are gone.
+      const ids = part.xacts.map((x) => x.id);
+      const all = await this.rows<BillingRow>(`${BILLINGS} WHERE b.xact IN (SELECT unnest($1::bigint[]))`, [ids]);
+      const paid = await this.rows<PaymentDbRow>(`${PAYMENTS} WHERE p.xact IN (SELECT unnest($1::bigint[]))`, [ids]);
+      await this.sink.lineScope({ patrons: patrons.map((p) => this.id(p)), charges: all.map((b) => ownDebits.get(b.id) ?? this.id(b.id)), credits: paid.map((p) => this.id(p.id)) });
+      xacts = part.xacts.filter((x) => x.counts);
+      billings = all.filter((b) => !b.voided);
+      payments = paid.filter((p) => !p.voided);
+      // The copy of a changed circulation is read again; any other only when Arrears does not hold it yet.
+      const named = part.xacts.filter((x) => x.target_copy !== null && !part.circulations.has(x.id)).map((x) => this.id(num(x.target_copy)));
+      for (const item of await this.request.known('items', named)) this.itemsHeld.add(Number(item.slice(this.name.length + 1)));
+      copies = part.xacts.filter((x) => x.target_copy !== null && (part.circulations.has(x.id) || !this.itemsHeld.has(num(x.target_copy)))).map((x) => x.target_copy);
+    }
+    xacts.sort((a, b) => num(a.id) - num(b.id));
 
-    // Items: those checked out to these patrons and those their circulations' billings name.
-    const wanted = new Set<number>(open.map((c) => num(c.target_copy)));
-    for (const x of xacts) if (x.target_copy !== null) wanted.add(num(x.target_copy));
+    const wanted = new Set<number>();
+    for (const c of copies) if (c !== null) wanted.add(num(c));
     for (const n of this.itemsSent) wanted.delete(n);
     const items: ItemRow[] = [];
     if (wanted.size) {
@@ -357,7 +429,6 @@ export class EvergreenReader {
     }
     await this.sink.items(items);
 
-    const ownDebits = this.request.ownDebits;
     const { charges: chargeMap, payments: paymentMap, methods } = this.config.mapping;
     const xactsOf = new Map<number, EgXact[]>();
     const xactInfo = new Map<number, XactRow>();
@@ -406,7 +477,7 @@ export class EvergreenReader {
           id: this.id(b.id),
           key: b.id,
           patronId,
-          itemId: copy !== null && this.itemsSent.has(copy) ? this.id(copy) : null,
+          itemId: copy !== null && (this.itemsSent.has(copy) || this.itemsHeld.has(copy)) ? this.id(copy) : null,
           library: location?.sent ? location.code : home,
           reason: (reason === undefined || reason === 'ignore' ? 'manual' : reason) as ChargeReason,
           amountCents: b.amount,
@@ -445,7 +516,7 @@ export class EvergreenReader {
         });
       }
     }
-    await this.sink.scope(patrons.map((p) => this.id(p)));
+    if (part === undefined) await this.sink.scope(patrons.map((p) => this.id(p)));
     await this.sink.charges(charges);
     await this.sink.payments(paymentRows);
   }
@@ -477,3 +548,14 @@ export class EvergreenReader {
     return c;
   }
 }
+
+const COUNTS = '(s.total_owed <> 0 OR s.total_paid <> 0 OR s.balance_owed <> 0)';
+/** Transactions from the summary, with the copy a circulation names and where each was billed. */
+const XACTS = `SELECT s.id, s.usr, s.xact_finish IS NULL AS open, s.balance_owed::text AS balance, c.target_copy,
+  COALESCE(c.circ_lib, g.billing_location) AS location, ${COUNTS} AS counts`;
+const XACTS_FROM = `FROM money.materialized_billable_xact_summary s
+  LEFT JOIN action.circulation c ON s.xact_type = 'circulation' AND c.id = s.id
+  LEFT JOIN money.grocery g ON s.xact_type = 'grocery' AND g.id = s.id`;
+const BILLINGS = 'SELECT b.id, b.xact, b.billing_ts, b.amount::text AS amount, b.btype, b.voided FROM money.billing b';
+/** A payment's kind is the table it lives in (money.cash_payment, money.forgive_payment, ...), by its oid. */
+const PAYMENTS = 'SELECT p.id, p.xact, p.payment_ts, p.amount::text AS amount, p.tableoid::int AS kind, p.voided FROM money.payment p';

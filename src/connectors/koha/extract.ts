@@ -491,6 +491,7 @@ export class KohaReader {
       await this.sink.itemScope(patrons.map((p) => this.id(p)));
       const mine = lines.filter((l) => l.borrowernumber !== null && homes.has(l.borrowernumber));
       await this.sink.lineScope({
+        patrons: patrons.map((p) => this.id(p)),
         charges: mine.filter((l) => l.credit_type_code === null).map((l) => ownDebits.get(String(l.accountlines_id)) ?? this.id(l.accountlines_id)),
         credits: mine.filter((l) => l.credit_type_code !== null).map((l) => this.id(l.accountlines_id)),
       });
