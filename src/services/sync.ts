@@ -12,8 +12,8 @@ import { ValidationError, type Problem } from '../domain/errors.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { loadConnector, withIlsSession } from './connectors.ts';
-import { createStaging, stageColumns } from './imports/kinds.ts';
-import { dropStaging, mergeStaged } from './imports/merge.ts';
+import { STAGE, createProblemsTable, createStageTable, stageColumns } from './imports/kinds.ts';
+import { dropStaging, mergeStaged, restoreKept, type Kept } from './imports/merge.ts';
 import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
 
 export const SYNC_PHASES = ['reading', 'libraries', 'patrons', 'items', 'charges', 'payments', 'finishing'] as const;
@@ -203,10 +203,8 @@ class Sink implements SyncSink {
 }
 
 async function createSyncTables(db: Executor): Promise<void> {
-  for (const kind of ['libraries', 'patrons', 'items', 'charges', 'payments'] as const) {
-    const cols = stageColumns(kind).map((c) => sql`${sql.ref(c.name)} ${sql.raw(c.type)}`);
-    await sql`create temp table ${sql.table(SYNC_TABLE[kind])} (row_no integer not null, ${sql.join(cols)}) on commit drop`.execute(db);
-  }
+  // Shaped as import_stage, so each is merged where it is (Merge.merge).
+  for (const kind of ['libraries', 'patrons', 'items', 'charges', 'payments'] as const) await createStageTable(db, kind, SYNC_TABLE[kind]);
   // A patron appears in one chunk only; the keys keep a repeat from doubling a delete's work.
   await sql`create temp table sync_scope (patron_id text not null) on commit drop`.execute(db);
   await sql`create temp table sync_item_scope (patron_id text not null) on commit drop`.execute(db);
@@ -425,9 +423,12 @@ class Merge {
 
     this.onPhase?.('charges');
     const stalePayments = await this.removeStalePayments();
-    const charges = await this.merge('charges');
+    // The payments update the paid_cents of the charges a bulk load has just inserted: their keys and indexes wait for them.
+    const kept: Kept[] = [];
+    const charges = await this.merge('charges', kept);
     this.onPhase?.('payments');
     const payments = await this.merge('payments');
+    await restoreKept(db, kept);
     const removedCharges = await this.removeVanishedCharges();
     const deletedPatrons = await this.excludeDeleted();
     return {
@@ -462,11 +463,12 @@ class Merge {
     );
   }
 
-  private async merge(kind: ImportKind): Promise<number> {
+  private async merge(kind: ImportKind, keep?: Kept[]): Promise<number> {
     const db = this.db;
-    await createStaging(db, kind);
-    const cols = columnsOf(kind);
-    await sql`insert into import_stage (row_no, ${sql.join(cols.map((c) => sql.ref(c)))}) select row_no, ${sql.join(cols.map((c) => sql.ref(c)))} from ${sql.table(SYNC_TABLE[kind])}`.execute(db);
+    // The sync table is the staging table, lent under import_stage's name: its rows are not
+    // copied again, and what the merge marks on them (unchanged payments) is all it changes.
+    await sql`alter table ${sql.table(SYNC_TABLE[kind])} rename to ${sql.table(STAGE)}`.execute(db);
+    await createProblemsTable(db);
     const result = await mergeStaged(db, kind, {
       present: new Set(COLUMNS[kind].map((c) => c.name)),
       now: this.now,
@@ -475,7 +477,9 @@ class Merge {
       connectorId: this.config.id,
       namedPayments: true,
       columnOrder: COLUMNS[kind].map((c) => c.name),
+      keep,
     });
+    await sql`alter table ${sql.table(STAGE)} rename to ${sql.table(SYNC_TABLE[kind])}`.execute(db);
     await dropStaging(db);
     if (result.problemCount > 0) throw new ValidationError(this.named(kind, result.problems, result.problemCount));
     return result.inserted + result.updated;

@@ -165,3 +165,10 @@ export async function writeAllocations(db: Executor): Promise<void> {
     select payment_id, charge_id, patron_id, amount_cents from import_alloc
     where payment_id in (select id from import_stage)`.execute(db);
 }
+
+/** Whether the allocations about to be written pay a quarter of all charges or more (the bulk-load rule, see isBulkLoad). */
+export async function paysManyCharges(db: Executor): Promise<boolean> {
+  const r = await sql<{ many: boolean }>`
+    select (select count(*) from import_alloc) * 4 >= (select greatest(reltuples, 0) from pg_class where oid = 'charges'::regclass) as many`.execute(db);
+  return r.rows[0]?.many ?? false;
+}

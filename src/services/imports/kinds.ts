@@ -35,10 +35,19 @@ export function keyColumn(kind: ImportKind): string {
 }
 
 export async function createStaging(db: Executor, kind: ImportKind): Promise<void> {
+  await createStageTable(db, kind, STAGE);
+  await createProblemsTable(db);
+}
+
+/** A temporary table shaped as the staging table of `kind`: a source can fill it and merge it by renaming it import_stage. */
+export async function createStageTable(db: Executor, kind: ImportKind, table: string): Promise<void> {
   const cols = stageColumns(kind).map((c) => sql`${sql.ref(c.name)} ${sql.raw(c.type)}`);
   // Payments re-imported exactly as they are keep their allocations untouched.
   const extra = kind === 'payments' ? [sql`unchanged boolean not null default false`] : [];
-  await sql`create temp table ${sql.table(STAGE)} (row_no integer not null, ${sql.join([...cols, ...extra])}) on commit drop`.execute(db);
+  await sql`create temp table ${sql.table(table)} (row_no integer not null, ${sql.join([...cols, ...extra])}) on commit drop`.execute(db);
+}
+
+export async function createProblemsTable(db: Executor): Promise<void> {
   await sql`create temp table ${sql.table(PROBLEMS)} (row_no integer not null, col text not null, reason text not null) on commit drop`.execute(db);
 }
 
@@ -144,13 +153,14 @@ export async function checkSource(db: Executor, kind: ImportKind, connectorId: n
 
 /**
  * Duplicate keys whose first row is `fromRow` or later (earlier keys are checked in memory as
- * the file is read), reported on each later row as the in-memory check words it.
+ * the file is read), reported on each later row as the in-memory check words it. Keys are
+ * grouped byte by byte ("C"): the same groups as the database's collation, sorted faster.
  */
 export async function flagDuplicateKeys(db: Executor, key: string, fromRow: number): Promise<void> {
   await sql`
     insert into import_problems (row_no, col, reason)
     select d.row_no, ${key}, format('duplicate %s "%s" (also on row %s)', ${key}::text, d.k, d.first_row)
-    from (select row_no, ${sql.ref(key)} as k, min(row_no) over (partition by ${sql.ref(key)}) as first_row from import_stage where ${sql.ref(key)} is not null) d
+    from (select row_no, ${sql.ref(key)} as k, min(row_no) over (partition by ${sql.ref(key)} collate "C") as first_row from import_stage where ${sql.ref(key)} is not null) d
     where d.row_no > d.first_row and d.first_row >= ${fromRow}`.execute(db);
 }
 
