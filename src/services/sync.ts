@@ -25,6 +25,8 @@ export interface SyncOptions {
   onPhase?: (phase: SyncPhase) => void;
   /** Rows read from the ILS so far. */
   onRows?: (rows: number) => void;
+  /** From this many rows of a kind, its keys and indexes are rebuilt once instead of maintained per row (default 50,000). */
+  bulkRows?: number;
 }
 
 export interface SyncResult {
@@ -246,7 +248,7 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
         };
         const cursor = await ils.extract(request, sink).finally(() => sink.drain().catch(() => undefined));
         await sink.drain();
-        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.onPhase).run();
+        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, options.onPhase).run();
         const finishedAt = ctx.clock.now();
         const result: SyncResult = {
           connector: name,
@@ -395,6 +397,7 @@ class Merge {
     private readonly config: ConnectorConfig,
     private readonly keyLabels: Record<Kind, string>,
     private readonly now: Date,
+    private readonly bulkRows: number,
     private readonly onPhase?: (phase: SyncPhase) => void,
   ) {
     this.prefix = `${config.name}:`;
@@ -472,7 +475,7 @@ class Merge {
     const result = await mergeStaged(db, kind, {
       present: new Set(COLUMNS[kind].map((c) => c.name)),
       now: this.now,
-      bulkRows: BULK_ROWS,
+      bulkRows: this.bulkRows,
       duplicatesFrom: 0,
       connectorId: this.config.id,
       namedPayments: true,

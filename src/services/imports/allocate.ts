@@ -9,7 +9,7 @@
 // oldest charge first; each charge is an interval too, and an allocation is their overlap.
 import { sql } from 'kysely';
 import type { Executor } from '../context.ts';
-import { clean, moneySql } from './kinds.ts';
+import { clean, estimatedRows, moneySql } from './kinds.ts';
 
 /** Staged payments still to be allocated: changed or new, and without problems. */
 const pending = sql`not s.unchanged and ${clean}`;
@@ -168,7 +168,6 @@ export async function writeAllocations(db: Executor): Promise<void> {
 
 /** Whether the allocations about to be written pay a quarter of all charges or more (the bulk-load rule, see isBulkLoad). */
 export async function paysManyCharges(db: Executor): Promise<boolean> {
-  const r = await sql<{ many: boolean }>`
-    select (select count(*) from import_alloc) * 4 >= (select greatest(reltuples, 0) from pg_class where oid = 'charges'::regclass) as many`.execute(db);
-  return r.rows[0]?.many ?? false;
+  const r = await sql<{ n: number }>`select count(*)::int as n from import_alloc`.execute(db);
+  return (r.rows[0]?.n ?? 0) * 4 >= (await estimatedRows(db, 'charges'));
 }

@@ -110,7 +110,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
 
   options.onWriting?.();
   const staged = await stagedRows(db);
-  const bulk = await isBulkLoad(db, kind, staged, options.bulkRows);
+  const bulk = await isBulkLoad(db, kind, options.present, staged, options.bulkRows);
   // A bulk load of payments is one of their allocations too, which have keys and indexes of their own.
   const allocating = kind === 'payments';
   const keys = bulk ? await dropForeignKeys(db, kind) : [];
