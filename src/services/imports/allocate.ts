@@ -13,8 +13,6 @@ import { clean, estimatedRows, moneySql } from './kinds.ts';
 
 /** Staged payments still to be allocated: changed or new, and without problems. */
 const pending = sql`not s.unchanged and ${clean}`;
-/** The same, for a subquery that names import_stage without the alias. */
-const pendingUnaliased = sql`not unchanged and not exists (select 1 from import_problems q where q.row_no = import_stage.row_no)`;
 
 /**
  * Each pass refuses the first over-payment of every charge or patron and recomputes the
@@ -73,11 +71,13 @@ export async function allocateNamedPayments(db: Executor): Promise<void> {
     where a.payment_id = s.id and not s.unchanged and ${clean}`.execute(db);
   await sql`
     insert into import_problems (row_no, col, reason)
-    select s.row_no, 'amount', format('payments of %s on charge "%s" exceed what is left of it (%s)', ${moneySql(sql.ref('t.staged'))}, s.charge_id, ${moneySql(sql`greatest(c.amount_cents - c.paid_cents, 0)`)})
-    from import_stage s
-    join (select charge_id, sum(amount_cents) as staged from import_stage where ${pendingUnaliased} group by charge_id) t on t.charge_id = s.charge_id
-    join charges c on c.id = s.charge_id
-    where ${pending} and c.paid_cents + t.staged > c.amount_cents`.execute(db);
+    select t.row_no, 'amount', format('payments of %s on charge "%s" exceed what is left of it (%s)', ${moneySql(sql.ref('t.staged'))}, t.charge_id, ${moneySql(sql`greatest(c.amount_cents - c.paid_cents, 0)`)})
+    from (
+      select s.row_no, s.charge_id, sum(s.amount_cents) over (partition by s.charge_id collate "C") as staged
+      from import_stage s where ${pending} and s.charge_id is not null
+    ) t
+    join charges c on c.id = t.charge_id
+    where c.paid_cents + t.staged > c.amount_cents`.execute(db);
   await sql`create temp table import_alloc (payment_id text not null, charge_id text not null, patron_id text not null, amount_cents bigint not null) on commit drop`.execute(db);
   await sql`
     insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
