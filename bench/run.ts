@@ -1,8 +1,9 @@
 // The nightly-run benchmark: one deterministic demo consortium, bulk-loaded, then on the same
 // data (a) the raw-SQL floor, (b) a dry run over every settings entry, (d) the naive
 // per-patron evaluator on a sample, extrapolated, and (c) a full run that writes the report
-// files, plus (e) the charges import throughput, and (f) how fast the `arrears` command answers
-// on the same data (bench/cli.ts). Not a test: speed targets never gate CI.
+// files, plus (e) the charges import throughput, (e') every import beside its COPY floor and
+// re-imported unchanged and 1 % changed (bench/imports.ts), and (f) how fast the `arrears`
+// command answers on the same data (bench/cli.ts). Not a test: speed targets never gate CI.
 //   npm run bench -- --size small|medium|large [--db memory://|<folder>|postgres://…] [--seed 1] [--sample 1000]
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
@@ -22,6 +23,7 @@ import { importSettings, loadEntries } from '../src/services/settings.ts';
 import { runReport, tuneRunSession, type RunPhase } from '../src/services/runs.ts';
 import { busiestPatron, cliTarget, measureCli } from './cli.ts';
 import { DEFAULT_URL } from './import-charges.ts';
+import { measureImports, type ImportedFile } from './imports.ts';
 import { evaluateNaively } from './naive.ts';
 
 const SIZES = { small: 10_000, medium: 100_000, large: 1_000_000 } as const;
@@ -223,10 +225,12 @@ async function main(): Promise<void> {
     console.log(`  database: ${db.location} — ${serverVersion}`);
 
     const imports: Record<string, Phase> = {};
+    const imported: ImportedFile[] = [];
     for (const f of generated.value.files) {
       const r = await timed(rss, `import ${f.kind} (${f.rows} rows)`, () => importFile(ctx, f.kind, f.path));
       if (r.value.inserted !== f.rows) throw new Error(`${f.kind}: expected ${f.rows} rows inserted, got ${r.value.inserted}`);
       imports[f.kind] = r.phase;
+      imported.push({ ...f, seconds: r.phase.seconds });
     }
     for (const a of demoAgencies()) await addAgency(ctx, { name: a.name, transferMethod: a.transfer });
     await importSettings(ctx, demoSettings());
@@ -268,6 +272,9 @@ async function main(): Promise<void> {
     const copy = await cliTarget(db, args.url, schema, dir);
     const cli = await measureCli(copy.target, await busiestPatron(db.db)).finally(() => copy.done());
 
+    // (e') Issue 17: each import beside COPY of its file, and re-imports of the same files, last (they change 1 % of the rows).
+    const importRows = await timed(rss, "(e') COPY floors and re-imports", () => measureImports(ctx, imported, dir, (line) => console.log(`    ${line}`)));
+
     // The naive evaluator and the engine must agree on the sample, or the comparison means nothing.
     const submitted = new Set(b.value.newSubmissions.map((s) => s.patronId));
     const disagreements = d.value.filter((e) => e.eligible !== submitted.has(e.patronId)).map((e) => e.patronId);
@@ -299,7 +306,7 @@ async function main(): Promise<void> {
     console.log(`found: ${a.value} patrons owing, ${eligibility.value.length} eligible, ${c.value.newSubmissions.length} referred, ${files?.n ?? 0} report files`);
     console.log(`load average (1, 5, 15 min): ${loadStart.join(', ')} at start, ${loadavg().map((l) => l.toFixed(2)).join(', ')} at end`);
     console.log(`peak RSS (resourceUsage maxRSS, whole process): ${Math.round(usage.maxRSS / 1024)} MB`);
-    for (const k of [...checks, ...cli.targets]) console.log(`target ${k.pass ? 'PASS' : 'MISS'}: ${k.target} — measured ${k.measured}`);
+    for (const k of [...checks, ...importRows.value.targets, ...cli.targets]) console.log(`target ${k.pass ? 'PASS' : 'MISS'}: ${k.target} — measured ${k.measured}`);
 
     const missed = checks.some((k) => !k.pass);
     if (missed) {
@@ -324,6 +331,7 @@ async function main(): Promise<void> {
       generate: generated.phase,
       imports,
       chargesImportRowsPerSecond: chargesPerSecond,
+      importSpeed: importRows.value,
       floor: { ...a.phase, patronsOwing: a.value },
       floorOverPaid: { ...a2.phase, patronsOwing: a2.value },
       eligibilityStatement: { ...eligibility.phase, eligible: eligibility.value.length, ...(defaults ? { secondsServerDefaults: defaults.phase.seconds } : {}) },

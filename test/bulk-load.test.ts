@@ -95,6 +95,23 @@ describe('bulk loads', () => {
     await expect(sql`insert into allocations (payment_id, charge_id, patron_id, amount_cents) values ('BY1', 'NOPE', 'BP0', 1)`.execute(t.db)).rejects.toThrow(/allocations_charge_id_fkey/);
   });
 
+  it('counts the rows it writes, not the rows it reads: a file re-imported unchanged keeps the keys and indexes where they are', async () => {
+    // A foreign key dropped and added back, or an index built again, is a new object (the primary key stays in any case).
+    const objects = async () =>
+      (
+        await sql<{ oid: number }>`
+          select oid::int as oid from pg_constraint where conrelid = 'charges'::regclass and contype = 'f'
+          union all select indexrelid::int from pg_index where indrelid = 'charges'::regclass and not indisprimary order by 1`.execute(t.db)
+      ).rows.map((r) => r.oid);
+    const before = await objects();
+    const again = await importFile(ctx(), 'charges', csv('u-charges.csv', chargeLines('B', 40)), { bulkRows: 1 });
+    expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 40 });
+    expect(await objects()).toEqual(before);
+    const loaded = await importFile(ctx(), 'charges', csv('n-charges.csv', [...chargeLines('N', 80).slice(0, 1), ...chargeLines('B', 80).slice(1)]), { bulkRows: 1 });
+    expect(loaded).toMatchObject({ inserted: 40, unchanged: 40 });
+    expect((await objects()).some((oid) => before.includes(oid))).toBe(false);
+  });
+
   it('a refused bulk load leaves every index and constraint as it was', async () => {
     const before = await schemaOf();
     const lines = chargeLines('X', 30);

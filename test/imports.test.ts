@@ -10,6 +10,10 @@ import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { paidMismatches } from './helpers/ledger-invariants.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
 import { importFile, MAX_PROBLEMS, type ImportKind } from '../src/services/imports.ts';
+import { createStaging } from '../src/services/imports/kinds.ts';
+import { dropStaging, mergeStaged } from '../src/services/imports/merge.ts';
+import { withImportSession } from '../src/services/imports/session.ts';
+import { COLUMNS } from '../src/domain/import-formats.ts';
 import { describeProblem, ValidationError, type Problem } from '../src/domain/errors.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'imports');
@@ -317,6 +321,45 @@ describe('bulk loads', () => {
     expect(await constraints()).toEqual(before);
     const orphan = sql`insert into charges (id, patron_id, library, reason, amount_cents, assessed_at, assessed_on) values ('KX', 'NOBODY', 'KLIB', 'overdue', 1, now(), current_date)`;
     await expect(orphan.execute(t.db)).rejects.toThrow(/charges_patron_id_fkey/);
+  });
+});
+
+describe('payments staged by a connector, each naming the charge the ILS applied it to', () => {
+  /** Stages payments as a sync does and merges them; returns the problems, or [] when written. */
+  async function mergeNamed(rows: [row: number, id: string, charge: string, cents: number][]): Promise<string[]> {
+    const columns = ['row_no', 'id', 'patron_id', 'charge_id', 'type', 'method', 'amount_cents', 'paid_at'];
+    return withImportSession(t, async (session) => {
+      await createStaging(session.db, 'payments');
+      await session.append('import_stage', columns, rows.map(([row, id, charge, cents]) => [row, id, 'NP1', charge, 'payment', 'cash', cents, '2015-04-01T15:00:00Z']));
+      const r = await mergeStaged(session.db, 'payments', {
+        present: new Set(COLUMNS.payments.map((c) => c.name)),
+        now: new Date('2015-06-01T12:00:00Z'),
+        bulkRows: 1_000_000,
+        duplicatesFrom: 0,
+        namedPayments: true,
+        columnOrder: COLUMNS.payments.map((c) => c.name),
+      });
+      await dropStaging(session.db);
+      return r.problems.map((p) => `${p.row} ${p.column}: ${p.reason}`);
+    });
+  }
+
+  it('are allocated whole; payments that together pay a charge beyond its amount are refused on every row of that charge', async () => {
+    await importFile(ctx(), 'libraries', csv('n-libraries.csv', ['code,name,time_zone', 'NLIB,Named Branch,America/Chicago']));
+    await importFile(ctx(), 'patrons', csv('n-patrons.csv', ['id,home_library,ptype', 'NP1,NLIB,1']));
+    await importFile(ctx(), 'charges', csv('n-charges.csv', ['id,patron_id,library,reason,amount,assessed_at', 'NC1,NP1,NLIB,overdue,5.00,2015-03-01T12:00:00', 'NC2,NP1,NLIB,overdue,3.00,2015-03-02T12:00:00']));
+    expect(await mergeNamed([[1, 'NY1', 'NC1', 100]])).toEqual([]);
+    // NC1 has 4.00 left: 3.00 and 1.50 exceed it together, each row says so; NC2's own payment fits.
+    expect(await mergeNamed([[2, 'NY2', 'NC1', 300], [3, 'NY3', 'NC2', 300], [4, 'NY4', 'NC1', 150]])).toEqual([
+      '2 amount: payments of 4.50 on charge "NC1" exceed what is left of it (4.00)',
+      '4 amount: payments of 4.50 on charge "NC1" exceed what is left of it (4.00)',
+    ]);
+    expect(await mergeNamed([[2, 'NY2', 'NC1', 300], [3, 'NY3', 'NC2', 300], [4, 'NY4', 'NC1', 100]])).toEqual([]);
+    const paid = await sql<{ id: string; paid_cents: number }>`select id, paid_cents from charges where id like 'NC%' order by id`.execute(t.db);
+    expect(paid.rows).toEqual([
+      { id: 'NC1', paid_cents: 500 },
+      { id: 'NC2', paid_cents: 300 },
+    ]);
   });
 });
 

@@ -99,6 +99,50 @@ describe('full sync', () => {
     expect(charges).toContainEqual({ id: `koha:${fine}`, reason: 'overdue', amount_cents: 250, paid_cents: 250, item_id: null, library: 'MPL', assessed_on: '2026-09-01' });
     await expectLedgerAgrees();
   });
+
+  it('loaded in bulk (keys and indexes rebuilt once, the charges\' only after their payments) it writes the same ledger and leaves every index and constraint as it was', async () => {
+    const ledgerTables = ['patrons', 'items', 'charges', 'payments', 'allocations'];
+    const schema = async () => {
+      const indexes = await sql<{ d: string }>`
+        select pg_get_indexdef(x.indexrelid) || case when x.indisvalid then '' else ' INVALID' end as d
+        from pg_index x where x.indrelid = any(${ledgerTables}::regclass[]) order by 1`.execute(t.db);
+      const constraints = await sql<{ d: string; oid: number }>`
+        select conname || ': ' || pg_get_constraintdef(oid) || case when convalidated then '' else ' NOT VALID' end as d, oid::int as oid
+        from pg_constraint where conrelid = any(${ledgerTables}::regclass[]) and contype = 'f' order by 1`.execute(t.db);
+      return { indexes: indexes.rows.map((r) => r.d), constraints: constraints.rows.map((r) => r.d), oids: constraints.rows.map((r) => r.oid) };
+    };
+    const ann = await koha.patron({ cardnumber: '21000001', surname: 'Archer' });
+    const ben = await koha.patron({ cardnumber: '21000002', surname: 'Baker', branchcode: 'MPL' });
+    const book = await koha.item('39000001', 'The Long Winter');
+    const lost = await koha.debit(ann, { type: 'LOST', cents: 3000, itemnumber: book, date: '2026-10-15T15:00:00Z' });
+    const fee = await koha.debit(ann, { type: 'PROCESSING', cents: 500, itemnumber: book, date: '2026-10-15T15:00:01Z' });
+    await koha.pay(ann, 1200, { debits: [lost, fee] });
+    const fine = await koha.debit(ben, { type: 'OVERDUE', cents: 250, date: '2026-09-01T12:00:00Z', branch: 'MPL' });
+    await koha.pay(ben, 250, { debits: [fine] });
+    await koha.debit(ben, { type: 'MANUAL', cents: 4000, date: '2026-09-02T12:00:00Z', branch: 'MPL' });
+    const before = await schema();
+
+    const r = await syncConnector(ctx(), 'koha', { bulkRows: 1 });
+    expect(r).toMatchObject({ mode: 'full', patrons: 2, items: 1, charges: 4 });
+    const after = await schema();
+    // Every foreign key was dropped and added back (a new constraint), and is as it was.
+    expect(after.oids.every((oid) => !before.oids.includes(oid))).toBe(true);
+    expect({ indexes: after.indexes, constraints: after.constraints }).toEqual({ indexes: before.indexes, constraints: before.constraints });
+    const paid = await sql<{ id: string; paid_cents: number; allocated: number }>`
+      select c.id, c.paid_cents, coalesce((select sum(a.amount_cents) from allocations a where a.charge_id = c.id), 0)::bigint as allocated
+      from charges c order by c.id`.execute(t.db);
+    expect(paid.rows.map((c) => c.paid_cents)).toEqual(paid.rows.map((c) => Number(c.allocated)));
+    expect(paid.rows.reduce((sum, c) => sum + c.paid_cents, 0)).toBe(1200 + 250);
+    await expectLedgerAgrees();
+    // The keys are in force again.
+    await expect(sql`insert into charges (id, patron_id, library, reason, amount_cents, assessed_at, assessed_on) values ('x', 'nobody', 'CPL', 'manual', 1, now(), current_date)`.execute(t.db)).rejects.toThrow(/charges_patron_id_fkey/);
+
+    // Synced again with nothing changed: nothing to write, so no bulk load, and the keys stay where they are.
+    const again = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'koha', { bulkRows: 1, full: true });
+    expect(again).toMatchObject({ mode: 'full', patrons: 0, items: 0, charges: 0, payments: 0 });
+    expect((await schema()).oids).toEqual(after.oids);
+    await expectLedgerAgrees();
+  });
 });
 
 describe('one source per library', () => {

@@ -242,6 +242,20 @@ async function newPool(config: pg.PoolConfig): Promise<pg.Pool> {
   return pool;
 }
 
+/**
+ * The pool's connection string and server options, the schema's search_path last. The URL's
+ * own options (say auto_explain's, to read plans) are kept beside it: pg lets a connection
+ * string's options replace the pool's, which would silently put every table in public.
+ */
+function withSearchPath(url: string, schema: string | undefined): { connectionString: string; options?: string } {
+  if (!schema) return { connectionString: url };
+  const u = new URL(url);
+  const own = u.searchParams.get('options');
+  if (own === null) return { connectionString: url, options: `-c search_path=${schema}` };
+  u.searchParams.delete('options');
+  return { connectionString: u.toString(), options: `${own} -c search_path=${schema}` };
+}
+
 async function openPostgres(options: OpenOptions): Promise<Database> {
   const schema = options.schema;
   if (schema && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad schema name: ${schema}`);
@@ -252,7 +266,7 @@ async function openPostgres(options: OpenOptions): Promise<Database> {
     await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     await admin.end();
   }
-  const pool = await newPool({ connectionString: options.url, max: 10, options: schema ? `-c search_path=${schema}` : undefined });
+  const pool = await newPool({ max: 10, ...withSearchPath(options.url, schema) });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   await sql`select 1`.execute(db);
   return {

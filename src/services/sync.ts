@@ -12,8 +12,8 @@ import { ValidationError, type Problem } from '../domain/errors.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { loadConnector, withIlsSession } from './connectors.ts';
-import { createStaging, stageColumns } from './imports/kinds.ts';
-import { dropStaging, mergeStaged } from './imports/merge.ts';
+import { STAGE, createProblemsTable, createStageTable, stageColumns } from './imports/kinds.ts';
+import { dropStaging, mergeStaged, restoreKept, type Kept } from './imports/merge.ts';
 import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
 
 export const SYNC_PHASES = ['reading', 'libraries', 'patrons', 'items', 'charges', 'payments', 'finishing'] as const;
@@ -25,6 +25,8 @@ export interface SyncOptions {
   onPhase?: (phase: SyncPhase) => void;
   /** Rows read from the ILS so far. */
   onRows?: (rows: number) => void;
+  /** From this many rows of a kind, its keys and indexes are rebuilt once instead of maintained per row (default 50,000). */
+  bulkRows?: number;
 }
 
 export interface SyncResult {
@@ -203,10 +205,8 @@ class Sink implements SyncSink {
 }
 
 async function createSyncTables(db: Executor): Promise<void> {
-  for (const kind of ['libraries', 'patrons', 'items', 'charges', 'payments'] as const) {
-    const cols = stageColumns(kind).map((c) => sql`${sql.ref(c.name)} ${sql.raw(c.type)}`);
-    await sql`create temp table ${sql.table(SYNC_TABLE[kind])} (row_no integer not null, ${sql.join(cols)}) on commit drop`.execute(db);
-  }
+  // Shaped as import_stage, so each is merged where it is (Merge.merge).
+  for (const kind of ['libraries', 'patrons', 'items', 'charges', 'payments'] as const) await createStageTable(db, kind, SYNC_TABLE[kind]);
   // A patron appears in one chunk only; the keys keep a repeat from doubling a delete's work.
   await sql`create temp table sync_scope (patron_id text not null) on commit drop`.execute(db);
   await sql`create temp table sync_item_scope (patron_id text not null) on commit drop`.execute(db);
@@ -250,7 +250,7 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
         };
         const cursor = await ils.extract(request, sink).finally(() => sink.drain().catch(() => undefined));
         await sink.drain();
-        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.onPhase).run();
+        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, options.onPhase).run();
         const finishedAt = ctx.clock.now();
         const result: SyncResult = {
           connector: name,
@@ -405,6 +405,7 @@ class Merge {
     private readonly config: ConnectorConfig,
     private readonly keyLabels: Record<Kind, string>,
     private readonly now: Date,
+    private readonly bulkRows: number,
     private readonly onPhase?: (phase: SyncPhase) => void,
   ) {
     this.prefix = `${config.name}:`;
@@ -433,9 +434,12 @@ class Merge {
 
     this.onPhase?.('charges');
     const stalePayments = await this.removeStalePayments();
-    const charges = await this.merge('charges');
+    // The payments update the paid_cents of the charges a bulk load has just inserted: their keys and indexes wait for them.
+    const kept: Kept[] = [];
+    const charges = await this.merge('charges', kept);
     this.onPhase?.('payments');
     const payments = await this.merge('payments');
+    await restoreKept(db, kept);
     const removedCharges = await this.removeVanishedCharges();
     const deletedPatrons = await this.excludeDeleted();
     return {
@@ -470,20 +474,23 @@ class Merge {
     );
   }
 
-  private async merge(kind: ImportKind): Promise<number> {
+  private async merge(kind: ImportKind, keep?: Kept[]): Promise<number> {
     const db = this.db;
-    await createStaging(db, kind);
-    const cols = columnsOf(kind);
-    await sql`insert into import_stage (row_no, ${sql.join(cols.map((c) => sql.ref(c)))}) select row_no, ${sql.join(cols.map((c) => sql.ref(c)))} from ${sql.table(SYNC_TABLE[kind])}`.execute(db);
+    // The sync table is the staging table, lent under import_stage's name: its rows are not
+    // copied again, and what the merge marks on them (unchanged payments) is all it changes.
+    await sql`alter table ${sql.table(SYNC_TABLE[kind])} rename to ${sql.table(STAGE)}`.execute(db);
+    await createProblemsTable(db);
     const result = await mergeStaged(db, kind, {
       present: new Set(COLUMNS[kind].map((c) => c.name)),
       now: this.now,
-      bulkRows: BULK_ROWS,
+      bulkRows: this.bulkRows,
       duplicatesFrom: 0,
       connectorId: this.config.id,
       namedPayments: true,
       columnOrder: COLUMNS[kind].map((c) => c.name),
+      keep,
     });
+    await sql`alter table ${sql.table(STAGE)} rename to ${sql.table(SYNC_TABLE[kind])}`.execute(db);
     await dropStaging(db);
     if (result.problemCount > 0) throw new ValidationError(this.named(kind, result.problems, result.problemCount));
     return result.inserted + result.updated;

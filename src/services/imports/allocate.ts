@@ -9,12 +9,10 @@
 // oldest charge first; each charge is an interval too, and an allocation is their overlap.
 import { sql } from 'kysely';
 import type { Executor } from '../context.ts';
-import { clean, moneySql } from './kinds.ts';
+import { clean, estimatedRows, moneySql } from './kinds.ts';
 
 /** Staged payments still to be allocated: changed or new, and without problems. */
 const pending = sql`not s.unchanged and ${clean}`;
-/** The same, for a subquery that names import_stage without the alias. */
-const pendingUnaliased = sql`not unchanged and not exists (select 1 from import_problems q where q.row_no = import_stage.row_no)`;
 
 /**
  * Each pass refuses the first over-payment of every charge or patron and recomputes the
@@ -73,46 +71,61 @@ export async function allocateNamedPayments(db: Executor): Promise<void> {
     where a.payment_id = s.id and not s.unchanged and ${clean}`.execute(db);
   await sql`
     insert into import_problems (row_no, col, reason)
-    select s.row_no, 'amount', format('payments of %s on charge "%s" exceed what is left of it (%s)', ${moneySql(sql.ref('t.staged'))}, s.charge_id, ${moneySql(sql`greatest(c.amount_cents - c.paid_cents, 0)`)})
-    from import_stage s
-    join (select charge_id, sum(amount_cents) as staged from import_stage where ${pendingUnaliased} group by charge_id) t on t.charge_id = s.charge_id
-    join charges c on c.id = s.charge_id
-    where ${pending} and c.paid_cents + t.staged > c.amount_cents`.execute(db);
+    select t.row_no, 'amount', format('payments of %s on charge "%s" exceed what is left of it (%s)', ${moneySql(sql.ref('t.staged'))}, t.charge_id, ${moneySql(sql`greatest(c.amount_cents - c.paid_cents, 0)`)})
+    from (
+      select s.row_no, s.charge_id, sum(s.amount_cents) over (partition by s.charge_id collate "C") as staged
+      from import_stage s where ${pending} and s.charge_id is not null
+    ) t
+    join charges c on c.id = t.charge_id
+    where c.paid_cents + t.staged > c.amount_cents`.execute(db);
   await sql`create temp table import_alloc (payment_id text not null, charge_id text not null, patron_id text not null, amount_cents bigint not null) on commit drop`.execute(db);
   await sql`
     insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
     select s.id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`.execute(db);
 }
 
-/** What each affected patron's charges still owe, before this file's payments. */
+/**
+ * What each affected patron's charges still owe, before this file's payments: paid_cents is
+ * the sum of a charge's allocations (kept by triggers on allocations, so already without the
+ * allocations of changed payments deleted above), read without summing them again.
+ */
 async function openBalances(db: Executor): Promise<void> {
   await sql`drop table if exists import_open`.execute(db);
   await sql`
     create temp table import_open on commit drop as
-    select c.id, c.patron_id, c.assessed_at, (c.amount_cents - coalesce(sum(a.amount_cents), 0))::bigint as left_cents
-    from charges c left join allocations a on a.charge_id = c.id
-    where c.patron_id in (select s.patron_id from import_stage s where ${pending})
-    group by c.id`.execute(db);
+    select c.id, c.patron_id, c.assessed_at, c.amount_cents - c.paid_cents as left_cents
+    from charges c
+    where c.patron_id in (select s.patron_id from import_stage s where ${pending})`.execute(db);
 }
 
-/** Running totals of the pending payments, per charge (named) or per patron (blank, against what named ones leave). */
+/** Patrons with a pending payment that names no charge: only their balances are spread over. */
+const blankPayers = sql`(select s.patron_id from import_stage s where ${pending} and s.charge_id is null)`;
+
+/**
+ * Running totals of the pending payments, per charge (named) or per patron (blank, against what
+ * named ones leave). Keys are partitioned byte by byte ("C"): the same partitions as the
+ * database's collation, sorted faster; the order within each is the payments' own.
+ */
 function runningTotals(which: 'named' | 'blank') {
   if (which === 'named') {
     return sql`
       select s.row_no, s.amount_cents, o.left_cents as owed,
-             sum(s.amount_cents) over (partition by s.charge_id order by s.paid_at, s.row_no) - s.amount_cents as before
+             sum(s.amount_cents) over (partition by s.charge_id collate "C" order by s.paid_at, s.row_no) - s.amount_cents as before
       from import_stage s join import_open o on o.id = s.charge_id
       where ${pending} and s.charge_id is not null`;
   }
   return sql`
     select s.row_no, s.amount_cents, coalesce(t.owed, 0) as owed,
-           sum(s.amount_cents) over (partition by s.patron_id order by s.paid_at, s.row_no) - s.amount_cents as before
+           sum(s.amount_cents) over (partition by s.patron_id collate "C" order by s.paid_at, s.row_no) - s.amount_cents as before
     from import_stage s
     left join (
       select o.patron_id, sum(o.left_cents - coalesce(n.amt, 0)) as owed
       from import_open o
-      left join (select s.charge_id, sum(s.amount_cents) as amt from import_stage s where ${pending} and s.charge_id is not null group by s.charge_id) n
-        on n.charge_id = o.id
+      left join (
+        select s.charge_id, sum(s.amount_cents) as amt from import_stage s
+        where ${pending} and s.charge_id is not null and s.patron_id in ${blankPayers} group by s.charge_id
+      ) n on n.charge_id = o.id
+      where o.patron_id in ${blankPayers}
       group by o.patron_id
     ) t on t.patron_id = s.patron_id
     where ${pending} and s.charge_id is null`;
@@ -140,15 +153,15 @@ async function planAllocations(db: Executor): Promise<void> {
   await sql`
     with ch as (
       select o.id, o.patron_id, o.left_cents - coalesce(n.amt, 0) as left_cents,
-             sum(o.left_cents - coalesce(n.amt, 0)) over (partition by o.patron_id order by o.assessed_at, o.id collate "C")
+             sum(o.left_cents - coalesce(n.amt, 0)) over (partition by o.patron_id collate "C" order by o.assessed_at, o.id collate "C")
                - (o.left_cents - coalesce(n.amt, 0)) as c_start
       from import_open o
       left join (select charge_id, sum(amount_cents) as amt from import_alloc group by charge_id) n on n.charge_id = o.id
-      where o.left_cents - coalesce(n.amt, 0) > 0
+      where o.left_cents - coalesce(n.amt, 0) > 0 and o.patron_id in ${blankPayers}
     ),
     pay as (
       select s.id, s.patron_id, s.amount_cents,
-             sum(s.amount_cents) over (partition by s.patron_id order by s.paid_at, s.row_no) - s.amount_cents as p_start
+             sum(s.amount_cents) over (partition by s.patron_id collate "C" order by s.paid_at, s.row_no) - s.amount_cents as p_start
       from import_stage s where ${pending} and s.charge_id is null
     )
     insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
@@ -164,4 +177,10 @@ export async function writeAllocations(db: Executor): Promise<void> {
     insert into allocations (payment_id, charge_id, patron_id, amount_cents)
     select payment_id, charge_id, patron_id, amount_cents from import_alloc
     where payment_id in (select id from import_stage)`.execute(db);
+}
+
+/** Whether the allocations about to be written pay a quarter of all charges or more (the bulk-load rule, see isBulkLoad). */
+export async function paysManyCharges(db: Executor): Promise<boolean> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from import_alloc`.execute(db);
+  return (r.rows[0]?.n ?? 0) * 4 >= (await estimatedRows(db, 'charges'));
 }

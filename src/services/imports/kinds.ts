@@ -35,10 +35,19 @@ export function keyColumn(kind: ImportKind): string {
 }
 
 export async function createStaging(db: Executor, kind: ImportKind): Promise<void> {
+  await createStageTable(db, kind, STAGE);
+  await createProblemsTable(db);
+}
+
+/** A temporary table shaped as the staging table of `kind`: a source can fill it and merge it by renaming it import_stage. */
+export async function createStageTable(db: Executor, kind: ImportKind, table: string): Promise<void> {
   const cols = stageColumns(kind).map((c) => sql`${sql.ref(c.name)} ${sql.raw(c.type)}`);
   // Payments re-imported exactly as they are keep their allocations untouched.
   const extra = kind === 'payments' ? [sql`unchanged boolean not null default false`] : [];
-  await sql`create temp table ${sql.table(STAGE)} (row_no integer not null, ${sql.join([...cols, ...extra])}) on commit drop`.execute(db);
+  await sql`create temp table ${sql.table(table)} (row_no integer not null, ${sql.join([...cols, ...extra])}) on commit drop`.execute(db);
+}
+
+export async function createProblemsTable(db: Executor): Promise<void> {
   await sql`create temp table ${sql.table(PROBLEMS)} (row_no integer not null, col text not null, reason text not null) on commit drop`.execute(db);
 }
 
@@ -144,13 +153,14 @@ export async function checkSource(db: Executor, kind: ImportKind, connectorId: n
 
 /**
  * Duplicate keys whose first row is `fromRow` or later (earlier keys are checked in memory as
- * the file is read), reported on each later row as the in-memory check words it.
+ * the file is read), reported on each later row as the in-memory check words it. Keys are
+ * grouped byte by byte ("C"): the same groups as the database's collation, sorted faster.
  */
 export async function flagDuplicateKeys(db: Executor, key: string, fromRow: number): Promise<void> {
   await sql`
     insert into import_problems (row_no, col, reason)
     select d.row_no, ${key}, format('duplicate %s "%s" (also on row %s)', ${key}::text, d.k, d.first_row)
-    from (select row_no, ${sql.ref(key)} as k, min(row_no) over (partition by ${sql.ref(key)}) as first_row from import_stage where ${sql.ref(key)} is not null) d
+    from (select row_no, ${sql.ref(key)} as k, min(row_no) over (partition by ${sql.ref(key)} collate "C") as first_row from import_stage where ${sql.ref(key)} is not null) d
     where d.row_no > d.first_row and d.first_row >= ${fromRow}`.execute(db);
 }
 
@@ -203,8 +213,6 @@ export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySe
   const values = cols.map((c) => sql.ref(`s.${c.name}`));
   const written = cols.filter((c) => c.name !== keyName);
   const sets = written.map((c) => sql`${sql.ref(c.name)} = ${sql.ref(`s.${c.name}`)}`);
-  // Compared column by column, so each comparison uses its column's own type.
-  const differs = written.map((c) => sql`t.${sql.ref(c.name)} is distinct from s.${sql.ref(c.name)}`);
   let from = sql`import_stage s`;
   if (kind === 'charges') {
     const assessedOn = assessedOnSql(sql.ref('s.assessed_at'), sql.ref('l.time_zone'));
@@ -215,7 +223,7 @@ export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySe
   }
   if (HAS_UPDATED_AT.has(kind)) sets.push(sql`updated_at = ${now.toISOString()}::timestamptz`);
   const table = sql.table(kind);
-  const changed = differs.length ? sql`and (${sql.join(differs, sql` or `)})` : sql`and false`;
+  const changed = sql`and ${differs(kind, present)}`;
   const r = await sql<{ updated: number }>`
     with updated as (update ${table} t set ${sql.join(sets)} from ${from} where t.${key} = s.${key} ${changed} returning 1),
     inserted as (
@@ -229,11 +237,43 @@ export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySe
   return { inserted: row?.inserted ?? 0, updated: row?.updated ?? 0 };
 }
 
-/** A bulk load: many rows, and many compared with what the table already holds. */
-export async function isBulkLoad(db: Executor, kind: ImportKind, rows: number, bulkRows: number): Promise<boolean> {
+/**
+ * Whether the table's row `t` differs from the staged row `s` in a column the source carries:
+ * compared column by column, so each comparison uses its column's own type.
+ */
+function differs(kind: ImportKind, present: ReadonlySet<string>): RawBuilder<unknown> {
+  const compared = stageColumns(kind).filter((c) => present.has(c.source) && c.name !== keyColumn(kind));
+  if (compared.length === 0) return sql`false`;
+  return sql`(${sql.join(
+    compared.map((c) => sql`t.${sql.ref(c.name)} is distinct from s.${sql.ref(c.name)}`),
+    sql` or `,
+  )})`;
+}
+
+/**
+ * A bulk load: many rows written (new, or changed in some column), and many compared with
+ * what the table already holds. A file re-imported unchanged, or nearly, writes few rows and
+ * keeps the table's keys and indexes, which a bulk load would check and build again whole.
+ */
+export async function isBulkLoad(db: Executor, kind: ImportKind, present: ReadonlySet<string>, rows: number, bulkRows: number): Promise<boolean> {
   if (rows < bulkRows) return false;
-  const r = await sql<{ existing: number }>`select greatest(reltuples, 0)::bigint as existing from pg_class where oid = ${kind}::regclass`.execute(db);
-  return rows * 4 >= (r.rows[0]?.existing ?? 0);
+  const existing = await estimatedRows(db, kind);
+  if (rows * 4 < existing) return false;
+  // An empty table (as last analyzed): every row is new, nothing to count.
+  if (existing === 0) return true;
+  const key = sql.ref(keyColumn(kind));
+  const r = await sql<{ n: number }>`
+    select count(*)::int as n from import_stage s left join ${sql.table(kind)} t on t.${key} = s.${key}
+    where t.${key} is null or ${differs(kind, present)}`.execute(db);
+  const written = r.rows[0]?.n ?? 0;
+  return written >= bulkRows && written * 4 >= existing;
+}
+
+/** The planner's row count of a table: -1 (never analyzed) counts as unknown, so as one row, never as empty. */
+export async function estimatedRows(db: Executor, table: BulkTable): Promise<number> {
+  const r = await sql<{ n: number }>`select reltuples::bigint as n from pg_class where oid = ${table}::regclass`.execute(db);
+  const n = Number(r.rows[0]?.n ?? -1);
+  return n < 0 ? 1 : n;
 }
 
 /** The tables an import writes in bulk: its kind's, and allocations for payments. */

@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import type { ImportKind } from '../../domain/import-formats.ts';
 import type { Executor } from '../context.ts';
-import { allocateNamedPayments, allocatePayments, writeAllocations } from './allocate.ts';
+import { allocateNamedPayments, allocatePayments, paysManyCharges, writeAllocations } from './allocate.ts';
 import {
   checkReferences,
   checkSource,
@@ -21,6 +21,8 @@ import {
   restoreIndexes,
   stagedRows,
   upsert,
+  type BulkTable,
+  type ForeignKey,
 } from './kinds.ts';
 
 export interface StagedProblem {
@@ -50,6 +52,29 @@ export interface MergeOptions {
   connectorId?: number | null;
   /** Payments each name their charge and were applied by the source itself (an ILS): allocated whole, checked not to overpay. */
   namedPayments?: boolean;
+  /**
+   * A bulk load leaves its kind's foreign keys and indexes dropped and adds them here, for the
+   * caller to put back once (restoreKept) after its next merges in the same transaction. A row
+   * updated by the transaction that inserted it has its foreign keys checked again, one row at
+   * a time, and a new entry in each index: a sync's payments update the paid_cents of the
+   * charges it has just loaded.
+   */
+  keep?: Kept[];
+}
+
+/** What a bulk load dropped from one table and left for the caller to put back. */
+export interface Kept {
+  table: BulkTable;
+  foreignKeys: ForeignKey[];
+  indexes: string[];
+}
+
+/** Rebuilds the indexes and restores (so validates, once) the foreign keys that merges kept dropped. */
+export async function restoreKept(db: Executor, kept: Kept[]): Promise<void> {
+  for (const k of kept.splice(0)) {
+    await restoreIndexes(db, k.indexes);
+    await restoreForeignKeys(db, k.table, k.foreignKeys);
+  }
 }
 
 export interface MergeResult {
@@ -85,20 +110,25 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
 
   options.onWriting?.();
   const staged = await stagedRows(db);
-  const bulk = await isBulkLoad(db, kind, staged, options.bulkRows);
+  const bulk = await isBulkLoad(db, kind, options.present, staged, options.bulkRows);
   // A bulk load of payments is one of their allocations too, which have keys and indexes of their own.
   const allocating = kind === 'payments';
   const keys = bulk ? await dropForeignKeys(db, kind) : [];
   const allocationKeys = bulk && allocating ? await dropForeignKeys(db, 'allocations') : [];
   const indexes = bulk ? await dropIndexes(db, kind) : [];
   const { inserted, updated } = await upsert(db, kind, options.present, options.now);
-  await restoreIndexes(db, indexes);
+  const kept = options.keep && (keys.length || indexes.length) ? { table: kind, foreignKeys: keys, indexes } : undefined;
+  if (!kept) await restoreIndexes(db, indexes);
   if (allocating) {
     const allocationIndexes = bulk ? await dropIndexes(db, 'allocations') : [];
+    // Paying a charge gives it a new row version (paid_cents), so a new entry in each of its
+    // indexes: when many charges are paid, one rebuild of those indexes costs less.
+    const chargeIndexes = bulk && (await paysManyCharges(db)) ? await dropIndexes(db, 'charges') : [];
     await writeAllocations(db);
-    await restoreIndexes(db, allocationIndexes);
+    await restoreIndexes(db, [...allocationIndexes, ...chargeIndexes]);
   }
-  await restoreForeignKeys(db, kind, keys);
+  if (kept) options.keep?.push(kept);
+  else await restoreForeignKeys(db, kind, keys);
   await restoreForeignKeys(db, 'allocations', allocationKeys);
   return { inserted, updated, unchanged: staged - inserted - updated, skipped: counts.rows, problems, problemCount: counts.problems };
 }

@@ -66,6 +66,9 @@ async function withPostgresSession<T>(pool: pg.Pool, fn: (s: ImportSession) => P
     // at 4 MB of work_mem those hashes are cut into batches written to disk.
     await client.query("set local maintenance_work_mem = '512MB'");
     await client.query("set local work_mem = '256MB'");
+    // Each statement runs once over rows it joins by key; compiling it (JIT, on by default past
+    // a cost the bulk statements all exceed) took longer than running it, as for runs.
+    await client.query('set local jit = off');
     const result = await fn({
       db,
       batchSize: 20_000,

@@ -1,0 +1,157 @@
+// How close each import comes to COPY, and what a re-import of the same file costs (issue 17),
+// on the consortium run.ts loaded:
+//   - the floor: COPY of the same CSV into a plain table with a primary key (PostgreSQL only);
+//   - an unchanged re-import of every file, then one with 1 % of the rows changed.
+// The re-imports run after everything else the benchmark measures: the 1 % changed rows stay.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { parse } from 'csv-parse';
+import { stringify } from 'csv-stringify';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Database } from '../src/db/connection.ts';
+import type { ImportKind } from '../src/domain/import-formats.ts';
+import { formatMoney, parseMoney } from '../src/domain/money.ts';
+import type { Context } from '../src/services/context.ts';
+import { importFile, type ImportResult } from '../src/services/imports.ts';
+
+export const IMPORT_TARGETS = { overFloor: 0.5, unchangedRowsPerSecond: 300_000, changedOverUnchanged: 1.2 };
+/** Files this short are timed mostly by the import's fixed costs: listed, not judged. */
+const MIN_ROWS = 1000;
+
+export interface KindFigures {
+  rows: number;
+  importSeconds: number;
+  rowsPerSecond: number;
+  floorSeconds?: number;
+  floorRowsPerSecond?: number;
+  unchangedSeconds: number;
+  unchangedRowsPerSecond: number;
+  changedRows: number;
+  changedSeconds: number;
+}
+
+export interface ImportFigures {
+  kinds: Partial<Record<ImportKind, KindFigures>>;
+  targets: { target: string; measured: string; pass: boolean }[];
+}
+
+export interface ImportedFile {
+  kind: ImportKind;
+  path: string;
+  rows: number;
+  /** Seconds the first import of the file took. */
+  seconds: number;
+}
+
+/** The names on a benchmark file's first line (never quoted). */
+async function headerOf(path: string): Promise<string[]> {
+  const handle = await open(path);
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4096), 0, 4096, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8').split('\n')[0]!.split(',');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** COPY of the file into a plain table of text columns keyed as the kind is: the least a load of it costs. */
+export async function copyFloor(database: Database, file: ImportedFile): Promise<number> {
+  if (!database.pool) throw new Error('the COPY floor needs PostgreSQL');
+  const header = await headerOf(file.path);
+  const key = file.kind === 'libraries' ? 'code' : 'id';
+  const table = `bench_floor_${file.kind}`;
+  const client = await database.pool.connect();
+  try {
+    await client.query(`create table ${table} (${header.map((c) => `"${c}" text`).join(', ')}, primary key ("${key}"))`);
+    const t = performance.now();
+    await pipeline(createReadStream(file.path), client.query(copyFrom(`copy ${table} from stdin with (format csv, header true)`)));
+    return Math.round(performance.now() - t) / 1000;
+  } finally {
+    await client.query(`drop table if exists ${table}`);
+    client.release();
+  }
+}
+
+/** One row in a hundred changed in a column that is no key and breaks no rule (amounts only go up). */
+const CHANGE: Record<ImportKind, (row: Record<string, string>) => void> = {
+  libraries: (r) => (r.name += ' (renamed)'),
+  patrons: (r) => (r.last_name += '-Smith'),
+  items: (r) => (r.title += ' (2nd ed.)'),
+  charges: (r) => (r.amount = formatMoney(parseMoney(r.amount!)! + 1)),
+  payments: (r) => (r.method += ' (corrected)'),
+};
+
+/** The file again with every hundredth row changed; returns its path and how many rows changed. */
+async function changedCopy(file: ImportedFile, dir: string): Promise<{ path: string; changed: number }> {
+  const path = join(dir, `${file.kind}-1pc.csv`);
+  const columns = await headerOf(file.path);
+  let i = 0;
+  let changed = 0;
+  await pipeline(
+    createReadStream(file.path),
+    parse({ columns: true }),
+    async function* (rows: AsyncIterable<Record<string, string>>) {
+      for await (const row of rows) {
+        if (i++ % 100 === 0) {
+          CHANGE[file.kind](row);
+          changed++;
+        }
+        yield row;
+      }
+    },
+    stringify({ header: true, columns }),
+    createWriteStream(path),
+  );
+  return { path, changed };
+}
+
+async function timedImport(ctx: Context, kind: ImportKind, path: string): Promise<{ result: ImportResult; seconds: number }> {
+  const t = performance.now();
+  const result = await importFile(ctx, kind, path);
+  return { result, seconds: Math.round(performance.now() - t) / 1000 };
+}
+
+const rate = (rows: number, seconds: number) => Math.round(rows / Math.max(seconds, 0.001));
+
+export async function measureImports(ctx: Context, files: readonly ImportedFile[], dir: string, log: (line: string) => void): Promise<ImportFigures> {
+  const kinds: ImportFigures['kinds'] = {};
+  const postgres = Boolean(ctx.database.pool);
+  for (const f of files) {
+    const floorSeconds = postgres ? await copyFloor(ctx.database, f) : undefined;
+    const unchanged = await timedImport(ctx, f.kind, f.path);
+    if (unchanged.result.unchanged !== f.rows) throw new Error(`${f.kind}: the re-import found ${unchanged.result.unchanged} of ${f.rows} rows unchanged`);
+    const copy = await changedCopy(f, dir);
+    const changed = await timedImport(ctx, f.kind, copy.path);
+    if (changed.result.updated !== copy.changed) throw new Error(`${f.kind}: ${copy.changed} rows changed, the re-import updated ${changed.result.updated}`);
+    kinds[f.kind] = {
+      rows: f.rows,
+      importSeconds: f.seconds,
+      rowsPerSecond: rate(f.rows, f.seconds),
+      ...(floorSeconds === undefined ? {} : { floorSeconds, floorRowsPerSecond: rate(f.rows, floorSeconds) }),
+      unchangedSeconds: unchanged.seconds,
+      unchangedRowsPerSecond: rate(f.rows, unchanged.seconds),
+      changedRows: copy.changed,
+      changedSeconds: changed.seconds,
+    };
+    const k = kinds[f.kind]!;
+    log(
+      `import ${f.kind.padEnd(9)} ${String(f.rows).padStart(8)} rows: ${String(k.rowsPerSecond).padStart(7)} rows/s` +
+        (k.floorRowsPerSecond === undefined ? '' : ` (COPY floor ${k.floorRowsPerSecond} rows/s, ${(k.rowsPerSecond / k.floorRowsPerSecond).toFixed(2)} ×)`) +
+        `; unchanged again ${k.unchangedRowsPerSecond} rows/s (${k.unchangedSeconds.toFixed(2)} s); 1 % changed ${k.changedSeconds.toFixed(2)} s`,
+    );
+  }
+  const targets: ImportFigures['targets'] = [];
+  for (const [kind, k] of Object.entries(kinds) as [ImportKind, KindFigures][]) {
+    if (k.rows < MIN_ROWS) continue;
+    if (k.floorRowsPerSecond !== undefined) {
+      const ratio = k.rowsPerSecond / k.floorRowsPerSecond;
+      targets.push({ target: `import ${kind} ≥ ${IMPORT_TARGETS.overFloor} × its COPY floor`, measured: `${k.rowsPerSecond} rows/s, ${ratio.toFixed(2)} × ${k.floorRowsPerSecond}`, pass: ratio >= IMPORT_TARGETS.overFloor });
+    }
+    targets.push({ target: `unchanged re-import of ${kind} ≥ ${IMPORT_TARGETS.unchangedRowsPerSecond} rows/s`, measured: `${k.unchangedRowsPerSecond} rows/s`, pass: k.unchangedRowsPerSecond >= IMPORT_TARGETS.unchangedRowsPerSecond });
+    const over = k.changedSeconds / k.unchangedSeconds;
+    targets.push({ target: `1 %-changed re-import of ${kind} ≤ ${IMPORT_TARGETS.changedOverUnchanged} × unchanged`, measured: `${k.changedSeconds.toFixed(2)} s, ${over.toFixed(2)} ×`, pass: over <= IMPORT_TARGETS.changedOverUnchanged });
+  }
+  return { kinds, targets };
+}
