@@ -9,7 +9,7 @@ import { PatronLink } from '../session.tsx';
 import { DataTable, fetchAll, useListQuery } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad } from '../ui.tsx';
 
-interface AuditRow {
+export interface AuditRow {
   id: number;
   at: string;
   actor: string;

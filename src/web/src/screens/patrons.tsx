@@ -6,6 +6,8 @@
 import { useState, type FormEvent } from 'react';
 import { get, type List } from '../api.ts';
 import { AuditDiff } from '../diff.tsx';
+import type { AuditRow } from './audit.tsx';
+import { HISTORY_COLUMNS } from './referrals.tsx';
 import { ExplainView, type Explanation } from '../explain.tsx';
 import { toCents } from '../money.ts';
 import { LibraryName, money, PatronLink, useCan, useLibraries, libraryLabel } from '../session.tsx';
@@ -65,16 +67,6 @@ interface Exclusion {
   active: boolean;
 }
 
-interface AuditRow {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  entity: string;
-  entityId: string;
-  before: unknown;
-  after: unknown;
-}
 
 const fullName = (p: { firstName: string; lastName: string }) => [p.firstName, p.lastName].filter(Boolean).join(' ');
 
@@ -276,14 +268,7 @@ function Detail({ id }: { id: string }) {
               caption={`History of referral #${r.id}`}
               rows={r.history.map((h, i) => ({ ...h, i }))}
               rowKey={(h) => h.i}
-              columns={[
-                { header: 'When', cell: (h) => new Date(h.at).toLocaleString() },
-                { header: 'Record', cell: (h) => h.type },
-                { header: 'Amount', num: true, cell: (h) => money(h.amount) },
-                { header: 'Reason', cell: (h) => h.reason },
-                { header: 'Report date', cell: (h) => h.reportDate ?? '' },
-                { header: 'By', cell: (h) => h.actor },
-              ]}
+              columns={HISTORY_COLUMNS}
             />
           </div>
         ))

@@ -5,7 +5,7 @@ import { useState } from 'react';
 import { get, type List } from '../api.ts';
 import { toCents } from '../money.ts';
 import { money, PatronLink } from '../session.tsx';
-import { DataTable, fetchAll, useListQuery } from '../table.tsx';
+import { DataTable, fetchAll, useListQuery, type Column } from '../table.tsx';
 import { Busy, ErrorBanner, Status, useLoad } from '../ui.tsx';
 
 interface Referral {
@@ -33,6 +33,16 @@ interface History {
   at: string;
   actor: string;
 }
+
+/** A referral's history as a table: here and on the patron screen. */
+export const HISTORY_COLUMNS: Column<Omit<History, 'id'>>[] = [
+  { header: 'When', cell: (h) => new Date(h.at).toLocaleString() },
+  { header: 'Record', cell: (h) => h.type },
+  { header: 'Amount', num: true, cell: (h) => money(h.amount) },
+  { header: 'Reason', cell: (h) => h.reason },
+  { header: 'Report date', cell: (h) => h.reportDate ?? '' },
+  { header: 'By', cell: (h) => h.actor },
+];
 
 /** An open referral whose patron owes something else now than the agency was last told. */
 function pending(r: Referral): boolean {
@@ -80,14 +90,7 @@ function Detail({ id, onClose }: { id: number; onClose: () => void }) {
             plain
             rows={data.history}
             rowKey={(h) => h.id}
-            columns={[
-              { header: 'When', cell: (h) => new Date(h.at).toLocaleString() },
-              { header: 'Record', cell: (h) => h.type },
-              { header: 'Amount', num: true, cell: (h) => money(h.amount) },
-              { header: 'Reason', cell: (h) => h.reason },
-              { header: 'Report date', cell: (h) => h.reportDate ?? '' },
-              { header: 'By', cell: (h) => h.actor },
-            ]}
+            columns={HISTORY_COLUMNS}
           />
         </>
       )}
