@@ -83,33 +83,32 @@ export async function checkReferences(db: Executor, kind: ImportKind): Promise<n
     case 'charges': {
       let n = await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not exists (select 1 from patrons p where p.id = s.patron_id)`);
       n += await flag(db, 'item_id', sql`format('unknown item "%s"', s.item_id)`, sql`s.item_id is not null and not exists (select 1 from items i where i.id = s.item_id)`);
-      // A re-imported charge may not drop below what was already paid against it, nor move away from the patron who paid.
+      // A re-imported charge may not drop below what was already paid against it, nor move away
+      // from the patron who paid: both read the charge as it is, in one join.
       const r = await sql`
+        with paid as materialized (
+          select s.row_no, s.id, s.amount_cents, s.patron_id, c.paid_cents, c.patron_id as paid_by
+          from import_stage s join charges c on c.id = s.id
+          where c.paid_cents > s.amount_cents or (c.patron_id <> s.patron_id and c.paid_cents > 0)
+        )
         insert into import_problems (row_no, col, reason)
-        select s.row_no, 'amount', format('%s is less than the %s already paid, waived or written off', ${moneySql(sql.ref('s.amount_cents'))}, ${moneySql(sql.ref('c.paid_cents'))})
-        from import_stage s
-        join charges c on c.id = s.id
-        where c.paid_cents > s.amount_cents`.execute(db);
-      n += Number(r.numAffectedRows ?? 0);
-      n += await flag(
-        db,
-        'patron_id',
-        sql`format('charge "%s" has payments from patron "%s" and cannot move to another patron', s.id, (select c.patron_id from charges c where c.id = s.id))`,
-        sql`exists (select 1 from charges c where c.id = s.id and c.patron_id <> s.patron_id and c.paid_cents > 0)`,
-      );
-      return n;
+        select row_no, 'amount', format('%s is less than the %s already paid, waived or written off', ${moneySql(sql.ref('amount_cents'))}, ${moneySql(sql.ref('paid_cents'))})
+        from paid where paid_cents > amount_cents
+        union all
+        select row_no, 'patron_id', format('charge "%s" has payments from patron "%s" and cannot move to another patron', id, paid_by)
+        from paid where paid_by <> patron_id and paid_cents > 0`.execute(db);
+      return n + Number(r.numAffectedRows ?? 0);
     }
     case 'payments': {
-      const n = await flag(db, 'charge_id', sql`format('unknown charge "%s"', s.charge_id)`, sql`s.charge_id is not null and not exists (select 1 from charges c where c.id = s.charge_id)`);
-      return (
-        n +
-        (await flag(
-          db,
-          'charge_id',
-          sql`format('charge "%s" belongs to patron "%s", not "%s"', s.charge_id, (select c.patron_id from charges c where c.id = s.charge_id), s.patron_id)`,
-          sql`exists (select 1 from charges c where c.id = s.charge_id and c.patron_id <> s.patron_id)`,
-        ))
-      );
+      // The charge a payment names must exist and be its payer's: one join reads both.
+      const r = await sql`
+        insert into import_problems (row_no, col, reason)
+        select s.row_no, 'charge_id', case when c.id is null then format('unknown charge "%s"', s.charge_id)
+          else format('charge "%s" belongs to patron "%s", not "%s"', s.charge_id, c.patron_id, s.patron_id) end
+        from import_stage s
+        left join charges c on c.id = s.charge_id
+        where s.charge_id is not null and (c.id is null or c.patron_id <> s.patron_id)`.execute(db);
+      return Number(r.numAffectedRows ?? 0);
     }
   }
 }
@@ -204,7 +203,7 @@ export async function stagedRows(db: Executor): Promise<number> {
  * million rows. Only the columns the source carries are compared and written, so a file
  * without, say, patron_code leaves that field as it was.
  */
-export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySet<string>, now: Date): Promise<{ inserted: number; updated: number }> {
+export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySet<string>, now: Date, changes: Changes): Promise<{ inserted: number; updated: number }> {
   const zonesChanged = kind === 'libraries' ? await zoneChanges(db) : [];
   const keyName = keyColumn(kind);
   const key = sql.ref(keyName);
@@ -223,13 +222,16 @@ export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySe
   }
   if (HAS_UPDATED_AT.has(kind)) sets.push(sql`updated_at = ${now.toISOString()}::timestamptz`);
   const table = sql.table(kind);
-  const changed = sql`and ${differs(kind, present)}`;
+  // The rows findChanges listed; into an empty table, every staged row (looked up in no time).
+  const listed = (isNew: boolean) => sql`s.${key} in (select c.key from ${sql.table(CHANGED)} c where c.new = ${isNew})`;
+  const toUpdate = changes.listed ? sql`and ${listed(false)}` : sql``;
+  const toInsert = changes.listed ? listed(true) : sql`not exists (select 1 from ${table} x where x.${key} = s.${key})`;
   const r = await sql<{ updated: number }>`
-    with updated as (update ${table} t set ${sql.join(sets)} from ${from} where t.${key} = s.${key} ${changed} returning 1),
+    with updated as (update ${table} t set ${sql.join(sets)} from ${from} where t.${key} = s.${key} and ${differs(kind, present)} ${toUpdate} returning 1),
     inserted as (
       insert into ${table} (${sql.join(target)})
       select ${sql.join(values)} from ${from}
-      where not exists (select 1 from ${table} x where x.${key} = s.${key})
+      where ${toInsert}
       returning 1)
     select (select count(*) from updated)::int as updated, (select count(*) from inserted)::int as inserted`.execute(db);
   if (zonesChanged.length) await recomputeAssessedOn(db, zonesChanged);
@@ -250,23 +252,42 @@ function differs(kind: ImportKind, present: ReadonlySet<string>): RawBuilder<unk
   )})`;
 }
 
+export const CHANGED = 'import_changed';
+
+export interface Changes {
+  /** Staged rows the upsert writes: new, or changed in a column the source carries. */
+  rows: number;
+  /** Whether import_changed lists their keys; if not, every staged row counts as new. */
+  listed: boolean;
+}
+
+/**
+ * The staged rows that write something, found in one pass over the table: the key of each new
+ * or changed row goes to import_changed, with whether it is new, and the upsert joins those
+ * alone. A file re-imported unchanged is compared once and writes nothing; a new row is never
+ * looked up again. An empty table needs no pass: every row is new.
+ */
+export async function findChanges(db: Executor, kind: ImportKind, present: ReadonlySet<string>, staged: number): Promise<Changes> {
+  const key = sql.ref(keyColumn(kind));
+  const any = await sql<{ any: boolean }>`select exists (select 1 from ${sql.table(kind)}) as any`.execute(db);
+  if (!any.rows[0]?.any) return { rows: staged, listed: false };
+  await sql`
+    create temp table ${sql.table(CHANGED)} on commit drop as
+    select s.${key} as key, t.${key} is null as new
+    from import_stage s left join ${sql.table(kind)} t on t.${key} = s.${key}
+    where t.${key} is null or ${differs(kind, present)}`.execute(db);
+  await sql`analyze ${sql.table(CHANGED)}`.execute(db);
+  const r = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(CHANGED)}`.execute(db);
+  return { rows: r.rows[0]?.n ?? 0, listed: true };
+}
+
 /**
  * A bulk load: many rows written (new, or changed in some column), and many compared with
  * what the table already holds. A file re-imported unchanged, or nearly, writes few rows and
  * keeps the table's keys and indexes, which a bulk load would check and build again whole.
  */
-export async function isBulkLoad(db: Executor, kind: ImportKind, present: ReadonlySet<string>, rows: number, bulkRows: number): Promise<boolean> {
-  if (rows < bulkRows) return false;
-  const existing = await estimatedRows(db, kind);
-  if (rows * 4 < existing) return false;
-  // An empty table (as last analyzed): every row is new, nothing to count.
-  if (existing === 0) return true;
-  const key = sql.ref(keyColumn(kind));
-  const r = await sql<{ n: number }>`
-    select count(*)::int as n from import_stage s left join ${sql.table(kind)} t on t.${key} = s.${key}
-    where t.${key} is null or ${differs(kind, present)}`.execute(db);
-  const written = r.rows[0]?.n ?? 0;
-  return written >= bulkRows && written * 4 >= existing;
+export async function isBulkLoad(db: Executor, kind: ImportKind, written: number, bulkRows: number): Promise<boolean> {
+  return written >= bulkRows && written * 4 >= (await estimatedRows(db, kind));
 }
 
 /** The planner's row count of a table: -1 (never analyzed) counts as unknown, so as one row, never as empty. */

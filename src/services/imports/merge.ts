@@ -12,6 +12,7 @@ import {
   dropBadRows,
   dropForeignKeys,
   dropIndexes,
+  findChanges,
   firstProblems,
   flagDuplicateKeys,
   isBulkLoad,
@@ -110,13 +111,14 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
 
   options.onWriting?.();
   const staged = await stagedRows(db);
-  const bulk = await isBulkLoad(db, kind, options.present, staged, options.bulkRows);
+  const changes = await findChanges(db, kind, options.present, staged);
+  const bulk = await isBulkLoad(db, kind, changes.rows, options.bulkRows);
   // A bulk load of payments is one of their allocations too, which have keys and indexes of their own.
   const allocating = kind === 'payments';
   const keys = bulk ? await dropForeignKeys(db, kind) : [];
   const allocationKeys = bulk && allocating ? await dropForeignKeys(db, 'allocations') : [];
   const indexes = bulk ? await dropIndexes(db, kind) : [];
-  const { inserted, updated } = await upsert(db, kind, options.present, options.now);
+  const { inserted, updated } = await upsert(db, kind, options.present, options.now, changes);
   const kept = options.keep && (keys.length || indexes.length) ? { table: kind, foreignKeys: keys, indexes } : undefined;
   if (!kept) await restoreIndexes(db, indexes);
   if (allocating) {
@@ -135,5 +137,5 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
 
 /** Drops the staging tables of one kind, so the same transaction can stage the next kind. */
 export async function dropStaging(db: Executor): Promise<void> {
-  await sql`drop table if exists import_stage, import_problems, import_old_alloc, import_open, import_alloc`.execute(db);
+  await sql`drop table if exists import_stage, import_problems, import_changed, import_old_alloc, import_open, import_alloc`.execute(db);
 }
