@@ -135,9 +135,9 @@ export class KohaReader {
    * Rows of one query as they arrive, a batch at a time: the stream is paused while a batch is
    * handled (a promise per row would cost more than reading it).
    */
-  private async *stream<T>(query: string, params: unknown[] = [], rowsAsArray = false, size = 5000): AsyncGenerator<T[]> {
-    const raw = (this.conn as unknown as { connection: { query(options: { sql: string; rowsAsArray?: boolean }, values: unknown[]): { stream(): NodeJS.ReadableStream } } }).connection;
-    const rows = raw.query({ sql: query, rowsAsArray }, params).stream();
+  private async *stream<T>(query: string, params: unknown[] = [], size = 5000): AsyncGenerator<T[]> {
+    const raw = (this.conn as unknown as { connection: { query(options: { sql: string }, values: unknown[]): { stream(): NodeJS.ReadableStream } } }).connection;
+    const rows = raw.query({ sql: query }, params).stream();
     let batch: T[] = [];
     let wake: (() => void) | null = null;
     let done = false;
@@ -179,9 +179,8 @@ export class KohaReader {
   }
 
   /**
-   * Everything, each table in one streaming pass (a query per chunk of patrons costs far more
-   * than reading): the patrons, the checkouts, then every account as lines and offsets
-   * interleaved in borrowernumber order, handed on a chunk of patrons at a time.
+   * Everything: the patrons and the checkouts each in one streaming pass, then every account,
+   * lines and offsets, a range of patrons at a time.
    */
   private async readEverything(): Promise<void> {
     const homes = new Map<number, string>();
@@ -198,25 +197,25 @@ export class KohaReader {
       for (const r of batch) if (homes.has(Number(r.borrowernumber))) this.want(Number(r.itemnumber), null, 0);
     }
 
-    let group = { patrons: [] as number[], lines: [] as LineRow[], offsets: [] as RowDataPacket[] };
-    let current = -1;
-    for await (const batch of this.stream<unknown[]>(ACCOUNTS_IN_ORDER, [], true)) {
-      for (const r of batch) {
-        const borrowernumber = Number(r[1]);
-        if (!homes.has(borrowernumber)) continue;
-        if (borrowernumber !== current) {
-          if (group.patrons.length >= CHUNK) {
-            await this.accounts(group.patrons, homes, group.lines, group.offsets, 'none');
-            group = { patrons: [], lines: [], offsets: [] };
-          }
-          group.patrons.push(borrowernumber);
-          current = borrowernumber;
-        }
-        if (r[0] === 0) group.lines.push(lineOf(r));
-        else group.offsets.push({ credit_id: r[2], debit_id: r[12], amount: r[6] } as unknown as RowDataPacket);
-      }
+    // The accounts, a range of patrons at a time: each range's lines and offsets are two index
+    // range scans in Koha (one query sorting every line and offset by patron made MariaDB
+    // write and sort them all first), and the next range is asked for while this one is handled.
+    const keys = [...homes.keys()];
+    const range = (i: number) => {
+      const bounds = [keys[i], keys[Math.min(i + CHUNK, keys.length) - 1]];
+      const read = Promise.all([
+        this.rows<LineRow>(`${LINES} WHERE borrowernumber BETWEEN ? AND ?`, bounds),
+        this.rows(`${OFFSETS} WHERE d.borrowernumber BETWEEN ? AND ? AND o.credit_id IS NOT NULL`, bounds),
+      ]);
+      read.catch(() => undefined);
+      return read;
+    };
+    let next = keys.length ? range(0) : null;
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const [lines, offsets] = await next!;
+      next = i + CHUNK < keys.length ? range(i + CHUNK) : null;
+      await this.accounts(keys.slice(i, i + CHUNK), homes, lines, offsets, 'none');
     }
-    await this.accounts(group.patrons, homes, group.lines, group.offsets, 'none');
     const all = [...homes.keys()].map((k) => this.id(k));
     for (let i = 0; i < all.length; i += CHUNK) await this.sink.scope(all.slice(i, i + CHUNK));
     await this.flushItems();
@@ -529,36 +528,6 @@ export class KohaReader {
 
 const BORROWERS = `SELECT borrowernumber, cardnumber, surname, firstname, address, address2, city, state, zipcode, email, phone, mobile,
   phonepro, B_phone, dateofbirth, branchcode, categorycode, sort1, sort2 FROM borrowers`;
-
-/**
- * Every line (kind 0) and every offset between a credit and a debit (kind 1, on its debit's
- * patron), in patron order: one pass gives each patron's whole account together. The columns
- * line up with lineOf.
- */
-const ACCOUNTS_IN_ORDER = `SELECT 0 AS kind, borrowernumber, accountlines_id, itemnumber, date, timestamp, CAST(amount AS CHAR) AS amount,
-    CAST(amountoutstanding AS CHAR) AS amountoutstanding, debit_type_code, credit_type_code, payment_type, branchcode, NULL AS debit_id
-  FROM accountlines WHERE borrowernumber IS NOT NULL
-  UNION ALL
-  SELECT 1, d.borrowernumber, o.credit_id, NULL, NULL, NULL, CAST(o.amount AS CHAR), NULL, NULL, NULL, NULL, NULL, o.debit_id
-  FROM account_offsets o JOIN accountlines d ON d.accountlines_id = o.debit_id
-  WHERE o.credit_id IS NOT NULL AND d.borrowernumber IS NOT NULL
-  ORDER BY 2, 1`;
-
-function lineOf(r: unknown[]): LineRow {
-  return {
-    accountlines_id: Number(r[2]),
-    borrowernumber: Number(r[1]),
-    itemnumber: r[3] === null ? null : Number(r[3]),
-    date: r[4] as string | null,
-    timestamp: r[5] as string,
-    amount: r[6] as string | null,
-    amountoutstanding: r[7] as string | null,
-    debit_type_code: r[8] as string | null,
-    credit_type_code: r[9] as string | null,
-    payment_type: r[10] as string | null,
-    branchcode: r[11] as string | null,
-  } as LineRow;
-}
 
 const LINES = `SELECT accountlines_id, borrowernumber, itemnumber, date, timestamp, CAST(amount AS CHAR) AS amount,
   CAST(amountoutstanding AS CHAR) AS amountoutstanding, debit_type_code, credit_type_code, payment_type, branchcode
