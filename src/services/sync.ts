@@ -360,6 +360,14 @@ async function ownDebits(db: Executor, connectorId: number): Promise<Map<string,
   return new Map(rows.filter((r) => r.ils_ref && r.charge_id).map((r) => [r.ils_ref!, r.charge_id!]));
 }
 
+/**
+ * `= any` of a list of ids, hidden from the planner behind a sub-select. Shown 2,000 patron ids,
+ * PostgreSQL guessed from patron_id's statistics that most of the items table would match (most
+ * items are on no patron) and read it whole, 85 ms a chunk; not shown them, it uses the index
+ * (5 ms). The lists are a chunk of a sync, so the index is the right way in.
+ */
+const anyOf = (ids: readonly string[]) => sql`any((select ${[...ids]}::text[])::text[])`;
+
 async function knownLedger(db: Executor, connector: string, patronIds: readonly string[]): Promise<Map<string, { charges: string[]; payments: string[] }>> {
   const out = new Map<string, { charges: string[]; payments: string[] }>();
   if (patronIds.length === 0) return out;
@@ -367,9 +375,9 @@ async function knownLedger(db: Executor, connector: string, patronIds: readonly 
   const prefix = `${connector}:`;
   const known = await sql<{ id: string }>`select id from patrons where id = any(${ids}::text[])`.execute(db);
   for (const p of known.rows) out.set(p.id, { charges: [], payments: [] });
-  const charges = await sql<{ id: string; patron_id: string }>`select id, patron_id from charges where patron_id = any(${ids}::text[]) and starts_with(id, ${prefix})`.execute(db);
+  const charges = await sql<{ id: string; patron_id: string }>`select id, patron_id from charges where patron_id = ${anyOf(ids)} and starts_with(id, ${prefix})`.execute(db);
   for (const c of charges.rows) out.get(c.patron_id)?.charges.push(c.id);
-  const payments = await sql<{ id: string; patron_id: string }>`select id, patron_id from payments where patron_id = any(${ids}::text[]) and starts_with(id, ${prefix})`.execute(db);
+  const payments = await sql<{ id: string; patron_id: string }>`select id, patron_id from payments where patron_id = ${anyOf(ids)} and starts_with(id, ${prefix})`.execute(db);
   for (const p of payments.rows) out.get(p.patron_id)?.payments.push(p.id);
   return out;
 }
@@ -389,7 +397,7 @@ async function itemHolders(db: Executor, itemIds: readonly string[]): Promise<Ma
 async function heldItems(db: Executor, patronIds: readonly string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   if (patronIds.length === 0) return out;
-  const rows = await sql<{ id: string; patron_id: string }>`select id, patron_id from items where patron_id = any(${[...patronIds]}::text[])`.execute(db);
+  const rows = await sql<{ id: string; patron_id: string }>`select id, patron_id from items where patron_id = ${anyOf(patronIds)}`.execute(db);
   for (const r of rows.rows) out.set(r.patron_id, [...(out.get(r.patron_id) ?? []), r.id]);
   return out;
 }
