@@ -303,6 +303,9 @@ describe('incremental sync', () => {
             await koha.age(60);
           }
         }
+        // What the incremental syncs built, payment by payment, is what a full sync builds: one now writes and removes nothing.
+        const full = await syncConnector(ctx('2026-12-04T23:00:00Z'), 'koha', { full: true });
+        expect(full).toMatchObject({ mode: 'full', charges: 0, payments: 0, removed: { payments: 0, charges: 0 } });
       }),
       { numRuns: Number(process.env.KOHA_PROPERTY_RUNS ?? 6) },
     );

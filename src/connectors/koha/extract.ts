@@ -253,11 +253,12 @@ export class KohaReader {
     const homes = new Map(borrowers.map((b) => [b.borrowernumber, b.branchcode]));
     await this.sink.patrons(borrowers.map((b) => this.patron(b)));
     const present = [...homes.keys()];
-    const { lines, offsets } =
+    const { lines, offsets, whole } =
       since === undefined
         ? {
             lines: await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?)`, [present]),
             offsets: await this.rows(`${OFFSETS} WHERE d.borrowernumber IN (?) AND o.credit_id IS NOT NULL`, [present]),
+            whole: undefined,
           }
         : await this.readChangedLines(present, since);
     for (const r of await this.rows('SELECT itemnumber FROM issues WHERE borrowernumber IN (?)', [present])) this.want(Number(r.itemnumber), null, 0);
@@ -269,41 +270,42 @@ export class KohaReader {
         for (const item of items) if (item.startsWith(prefix)) this.want(Number(item.slice(prefix.length)), Number(patron.slice(prefix.length)), 0);
       }
     }
-    await this.accounts(present, homes, lines, offsets, since === undefined ? 'patrons' : 'lines');
+    await this.accounts(present, homes, lines, offsets, since === undefined ? 'patrons' : 'lines', whole);
     await this.flushItems();
   }
 
   /**
    * The lines of these patrons that can have changed what Arrears holds since `since`: those
    * stamped since, and the credits not all applied; for a patron with such a credit also their
-   * open debits (an unapplied credit pays the oldest of them); then, until nothing new turns
-   * up, every line an offset links to one of them. Each debit read then comes with every credit
-   * applied to it and each credit with every debit it paid, so their payments come out whole;
-   * the rest of the account (unchanged) stays as Arrears holds it.
+   * open debits (an unapplied credit pays the oldest of them). Those credits come whole: every
+   * debit they paid is read too. Every debit read comes with every offset applied to it and the
+   * credits those name, so its payments come out whole; a credit read only for that is not
+   * carried whole (`whole` leaves it out), so its payments on debits not read stay as Arrears
+   * holds them. One step, not a chase through the account: a changed credit or debit stamps its
+   * own line, so what is not stamped has not changed.
    */
-  private async readChangedLines(patrons: number[], since: string): Promise<{ lines: LineRow[]; offsets: RowDataPacket[] }> {
+  private async readChangedLines(patrons: number[], since: string): Promise<{ lines: LineRow[]; offsets: RowDataPacket[]; whole: Set<number> }> {
     const found = await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?) AND (timestamp >= ? OR (credit_type_code IS NOT NULL AND amountoutstanding < 0))`, [patrons, since]);
     const crediting = [...new Set(found.filter((l) => l.credit_type_code !== null && Number(l.amountoutstanding) < 0).map((l) => l.borrowernumber!))];
     if (crediting.length) found.push(...(await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?) AND credit_type_code IS NULL AND amountoutstanding > 0`, [crediting])));
     const lines = new Map(found.map((l) => [l.accountlines_id, l]));
-    const offsets = new Map<number, RowDataPacket>();
-    let frontier = [...lines.keys()];
-    while (frontier.length > 0) {
-      const linked = await this.rows(
-        'SELECT o.id, o.credit_id, o.debit_id, CAST(o.amount AS CHAR) AS amount FROM account_offsets o WHERE o.credit_id IS NOT NULL AND o.debit_id IS NOT NULL AND (o.debit_id IN (?) OR o.credit_id IN (?))',
-        [frontier, frontier],
-      );
-      const missing = new Set<number>();
-      for (const o of linked) {
-        offsets.set(Number(o.id), o);
-        for (const k of [Number(o.credit_id), Number(o.debit_id)]) if (!lines.has(k)) missing.add(k);
-      }
-      if (missing.size === 0) break;
-      const more = await this.rows<LineRow>(`${LINES} WHERE accountlines_id IN (?)`, [[...missing]]);
-      for (const l of more) lines.set(l.accountlines_id, l);
-      frontier = more.map((l) => l.accountlines_id);
+    const whole = new Set(found.filter((l) => l.credit_type_code !== null).map((l) => l.accountlines_id));
+    const readLines = async (keys: Iterable<number>) => {
+      const missing = [...new Set(keys)].filter((k) => !lines.has(k));
+      if (missing.length) for (const l of await this.rows<LineRow>(`${LINES} WHERE accountlines_id IN (?)`, [missing])) lines.set(l.accountlines_id, l);
+    };
+    // The debits the whole credits paid.
+    if (whole.size) {
+      const paid = await this.rows('SELECT DISTINCT o.debit_id FROM account_offsets o WHERE o.credit_id IN (?) AND o.debit_id IS NOT NULL', [[...whole]]);
+      await readLines(paid.map((o) => Number(o.debit_id)));
     }
-    return { lines: [...lines.values()], offsets: [...offsets.values()] };
+    // Every offset on a debit read, and the credits they name.
+    const debits = [...lines.values()].filter((l) => l.credit_type_code === null).map((l) => l.accountlines_id);
+    const offsets = debits.length
+      ? await this.rows('SELECT o.id, o.credit_id, o.debit_id, CAST(o.amount AS CHAR) AS amount FROM account_offsets o WHERE o.debit_id IN (?) AND o.credit_id IS NOT NULL', [debits])
+      : [];
+    await readLines(offsets.map((o) => Number(o.credit_id)));
+    return { lines: [...lines.values()], offsets, whole };
   }
 
   /** Patrons Koha deleted: their lines survive with borrowernumber NULL, so they are read by the keys Arrears holds. */
@@ -394,7 +396,7 @@ export class KohaReader {
    * these patrons' whole ledgers and checkouts, only the lines read (readChangedLines), or
    * nothing yet (the caller scopes every patron at the end).
    */
-  private async accounts(patrons: number[], homes: Map<number, string>, lines: LineRow[], offsetRows: RowDataPacket[], scope: 'patrons' | 'lines' | 'none'): Promise<void> {
+  private async accounts(patrons: number[], homes: Map<number, string>, lines: LineRow[], offsetRows: RowDataPacket[], scope: 'patrons' | 'lines' | 'none', whole?: ReadonlySet<number>): Promise<void> {
     const ownDebits = this.request.ownDebits;
     const byPatron = new Map<number, LineRow[]>();
     const lineById = new Map<number, LineRow>();
@@ -492,7 +494,7 @@ export class KohaReader {
       await this.sink.lineScope({
         patrons: patrons.map((p) => this.id(p)),
         charges: mine.filter((l) => l.credit_type_code === null).map((l) => ownDebits.get(String(l.accountlines_id)) ?? this.id(l.accountlines_id)),
-        credits: mine.filter((l) => l.credit_type_code !== null).map((l) => this.id(l.accountlines_id)),
+        credits: mine.filter((l) => l.credit_type_code !== null && (whole === undefined || whole.has(l.accountlines_id))).map((l) => this.id(l.accountlines_id)),
       });
     } else if (scope === 'patrons') await this.sink.scope(patrons.map((p) => this.id(p)));
     await this.sink.charges(charges);
