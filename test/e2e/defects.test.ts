@@ -253,9 +253,8 @@ describe('issue 15 defects in Chromium', () => {
     await page.getByText(`11–${Math.min(20, stored.length)} of ${stored.length}`).waitFor();
     await page.getByRole('columnheader', { name: 'File' }).getByRole('button').click();
     await page.getByText(`1–10 of ${stored.length}`).waitFor();
-    await page.locator('.datatable table:not([aria-busy])').waitFor();
-    const names = await page.locator('.datatable tbody tr td:first-child').allTextContents();
-    expect(names).toEqual([...stored.map((f) => f.name)].sort().slice(0, 10));
+    // The sorted page replaces the rows in place: read them until they settle (or time out).
+    await expect.poll(() => page.locator('.datatable tbody tr td:first-child').allTextContents(), { timeout: 10_000 }).toEqual([...stored.map((f) => f.name)].sort().slice(0, 10));
 
     const held = stored.find((f) => f.status === 'held')!;
     await page.locator('.table-tools input[type="search"]').fill(held.name);
