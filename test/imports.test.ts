@@ -239,6 +239,28 @@ describe('good imports', () => {
     expect(renamed).toEqual([{ id: 'UP3', last_name: 'Renamed' }]);
   });
 
+  it('a payment re-imported with only its method corrected is updated and keeps its allocations as they were', async () => {
+    await importFile(ctx(), 'libraries', csv('m-libraries.csv', ['code,name,time_zone', 'METLIB,Method Branch,America/Chicago']));
+    await importFile(ctx(), 'patrons', csv('m-patrons.csv', ['id,home_library,ptype', 'MTP1,METLIB,1']));
+    await importFile(ctx(), 'charges', csv('m-charges.csv', ['id,patron_id,library,reason,amount,assessed_at', 'MTC1,MTP1,METLIB,overdue,3.00,2015-03-01', 'MTC2,MTP1,METLIB,overdue,5.00,2015-03-02']));
+    const header = 'id,patron_id,type,method,amount,paid_at';
+    await importFile(ctx(), 'payments', csv('m-pay-1.csv', [header, 'MTY1,MTP1,payment,cash,4.00,2015-04-01']));
+    const read = () =>
+      sql<{ charge_id: string; amount_cents: number; version: string }>`select charge_id, amount_cents, xmin::text as version from allocations where payment_id = 'MTY1' order by charge_id`.execute(t.db);
+    const before = (await read()).rows;
+    expect(before.map((a) => [a.charge_id, a.amount_cents])).toEqual([['MTC1', 300], ['MTC2', 100]]);
+
+    const r = await importFile(ctx(), 'payments', csv('m-pay-2.csv', [header, 'MTY1,MTP1,payment,check,4.00,2015-04-01']));
+    expect([r.inserted, r.updated, r.unchanged]).toEqual([0, 1, 0]);
+    expect((await t.db.selectFrom('payments').select('method').where('id', '=', 'MTY1').executeTakeFirstOrThrow()).method).toBe('check');
+    // The same row versions: not deleted and allocated again.
+    expect((await read()).rows).toEqual(before);
+
+    // A changed amount is allocated again.
+    await importFile(ctx(), 'payments', csv('m-pay-3.csv', [header, 'MTY1,MTP1,payment,check,2.00,2015-04-01']));
+    expect((await read()).rows.map((a) => [a.charge_id, a.amount_cents])).toEqual([['MTC1', 200]]);
+  });
+
   it('patrons carry text PTYPEs and the contact fields an ILS knows; a file without those columns leaves them as they were', async () => {
     await importFile(ctx(), 'libraries', csv('ils-libraries.csv', ['code,name,time_zone', 'ILIB,ILS Branch,America/Chicago']));
     const full = await importFile(

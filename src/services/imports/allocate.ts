@@ -21,14 +21,20 @@ const pending = sql`not s.unchanged and ${clean}`;
  */
 const MAX_PASSES = 50;
 
-export async function allocatePayments(db: Executor, skipBadRows: boolean): Promise<void> {
-  // Exactly the same payment again (a nightly full export): nothing to redo.
-  await sql`
+/**
+ * Marks the staged payments whose allocations stay as they are: the same patron, charge, type,
+ * amount and time as stored (a nightly full export, or a corrected method or note, which the
+ * upsert still writes but which moves no money).
+ */
+const keepAllocations = sql`
     update import_stage s set unchanged = true
     from payments p
     where p.id = s.id and p.patron_id = s.patron_id and p.charge_id is not distinct from s.charge_id
-      and p.type = s.type and p.amount_cents = s.amount_cents and p.paid_at = s.paid_at
-      and (s.method is null or p.method = s.method)`.execute(db);
+      and p.type = s.type and p.amount_cents = s.amount_cents and p.paid_at = s.paid_at`;
+
+export async function allocatePayments(db: Executor, skipBadRows: boolean): Promise<void> {
+  // The same payment again: nothing to redo.
+  await keepAllocations.execute(db);
   // A changed payment is re-allocated from scratch; its old allocations are kept aside
   // in case it turns out to be a bad row that --skip-bad-rows leaves as it was.
   await sql`
@@ -60,12 +66,7 @@ export async function allocatePayments(db: Executor, skipBadRows: boolean): Prom
  * of that charge, so nothing can over-allocate.
  */
 export async function allocateNamedPayments(db: Executor): Promise<void> {
-  await sql`
-    update import_stage s set unchanged = true
-    from payments p
-    where p.id = s.id and p.patron_id = s.patron_id and p.charge_id is not distinct from s.charge_id
-      and p.type = s.type and p.amount_cents = s.amount_cents and p.paid_at = s.paid_at
-      and (s.method is null or p.method = s.method)`.execute(db);
+  await keepAllocations.execute(db);
   await sql`
     delete from allocations a using import_stage s
     where a.payment_id = s.id and not s.unchanged and ${clean}`.execute(db);

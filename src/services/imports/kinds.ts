@@ -42,7 +42,7 @@ export async function createStaging(db: Executor, kind: ImportKind): Promise<voi
 /** A temporary table shaped as the staging table of `kind`: a source can fill it and merge it by renaming it import_stage. */
 export async function createStageTable(db: Executor, kind: ImportKind, table: string): Promise<void> {
   const cols = stageColumns(kind).map((c) => sql`${sql.ref(c.name)} ${sql.raw(c.type)}`);
-  // Payments re-imported exactly as they are keep their allocations untouched.
+  // Payments re-imported with the same money (see keepAllocations) keep their allocations untouched.
   const extra = kind === 'payments' ? [sql`unchanged boolean not null default false`] : [];
   await sql`create temp table ${sql.table(table)} (row_no integer not null, ${sql.join([...cols, ...extra])}) on commit drop`.execute(db);
 }
