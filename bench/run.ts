@@ -24,6 +24,7 @@ import { runReport, tuneRunSession, type RunPhase } from '../src/services/runs.t
 import { busiestPatron, cliTarget, measureCli } from './cli.ts';
 import { DEFAULT_URL } from './import-charges.ts';
 import { measureImports, type ImportedFile } from './imports.ts';
+import { vacuumSchema } from './vacuum.ts';
 import { evaluateNaively } from './naive.ts';
 
 const SIZES = { small: 10_000, medium: 100_000, large: 1_000_000 } as const;
@@ -235,13 +236,7 @@ async function main(): Promise<void> {
     for (const a of demoAgencies()) await addAgency(ctx, { name: a.name, transferMethod: a.transfer });
     await importSettings(ctx, demoSettings());
     const entries = await loadEntries(db.db);
-    // Fresh statistics and visibility maps, as autovacuum leaves them after a bulk load by the
-    // time a nightly run starts (index-only scans skip the heap only for pages marked all-visible).
-    // Only this schema's tables: a bare VACUUM would work through every schema in the database.
-    await timed(rss, 'vacuum analyze', async () => {
-      const tables = await sql<{ name: string }>`select quote_ident(tablename) as name from pg_tables where schemaname = current_schema()`.execute(db.db);
-      await sql.raw(`vacuum analyze ${tables.rows.map((t) => t.name).join(', ')}`).execute(db.db);
-    });
+    await timed(rss, 'vacuum analyze', () => vacuumSchema(db));
     const chargesPerSecond = Math.round(rows.charges / imports.charges!.seconds);
 
     const a = await timed(rss, '(a) floor: balance per patron, plain SQL', () => floor(db));

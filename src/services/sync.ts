@@ -542,9 +542,11 @@ class Merge {
       returning p.id`.execute(this.db);
     // The payment's credit key: koha:77 of koha:77:5512.
     const creditKey = sql`split_part(p.id, ':', 1) || ':' || split_part(p.id, ':', 2)`;
+    // The patrons read in part are few (an incremental sync): their payments are found by
+    // index, not by reading every payment (an array the planner looks up key by key).
     const part = await sql<{ id: string }>`
-      delete from payments p using (select distinct ref from sync_lines where kind = 'patron') ps
-      where p.patron_id = ps.ref and starts_with(p.id, ${this.prefix})
+      delete from payments p
+      where p.patron_id = any(array(select distinct ref from sync_lines where kind = 'patron')) and starts_with(p.id, ${this.prefix})
         and (p.charge_id in (select ref from sync_lines where kind = 'charge') or ${creditKey} in (select ref from sync_lines where kind = 'credit'))
         and not ${identical}
       returning p.id`.execute(this.db);

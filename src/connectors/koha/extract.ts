@@ -74,6 +74,8 @@ export class KohaReader {
   private readonly categoryTypes = new Map<string, string>();
   private readonly itemsSent = new Set<number>();
   private readonly itemWants = new Map<number, { borrowernumber: number | null; line: number }>();
+  /** Items named only by debits an incremental sync read unchanged: sent only if Arrears lacks them. */
+  private readonly itemMaybe = new Map<number, { borrowernumber: number; line: number }>();
   private readonly unmapped = { charges: new Set<string>(), payments: new Set<string>(), methods: new Set<string>() };
   private rowsRead = 0;
 
@@ -228,17 +230,26 @@ export class KohaReader {
 
   private async readChangedSince(since: string): Promise<void> {
     const keys = new Set<number>();
-    const add = (rows: RowDataPacket[]) => rows.forEach((r) => r.borrowernumber !== null && keys.add(Number(r.borrowernumber)));
-    add(await this.rows('SELECT borrowernumber FROM borrowers WHERE updated_on >= ?', [since]));
-    add(await this.rows('SELECT DISTINCT borrowernumber FROM accountlines WHERE timestamp >= ? AND borrowernumber IS NOT NULL', [since]));
-    add(await this.rows('SELECT borrowernumber FROM issues WHERE timestamp >= ?', [since]));
+    // Patrons whose checkouts are read whole: their record, a checkout or an item Arrears links
+    // to them changed. A patron read only for a changed account line keeps their items as they are.
+    const lending = new Set<number>();
+    const add = (rows: RowDataPacket[], checkouts: boolean) =>
+      rows.forEach((r) => {
+        if (r.borrowernumber === null) return;
+        keys.add(Number(r.borrowernumber));
+        if (checkouts) lending.add(Number(r.borrowernumber));
+      });
+    add(await this.rows('SELECT borrowernumber FROM borrowers WHERE updated_on >= ?', [since]), true);
+    add(await this.rows('SELECT DISTINCT borrowernumber FROM accountlines WHERE timestamp >= ? AND borrowernumber IS NOT NULL', [since]), false);
+    add(await this.rows('SELECT borrowernumber FROM issues WHERE timestamp >= ?', [since]), true);
     // An item that changed (returned, found, withdrawn) may leave the patron Arrears links it to.
     const items = (await this.rows('SELECT itemnumber FROM items WHERE timestamp >= ?', [since])).map((r) => this.id(Number(r.itemnumber)));
     const prefix = `${this.name}:`;
-    for (const holder of (await this.request.itemHolders(items)).values()) if (holder.startsWith(prefix)) keys.add(Number(holder.slice(prefix.length)));
+    const holders = [...(await this.request.itemHolders(items)).values()].filter((h) => h.startsWith(prefix)).map((h) => ({ borrowernumber: Number(h.slice(prefix.length)) }));
+    add(holders as unknown as RowDataPacket[], true);
     const gone = (await this.rows('SELECT DISTINCT d.borrowernumber FROM deletedborrowers d WHERE d.updated_on >= ? AND NOT EXISTS (SELECT 1 FROM borrowers b WHERE b.borrowernumber = d.borrowernumber)', [since])).map((r) => Number(r.borrowernumber));
     const sorted = [...keys].filter((k) => Number.isSafeInteger(k)).sort((a, b) => a - b);
-    for (let i = 0; i < sorted.length; i += CHUNK) await this.readPatrons(sorted.slice(i, i + CHUNK), since);
+    for (let i = 0; i < sorted.length; i += CHUNK) await this.readPatrons(sorted.slice(i, i + CHUNK), since, lending);
     await this.readDeleted(gone);
   }
 
@@ -246,31 +257,33 @@ export class KohaReader {
    * Patrons by key with their checkouts, and their whole accounts or, after `since`, the part
    * of them that can have changed (see readChangedLines).
    */
-  private async readPatrons(keys: number[], since?: string): Promise<void> {
+  private async readPatrons(keys: number[], since?: string, lending?: ReadonlySet<number>): Promise<void> {
     if (keys.length === 0) return;
     const borrowers = (await this.rows<BorrowerRow>(`${BORROWERS} WHERE borrowernumber IN (?)`, [keys])).filter((b) => this.branches.has(b.branchcode));
     if (borrowers.length === 0) return;
     const homes = new Map(borrowers.map((b) => [b.borrowernumber, b.branchcode]));
     await this.sink.patrons(borrowers.map((b) => this.patron(b)));
     const present = [...homes.keys()];
-    const { lines, offsets, whole } =
+    const { lines, offsets, whole, stamped } =
       since === undefined
         ? {
             lines: await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?)`, [present]),
             offsets: await this.rows(`${OFFSETS} WHERE d.borrowernumber IN (?) AND o.credit_id IS NOT NULL`, [present]),
             whole: undefined,
+            stamped: undefined,
           }
         : await this.readChangedLines(present, since);
-    for (const r of await this.rows('SELECT itemnumber FROM issues WHERE borrowernumber IN (?)', [present])) this.want(Number(r.itemnumber), null, 0);
-    if (since !== undefined) {
+    const borrowing = lending ? present.filter((p) => lending.has(p)) : present;
+    if (borrowing.length) for (const r of await this.rows('SELECT itemnumber FROM issues WHERE borrowernumber IN (?)', [borrowing])) this.want(Number(r.itemnumber), null, 0);
+    if (since !== undefined && borrowing.length) {
       // The items Arrears links to them are read again: a lost one stays with its patron (the debit
       // that links it may be closed and unread), one found or returned leaves them.
       const prefix = `${this.name}:`;
-      for (const [patron, items] of await this.request.heldItems(present.map((p) => this.id(p)))) {
+      for (const [patron, items] of await this.request.heldItems(borrowing.map((p) => this.id(p)))) {
         for (const item of items) if (item.startsWith(prefix)) this.want(Number(item.slice(prefix.length)), Number(patron.slice(prefix.length)), 0);
       }
     }
-    await this.accounts(present, homes, lines, offsets, since === undefined ? 'patrons' : 'lines', whole);
+    await this.accounts(present, homes, lines, offsets, since === undefined ? 'patrons' : 'lines', whole, borrowing, stamped);
     await this.flushItems();
   }
 
@@ -284,8 +297,10 @@ export class KohaReader {
    * holds them. One step, not a chase through the account: a changed credit or debit stamps its
    * own line, so what is not stamped has not changed.
    */
-  private async readChangedLines(patrons: number[], since: string): Promise<{ lines: LineRow[]; offsets: RowDataPacket[]; whole: Set<number> }> {
+  private async readChangedLines(patrons: number[], since: string): Promise<{ lines: LineRow[]; offsets: RowDataPacket[]; whole: Set<number>; stamped: Set<number> }> {
     const found = await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?) AND (timestamp >= ? OR (credit_type_code IS NOT NULL AND amountoutstanding < 0))`, [patrons, since]);
+    // The debits among these were stamped since (the other condition is a credit's).
+    const stamped = new Set(found.filter((l) => l.credit_type_code === null).map((l) => l.accountlines_id));
     const crediting = [...new Set(found.filter((l) => l.credit_type_code !== null && Number(l.amountoutstanding) < 0).map((l) => l.borrowernumber!))];
     if (crediting.length) found.push(...(await this.rows<LineRow>(`${LINES} WHERE borrowernumber IN (?) AND credit_type_code IS NULL AND amountoutstanding > 0`, [crediting])));
     const lines = new Map(found.map((l) => [l.accountlines_id, l]));
@@ -305,7 +320,7 @@ export class KohaReader {
       ? await this.rows('SELECT o.id, o.credit_id, o.debit_id, CAST(o.amount AS CHAR) AS amount FROM account_offsets o WHERE o.debit_id IN (?) AND o.credit_id IS NOT NULL', [debits])
       : [];
     await readLines(offsets.map((o) => Number(o.credit_id)));
-    return { lines: [...lines.values()], offsets, whole };
+    return { lines: [...lines.values()], offsets, whole, stamped };
   }
 
   /** Patrons Koha deleted: their lines survive with borrowernumber NULL, so they are read by the keys Arrears holds. */
@@ -371,6 +386,12 @@ export class KohaReader {
 
   /** The items wanted so far, read and sent; a lost one not checked out stays with the patron its debit names. */
   private async flushItems(): Promise<void> {
+    // An item sent anyway still takes the latest debit's patron from these.
+    const maybe = [...this.itemMaybe].filter(([k]) => !this.itemsSent.has(k));
+    const unsure = maybe.filter(([k]) => !this.itemWants.has(k)).map(([k]) => this.id(k));
+    const known = unsure.length ? await this.request.known('items', unsure) : new Set<string>();
+    for (const [k, w] of maybe) if (this.itemWants.has(k) || !known.has(this.id(k))) this.want(k, w.borrowernumber, w.line);
+    this.itemMaybe.clear();
     const wanted = [...this.itemWants.keys()];
     for (let i = 0; i < wanted.length; i += CHUNK) {
       const rows = await this.rows<ItemDataRow>(
@@ -396,7 +417,16 @@ export class KohaReader {
    * these patrons' whole ledgers and checkouts, only the lines read (readChangedLines), or
    * nothing yet (the caller scopes every patron at the end).
    */
-  private async accounts(patrons: number[], homes: Map<number, string>, lines: LineRow[], offsetRows: RowDataPacket[], scope: 'patrons' | 'lines' | 'none', whole?: ReadonlySet<number>): Promise<void> {
+  private async accounts(
+    patrons: number[],
+    homes: Map<number, string>,
+    lines: LineRow[],
+    offsetRows: RowDataPacket[],
+    scope: 'patrons' | 'lines' | 'none',
+    whole?: ReadonlySet<number>,
+    borrowing: readonly number[] = patrons,
+    stamped?: ReadonlySet<number>,
+  ): Promise<void> {
     const ownDebits = this.request.ownDebits;
     const byPatron = new Map<number, LineRow[]>();
     const lineById = new Map<number, LineRow>();
@@ -406,7 +436,13 @@ export class KohaReader {
       const list = byPatron.get(l.borrowernumber);
       if (list) list.push(l);
       else byPatron.set(l.borrowernumber, [l]);
-      if (l.itemnumber !== null && l.credit_type_code === null) this.want(l.itemnumber, l.borrowernumber, l.accountlines_id);
+      if (l.itemnumber !== null && l.credit_type_code === null) {
+        // An unchanged debit's item was sent when the debit was: sent again only if Arrears lacks it.
+        if (stamped && !stamped.has(l.accountlines_id)) {
+          const known = this.itemMaybe.get(l.itemnumber);
+          if (!known || l.accountlines_id >= known.line) this.itemMaybe.set(l.itemnumber, { borrowernumber: l.borrowernumber, line: l.accountlines_id });
+        } else this.want(l.itemnumber, l.borrowernumber, l.accountlines_id);
+      }
     }
     const offsets: KohaOffset[] = offsetRows.map((o) => ({ creditId: Number(o.credit_id), debitId: Number(o.debit_id), amount: this.cents(o.amount as string, Number(o.debit_id), 'account_offsets amount') }));
     const offsetsOf = new Map<number, KohaOffset[]>();
@@ -489,7 +525,7 @@ export class KohaReader {
       }
     }
     if (scope === 'lines') {
-      await this.sink.itemScope(patrons.map((p) => this.id(p)));
+      await this.sink.itemScope(borrowing.map((p) => this.id(p)));
       const mine = lines.filter((l) => l.borrowernumber !== null && homes.has(l.borrowernumber));
       await this.sink.lineScope({
         patrons: patrons.map((p) => this.id(p)),

@@ -9,7 +9,7 @@
 // oldest charge first; each charge is an interval too, and an allocation is their overlap.
 import { sql } from 'kysely';
 import type { Executor } from '../context.ts';
-import { clean, estimatedRows, moneySql } from './kinds.ts';
+import { CHANGED, clean, estimatedRows, moneySql, type Changes } from './kinds.ts';
 
 /** Staged payments still to be allocated: changed or new, and without problems. */
 const pending = sql`not s.unchanged and ${clean}`;
@@ -26,22 +26,34 @@ const MAX_PASSES = 50;
  * amount and time as stored (a nightly full export, or a corrected method or note, which the
  * upsert still writes but which moves no money).
  */
-const keepAllocations = sql`
+async function keepAllocations(db: Executor, changes: Changes): Promise<void> {
+  // New payments have nothing to keep.
+  if (changes.existing === 0) return;
+  await sql`
     update import_stage s set unchanged = true
     from payments p
-    where p.id = s.id and p.patron_id = s.patron_id and p.charge_id is not distinct from s.charge_id
-      and p.type = s.type and p.amount_cents = s.amount_cents and p.paid_at = s.paid_at`;
+    where s.id in (select c.key from ${sql.table(CHANGED)} c where not c.new)
+      and p.id = s.id and p.patron_id = s.patron_id and p.charge_id is not distinct from s.charge_id
+      and p.type = s.type and p.amount_cents = s.amount_cents and p.paid_at = s.paid_at`.execute(db);
+}
 
-export async function allocatePayments(db: Executor, skipBadRows: boolean): Promise<void> {
+/**
+ * The staged payments that exist and move money differently now, whose old allocations go. Only
+ * rows findChanges found changed can have any (new ones have none), so when none are, nothing
+ * is looked up (a sync of new desk payments).
+ */
+const reallocated = sql`not s.unchanged and ${clean} and s.id in (select c.key from ${sql.table(CHANGED)} c where not c.new)`;
+
+export async function allocatePayments(db: Executor, skipBadRows: boolean, changes: Changes): Promise<void> {
   // The same payment again: nothing to redo.
-  await keepAllocations.execute(db);
+  await keepAllocations(db, changes);
   // A changed payment is re-allocated from scratch; its old allocations are kept aside
   // in case it turns out to be a bad row that --skip-bad-rows leaves as it was.
   await sql`
     create temp table import_old_alloc on commit drop as
     select a.payment_id, a.charge_id, a.patron_id, a.amount_cents
-    from allocations a join import_stage s on s.id = a.payment_id where ${pending}`.execute(db);
-  await sql`delete from allocations a using import_old_alloc o where a.payment_id = o.payment_id and a.charge_id = o.charge_id`.execute(db);
+    from allocations a join import_stage s on s.id = a.payment_id where ${changes.existing ? reallocated : sql`false`}`.execute(db);
+  if (changes.existing) await sql`delete from allocations a using import_old_alloc o where a.payment_id = o.payment_id and a.charge_id = o.charge_id`.execute(db);
 
   for (;;) {
     await openBalances(db);
@@ -65,11 +77,9 @@ export async function allocatePayments(db: Executor, skipBadRows: boolean): Prom
  * set-based check still refuses any that would pay a charge beyond its amount, on every row
  * of that charge, so nothing can over-allocate.
  */
-export async function allocateNamedPayments(db: Executor): Promise<void> {
-  await keepAllocations.execute(db);
-  await sql`
-    delete from allocations a using import_stage s
-    where a.payment_id = s.id and not s.unchanged and ${clean}`.execute(db);
+export async function allocateNamedPayments(db: Executor, changes: Changes): Promise<void> {
+  await keepAllocations(db, changes);
+  if (changes.existing) await sql`delete from allocations a using import_stage s where a.payment_id = s.id and ${reallocated}`.execute(db);
   await sql`
     insert into import_problems (row_no, col, reason)
     select t.row_no, 'amount', format('payments of %s on charge "%s" exceed what is left of it (%s)', ${moneySql(sql.ref('t.staged'))}, t.charge_id, ${moneySql(sql`greatest(c.amount_cents - c.paid_cents, 0)`)})

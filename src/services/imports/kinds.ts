@@ -259,6 +259,8 @@ export interface Changes {
   rows: number;
   /** Whether import_changed lists their keys; if not, every staged row counts as new. */
   listed: boolean;
+  /** Of those, rows the table already holds (changed, not new). */
+  existing: number;
 }
 
 /**
@@ -270,15 +272,15 @@ export interface Changes {
 export async function findChanges(db: Executor, kind: ImportKind, present: ReadonlySet<string>, staged: number): Promise<Changes> {
   const key = sql.ref(keyColumn(kind));
   const any = await sql<{ any: boolean }>`select exists (select 1 from ${sql.table(kind)}) as any`.execute(db);
-  if (!any.rows[0]?.any) return { rows: staged, listed: false };
+  if (!any.rows[0]?.any) return { rows: staged, listed: false, existing: 0 };
   await sql`
     create temp table ${sql.table(CHANGED)} on commit drop as
     select s.${key} as key, t.${key} is null as new
     from import_stage s left join ${sql.table(kind)} t on t.${key} = s.${key}
     where t.${key} is null or ${differs(kind, present)}`.execute(db);
   await sql`analyze ${sql.table(CHANGED)}`.execute(db);
-  const r = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(CHANGED)}`.execute(db);
-  return { rows: r.rows[0]?.n ?? 0, listed: true };
+  const r = await sql<{ n: number; existing: number }>`select count(*)::int as n, (count(*) filter (where not new))::int as existing from ${sql.table(CHANGED)}`.execute(db);
+  return { rows: r.rows[0]?.n ?? 0, listed: true, existing: r.rows[0]?.existing ?? 0 };
 }
 
 /**

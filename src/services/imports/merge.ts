@@ -7,7 +7,9 @@ import type { ImportKind } from '../../domain/import-formats.ts';
 import type { Executor } from '../context.ts';
 import { allocateNamedPayments, allocatePayments, paysManyCharges, writeAllocations } from './allocate.ts';
 import {
+  CHANGED,
   checkReferences,
+  clean,
   checkSource,
   dropBadRows,
   dropForeignKeys,
@@ -20,6 +22,7 @@ import {
   problemCounts,
   restoreForeignKeys,
   restoreIndexes,
+  STAGE,
   stagedRows,
   upsert,
   type BulkTable,
@@ -99,19 +102,29 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   // Temporary tables are never analyzed automatically; the checks below join them with big tables.
   await sql`analyze import_stage`.execute(db);
   if (options.duplicatesFrom !== undefined) await flagDuplicateKeys(db, keyColumn(kind), options.duplicatesFrom);
-  await checkReferences(db, kind);
+  // Another source's rows are refused even when they would change nothing.
   await checkSource(db, kind, options.connectorId ?? null);
+  const staged = await stagedRows(db);
+  // Compared before anything is checked: a row exactly as stored passed every check when it
+  // was written, so the checks, the allocation and the upsert see only new and changed rows.
+  const changes = await findChanges(db, kind, options.present, staged);
+  const aside = changes.listed && changes.rows < staged;
+  if (aside) await setAsideUnchanged(db, kind);
+  await checkReferences(db, kind);
   const skipBadRows = options.skipBadRows ?? false;
-  if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db) : allocatePayments(db, skipBadRows));
+  if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db, changes) : allocatePayments(db, skipBadRows, changes));
   const counts = await problemCounts(db);
   const problems = (await firstProblems(db, options.columnOrder, options.maxProblems ?? 1000)).map((p) => ({ row: p.row_no, column: p.col, reason: p.reason }));
   const refused = { inserted: 0, updated: 0, unchanged: 0, skipped: 0, problems, problemCount: counts.problems };
-  if (counts.problems && !skipBadRows) return refused;
+  if (counts.problems && !skipBadRows) {
+    if (aside) await putBackUnchanged(db);
+    return refused;
+  }
+  // Unchanged rows are counted among the good ones: bad rows left out, whichever stage holds them.
+  const good = counts.rows ? await cleanRows(db, aside ? 'import_stage_all' : STAGE) : staged;
   if (counts.rows) await dropBadRows(db);
 
   options.onWriting?.();
-  const staged = await stagedRows(db);
-  const changes = await findChanges(db, kind, options.present, staged);
   const bulk = await isBulkLoad(db, kind, changes.rows, options.bulkRows);
   // A bulk load of payments is one of their allocations too, which have keys and indexes of their own.
   const allocating = kind === 'payments';
@@ -132,10 +145,35 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   if (kept) options.keep?.push(kept);
   else await restoreForeignKeys(db, kind, keys);
   await restoreForeignKeys(db, 'allocations', allocationKeys);
-  return { inserted, updated, unchanged: staged - inserted - updated, skipped: counts.rows, problems, problemCount: counts.problems };
+  if (aside) await putBackUnchanged(db);
+  return { inserted, updated, unchanged: good - inserted - updated, skipped: counts.rows, problems, problemCount: counts.problems };
+}
+
+/**
+ * Moves the staged rows findChanges found unchanged out of the way: import_stage keeps the new
+ * and changed ones (and any without a key, which a check names), the whole stage waits under
+ * another name for putBackUnchanged, since a sync reads its staged rows again after the merge.
+ */
+async function setAsideUnchanged(db: Executor, kind: ImportKind): Promise<void> {
+  const key = sql.ref(`s.${keyColumn(kind)}`);
+  await sql`alter table import_stage rename to import_stage_all`.execute(db);
+  await sql`
+    create temp table import_stage on commit drop as
+    select s.* from import_stage_all s where ${key} is null or ${key} in (select c.key from ${sql.table(CHANGED)} c)`.execute(db);
+  await sql`analyze import_stage`.execute(db);
+}
+
+async function cleanRows(db: Executor, table: string): Promise<number> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)} s where ${clean}`.execute(db);
+  return r.rows[0]?.n ?? 0;
+}
+
+async function putBackUnchanged(db: Executor): Promise<void> {
+  await sql`drop table import_stage`.execute(db);
+  await sql`alter table import_stage_all rename to import_stage`.execute(db);
 }
 
 /** Drops the staging tables of one kind, so the same transaction can stage the next kind. */
 export async function dropStaging(db: Executor): Promise<void> {
-  await sql`drop table if exists import_stage, import_problems, import_changed, import_old_alloc, import_open, import_alloc`.execute(db);
+  await sql`drop table if exists import_stage, import_stage_all, import_problems, import_changed, import_old_alloc, import_open, import_alloc`.execute(db);
 }
