@@ -207,7 +207,7 @@ describe('incremental sync', () => {
 
     // At the desk: Ann pays 10.00 on her lost item; Ben's overdue fine is cancelled and his
     // payment voided; Cal is written off 20.00. Nothing else changes.
-    await koha.pay(ann, 1000, { debits: [annLost] });
+    await koha.pay(ann, 1000, { debits: [annFine] });
     await koha.cancel(benFine);
     await koha.void(benPaid);
     await koha.pay(cal, 2000, { type: 'WRITEOFF', paymentType: null });
@@ -310,6 +310,34 @@ describe('incremental sync', () => {
       { numRuns: Number(process.env.KOHA_PROPERTY_RUNS ?? 6) },
     );
   }, 600_000);
+
+  it('a desk payment reads the account, not the checkouts: the items of a patron whose record and loans did not change stay as they are', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const ben = await koha.patron({ cardnumber: '21000002' });
+    const book = await koha.item('39000001', 'The Long Winter');
+    const lostBook = await koha.item('39000002', 'Little House');
+    await koha.checkout(ann, book, '2026-11-01');
+    await koha.debit(ann, { type: 'LOST', cents: 2500, itemnumber: lostBook, date: '2026-10-14T15:00:00Z' });
+    await koha.exec('UPDATE items SET itemlost = 1 WHERE itemnumber = ?', [lostBook]);
+    const annFine = await koha.debit(ann, { type: 'MANUAL', cents: 2500, date: '2026-10-15T15:00:00Z' });
+    const benFine = await koha.debit(ben, { type: 'MANUAL', cents: 2500, date: '2026-10-15T15:00:00Z' });
+    await koha.age(60);
+    await syncConnector(ctx(), 'koha');
+    const before = await t.db.selectFrom('items').select(['id', 'status', 'patron_id', 'due_date']).orderBy('id').execute();
+    expect(before.map((i) => [i.status, i.patron_id])).toEqual([['checked_out', `koha:${ann}`], ['lost', `koha:${ann}`]]);
+
+    // The same desk payment by a patron with no loans and by one with a checkout and a lost item.
+    await koha.pay(ben, 1000, { debits: [benFine] });
+    const plain = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'koha');
+    await koha.age(60);
+    await koha.pay(ann, 1000, { debits: [annFine] });
+    const lending = await syncConnector(ctx('2026-12-04T16:15:00Z'), 'koha');
+    expect(lending).toMatchObject({ mode: 'incremental', items: 0, payments: 1, removed: { itemLinks: 0, payments: 0, charges: 0 } });
+    // Neither the checkout nor the lost item is read for it: only what the payment changed.
+    expect(lending.rowsRead).toBe(plain.rowsRead);
+    expect(await t.db.selectFrom('items').select(['id', 'status', 'patron_id', 'due_date']).orderBy('id').execute()).toEqual(before);
+    await expectLedgerAgrees();
+  });
 
   it('a returned item leaves the patron it was linked to', async () => {
     const ann = await koha.patron({ cardnumber: '21000001' });
