@@ -207,7 +207,7 @@ describe('incremental sync', () => {
 
     // At the desk: Ann pays 10.00 on her lost item; Ben's overdue fine is cancelled and his
     // payment voided; Cal is written off 20.00. Nothing else changes.
-    await koha.pay(ann, 1000, { debits: [annFine] });
+    await koha.pay(ann, 1000, { debits: [annLost] });
     await koha.cancel(benFine);
     await koha.void(benPaid);
     await koha.pay(cal, 2000, { type: 'WRITEOFF', paymentType: null });
