@@ -222,16 +222,19 @@ export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySe
   }
   if (HAS_UPDATED_AT.has(kind)) sets.push(sql`updated_at = ${now.toISOString()}::timestamptz`);
   const table = sql.table(kind);
-  // The rows findChanges listed; into an empty table, every staged row (looked up in no time).
+  // The rows findChanges listed. Into a table it found empty, every staged row, with no update
+  // and no lookup: a vacuumed empty table is planned as one row, and a lookup of each staged key
+  // in it (a nested loop over the table the insert is filling) grows with the square of the file.
   const listed = (isNew: boolean) => sql`s.${key} in (select c.key from ${sql.table(CHANGED)} c where c.new = ${isNew})`;
-  const toUpdate = changes.listed ? sql`and ${listed(false)}` : sql``;
-  const toInsert = changes.listed ? listed(true) : sql`not exists (select 1 from ${table} x where x.${key} = s.${key})`;
+  const updated = changes.listed
+    ? sql`(update ${table} t set ${sql.join(sets)} from ${from} where t.${key} = s.${key} and ${differs(kind, present)} and ${listed(false)} returning 1)`
+    : sql`(select 1 where false)`;
   const r = await sql<{ updated: number }>`
-    with updated as (update ${table} t set ${sql.join(sets)} from ${from} where t.${key} = s.${key} and ${differs(kind, present)} ${toUpdate} returning 1),
+    with updated as ${updated},
     inserted as (
       insert into ${table} (${sql.join(target)})
       select ${sql.join(values)} from ${from}
-      where ${toInsert}
+      where ${changes.listed ? listed(true) : sql`true`}
       returning 1)
     select (select count(*) from updated)::int as updated, (select count(*) from inserted)::int as inserted`.execute(db);
   if (zonesChanged.length) await recomputeAssessedOn(db, zonesChanged);
