@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { cellText, parseImportDateTime, parseRow, readHeader, wallClockResolver } from './import-formats.ts';
-import { parseDateTime, type LocalDate } from './dates.ts';
+import { instantAt, parseDateTime, type LocalDate } from './dates.ts';
 
 describe('readHeader', () => {
   it('accepts the columns in any order and remembers which are present', () => {
@@ -98,6 +98,35 @@ describe('import date-times', () => {
     expect(parseImportDateTime('2015-03-02T23:30:00-05:00')).toEqual({ instant: new Date('2015-03-03T04:30:00Z') });
     expect(parseImportDateTime('2015-03-02T24:00:00')).toBeNull();
     expect(parseImportDateTime('03/02/2015')).toBeNull();
+  });
+
+  it('reads the common shapes (plain, Z, ±HH:MM) exactly as parseDateTime does, impossible dates and times included', () => {
+    const two = (lo: number, hi: number) => fc.integer({ min: lo, max: hi }).map((v) => String(v).padStart(2, '0'));
+    const text = fc
+      .tuple(
+        fc.constantFrom('0099', '1900', '1999', '2000', '2023', '2024', '2100', '9999'),
+        two(0, 13),
+        two(0, 32),
+        fc.constantFrom('T', ' ', 'x'),
+        two(0, 25),
+        two(0, 61),
+        two(0, 61),
+        fc.constantFrom('', 'Z', 'z', '-05:00', '+05:30', '+14:00', '-15:00', '+01:60', '-0500', '+05:3'),
+      )
+      .map(([y, mo, d, sep, h, mi, s, zone]) => `${y}-${mo}-${d}${sep}${h}:${mi}:${s}${zone}`);
+    fc.assert(
+      fc.property(text, (t) => {
+        const v = parseImportDateTime(t);
+        const reference = parseDateTime(t, 'UTC');
+        if (v === null || reference === null) return v === null && reference === null;
+        if ('instant' in v) return v.instant.getTime() === reference.getTime();
+        return instantAt(v.local.date, 'UTC', v.local.hour, v.local.minute, v.local.second).getTime() === reference.getTime();
+      }),
+      { numRuns: 5000 },
+    );
+    expect(parseImportDateTime('2024-02-29T10:00:00')).toEqual({ local: { date: '2024-02-29', hour: 10, minute: 0, second: 0 } });
+    expect(parseImportDateTime('2023-02-29T10:00:00')).toBeNull();
+    expect(parseImportDateTime('2023-08-22T10:59:53-05:00')).toEqual({ instant: new Date('2023-08-22T15:59:53Z') });
   });
 
   it('resolves wall-clock time exactly as parseDateTime does, DST gaps and overlaps included', () => {

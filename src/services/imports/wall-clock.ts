@@ -16,8 +16,6 @@ function utcMidnight(d: LocalDate): number {
 
 export function fastWallClockResolver(): (local: LocalDateTime, timeZone: string) => Date {
   const exact = wallClockResolver();
-  /** zone|date → the day's UTC offset in ms when it holds all day, null on a day the clocks change. */
-  const steady = new Map<string, number | null>();
   /** zone|date → the instant the day starts. */
   const midnights = new Map<string, number>();
   const midnight = (date: LocalDate, zone: string): number => {
@@ -30,18 +28,26 @@ export function fastWallClockResolver(): (local: LocalDateTime, timeZone: string
     }
     return at;
   };
+  /** zone → date → the instant of the day's local midnight when its offset holds all day, null on a day the clocks change. */
+  const steady = new Map<string, Map<string, number | null>>();
+  let days = 0;
   return (l, zone) => {
-    const key = `${zone}|${l.date}`;
-    let offset = steady.get(key);
-    if (offset === undefined) {
-      if (steady.size > 200_000) steady.clear();
+    let byDate = steady.get(zone);
+    if (byDate === undefined) steady.set(zone, (byDate = new Map()));
+    let base = byDate.get(l.date);
+    if (base === undefined) {
+      if (++days > 200_000) {
+        steady.clear();
+        steady.set(zone, (byDate = new Map()));
+        days = 0;
+      }
       const start = utcMidnight(l.date);
       const atStart = start - midnight(l.date, zone);
       const atEnd = start + DAY_MS - midnight(addDays(l.date, 1), zone);
-      offset = atStart === atEnd ? atStart : null;
-      steady.set(key, offset);
+      base = atStart === atEnd ? start - atStart : null;
+      byDate.set(l.date, base);
     }
-    if (offset === null) return exact(l, zone);
-    return new Date(utcMidnight(l.date) + ((l.hour * 60 + l.minute) * 60 + l.second) * 1000 - offset);
+    if (base === null) return exact(l, zone);
+    return new Date(base + ((l.hour * 60 + l.minute) * 60 + l.second) * 1000);
   };
 }
