@@ -450,6 +450,31 @@ describe('bad input: the whole file is refused, each problem named by file, row 
     expect(await ids('charges', 'BU')).toEqual([]);
   });
 
+  it('a payment of an unknown patron, with a local time or one with its offset, and with --skip-bad-rows the others kept', async () => {
+    const path = csv('unknown-payer.csv', [
+      'id,patron_id,charge_id,type,amount,paid_at',
+      'BY1,BP1,BC1,payment,1.00,2015-04-01T10:00:00',
+      'BY2,NOBODY,,payment,1.00,2015-04-01T10:00:00',
+      'BY3,NOBODY2,,payment,1.00,2015-04-01T10:00:00-06:00',
+      'BY4,BP2,,payment,1.00,2015-04-01T10:00:00',
+    ]);
+    expect(await refused('payments', path)).toEqual([
+      { file: 'unknown-payer.csv', row: 3, column: 'patron_id', reason: 'unknown patron "NOBODY"' },
+      { file: 'unknown-payer.csv', row: 4, column: 'patron_id', reason: 'unknown patron "NOBODY2"' },
+    ]);
+    expect(await ids('payments', 'BY')).toEqual([]);
+    const kept = await importFile(ctx(), 'payments', path, { skipBadRows: true });
+    expect(kept).toMatchObject({ inserted: 2, skipped: 2 });
+    // BLIB is in America/Denver (MDT on April 1st): the local times are its, not UTC.
+    const paid = await sql<{ id: string; paid_at: Date }>`select id, paid_at from payments where id like 'BY%' order by id`.execute(t.db);
+    expect(paid.rows.map((r) => [r.id, r.paid_at.toISOString()])).toEqual([
+      ['BY1', '2015-04-01T16:00:00.000Z'],
+      ['BY4', '2015-04-01T16:00:00.000Z'],
+    ]);
+    await sql`delete from allocations where payment_id like 'BY%'`.execute(t.db);
+    await sql`delete from payments where id like 'BY%'`.execute(t.db);
+  });
+
   it('an unknown library', async () => {
     const path = csv('unknown-library.csv', ['id,home_library,ptype', 'BL1,BLIB,1', 'BL2,NOWHERE,1']);
     expect(await refused('patrons', path)).toEqual([{ file: 'unknown-library.csv', row: 3, column: 'home_library', reason: 'unknown library "NOWHERE"' }]);

@@ -57,6 +57,8 @@ export interface ImportOptions {
 }
 
 const BULK_ROWS = 50_000;
+/** Patrons whose zone a payments import remembers (some 20 MB); past them it starts again. */
+const PATRON_ZONES_CACHED = 200_000;
 /** About 120 MB of keys: a file with more distinct keys has the rest checked by the database. */
 const KEYS_IN_MEMORY = 1_000_000;
 
@@ -114,6 +116,8 @@ class Import {
   private rowsRead = 0;
   /** Charges: every library's zone (a short list), for date-times without an offset. */
   private libraryZones = new Map<string, string>();
+  /** Payments: the zones of patrons looked up so far. */
+  private readonly patronZone = new Map<string, string>();
 
   constructor(
     private readonly ctx: Context,
@@ -267,10 +271,8 @@ class Import {
     const tuples: StageValue[][] = [];
     const problems: StageValue[][] = [];
     for (const { row, values, problems: found } of batch) {
+      // A payment of an unknown patron is named by the reference checks; its local time stays blank.
       const zone = zones.get(values[zoneKey] as string);
-      if (this.kind === 'payments' && typeof values.patron_id === 'string' && zone === undefined) {
-        found.push({ row, column: 'patron_id', reason: `unknown patron "${values.patron_id}"` });
-      }
       const tuple: StageValue[] = [row];
       for (const c of this.columns) {
         const v = values[c.source];
@@ -285,12 +287,24 @@ class Import {
     await this.session.append(PROBLEMS, ['row_no', 'col', 'reason'], problems);
   }
 
-  /** Payments: date-times without an offset are in the patron's home library's zone. */
+  /**
+   * Payments: date-times without an offset are in the patron's home library's zone. Only those
+   * patrons are looked up, each once while the cache holds (files list a patron's payments
+   * together); a file whose times all carry their offset needs no lookup at all.
+   */
   private async patronZones(batch: PendingRow[]): Promise<Map<string, string>> {
-    const ids = [...new Set(batch.map((r) => r.values.patron_id).filter((id): id is string => typeof id === 'string'))];
+    const wanted = new Set<string>();
+    for (const { values } of batch) {
+      const id = values.patron_id;
+      const paid = values.paid_at;
+      if (typeof id === 'string' && paid && isDateTimeValue(paid) && 'local' in paid && !this.patronZone.has(id)) wanted.add(id);
+    }
+    if (wanted.size === 0) return this.patronZone;
+    if (this.patronZone.size + wanted.size > PATRON_ZONES_CACHED) this.patronZone.clear();
     const r = await sql<{ id: string; time_zone: string }>`
-      select p.id, l.time_zone from patrons p join libraries l on l.code = p.home_library where p.id = any(${ids}::text[])`.execute(this.db);
-    return new Map(r.rows.map((x) => [x.id, x.time_zone]));
+      select p.id, l.time_zone from patrons p join libraries l on l.code = p.home_library where p.id = any(${[...wanted]}::text[])`.execute(this.db);
+    for (const x of r.rows) this.patronZone.set(x.id, x.time_zone);
+    return this.patronZone;
   }
 
   /** The merge's problems as the file's: file, row and column, with a count of those not listed. */

@@ -100,6 +100,7 @@ export async function checkReferences(db: Executor, kind: ImportKind): Promise<n
       return n + Number(r.numAffectedRows ?? 0);
     }
     case 'payments': {
+      const n = await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not exists (select 1 from patrons p where p.id = s.patron_id)`);
       // The charge a payment names must exist and be its payer's: one join reads both.
       const r = await sql`
         insert into import_problems (row_no, col, reason)
@@ -108,7 +109,7 @@ export async function checkReferences(db: Executor, kind: ImportKind): Promise<n
         from import_stage s
         left join charges c on c.id = s.charge_id
         where s.charge_id is not null and (c.id is null or c.patron_id <> s.patron_id)`.execute(db);
-      return Number(r.numAffectedRows ?? 0);
+      return n + Number(r.numAffectedRows ?? 0);
     }
   }
 }
