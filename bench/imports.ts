@@ -14,7 +14,7 @@ import type { Database } from '../src/db/connection.ts';
 import type { ImportKind } from '../src/domain/import-formats.ts';
 import { formatMoney, parseMoney } from '../src/domain/money.ts';
 import type { Context } from '../src/services/context.ts';
-import { importFile, type ImportResult } from '../src/services/imports.ts';
+import { importFile, type ImportPhase, type ImportResult } from '../src/services/imports.ts';
 
 export const IMPORT_TARGETS = { overFloor: 0.5, unchangedRowsPerSecond: 300_000, changedOverUnchanged: 1.2 };
 /** Files this short are timed mostly by the import's fixed costs: listed, not judged. */
@@ -28,8 +28,10 @@ export interface KindFigures {
   floorRowsPerSecond?: number;
   unchangedSeconds: number;
   unchangedRowsPerSecond: number;
+  unchangedPhases?: ImportPhases;
   changedRows: number;
   changedSeconds: number;
+  changedPhases?: ImportPhases;
 }
 
 export interface ImportFigures {
@@ -107,11 +109,43 @@ async function changedCopy(file: ImportedFile, dir: string): Promise<{ path: str
   return { path, changed };
 }
 
-async function timedImport(ctx: Context, kind: ImportKind, path: string): Promise<{ result: ImportResult; seconds: number }> {
+/** Seconds in each phase of an import (reading the file, checking, writing), in their order. */
+export type ImportPhases = Partial<Record<ImportPhase, number>>;
+
+async function timedImport(ctx: Context, kind: ImportKind, path: string): Promise<{ result: ImportResult; seconds: number; phases: ImportPhases }> {
   const t = performance.now();
-  const result = await importFile(ctx, kind, path);
-  return { result, seconds: Math.round(performance.now() - t) / 1000 };
+  const phases: ImportPhases = {};
+  let current: { phase: ImportPhase; at: number } | undefined;
+  const close = (now: number) => {
+    if (current) phases[current.phase] = Math.round(now - current.at) / 1000;
+  };
+  const result = await importFile(ctx, kind, path, {
+    onPhase: (phase) => {
+      const now = performance.now();
+      close(now);
+      current = { phase, at: now };
+    },
+  });
+  close(performance.now());
+  return { result, seconds: Math.round(performance.now() - t) / 1000, phases };
 }
+
+/** Checkpoints the server has begun so far (PostgreSQL): one during a timed import writes beside it. */
+async function checkpoints(ctx: Context): Promise<number | undefined> {
+  if (!ctx.database.pool) return undefined;
+  const r = await ctx.database.pool.query<{ n: string }>('select (checkpoints_timed + checkpoints_req)::text as n from pg_stat_bgwriter');
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+/** The import, and how many checkpoints the server began while it ran. */
+async function importBeside(ctx: Context, kind: ImportKind, path: string) {
+  const before = await checkpoints(ctx);
+  const timed = await timedImport(ctx, kind, path);
+  const after = await checkpoints(ctx);
+  return { ...timed, checkpoints: before === undefined || after === undefined ? undefined : after - before };
+}
+
+const phaseText = (p: ImportPhases) => (Object.entries(p) as [ImportPhase, number][]).map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ');
 
 const rate = (rows: number, seconds: number) => Math.round(rows / Math.max(seconds, 0.001));
 
@@ -120,10 +154,10 @@ export async function measureImports(ctx: Context, files: readonly ImportedFile[
   const postgres = Boolean(ctx.database.pool);
   for (const f of files) {
     const floorSeconds = postgres ? await copyFloor(ctx.database, f) : undefined;
-    const unchanged = await timedImport(ctx, f.kind, f.path);
+    const unchanged = await importBeside(ctx, f.kind, f.path);
     if (unchanged.result.unchanged !== f.rows) throw new Error(`${f.kind}: the re-import found ${unchanged.result.unchanged} of ${f.rows} rows unchanged`);
     const copy = await changedCopy(f, dir);
-    const changed = await timedImport(ctx, f.kind, copy.path);
+    const changed = await importBeside(ctx, f.kind, copy.path);
     if (changed.result.updated !== copy.changed) throw new Error(`${f.kind}: ${copy.changed} rows changed, the re-import updated ${changed.result.updated}`);
     kinds[f.kind] = {
       rows: f.rows,
@@ -132,8 +166,10 @@ export async function measureImports(ctx: Context, files: readonly ImportedFile[
       ...(floorSeconds === undefined ? {} : { floorSeconds, floorRowsPerSecond: rate(f.rows, floorSeconds) }),
       unchangedSeconds: unchanged.seconds,
       unchangedRowsPerSecond: rate(f.rows, unchanged.seconds),
+      unchangedPhases: unchanged.phases,
       changedRows: copy.changed,
       changedSeconds: changed.seconds,
+      changedPhases: changed.phases,
     };
     const k = kinds[f.kind]!;
     log(
@@ -141,6 +177,8 @@ export async function measureImports(ctx: Context, files: readonly ImportedFile[
         (k.floorRowsPerSecond === undefined ? '' : ` (COPY floor ${k.floorRowsPerSecond} rows/s, ${(k.rowsPerSecond / k.floorRowsPerSecond).toFixed(2)} ×)`) +
         `; unchanged again ${k.unchangedRowsPerSecond} rows/s (${k.unchangedSeconds.toFixed(2)} s); 1 % changed ${k.changedSeconds.toFixed(2)} s`,
     );
+    const during = (c: number | undefined) => (c ? ` (${c} checkpoint${c > 1 ? 's' : ''} began meanwhile)` : '');
+    log(`  by phase: unchanged ${phaseText(unchanged.phases)}${during(unchanged.checkpoints)}; 1 % changed ${phaseText(changed.phases)}${during(changed.checkpoints)}`);
   }
   const targets: ImportFigures['targets'] = [];
   for (const [kind, k] of Object.entries(kinds) as [ImportKind, KindFigures][]) {
