@@ -475,6 +475,22 @@ describe('bad input: the whole file is refused, each problem named by file, row 
     await sql`delete from payments where id like 'BY%'`.execute(t.db);
   });
 
+  it('payments in local time keep their zone across batches when the remembered zones are emptied', async () => {
+    const path = csv('zones-batches.csv', [
+      'id,patron_id,type,amount,paid_at',
+      'BZ1,BP1,waive,0.01,2015-04-01T10:00:00',
+      'BZ2,BP1,waive,0.01,2015-04-01T10:00:00',
+      'BZ3,BP1,waive,0.01,2015-04-01T10:00:00',
+      'BZ4,BP2,waive,0.01,2015-04-01T10:00:00',
+    ]);
+    // Two rows a batch, one zone remembered: the second batch has a patron the first looked up and one it did not.
+    expect(await importFile(ctx(), 'payments', path, { batchRows: 2, zonesInMemory: 1 })).toMatchObject({ inserted: 4 });
+    const paid = await sql<{ paid_at: Date }>`select paid_at from payments where id like 'BZ%' order by id`.execute(t.db);
+    expect(paid.rows.map((r) => r.paid_at.toISOString())).toEqual(Array(4).fill('2015-04-01T16:00:00.000Z'));
+    await sql`delete from allocations where payment_id like 'BZ%'`.execute(t.db);
+    await sql`delete from payments where id like 'BZ%'`.execute(t.db);
+  });
+
   it('an unknown library', async () => {
     const path = csv('unknown-library.csv', ['id,home_library,ptype', 'BL1,BLIB,1', 'BL2,NOWHERE,1']);
     expect(await refused('patrons', path)).toEqual([{ file: 'unknown-library.csv', row: 3, column: 'home_library', reason: 'unknown library "NOWHERE"' }]);

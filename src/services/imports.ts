@@ -54,11 +54,13 @@ export interface ImportOptions {
   batchRows?: number;
   /** Keys remembered in memory for the duplicate check (default 1,000,000); past them the database finds duplicates. */
   keysInMemory?: number;
+  /** Payments: patrons whose time zone is remembered between batches (default 200,000). */
+  zonesInMemory?: number;
 }
 
 const BULK_ROWS = 50_000;
 /** Patrons whose zone a payments import remembers (some 20 MB); past them it starts again. */
-const PATRON_ZONES_CACHED = 200_000;
+const ZONES_IN_MEMORY = 200_000;
 /** About 120 MB of keys: a file with more distinct keys has the rest checked by the database. */
 const KEYS_IN_MEMORY = 1_000_000;
 
@@ -111,6 +113,7 @@ class Import {
   /** The first key in ascending order the list had no room for. */
   private listFullAt: number | undefined;
   private readonly keysInMemory: number;
+  private readonly zonesInMemory: number;
   private readonly resolve = fastWallClockResolver();
   private pending: PendingRow[] = [];
   private rowsRead = 0;
@@ -136,6 +139,7 @@ class Import {
     this.bulkRows = options.bulkRows ?? BULK_ROWS;
     this.batchRows = Math.min(options.batchRows ?? session.batchSize, session.batchSize);
     this.keysInMemory = options.keysInMemory ?? KEYS_IN_MEMORY;
+    this.zonesInMemory = options.zonesInMemory ?? ZONES_IN_MEMORY;
   }
 
   private get db(): Executor {
@@ -293,6 +297,8 @@ class Import {
    * together); a file whose times all carry their offset needs no lookup at all.
    */
   private async patronZones(batch: PendingRow[]): Promise<Map<string, string>> {
+    // Emptied before this batch's patrons are chosen, never after: each is then looked up or kept.
+    if (this.patronZone.size >= this.zonesInMemory) this.patronZone.clear();
     const wanted = new Set<string>();
     for (const { values } of batch) {
       const id = values.patron_id;
@@ -300,7 +306,6 @@ class Import {
       if (typeof id === 'string' && paid && isDateTimeValue(paid) && 'local' in paid && !this.patronZone.has(id)) wanted.add(id);
     }
     if (wanted.size === 0) return this.patronZone;
-    if (this.patronZone.size + wanted.size > PATRON_ZONES_CACHED) this.patronZone.clear();
     const r = await sql<{ id: string; time_zone: string }>`
       select p.id, l.time_zone from patrons p join libraries l on l.code = p.home_library where p.id = any(${[...wanted]}::text[])`.execute(this.db);
     for (const x of r.rows) this.patronZone.set(x.id, x.time_zone);
