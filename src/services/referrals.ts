@@ -131,19 +131,35 @@ export async function chargeAgencyFees(
   now: Date,
 ): Promise<void> {
   if (fees.length === 0) return;
+  // A connector patron's fee is queued for their ILS in the same statement (the outbox of
+  // migration 210; migration 280 moved it here from a row trigger).
   await sql`
-    insert into charges (id, patron_id, item_id, library, reason, amount_cents, assessed_at, assessed_on, referral_id)
-    select 'fee-' || v.referral_id, v.patron_id, null, p.home_library, 'agency_fee', v.cents, f.at,
-           (f.at at time zone l.time_zone)::date, v.referral_id
-    from unnest(${fees.map((f) => f.referralId)}::bigint[], ${fees.map((f) => f.patronId)}::text[], ${fees.map((f) => f.cents)}::bigint[])
-      as v(referral_id, patron_id, cents)
-    join patrons p on p.id = v.patron_id
-    join libraries l on l.code = p.home_library
-    cross join lateral (
-      select case when (${now}::timestamptz at time zone l.time_zone)::date = ${reportDate}::date
-                  then ${now}::timestamptz
-                  else (${reportDate}::date + time '12:00') at time zone l.time_zone end as at
-    ) f`.execute(db);
+    with fees as (
+      insert into charges (id, patron_id, item_id, library, reason, amount_cents, assessed_at, assessed_on, referral_id)
+      select 'fee-' || v.referral_id, v.patron_id, null, p.home_library, 'agency_fee', v.cents, f.at,
+             (f.at at time zone l.time_zone)::date, v.referral_id
+      from unnest(${fees.map((f) => f.referralId)}::bigint[], ${fees.map((f) => f.patronId)}::text[], ${fees.map((f) => f.cents)}::bigint[])
+        as v(referral_id, patron_id, cents)
+      -- Each patron looked up by key (offset 0 keeps it a lookup): a hash join read every patron.
+      cross join lateral (select home_library from patrons where id = v.patron_id offset 0) p
+      join libraries l on l.code = p.home_library
+      cross join lateral (
+        select case when (${now}::timestamptz at time zone l.time_zone)::date = ${reportDate}::date
+                    then ${now}::timestamptz
+                    else (${reportDate}::date + time '12:00') at time zone l.time_zone end as at
+      ) f
+      returning id, patron_id, referral_id, amount_cents
+    )
+    insert into connector_writes (connector_id, kind, patron_id, referral_id, charge_id, amount_cents, idempotency_key, detail)
+    select pc.connector_id, 'fee', fees.patron_id, fees.referral_id, fees.id, fees.amount_cents, 'fee:' || fees.id,
+           jsonb_build_object('agency', a.name)
+    from fees
+    join patron_connectors pc on pc.patron_id = fees.patron_id
+    join referrals r on r.id = fees.referral_id
+    join agencies a on a.id = r.agency_id
+    -- Checked once: with no connector writing to an ILS, nothing is joined.
+    where exists (select 1 from connectors c where not c.read_only)
+    on conflict (connector_id, idempotency_key) do nothing`.execute(db);
   faultPoint('referrals.fees-charged');
 }
 

@@ -313,7 +313,8 @@ async function runInTransaction(trx: Executor, ctx: Context, options: RunOptions
   };
   await trx.updateTable('runs').set({ finished_at: ctx.clock.now(), summary: JSON.stringify(summary) }).where('id', '=', runId).execute();
   audit.push({ actor: ctx.actor, action: 'run.complete', entity: 'run', entityId: runId, after: { reportDate, ...summary } });
-  await recordAudit(trx, audit);
+  // A dry run is rolled back: its audit rows would be thrown away unread.
+  if (!dryRun) await recordAudit(trx, audit);
   return result;
 }
 
