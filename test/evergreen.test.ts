@@ -17,7 +17,7 @@ import { fixedClock, type Context } from '../src/services/context.ts';
 import { addConnector, connectorCodes, setMapping, testConnector, updateConnector } from '../src/services/connectors.ts';
 import { syncConnector } from '../src/services/sync.ts';
 import { applyWritebacks, listWrites } from '../src/services/writeback.ts';
-import { titleText } from '../src/connectors/evergreen/extract.ts';
+import { CHANGED_TRANSACTIONS, titleText } from '../src/connectors/evergreen/extract.ts';
 
 let t: TestDatabase;
 let s: Scenario;
@@ -312,6 +312,21 @@ describe('incremental sync', () => {
     expect(await t.db.selectFrom('payments').select(['amount_cents', 'charge_id']).where('id', '=', `eg:${cash}:${bills[4]!.billing}`).execute()).toEqual([{ amount_cents: 300, charge_id: `eg:${bills[4]!.billing}` }]);
     await expectLedgerAgrees();
     expect(await syncConnector(ctx('2026-12-04T15:20:00Z'), 'eg', { full: true })).toMatchObject({ mode: 'full', patrons: 0, charges: 0, payments: 0, removed: { payments: 0, charges: 0, itemLinks: 0 } });
+  });
+
+  it('finds changed transactions through Evergreen\'s indexes: no circulation, billing or payment table is read whole', async () => {
+    // With sequential scans priced out, PostgreSQL still reads a table whole when no index
+    // can answer a branch: that is what a consortium's millions of circulations would cost
+    // every night. (actor.usr has no index on last_update_time in Evergreen: read whole, as
+    // Evergreen leaves it.)
+    await eg.query('SET enable_seqscan = off');
+    try {
+      const plan = (await eg.query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${CHANGED_TRANSACTIONS}`, ['2026-12-04T15:00:00Z', 100, 200, 300])).map((r) => r['QUERY PLAN']);
+      expect(plan.filter((line) => /Seq Scan/.test(line))).toEqual([]);
+      expect(plan.join('\n')).toMatch(/circ_checkin_time/);
+    } finally {
+      await eg.query('RESET enable_seqscan');
+    }
   });
 
   it('a patron in credit on one transaction: a new bill on another is paid from the credit, read with every open transaction of theirs', async () => {

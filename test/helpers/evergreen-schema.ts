@@ -515,6 +515,7 @@ CREATE INDEX circ_open_xacts_idx ON action.circulation (usr) WHERE xact_finish I
 CREATE INDEX circ_outstanding_idx ON action.circulation (usr) WHERE checkin_time IS NULL;
 CREATE INDEX circ_checkin_time ON action.circulation (checkin_time) WHERE checkin_time IS NOT NULL;
 CREATE INDEX circ_circ_lib_idx ON action.circulation (circ_lib);
+CREATE INDEX circ_open_date_idx ON action.circulation (xact_start) WHERE xact_finish IS NULL;
 CREATE INDEX circ_all_usr_idx ON action.circulation (usr);
 CREATE INDEX circ_target_copy_idx ON action.circulation (target_copy);
 CREATE UNIQUE INDEX only_one_concurrent_checkout_per_copy ON action.circulation (target_copy) WHERE checkin_time IS NULL;
