@@ -80,15 +80,23 @@ export async function allocatePayments(db: Executor, skipBadRows: boolean, chang
 export async function allocateNamedPayments(db: Executor, changes: Changes): Promise<void> {
   await keepAllocations(db, changes);
   if (changes.existing) await sql`delete from allocations a using import_stage s where a.payment_id = s.id and ${reallocated}`.execute(db);
+  // Each charge's staged total by hashing, not a window over every staged row sorted by charge;
+  // only the rows of a charge paid beyond its amount are read again to be named.
   await sql`
+    with over as (
+      select t.charge_id, t.staged, greatest(c.amount_cents - c.paid_cents, 0) as left_cents
+      from (
+        select s.charge_id, sum(s.amount_cents) as staged
+        from import_stage s where ${pending} and s.charge_id is not null
+        group by s.charge_id
+      ) t
+      join charges c on c.id = t.charge_id
+      where c.paid_cents + t.staged > c.amount_cents
+    )
     insert into import_problems (row_no, col, reason)
-    select t.row_no, 'amount', format('payments of %s on charge "%s" exceed what is left of it (%s)', ${moneySql(sql.ref('t.staged'))}, t.charge_id, ${moneySql(sql`greatest(c.amount_cents - c.paid_cents, 0)`)})
-    from (
-      select s.row_no, s.charge_id, sum(s.amount_cents) over (partition by s.charge_id collate "C") as staged
-      from import_stage s where ${pending} and s.charge_id is not null
-    ) t
-    join charges c on c.id = t.charge_id
-    where c.paid_cents + t.staged > c.amount_cents`.execute(db);
+    select s.row_no, 'amount', format('payments of %s on charge "%s" exceed what is left of it (%s)', ${moneySql(sql.ref('o.staged'))}, o.charge_id, ${moneySql(sql.ref('o.left_cents'))})
+    from over o join import_stage s on s.charge_id = o.charge_id
+    where ${pending}`.execute(db);
   await sql`create temp table import_alloc (payment_id text not null, charge_id text not null, patron_id text not null, amount_cents bigint not null) on commit drop`.execute(db);
   await sql`
     insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
