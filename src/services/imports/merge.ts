@@ -14,7 +14,6 @@ import {
   dropBadRows,
   dropForeignKeys,
   dropIndexes,
-  estimatedRows,
   findChanges,
   firstProblems,
   flagDuplicateKeys,
@@ -29,9 +28,6 @@ import {
   type BulkTable,
   type ForeignKey,
 } from './kinds.ts';
-
-/** Changed rows are looked up one by one while they are fewer than the table's rows over this. */
-const LOOKUP_SHARE = 20;
 
 export interface StagedProblem {
   /** The staged row's row_no: a file's spreadsheet row, or the ILS key of a synced row. */
@@ -114,12 +110,6 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const changes = await findChanges(db, kind, options.present, staged);
   const aside = changes.listed && changes.rows < staged;
   if (aside) await setAsideUnchanged(db, kind);
-  // A few changed rows of a big table (a nightly export with 1 % changed): each is looked up
-  // by key. PostgreSQL's default costs price a few thousand index probes above one read of
-  // the whole table, so the checks, the allocation and the update each read every charge or
-  // payment to find a few thousand (0.1–0.6 s each at 1 M rows).
-  const lookups = aside && changes.rows * LOOKUP_SHARE < (await estimatedRows(db, kind));
-  if (lookups) await sql`select set_config('enable_seqscan', 'off', true)`.execute(db);
   await checkReferences(db, kind);
   const skipBadRows = options.skipBadRows ?? false;
   if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db, changes) : allocatePayments(db, skipBadRows, changes));
@@ -127,7 +117,6 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const problems = (await firstProblems(db, options.columnOrder, options.maxProblems ?? 1000)).map((p) => ({ row: p.row_no, column: p.col, reason: p.reason }));
   const refused = { inserted: 0, updated: 0, unchanged: 0, skipped: 0, problems, problemCount: counts.problems };
   if (counts.problems && !skipBadRows) {
-    if (lookups) await sql`select set_config('enable_seqscan', 'on', true)`.execute(db);
     if (aside) await putBackUnchanged(db);
     return refused;
   }
@@ -156,7 +145,6 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   if (kept) options.keep?.push(kept);
   else await restoreForeignKeys(db, kind, keys);
   await restoreForeignKeys(db, 'allocations', allocationKeys);
-  if (lookups) await sql`select set_config('enable_seqscan', 'on', true)`.execute(db);
   if (aside) await putBackUnchanged(db);
   return { inserted, updated, unchanged: good - inserted - updated, skipped: counts.rows, problems, problemCount: counts.problems };
 }
