@@ -475,6 +475,24 @@ describe('bad input: the whole file is refused, each problem named by file, row 
     await sql`delete from payments where id like 'BY%'`.execute(t.db);
   });
 
+  it('a re-import whose few changed payments name an unknown charge or another patron\'s: named, as on a first import', async () => {
+    // Sixty payments, analyzed: the two changed rows are a small share of the table, so their
+    // charges are looked up by key (the other form, a join over every charge, is the first import's).
+    const rows = Array.from({ length: 60 }, (_, i) => `BR${i + 1},BP1,BC1,waive,0.01,2015-04-01T10:00:00-06:00`);
+    const header = 'id,patron_id,charge_id,type,amount,paid_at';
+    expect(await importFile(ctx(), 'payments', csv('re-first.csv', [header, ...rows]))).toMatchObject({ inserted: 60 });
+    await sql`analyze payments`.execute(t.db);
+    const changed = [...rows];
+    changed[4] = 'BR5,BP1,NOPE,waive,0.01,2015-04-01T10:00:00-06:00';
+    changed[6] = 'BR7,BP1,BC2,waive,0.01,2015-04-01T10:00:00-06:00';
+    expect(await refused('payments', csv('re-changed.csv', [header, ...changed]))).toEqual([
+      { file: 're-changed.csv', row: 6, column: 'charge_id', reason: 'unknown charge "NOPE"' },
+      { file: 're-changed.csv', row: 8, column: 'charge_id', reason: 'charge "BC2" belongs to patron "BP2", not "BP1"' },
+    ]);
+    await sql`delete from allocations where payment_id like 'BR%'`.execute(t.db);
+    await sql`delete from payments where id like 'BR%'`.execute(t.db);
+  });
+
   it('payments in local time keep their zone across batches when the remembered zones are emptied', async () => {
     const path = csv('zones-batches.csv', [
       'id,patron_id,type,amount,paid_at',

@@ -14,6 +14,7 @@ import {
   dropBadRows,
   dropForeignKeys,
   dropIndexes,
+  estimatedRows,
   findChanges,
   firstProblems,
   flagDuplicateKeys,
@@ -110,7 +111,9 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const changes = await findChanges(db, kind, options.present, staged);
   const aside = changes.listed && changes.rows < staged;
   if (aside) await setAsideUnchanged(db, kind);
-  await checkReferences(db, kind);
+  // The changed rows of a re-import, when they are a small share of the table: looked up by key.
+  const few = aside && changes.rows * 20 < (await estimatedRows(db, kind));
+  await checkReferences(db, kind, few);
   const skipBadRows = options.skipBadRows ?? false;
   if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db, changes) : allocatePayments(db, skipBadRows, changes));
   const counts = await problemCounts(db);
