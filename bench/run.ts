@@ -287,6 +287,8 @@ async function main(): Promise<void> {
     if (postgres) {
       const note = args.size === 'large' ? '' : ' (set for large)';
       checks.push({ target: `(b) ≤ ${TARGETS.dryRunOverFloor} × (a)${note}`, measured: `${ratios.dryRunOverFloor.toFixed(2)} ×`, pass: ratios.dryRunOverFloor <= TARGETS.dryRunOverFloor });
+      // Issue 17's form of it: over the one-pass floor, at medium and at large.
+      checks.push({ target: `(b) ≤ ${TARGETS.dryRunOverFloor} × (a')`, measured: `${ratios.dryRunOverPaidFloor.toFixed(2)} ×`, pass: ratios.dryRunOverPaidFloor <= TARGETS.dryRunOverFloor });
       checks.push({ target: `(d)/(b) ≥ ${TARGETS.naiveOverDryRun}${note}`, measured: `${ratios.naiveOverDryRun.toFixed(1)}`, pass: ratios.naiveOverDryRun >= TARGETS.naiveOverDryRun });
       checks.push({ target: `(c) under ${TARGETS.fullRunSeconds} s${note}`, measured: `${c.phase.seconds.toFixed(1)} s`, pass: c.phase.seconds < TARGETS.fullRunSeconds });
       checks.push({ target: `import ≥ ${TARGETS.importRowsPerSecond} charge rows/s`, measured: `${chargesPerSecond} rows/s`, pass: chargesPerSecond >= TARGETS.importRowsPerSecond });
