@@ -159,7 +159,7 @@ export async function checkSource(db: Executor, kind: ImportKind, connectorId: n
 /**
  * Duplicate keys whose first row is `fromRow` or later (earlier keys are checked in memory as
  * the file is read), reported on each later row as the in-memory check words it. Keys are
- * grouped byte by byte ("C"): the same groups as the database's collation, sorted faster.
+ * grouped by equality, which every deterministic collation makes byte equality.
  */
 export async function flagDuplicateKeys(db: Executor, key: string, fromRow: number): Promise<void> {
   // The repeated keys by hashing (usually none), then only their rows: a window over every
