@@ -31,10 +31,16 @@ export type CellValue = string | number | null | DateTimeValue;
 
 type Parsed = { value: CellValue } | { reason: string };
 
+/** What a column holds, which says how its cells are read (and lets an importer read common cells faster). */
+export type CellForm = 'key' | 'text' | 'date' | 'dateTime' | 'amount' | 'ptype' | 'timeZone' | 'oneOf';
+
 export interface ColumnSpec {
   name: string;
   /** The header must be present and every row must have a value. */
   required: boolean;
+  form: CellForm;
+  /** The values a 'oneOf' column allows. */
+  allowed?: readonly string[];
   /** Parses a non-blank, trimmed cell. */
   parse: (text: string) => Parsed;
   /** What a blank cell of an optional column means. */
@@ -91,13 +97,20 @@ function timeZone(t: string): Parsed {
   return isTimeZone(t) ? { value: t } : { reason: `unknown time zone ${quoted(t)}` };
 }
 
-const req = (name: string, parse: ColumnSpec['parse'] = text): ColumnSpec => ({ name, required: true, parse, blank: null });
-const opt = (name: string, parse: ColumnSpec['parse'] = text, blank: '' | null = ''): ColumnSpec => ({ name, required: false, parse, blank });
+const READERS = { key, text, date, dateTime, amount, ptype, timeZone };
+type Form = keyof typeof READERS | { oneOf: string; allowed: readonly string[] };
+
+function spec(name: string, required: boolean, form: Form, blank: '' | null): ColumnSpec {
+  if (typeof form === 'string') return { name, required, form, parse: READERS[form], blank };
+  return { name, required, form: 'oneOf', allowed: form.allowed, parse: oneOf(form.oneOf, form.allowed), blank };
+}
+const req = (name: string, form: Form = 'text'): ColumnSpec => spec(name, true, form, null);
+const opt = (name: string, form: Form = 'text', blank: '' | null = ''): ColumnSpec => spec(name, false, form, blank);
 
 export const COLUMNS: Record<ImportKind, readonly ColumnSpec[]> = {
-  libraries: [req('code', key), req('name'), req('time_zone', timeZone)],
+  libraries: [req('code', 'key'), req('name'), req('time_zone', 'timeZone')],
   patrons: [
-    req('id', key),
+    req('id', 'key'),
     opt('barcode'),
     opt('first_name'),
     opt('last_name'),
@@ -111,30 +124,30 @@ export const COLUMNS: Record<ImportKind, readonly ColumnSpec[]> = {
     opt('alt_phone_1'),
     opt('alt_phone_2'),
     opt('email'),
-    opt('birth_date', date, null),
-    req('home_library', key),
-    req('ptype', ptype),
+    opt('birth_date', 'date', null),
+    req('home_library', 'key'),
+    req('ptype', 'ptype'),
     opt('patron_code'),
     opt('adult_or_child'),
   ],
-  items: [req('id', key), opt('barcode'), opt('title'), req('status', oneOf('status', ITEM_STATUSES)), opt('patron_id', key, null), opt('due_date', date, null)],
+  items: [req('id', 'key'), opt('barcode'), opt('title'), req('status', { oneOf: 'status', allowed: ITEM_STATUSES }), opt('patron_id', 'key', null), opt('due_date', 'date', null)],
   charges: [
-    req('id', key),
-    req('patron_id', key),
-    opt('item_id', key, null),
-    req('library', key),
-    req('reason', oneOf('reason', CHARGE_REASONS)),
-    req('amount', amount),
-    req('assessed_at', dateTime),
+    req('id', 'key'),
+    req('patron_id', 'key'),
+    opt('item_id', 'key', null),
+    req('library', 'key'),
+    req('reason', { oneOf: 'reason', allowed: CHARGE_REASONS }),
+    req('amount', 'amount'),
+    req('assessed_at', 'dateTime'),
   ],
   payments: [
-    req('id', key),
-    req('patron_id', key),
-    opt('charge_id', key, null),
-    req('type', oneOf('type', PAYMENT_TYPES)),
+    req('id', 'key'),
+    req('patron_id', 'key'),
+    opt('charge_id', 'key', null),
+    req('type', { oneOf: 'type', allowed: PAYMENT_TYPES }),
     opt('method'),
-    req('amount', amount),
-    req('paid_at', dateTime),
+    req('amount', 'amount'),
+    req('paid_at', 'dateTime'),
   ],
 };
 
@@ -245,35 +258,43 @@ function twoDigits(t: string, i: number): number {
   return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
 }
 
+/** The shape commonDateTime reads a text as: not one of its shapes, a wall-clock time, or one with its offset ("Z" or ±HH:MM). */
+export type DateTimeShape = 'other' | 'local' | 'instant';
+
 /**
- * The shapes nearly every export writes, read without regular expressions or Date objects
+ * The shapes nearly every export writes, told apart without regular expressions or objects
  * (a million-row file spends seconds in them otherwise): "YYYY-MM-DDTHH:MM:SS" (or a space
- * for the T), alone, with "Z" or with a "±HH:MM" offset. Anything else is undefined, for the
- * general reading, which gives the same answer for these (a test compares the two).
+ * for the T), alone, with "Z" or with a "±HH:MM" offset, each field in range. Other means the
+ * general reading decides, which gives the same answer for these shapes (a test compares).
  */
-function commonDateTime(t: string): DateTimeValue | null | undefined {
+export function dateTimeShape(t: string): DateTimeShape {
   const n = t.length;
-  if (n !== 19 && n !== 20 && n !== 25) return undefined;
+  if (n !== 19 && n !== 20 && n !== 25) return 'other';
   const sep = t.charCodeAt(10);
-  if (t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45 || (sep !== 84 && sep !== 32) || t.charCodeAt(13) !== 58 || t.charCodeAt(16) !== 58) return undefined;
+  if (t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45 || (sep !== 84 && sep !== 32) || t.charCodeAt(13) !== 58 || t.charCodeAt(16) !== 58) return 'other';
   const [y1, y2, mo, d, h, mi, s] = [twoDigits(t, 0), twoDigits(t, 2), twoDigits(t, 5), twoDigits(t, 8), twoDigits(t, 11), twoDigits(t, 14), twoDigits(t, 17)];
-  if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || mi < 0 || s < 0) return undefined;
+  if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || mi < 0 || s < 0) return 'other';
   const y = y1 * 100 + y2;
   // Date.UTC reads years 0–99 as 1900–1999, so parseDate refuses them; so does the general reading.
-  if (y < 100) return undefined;
+  if (y < 100) return 'other';
   const leap = mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
   // Out-of-range values are refused by the general reading, with the same answer.
-  if (d > DAYS_IN_MONTH[mo - 1]! + (leap ? 1 : 0) || h > 23 || mi > 59 || s > 59) return undefined;
-  if (n === 19) return { local: { date: t.slice(0, 10) as LocalDate, hour: h, minute: mi, second: s } };
-  let offset = 0;
-  if (n === 20) {
-    if (t.charCodeAt(19) !== 90) return undefined;
-  } else {
-    const sign = t.charCodeAt(19);
-    const [oh, om] = [twoDigits(t, 20), twoDigits(t, 23)];
-    if ((sign !== 43 && sign !== 45) || t.charCodeAt(22) !== 58 || oh < 0 || oh > 14 || om < 0 || om > 59) return undefined;
-    offset = (sign === 45 ? -1 : 1) * (oh * 60 + om);
-  }
+  if (d > DAYS_IN_MONTH[mo - 1]! + (leap ? 1 : 0) || h > 23 || mi > 59 || s > 59) return 'other';
+  if (n === 19) return 'local';
+  if (n === 20) return t.charCodeAt(19) === 90 ? 'instant' : 'other';
+  const sign = t.charCodeAt(19);
+  const [oh, om] = [twoDigits(t, 20), twoDigits(t, 23)];
+  if ((sign !== 43 && sign !== 45) || t.charCodeAt(22) !== 58 || oh < 0 || oh > 14 || om < 0 || om > 59) return 'other';
+  return 'instant';
+}
+
+/** A date-time of one of dateTimeShape's shapes, read; undefined for any other text. */
+function commonDateTime(t: string): DateTimeValue | undefined {
+  const shape = dateTimeShape(t);
+  if (shape === 'other') return undefined;
+  const [y, mo, d, h, mi, s] = [twoDigits(t, 0) * 100 + twoDigits(t, 2), twoDigits(t, 5), twoDigits(t, 8), twoDigits(t, 11), twoDigits(t, 14), twoDigits(t, 17)];
+  if (shape === 'local') return { local: { date: t.slice(0, 10) as LocalDate, hour: h, minute: mi, second: s } };
+  const offset = t.length === 20 ? 0 : (t.charCodeAt(19) === 45 ? -1 : 1) * (twoDigits(t, 20) * 60 + twoDigits(t, 23));
   return { instant: new Date(Date.UTC(y, mo - 1, d, h, mi, s) - offset * 60_000) };
 }
 

@@ -13,13 +13,15 @@ import {
   readHeader,
   type Header,
   type ImportKind,
+  type CellValue,
   type ParsedRow,
 } from '../domain/import-formats.ts';
 import { ValidationError, type Problem } from '../domain/errors.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { openSource, type Progress, type RowSource, type SourceRow } from './imports/source.ts';
-import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
+import { CopyText, copyLine, withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
+import { rowEncoder, type RowEncoder } from './imports/encode.ts';
 import { PROBLEMS, STAGE, createStaging, firstProblems, keyColumn, problemCounts, stageColumns, type StageColumn } from './imports/kinds.ts';
 import { mergeStaged, type MergeResult } from './imports/merge.ts';
 import { fastWallClockResolver } from './imports/wall-clock.ts';
@@ -94,6 +96,14 @@ interface PendingRow {
   problems: Omit<Problem, 'file'>[];
 }
 
+/** Rows read and not yet staged: those rowEncoder wrote as COPY text, and the others, parsed. */
+interface Pending {
+  lines: CopyText;
+  /** The encoded rows' problems (a duplicate key), as import_problems rows. */
+  lineProblems: StageValue[][];
+  rows: PendingRow[];
+}
+
 /** One import in its transaction: stage every row, check them all, then write. */
 class Import {
   private readonly file: string;
@@ -115,7 +125,9 @@ class Import {
   private readonly keysInMemory: number;
   private readonly zonesInMemory: number;
   private readonly resolve = fastWallClockResolver();
-  private pending: PendingRow[] = [];
+  private pending: Pending = { lines: new CopyText(), lineProblems: [], rows: [] };
+  /** Common rows straight to COPY text (PostgreSQL), set once the libraries' zones are known. */
+  private encode: RowEncoder | undefined;
   private rowsRead = 0;
   /** Charges: every library's zone (a short list), for date-times without an offset. */
   private libraryZones = new Map<string, string>();
@@ -152,6 +164,17 @@ class Import {
       const libs = await this.db.selectFrom('libraries').select(['code', 'time_zone']).execute();
       this.libraryZones = new Map(libs.map((l) => [l.code, l.time_zone]));
     }
+    if (this.session.appendText) {
+      const library = this.kind === 'charges' ? this.header.columns.findIndex((c) => c?.name === 'library') : -1;
+      this.encode = rowEncoder(this.header, {
+        stageColumns: this.columns.map((c) => c.source),
+        // Charges: an unknown library is a problem (checkLibrary) and a wall-clock time is in the library's zone.
+        zoneOf: library < 0 ? undefined : (cells) => this.libraryZones.get(cells[library] ?? ''),
+        zoneRequired: library >= 0,
+        wallClock: this.resolve,
+      });
+    }
+    const keyAt = this.header.columns.findIndex((c) => c?.name === this.key);
     this.options.onPhase?.('reading');
     // One batch is staged while the next is parsed; writes themselves never overlap.
     let staging: Promise<unknown> = Promise.resolve();
@@ -160,17 +183,27 @@ class Import {
     // Rows come a chunk of the file at a time: one await per chunk, not per row.
     reading: for await (const batch of this.batches()) {
       for (const { row, cells } of batch) {
-        const parsed = parseRow(this.header, cells, row);
-        if (!parsed) continue;
-        this.check(row, parsed.values, parsed.problems);
-        this.pending.push({ row, ...parsed });
+        const line = this.encode?.(cells, row);
+        let bad: boolean;
+        if (line !== undefined) {
+          this.pending.lines.add(line);
+          const duplicate = this.duplicate(row, cells[keyAt]);
+          if (duplicate) this.pending.lineProblems.push([row, this.key, duplicate]);
+          bad = duplicate !== undefined;
+        } else {
+          const parsed = parseRow(this.header, cells, row);
+          if (!parsed) continue;
+          this.check(row, parsed.values, parsed.problems);
+          this.pending.rows.push({ row, ...parsed });
+          bad = parsed.problems.length > 0;
+        }
         // A refused file need not be read to its end: past a full list of bad rows, stop.
-        if (parsed.problems.length && ++badRows >= STOP_AFTER_BAD_ROWS && !this.skipBadRows) {
+        if (bad && ++badRows >= STOP_AFTER_BAD_ROWS && !this.skipBadRows) {
           stoppedAt = row;
           break reading;
         }
         if (++this.rowsRead % 1000 === 0) this.options.onRows?.(this.rowsRead);
-        if (this.pending.length >= this.batchRows) {
+        if (this.pending.lines.lines + this.pending.rows.length >= this.batchRows) {
           await staging;
           staging = this.stage(this.takePending());
           staging.catch(() => undefined);
@@ -221,34 +254,39 @@ class Import {
 
   /** Checks that need the whole file so far or a small lookup: duplicate keys, the charge's library. */
   private check(row: number, values: ParsedRow, problems: Omit<Problem, 'file'>[]): void {
-    const id = values[this.key];
-    if (typeof id === 'string') {
-      if (this.ascending) {
-        // Keys in strictly ascending order cannot repeat, so while they are (most ILS exports
-        // are sorted by id) each is only appended to a list, not looked up in a map: hashing
-        // millions of keys costs more than reading them.
-        if (this.lastKey === undefined || id > this.lastKey) {
-          this.lastKey = id;
-          if (this.sortedKeys.length < this.keysInMemory) {
-            this.sortedKeys.push(id);
-            this.sortedRows.push(row);
-          } else this.listFullAt ??= row;
-          return this.checkLibrary(row, values, problems);
-        }
-        // Out of order: from here on every key is looked up, so the list becomes the map, and
-        // keys past a full list are left to the database (a file sorted to its end needs neither).
-        this.ascending = false;
-        this.firstUntracked = this.listFullAt;
-        for (let i = 0; i < this.sortedKeys.length; i++) this.seen.set(this.sortedKeys[i]!, this.sortedRows[i]!);
-        this.sortedKeys = [];
-        this.sortedRows = [];
-      }
-      const firstRow = this.seen.get(id);
-      if (firstRow !== undefined) problems.push({ row, column: this.key, reason: `duplicate ${this.key} "${id}" (also on row ${firstRow})` });
-      else if (this.seen.size < this.keysInMemory) this.seen.set(id, row);
-      else this.firstUntracked ??= row;
-    }
+    const duplicate = this.duplicate(row, values[this.key]);
+    if (duplicate) problems.push({ row, column: this.key, reason: duplicate });
     this.checkLibrary(row, values, problems);
+  }
+
+  /** Why the row's key repeats an earlier row's, or undefined. */
+  private duplicate(row: number, id: CellValue | undefined): string | undefined {
+    if (typeof id !== 'string') return undefined;
+    if (this.ascending) {
+      // Keys in strictly ascending order cannot repeat, so while they are (most ILS exports
+      // are sorted by id) each is only appended to a list, not looked up in a map: hashing
+      // millions of keys costs more than reading them.
+      if (this.lastKey === undefined || id > this.lastKey) {
+        this.lastKey = id;
+        if (this.sortedKeys.length < this.keysInMemory) {
+          this.sortedKeys.push(id);
+          this.sortedRows.push(row);
+        } else this.listFullAt ??= row;
+        return undefined;
+      }
+      // Out of order: from here on every key is looked up, so the list becomes the map, and
+      // keys past a full list are left to the database (a file sorted to its end needs neither).
+      this.ascending = false;
+      this.firstUntracked = this.listFullAt;
+      for (let i = 0; i < this.sortedKeys.length; i++) this.seen.set(this.sortedKeys[i]!, this.sortedRows[i]!);
+      this.sortedKeys = [];
+      this.sortedRows = [];
+    }
+    const firstRow = this.seen.get(id);
+    if (firstRow !== undefined) return `duplicate ${this.key} "${id}" (also on row ${firstRow})`;
+    if (this.seen.size < this.keysInMemory) this.seen.set(id, row);
+    else this.firstUntracked ??= row;
+    return undefined;
   }
 
   private checkLibrary(row: number, values: ParsedRow, problems: Omit<Problem, 'file'>[]): void {
@@ -257,9 +295,9 @@ class Import {
     }
   }
 
-  private takePending(): PendingRow[] {
+  private takePending(): Pending {
     const batch = this.pending;
-    this.pending = [];
+    this.pending = { lines: new CopyText(), lineProblems: [], rows: [] };
     return batch;
   }
 
@@ -268,26 +306,31 @@ class Import {
    * with problems are staged too (their bad cells blank) so the reference checks report
    * everything wrong with a row at once; their problems go to import_problems.
    */
-  private async stage(batch: PendingRow[]): Promise<void> {
-    if (batch.length === 0) return;
-    const zones = this.kind === 'payments' ? await this.patronZones(batch) : this.libraryZones;
-    const zoneKey = this.kind === 'payments' ? 'patron_id' : 'library';
+  private async stage(batch: Pending): Promise<void> {
     const tuples: StageValue[][] = [];
-    const problems: StageValue[][] = [];
-    for (const { row, values, problems: found } of batch) {
-      // A payment of an unknown patron is named by the reference checks; its local time stays blank.
-      const zone = zones.get(values[zoneKey] as string);
-      const tuple: StageValue[] = [row];
-      for (const c of this.columns) {
-        const v = values[c.source];
-        if (v === undefined) tuple.push(null);
-        else if (isDateTimeValue(v)) tuple.push('instant' in v ? v.instant : zone === undefined ? null : this.resolve(v.local, zone));
-        else tuple.push(v);
+    const problems: StageValue[][] = batch.lineProblems;
+    if (batch.rows.length) {
+      const zones = this.kind === 'payments' ? await this.patronZones(batch.rows) : this.libraryZones;
+      const zoneKey = this.kind === 'payments' ? 'patron_id' : 'library';
+      for (const { row, values, problems: found } of batch.rows) {
+        // A payment of an unknown patron is named by the reference checks; its local time stays blank.
+        const zone = zones.get(values[zoneKey] as string);
+        const tuple: StageValue[] = [row];
+        for (const c of this.columns) {
+          const v = values[c.source];
+          if (v === undefined) tuple.push(null);
+          else if (isDateTimeValue(v)) tuple.push('instant' in v ? v.instant : zone === undefined ? null : this.resolve(v.local, zone));
+          else tuple.push(v);
+        }
+        tuples.push(tuple);
+        for (const p of found) problems.push([row, p.column ?? '', p.reason]);
       }
-      tuples.push(tuple);
-      for (const p of found) problems.push([row, p.column ?? '', p.reason]);
     }
-    await this.session.append(STAGE, ['row_no', ...this.columns.map((c) => c.name)], tuples);
+    const columns = ['row_no', ...this.columns.map((c) => c.name)];
+    if (this.session.appendText) {
+      for (const t of tuples) batch.lines.add(copyLine(t));
+      await this.session.appendText(STAGE, columns, batch.lines.take());
+    } else await this.session.append(STAGE, columns, tuples);
     await this.session.append(PROBLEMS, ['row_no', 'col', 'reason'], problems);
   }
 

@@ -19,6 +19,8 @@ export interface ImportSession {
   batchSize: number;
   /** Appends rows to a temporary table (COPY on PostgreSQL, multi-row inserts on PGlite). */
   append(table: string, columns: readonly string[], rows: readonly StageValue[][]): Promise<void>;
+  /** Appends rows already written as COPY text (a CopyText's chunks); only where COPY is (PostgreSQL). */
+  appendText?(table: string, columns: readonly string[], chunks: readonly Buffer[]): Promise<void>;
 }
 
 export async function withImportSession<T>(database: Database, fn: (s: ImportSession) => Promise<T>): Promise<T> {
@@ -73,6 +75,7 @@ async function withPostgresSession<T>(pool: pg.Pool, fn: (s: ImportSession) => P
       db,
       batchSize: 20_000,
       append: (table, columns, rows) => copyRows(client, table, columns, rows),
+      appendText: (table, columns, chunks) => (chunks.length ? copyText(client, table, columns, chunks) : Promise.resolve()),
     });
     await client.query('commit');
     return result;
@@ -89,37 +92,63 @@ async function withPostgresSession<T>(pool: pg.Pool, fn: (s: ImportSession) => P
 
 async function copyRows(client: pg.PoolClient, table: string, columns: readonly string[], rows: readonly StageValue[][]): Promise<void> {
   if (rows.length === 0) return;
+  const text = new CopyText();
+  for (const r of rows) text.add(copyLine(r));
+  await copyText(client, table, columns, text.take());
+}
+
+async function copyText(client: pg.PoolClient, table: string, columns: readonly string[], chunks: Iterable<Buffer>): Promise<void> {
   const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
   const stream = client.query(copyFrom(`copy ${ident(table)} (${columns.map(ident).join(', ')}) from stdin`));
-  await pipeline(Readable.from(copyText(rows)), stream);
+  await pipeline(Readable.from(chunks), stream);
 }
 
 /** Bytes of COPY text sent at a time. */
 const CHUNK_BYTES = 1 << 20;
 
 /**
- * COPY's text format: tab-separated, \N for null, backslash escapes for the separators. Each
- * line is written into a byte buffer as soon as it is made, so the line's pieces die young:
- * appended to one long string instead, every piece lived until the chunk was sent, and the
- * garbage collector copied them all twice (half of a big import's reading time).
+ * COPY text gathered in byte chunks. Each line is written into a chunk as soon as it is made,
+ * so the line and its pieces die young: kept as strings until a batch was sent, every one of
+ * them outlived the garbage collector's young generation and was copied (half of a big
+ * import's reading time).
  */
-function* copyText(rows: readonly StageValue[][]): Generator<Buffer> {
-  let chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-  let at = 0;
-  for (const r of rows) {
-    let line = copyValue(r[0] ?? null);
-    for (let i = 1; i < r.length; i++) line += '\t' + copyValue(r[i] ?? null);
-    line += '\n';
-    // A UTF-16 code unit is at most three bytes of UTF-8.
-    const most = line.length * 3;
-    if (at + most > chunk.length) {
-      if (at) yield chunk.subarray(0, at);
-      chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, most));
-      at = 0;
+export class CopyText {
+  private chunks: Buffer[] = [];
+  private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  private at = 0;
+  /** Lines added since the last take. */
+  lines = 0;
+
+  add(line: string): void {
+    // A UTF-16 code unit is at most three bytes of UTF-8, and one more for the line break.
+    const most = line.length * 3 + 1;
+    if (this.at + most > this.chunk.length) {
+      if (this.at) this.chunks.push(this.chunk.subarray(0, this.at));
+      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, most));
+      this.at = 0;
     }
-    at += chunk.write(line, at);
+    this.at += this.chunk.write(line, this.at);
+    this.chunk[this.at++] = 10;
+    this.lines++;
   }
-  if (at) yield chunk.subarray(0, at);
+
+  /** The text so far, a chunk at a time; the next line starts a new chunk. */
+  take(): Buffer[] {
+    if (this.at) this.chunks.push(this.chunk.subarray(0, this.at));
+    const taken = this.chunks;
+    this.chunks = [];
+    this.chunk = this.at ? Buffer.allocUnsafe(CHUNK_BYTES) : this.chunk;
+    this.at = 0;
+    this.lines = 0;
+    return taken;
+  }
+}
+
+/** One row in COPY's text format (without its line break): tab-separated, \N for null, backslash escapes for the separators. */
+export function copyLine(r: readonly StageValue[]): string {
+  let line = copyValue(r[0] ?? null);
+  for (let i = 1; i < r.length; i++) line += '\t' + copyValue(r[i] ?? null);
+  return line;
 }
 
 const COPY_SPECIAL = /[\\\t\n\r]/;

@@ -14,7 +14,14 @@ function utcMidnight(d: LocalDate): number {
   return Date.UTC(Number(d.slice(0, 4)), Number(d.slice(5, 7)) - 1, Number(d.slice(8, 10)));
 }
 
-export function fastWallClockResolver(): (local: LocalDateTime, timeZone: string) => Date {
+export interface WallClock {
+  /** The instant of a wall-clock date-time in a zone: wallClockResolver's answer. */
+  (local: LocalDateTime, timeZone: string): Date;
+  /** The zone's UTC offset in milliseconds all through the day, or null on a day its clocks change. */
+  steadyOffset(date: LocalDate, timeZone: string): number | null;
+}
+
+export function fastWallClockResolver(): WallClock {
   const exact = wallClockResolver();
   /** zone|date → the instant the day starts. */
   const midnights = new Map<string, number>();
@@ -28,26 +35,31 @@ export function fastWallClockResolver(): (local: LocalDateTime, timeZone: string
     }
     return at;
   };
-  /** zone → date → the instant of the day's local midnight when its offset holds all day, null on a day the clocks change. */
+  /** zone → date → the day's offset when it holds all day, null on a day the clocks change. */
   const steady = new Map<string, Map<string, number | null>>();
   let days = 0;
-  return (l, zone) => {
+  const steadyOffset = (date: LocalDate, zone: string): number | null => {
     let byDate = steady.get(zone);
     if (byDate === undefined) steady.set(zone, (byDate = new Map()));
-    let base = byDate.get(l.date);
-    if (base === undefined) {
+    let offset = byDate.get(date);
+    if (offset === undefined) {
       if (++days > 200_000) {
         steady.clear();
         steady.set(zone, (byDate = new Map()));
         days = 0;
       }
-      const start = utcMidnight(l.date);
-      const atStart = start - midnight(l.date, zone);
-      const atEnd = start + DAY_MS - midnight(addDays(l.date, 1), zone);
-      base = atStart === atEnd ? start - atStart : null;
-      byDate.set(l.date, base);
+      const start = utcMidnight(date);
+      const atStart = start - midnight(date, zone);
+      const atEnd = start + DAY_MS - midnight(addDays(date, 1), zone);
+      offset = atStart === atEnd ? atStart : null;
+      byDate.set(date, offset);
     }
-    if (base === null) return exact(l, zone);
-    return new Date(base + ((l.hour * 60 + l.minute) * 60 + l.second) * 1000);
+    return offset;
   };
+  const resolve = (l: LocalDateTime, zone: string): Date => {
+    const offset = steadyOffset(l.date, zone);
+    if (offset === null) return exact(l, zone);
+    return new Date(utcMidnight(l.date) - offset + ((l.hour * 60 + l.minute) * 60 + l.second) * 1000);
+  };
+  return Object.assign(resolve, { steadyOffset });
 }

@@ -1,0 +1,175 @@
+// The rows nearly every import file is made of, written straight to the staging table's COPY
+// text: no parsed values, problem lists, tuples or Date objects per row, which cost a
+// million-row file more than PostgreSQL's COPY of the same rows. A row is encoded only when
+// every cell is of a shape read the same way here as by parseRow (import-formats.ts): plain
+// cells (no edge spaces, control characters, backslashes or replacement characters), amounts
+// like 12.50, ISO dates and date-times. Any other row gets undefined and goes the general way
+// (parseRow, which names its problems), so what is staged is always what parseRow would stage.
+import { dateTimeShape, type ColumnSpec, type Header } from '../../domain/import-formats.ts';
+import type { LocalDate } from '../../domain/dates.ts';
+import type { WallClock } from './wall-clock.ts';
+
+/** A data row as its COPY text line (row number first, then the staging columns), or undefined: read it with parseRow. */
+export type RowEncoder = (cells: readonly string[], row: number) => string | undefined;
+
+export interface EncoderOptions {
+  /** The staging table's columns after row_no, by the import column each comes from. */
+  stageColumns: readonly string[];
+  /** A row's zone for its wall-clock date-times, from its cells; undefined leaves the row to the general way. */
+  zoneOf?: (cells: readonly string[], column: (name: string) => number) => string | undefined;
+  /** Every row must have a zone (charges: an unknown library is a problem the general way names). */
+  zoneRequired?: boolean;
+  wallClock: WallClock;
+}
+
+const MAX_TEXT = 1000;
+const MAX_KEY = 100;
+
+export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder {
+  const at = new Map<string, number>();
+  header.columns.forEach((c, i) => c && at.set(c.name, i));
+  const column = (name: string) => at.get(name) ?? -1;
+  const columns = options.stageColumns.map((name) => ({ index: column(name), spec: header.columns[column(name)] ?? null }));
+  /** Cells under a blank header must be blank. */
+  const unheaded = header.columns.flatMap((c, i) => (c ? [] : [i]));
+  const width = header.columns.length;
+  const wantsZone = options.zoneRequired || columns.some((c) => c.spec?.form === 'dateTime');
+  const offsets = new Map<string, string | null>();
+  const offsetText = (date: string, zone: string): string | null => {
+    const key = `${zone}|${date}`;
+    let text = offsets.get(key);
+    if (text === undefined) {
+      if (offsets.size > 200_000) offsets.clear();
+      text = minutesOffset(options.wallClock.steadyOffset(date as LocalDate, zone));
+      offsets.set(key, text);
+    }
+    return text;
+  };
+
+  return (cells, row) => {
+    for (let i = width; i < cells.length; i++) if (cells[i] !== '') return undefined;
+    for (const i of unheaded) if (cells[i] !== undefined && cells[i] !== '') return undefined;
+    let zone: string | undefined;
+    if (wantsZone && options.zoneOf) {
+      zone = options.zoneOf(cells, column);
+      if (zone === undefined && options.zoneRequired) return undefined;
+    }
+    let line = String(row);
+    for (const { index, spec } of columns) {
+      if (spec === null) {
+        line += '\t\\N';
+        continue;
+      }
+      const s = cells[index] ?? '';
+      if (s === '') {
+        if (spec.required) return undefined;
+        line += spec.blank === null ? '\t\\N' : '\t';
+        continue;
+      }
+      if (!plain(s)) return undefined;
+      const value = encodeCell(spec, s, zone, offsetText);
+      if (value === undefined) return undefined;
+      line += '\t' + value;
+    }
+    return line;
+  };
+}
+
+function encodeCell(spec: ColumnSpec, s: string, zone: string | undefined, offsetText: (date: string, zone: string) => string | null): string | undefined {
+  switch (spec.form) {
+    case 'key':
+      return s.length <= MAX_KEY ? s : undefined;
+    case 'text':
+      return s.length <= MAX_TEXT ? s : undefined;
+    case 'ptype':
+      // Plain, so neither blank, nor edged with spaces, nor holding control characters.
+      return s.length <= MAX_KEY ? s : undefined;
+    case 'oneOf':
+      return spec.allowed?.includes(s) ? s : undefined;
+    case 'date':
+      return isIsoDate(s) ? s : undefined;
+    case 'amount': {
+      const cents = amountCents(s);
+      return cents > 0 ? String(cents) : undefined;
+    }
+    case 'dateTime': {
+      const shape = dateTimeShape(s);
+      if (shape === 'instant') return s;
+      if (shape !== 'local' || zone === undefined) return undefined;
+      const offset = offsetText(s.slice(0, 10), zone);
+      return offset === null ? undefined : s + offset;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** ±HH:MM of an offset in milliseconds; null for none (a day the clocks change) or one of seconds (old local mean times). */
+function minutesOffset(ms: number | null): string | null {
+  if (ms === null || ms % 60_000 !== 0) return null;
+  const minutes = Math.abs(ms / 60_000);
+  const hh = String(Math.floor(minutes / 60)).padStart(2, '0');
+  const mm = String(minutes % 60).padStart(2, '0');
+  return `${ms < 0 ? '-' : '+'}${hh}:${mm}`;
+}
+
+/**
+ * A cell trim() leaves as it is, holding nothing COPY text escapes (tab, line breaks,
+ * backslash) and no control, delete or replacement character (parseRow's problems, or its call).
+ */
+function plain(s: string): boolean {
+  if (!edge(s.charCodeAt(0)) || !edge(s.charCodeAt(s.length - 1))) return false;
+  for (let i = 1; i < s.length - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 32 || c === 92 || c === 127 || c === 0xfffd) return false;
+  }
+  return true;
+}
+
+/** Not a character String.prototype.trim removes, nor a control or replacement character. */
+function edge(c: number): boolean {
+  if (c > 32 && c < 127) return c !== 92;
+  if (c <= 160) return false;
+  return c !== 0x1680 && !(c >= 0x2000 && c <= 0x200a) && c !== 0x2028 && c !== 0x2029 && c !== 0x202f && c !== 0x205f && c !== 0x3000 && c !== 0xfeff && c !== 0xfffd;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function digit(s: string, i: number): number {
+  const d = s.charCodeAt(i) - 48;
+  return d >= 0 && d <= 9 ? d : -100_000;
+}
+
+/** YYYY-MM-DD of a real calendar day from year 1000 (parseDate's answer for these). */
+function isIsoDate(s: string): boolean {
+  if (s.length !== 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return false;
+  const y = digit(s, 0) * 1000 + digit(s, 1) * 100 + digit(s, 2) * 10 + digit(s, 3);
+  const m = digit(s, 5) * 10 + digit(s, 6);
+  const d = digit(s, 8) * 10 + digit(s, 9);
+  if (y < 1000 || m < 1 || m > 12 || d < 1) return false;
+  const leap = m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  return d <= DAYS_IN_MONTH[m - 1]! + (leap ? 1 : 0);
+}
+
+/** parseMoney's cents for "12", "12.5" or "12.50" (1–13 digits, no sign); -1 for anything else. */
+function amountCents(s: string): number {
+  const dot = s.indexOf('.');
+  const whole = dot < 0 ? s.length : dot;
+  if (whole < 1 || whole > 13) return -1;
+  const fraction = dot < 0 ? 0 : s.length - dot - 1;
+  if (dot >= 0 && (fraction < 1 || fraction > 2)) return -1;
+  let cents = 0;
+  for (let i = 0; i < whole; i++) {
+    const d = digit(s, i);
+    if (d < 0) return -1;
+    cents = cents * 10 + d;
+  }
+  cents *= 100;
+  if (fraction >= 1) {
+    const tens = digit(s, dot + 1);
+    const ones = fraction === 2 ? digit(s, dot + 2) : 0;
+    if (tens < 0 || ones < 0) return -1;
+    cents += tens * 10 + ones;
+  }
+  return cents;
+}
