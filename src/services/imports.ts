@@ -20,7 +20,8 @@ import { ValidationError, type Problem } from '../domain/errors.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { openSource, type Progress, type RowSource, type SourceRow } from './imports/source.ts';
-import { CopyText, copyLine, withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
+import { withImportSession, type ImportSession } from './imports/session.ts';
+import { CopyText, copyLine, type StageValue } from './imports/copy-text.ts';
 import { rowEncoder, type RowEncoder } from './imports/encode.ts';
 import { PROBLEMS, STAGE, createStaging, firstProblems, keyColumn, problemCounts, stageColumns, type StageColumn } from './imports/kinds.ts';
 import { mergeStaged, type MergeResult } from './imports/merge.ts';
@@ -183,10 +184,8 @@ class Import {
     // Rows come a chunk of the file at a time: one await per chunk, not per row.
     reading: for await (const batch of this.batches()) {
       for (const { row, cells } of batch) {
-        const line = this.encode?.(cells, row);
         let bad: boolean;
-        if (line !== undefined) {
-          this.pending.lines.add(line);
+        if (this.encode?.(cells, row, this.pending.lines)) {
           const duplicate = this.duplicate(row, cells[keyAt]);
           if (duplicate) this.pending.lineProblems.push([row, this.key, duplicate]);
           bad = duplicate !== undefined;

@@ -1,16 +1,20 @@
-// The rows nearly every import file is made of, written straight to the staging table's COPY
-// text: no parsed values, problem lists, tuples or Date objects per row, which cost a
-// million-row file more than PostgreSQL's COPY of the same rows. A row is encoded only when
+// The rows nearly every import file is made of, written straight into the staging table's
+// COPY text, byte by byte: no parsed values, problem lists, tuples, Date objects or line
+// strings per row, which cost a million-row file more than PostgreSQL's COPY of the same rows. A row is encoded only when
 // every cell is of a shape read the same way here as by parseRow (import-formats.ts): plain
 // cells (no edge spaces, control characters, backslashes or replacement characters), amounts
 // like 12.50, ISO dates and date-times. Any other row gets undefined and goes the general way
 // (parseRow, which names its problems), so what is staged is always what parseRow would stage.
 import { dateTimeShape, type ColumnSpec, type Header } from '../../domain/import-formats.ts';
 import type { LocalDate } from '../../domain/dates.ts';
+import type { CopyText } from './copy-text.ts';
 import type { WallClock } from './wall-clock.ts';
 
-/** A data row as its COPY text line (row number first, then the staging columns), or undefined: read it with parseRow. */
-export type RowEncoder = (cells: readonly string[], row: number) => string | undefined;
+/**
+ * Writes a data row to `out` as a COPY text line (row number first, then the staging
+ * columns) and says true; or writes nothing and says false: read the row with parseRow.
+ */
+export type RowEncoder = (cells: readonly string[], row: number, out: CopyText) => boolean;
 
 export interface EncoderOptions {
   /** The staging table's columns after row_no, by the import column each comes from. */
@@ -46,62 +50,108 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
     return text;
   };
 
-  return (cells, row) => {
-    for (let i = width; i < cells.length; i++) if (cells[i] !== '') return undefined;
-    for (const i of unheaded) if (cells[i] !== undefined && cells[i] !== '') return undefined;
+  return (cells, row, out) => {
+    for (let i = width; i < cells.length; i++) if (cells[i] !== '') return false;
+    for (const i of unheaded) if (cells[i] !== undefined && cells[i] !== '') return false;
     let zone: string | undefined;
     if (wantsZone && options.zoneOf) {
       zone = options.zoneOf(cells, column);
-      if (zone === undefined && options.zoneRequired) return undefined;
+      if (zone === undefined && options.zoneRequired) return false;
     }
-    let line = String(row);
+    // Room for the longest line these cells can make: three bytes a UTF-16 unit, and the extras.
+    let most = 16;
+    for (const { index } of columns) most += index < 0 ? 3 : (cells[index]?.length ?? 0) * 3 + 8;
+    out.reserve(most);
+    const buf = out.chunk;
+    let at = writeNumber(buf, out.at, row);
     for (const { index, spec } of columns) {
-      if (spec === null) {
-        line += '\t\\N';
-        continue;
-      }
-      const s = cells[index] ?? '';
+      buf[at++] = TAB;
+      const s = spec === null ? '' : (cells[index] ?? '');
       if (s === '') {
-        if (spec.required) return undefined;
-        line += spec.blank === null ? '\t\\N' : '\t';
+        if (spec?.required) return false;
+        if (spec === null || spec.blank === null) {
+          buf[at++] = BACKSLASH;
+          buf[at++] = LETTER_N;
+        }
         continue;
       }
-      if (!plain(s)) return undefined;
-      const value = encodeCell(spec, s, zone, offsetText);
-      if (value === undefined) return undefined;
-      line += '\t' + value;
+      at = writeCell(spec!, s, zone, offsetText, buf, at);
+      if (at < 0) return false;
     }
-    return line;
+    buf[at++] = LINE_BREAK;
+    out.at = at;
+    out.lines++;
+    return true;
   };
 }
 
-function encodeCell(spec: ColumnSpec, s: string, zone: string | undefined, offsetText: (date: string, zone: string) => string | null): string | undefined {
+const TAB = 9;
+const LINE_BREAK = 10;
+const BACKSLASH = 92;
+const LETTER_N = 78;
+
+/** Writes one non-blank cell's staged value at `at`; returns where it ends, or -1 when parseRow must read the row. */
+function writeCell(spec: ColumnSpec, s: string, zone: string | undefined, offsetText: (date: string, zone: string) => string | null, buf: Buffer, at: number): number {
   switch (spec.form) {
     case 'key':
-      return s.length <= MAX_KEY ? s : undefined;
-    case 'text':
-      return s.length <= MAX_TEXT ? s : undefined;
     case 'ptype':
-      // Plain, so neither blank, nor edged with spaces, nor holding control characters.
-      return s.length <= MAX_KEY ? s : undefined;
+      // Plain, a ptype is neither blank, nor edged with spaces, nor holding control characters.
+      return s.length <= MAX_KEY ? writePlain(buf, at, s) : -1;
+    case 'text':
+      return s.length <= MAX_TEXT ? writePlain(buf, at, s) : -1;
     case 'oneOf':
-      return spec.allowed?.includes(s) ? s : undefined;
+      return spec.allowed?.includes(s) ? writeAscii(buf, at, s) : -1;
     case 'date':
-      return isIsoDate(s) ? s : undefined;
+      return isIsoDate(s) ? writeAscii(buf, at, s) : -1;
     case 'amount': {
       const cents = amountCents(s);
-      return cents > 0 ? String(cents) : undefined;
+      return cents > 0 ? writeNumber(buf, at, cents) : -1;
     }
     case 'dateTime': {
+      // Both shapes are ASCII digits and separators.
       const shape = dateTimeShape(s);
-      if (shape === 'instant') return s;
-      if (shape !== 'local' || zone === undefined) return undefined;
+      if (shape === 'instant') return writeAscii(buf, at, s);
+      if (shape !== 'local' || zone === undefined) return -1;
       const offset = offsetText(s.slice(0, 10), zone);
-      return offset === null ? undefined : s + offset;
+      return offset === null ? -1 : writeAscii(buf, writeAscii(buf, at, s), offset);
     }
     default:
-      return undefined;
+      return -1;
   }
+}
+
+/** Text known to be ASCII, byte for byte. */
+function writeAscii(buf: Buffer, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) buf[at + i] = s.charCodeAt(i);
+  return at + s.length;
+}
+
+/** A whole number's decimal digits. */
+function writeNumber(buf: Buffer, at: number, n: number): number {
+  let digits = 1;
+  for (let k = n; k >= 10; k = Math.floor(k / 10)) digits++;
+  for (let i = at + digits - 1, k = n; i >= at; i--, k = Math.floor(k / 10)) buf[i] = 48 + (k % 10);
+  return at + digits;
+}
+
+/**
+ * A cell trim() leaves as it is, holding nothing COPY text escapes (tab, line breaks,
+ * backslash) and no control, delete or replacement character (parseRow's problems, or its
+ * call), written as UTF-8; -1 for any other.
+ */
+function writePlain(buf: Buffer, at: number, s: string): number {
+  const n = s.length;
+  if (!edge(s.charCodeAt(0)) || !edge(s.charCodeAt(n - 1))) return -1;
+  let ascii = true;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 128) {
+      if (c < 32 || c === BACKSLASH || c === 127) return -1;
+      buf[at + i] = c;
+    } else if (c === 0xfffd) return -1;
+    else ascii = false;
+  }
+  return ascii ? at + n : at + buf.write(s, at);
 }
 
 /** ±HH:MM of an offset in milliseconds; null for none (a day the clocks change) or one of seconds (old local mean times). */
@@ -111,19 +161,6 @@ function minutesOffset(ms: number | null): string | null {
   const hh = String(Math.floor(minutes / 60)).padStart(2, '0');
   const mm = String(minutes % 60).padStart(2, '0');
   return `${ms < 0 ? '-' : '+'}${hh}:${mm}`;
-}
-
-/**
- * A cell trim() leaves as it is, holding nothing COPY text escapes (tab, line breaks,
- * backslash) and no control, delete or replacement character (parseRow's problems, or its call).
- */
-function plain(s: string): boolean {
-  if (!edge(s.charCodeAt(0)) || !edge(s.charCodeAt(s.length - 1))) return false;
-  for (let i = 1; i < s.length - 1; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 32 || c === 92 || c === 127 || c === 0xfffd) return false;
-  }
-  return true;
 }
 
 /** Not a character String.prototype.trim removes, nor a control or replacement character. */

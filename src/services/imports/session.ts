@@ -10,8 +10,9 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../../db/connection.ts';
 import type { DB } from '../../db/schema.ts';
 import type { Executor } from '../context.ts';
+import { CopyText, copyLine, type StageValue } from './copy-text.ts';
 
-export type StageValue = string | number | boolean | Date | null;
+export { type StageValue } from './copy-text.ts';
 
 export interface ImportSession {
   db: Executor;
@@ -101,61 +102,4 @@ async function copyText(client: pg.PoolClient, table: string, columns: readonly 
   const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
   const stream = client.query(copyFrom(`copy ${ident(table)} (${columns.map(ident).join(', ')}) from stdin`));
   await pipeline(Readable.from(chunks), stream);
-}
-
-/** Bytes of COPY text sent at a time. */
-const CHUNK_BYTES = 1 << 20;
-
-/**
- * COPY text gathered in byte chunks. Each line is written into a chunk as soon as it is made,
- * so the line and its pieces die young: kept as strings until a batch was sent, every one of
- * them outlived the garbage collector's young generation and was copied (half of a big
- * import's reading time).
- */
-export class CopyText {
-  private chunks: Buffer[] = [];
-  private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-  private at = 0;
-  /** Lines added since the last take. */
-  lines = 0;
-
-  add(line: string): void {
-    // A UTF-16 code unit is at most three bytes of UTF-8, and one more for the line break.
-    const most = line.length * 3 + 1;
-    if (this.at + most > this.chunk.length) {
-      if (this.at) this.chunks.push(this.chunk.subarray(0, this.at));
-      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, most));
-      this.at = 0;
-    }
-    this.at += this.chunk.write(line, this.at);
-    this.chunk[this.at++] = 10;
-    this.lines++;
-  }
-
-  /** The text so far, a chunk at a time; the next line starts a new chunk. */
-  take(): Buffer[] {
-    if (this.at) this.chunks.push(this.chunk.subarray(0, this.at));
-    const taken = this.chunks;
-    this.chunks = [];
-    this.chunk = this.at ? Buffer.allocUnsafe(CHUNK_BYTES) : this.chunk;
-    this.at = 0;
-    this.lines = 0;
-    return taken;
-  }
-}
-
-/** One row in COPY's text format (without its line break): tab-separated, \N for null, backslash escapes for the separators. */
-export function copyLine(r: readonly StageValue[]): string {
-  let line = copyValue(r[0] ?? null);
-  for (let i = 1; i < r.length; i++) line += '\t' + copyValue(r[i] ?? null);
-  return line;
-}
-
-const COPY_SPECIAL = /[\\\t\n\r]/;
-
-function copyValue(v: StageValue): string {
-  if (typeof v === 'string') return COPY_SPECIAL.test(v) ? v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : v;
-  if (v === null) return '\\N';
-  if (v instanceof Date) return v.toISOString();
-  return String(v);
 }
