@@ -1,5 +1,5 @@
 // Bulk loads drop the written tables' foreign keys and plain secondary indexes (payments:
-// allocations' too) and build them again: afterwards every index and constraint is exactly
+// allocations' too, and charges' primary key when most charges are paid) and build them again: afterwards every index and constraint is exactly
 // as before, the indexes are valid and used, a refused bulk load leaves them untouched, and
 // what was written is what a row-by-row import writes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,6 +110,28 @@ describe('bulk loads', () => {
     const loaded = await importFile(ctx(), 'charges', csv('n-charges.csv', [...chargeLines('N', 80).slice(0, 1), ...chargeLines('B', 80).slice(1)]), { bulkRows: 1 });
     expect(loaded).toMatchObject({ inserted: 40, unchanged: 40 });
     expect((await objects()).some((oid) => before.includes(oid))).toBe(false);
+  });
+
+  it("a load of payments that pays most charges builds charges' primary key again too, exactly as it was and in force", async () => {
+    const primaryKey = async () => (await sql<{ oid: number }>`select oid::int as oid from pg_constraint where conrelid = 'charges'::regclass and contype = 'p'`.execute(t.db)).rows[0]?.oid;
+    const before = await schemaOf();
+    const key = await primaryKey();
+    const open = await sql<{ id: string; patron_id: string; left: number }>`
+      select id, patron_id, (amount_cents - paid_cents)::int as left from charges where amount_cents > paid_cents order by id`.execute(t.db);
+    const total = await sql<{ n: number }>`select count(*)::int as n from charges`.execute(t.db);
+    // Most charges are paid: every charge gets a new row version.
+    expect(open.rows.length * 4).toBeGreaterThanOrEqual(total.rows[0]!.n);
+    const money = (c: number) => `${Math.floor(c / 100)}.${String(c % 100).padStart(2, '0')}`;
+    const lines = ['id,patron_id,charge_id,type,amount,paid_at', ...open.rows.map((c, i) => `K${i},${c.patron_id},${c.id},payment,${money(c.left)},2015-05-01T10:00:00`)];
+    expect((await importFile(ctx(), 'payments', csv('k-payments.csv', lines), { bulkRows: 1 })).inserted).toBe(open.rows.length);
+    expect(await schemaOf()).toEqual(before);
+    // Dropped and added back (a new constraint), which is what this test is about.
+    expect(await primaryKey()).not.toBe(key);
+    const unpaid = await sql<{ n: number }>`select count(*)::int as n from charges where paid_cents <> amount_cents`.execute(t.db);
+    expect(unpaid.rows[0]!.n).toBe(0);
+    await expect(
+      sql`insert into charges (id, patron_id, library, reason, amount_cents, assessed_at, assessed_on) select id, patron_id, library, reason, amount_cents, assessed_at, assessed_on from charges limit 1`.execute(t.db),
+    ).rejects.toThrow(/charges_pkey/);
   });
 
   it('a refused bulk load leaves every index and constraint as it was', async () => {

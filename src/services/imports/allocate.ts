@@ -123,21 +123,26 @@ const blankPayers = sql`(select s.patron_id from import_stage s where ${pending}
 /**
  * Running totals of the pending payments, per charge (named) or per patron (blank, against what
  * named ones leave). Keys are partitioned byte by byte ("C"): the same partitions as the
- * database's collation, sorted faster; the order within each is the payments' own.
+ * database's collation, sorted faster; the order within each is the payments' own. Only the
+ * charges and patrons whose pending payments add up to more than they owe are summed row by
+ * row: where the total fits, every running total fits too, and a window over every payment of
+ * a first load (sorting them all) would find nothing.
  */
 function runningTotals(which: 'named' | 'blank') {
   if (which === 'named') {
     return sql`
+      with over as (
+        select x.charge_id from (select s.charge_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null) x
+        join import_open o on o.id = x.charge_id
+        group by x.charge_id, o.left_cents having sum(x.amount_cents) > o.left_cents
+      )
       select s.row_no, s.amount_cents, o.left_cents as owed,
              sum(s.amount_cents) over (partition by s.charge_id collate "C" order by s.paid_at, s.row_no) - s.amount_cents as before
       from import_stage s join import_open o on o.id = s.charge_id
-      where ${pending} and s.charge_id is not null`;
+      where ${pending} and s.charge_id in (select charge_id from over)`;
   }
   return sql`
-    select s.row_no, s.amount_cents, coalesce(t.owed, 0) as owed,
-           sum(s.amount_cents) over (partition by s.patron_id collate "C" order by s.paid_at, s.row_no) - s.amount_cents as before
-    from import_stage s
-    left join (
+    with t as (
       select o.patron_id, sum(o.left_cents - coalesce(n.amt, 0)) as owed
       from import_open o
       left join (
@@ -146,8 +151,17 @@ function runningTotals(which: 'named' | 'blank') {
       ) n on n.charge_id = o.id
       where o.patron_id in ${blankPayers}
       group by o.patron_id
-    ) t on t.patron_id = s.patron_id
-    where ${pending} and s.charge_id is null`;
+    ),
+    over as (
+      select x.patron_id from (select s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is null) x
+      left join t on t.patron_id = x.patron_id
+      group by x.patron_id, t.owed having sum(x.amount_cents) > coalesce(t.owed, 0)
+    )
+    select s.row_no, s.amount_cents, coalesce(t.owed, 0) as owed,
+           sum(s.amount_cents) over (partition by s.patron_id collate "C" order by s.paid_at, s.row_no) - s.amount_cents as before
+    from import_stage s
+    left join t on t.patron_id = s.patron_id
+    where ${pending} and s.charge_id is null and s.patron_id in (select patron_id from over)`;
 }
 
 async function refuseOverpayments(db: Executor, which: 'named' | 'blank'): Promise<void> {

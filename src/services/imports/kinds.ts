@@ -356,6 +356,24 @@ export async function dropIndexes(db: Executor, kind: BulkTable): Promise<string
   return r.rows.map((ix) => ix.definition);
 }
 
+/**
+ * When most of a table's rows are about to get a new version (a first load of payments pays
+ * most charges), its primary key's index would take a random insertion for each: while no
+ * foreign key references the table (a bulk load has dropped those of payments and
+ * allocations), the key is dropped too and added back once, like the other indexes. Returns
+ * the statement that adds it back (for restoreIndexes), or none.
+ */
+export async function dropPrimaryKey(db: Executor, table: BulkTable): Promise<string[]> {
+  const r = await sql<{ name: string; definition: string }>`
+    select k.conname as name, pg_get_constraintdef(k.oid) as definition from pg_constraint k
+    where k.conrelid = ${table}::regclass and k.contype = 'p'
+      and not exists (select 1 from pg_constraint f where f.confrelid = k.conrelid and f.contype = 'f')`.execute(db);
+  const key = r.rows[0];
+  if (!key) return [];
+  await sql`alter table ${sql.table(table)} drop constraint ${sql.ref(key.name)}`.execute(db);
+  return [`alter table "${table}" add constraint "${key.name.replace(/"/g, '""')}" ${key.definition}`];
+}
+
 export async function restoreIndexes(db: Executor, definitions: readonly string[]): Promise<void> {
   for (const definition of definitions) await sql.raw(definition).execute(db);
 }

@@ -14,6 +14,7 @@ import {
   dropBadRows,
   dropForeignKeys,
   dropIndexes,
+  dropPrimaryKey,
   estimatedRows,
   findChanges,
   firstProblems,
@@ -140,8 +141,8 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   if (allocating) {
     const allocationIndexes = bulk ? await dropIndexes(db, 'allocations') : [];
     // Paying a charge gives it a new row version (paid_cents), so a new entry in each of its
-    // indexes: when many charges are paid, one rebuild of those indexes costs less.
-    const chargeIndexes = bulk && (await paysManyCharges(db)) ? await dropIndexes(db, 'charges') : [];
+    // indexes, its primary key's too: when many charges are paid, one rebuild costs less.
+    const chargeIndexes = bulk && (await paysManyCharges(db)) ? [...(await dropIndexes(db, 'charges')), ...(await dropPrimaryKey(db, 'charges'))] : [];
     await writeAllocations(db);
     await restoreIndexes(db, [...allocationIndexes, ...chargeIndexes]);
   }
