@@ -38,14 +38,22 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   const unheaded = header.columns.flatMap((c, i) => (c ? [] : [i]));
   const width = header.columns.length;
   const wantsZone = options.zoneRequired || columns.some((c) => c.spec?.form === 'dateTime');
-  const offsets = new Map<string, string | null>();
-  const offsetText = (date: string, zone: string): string | null => {
-    const key = `${zone}|${date}`;
-    let text = offsets.get(key);
+  /** zone → day (YYYYMMDD as a number, so no key text is made per row) → the day's offset as ±HH:MM, null on a day the clocks change. */
+  const offsets = new Map<string, Map<number, string | null>>();
+  let days = 0;
+  const offsetText = (dateTime: string, zone: string): string | null => {
+    const day = dayNumber(dateTime);
+    let byDay = offsets.get(zone);
+    if (byDay === undefined) offsets.set(zone, (byDay = new Map()));
+    let text = byDay.get(day);
     if (text === undefined) {
-      if (offsets.size > 200_000) offsets.clear();
-      text = minutesOffset(options.wallClock.steadyOffset(date as LocalDate, zone));
-      offsets.set(key, text);
+      if (++days > 200_000) {
+        offsets.clear();
+        offsets.set(zone, (byDay = new Map()));
+        days = 0;
+      }
+      text = minutesOffset(options.wallClock.steadyOffset(dateTime.slice(0, 10) as LocalDate, zone));
+      byDay.set(day, text);
     }
     return text;
   };
@@ -91,7 +99,7 @@ const BACKSLASH = 92;
 const LETTER_N = 78;
 
 /** Writes one non-blank cell's staged value at `at`; returns where it ends, or -1 when parseRow must read the row. */
-function writeCell(spec: ColumnSpec, s: string, zone: string | undefined, offsetText: (date: string, zone: string) => string | null, buf: Buffer, at: number): number {
+function writeCell(spec: ColumnSpec, s: string, zone: string | undefined, offsetText: (dateTime: string, zone: string) => string | null, buf: Buffer, at: number): number {
   switch (spec.form) {
     case 'key':
     case 'ptype':
@@ -112,7 +120,7 @@ function writeCell(spec: ColumnSpec, s: string, zone: string | undefined, offset
       const shape = dateTimeShape(s);
       if (shape === 'instant') return writeAscii(buf, at, s);
       if (shape !== 'local' || zone === undefined) return -1;
-      const offset = offsetText(s.slice(0, 10), zone);
+      const offset = offsetText(s, zone);
       return offset === null ? -1 : writeAscii(buf, writeAscii(buf, at, s), offset);
     }
     default:
@@ -175,6 +183,11 @@ const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 function digit(s: string, i: number): number {
   const d = s.charCodeAt(i) - 48;
   return d >= 0 && d <= 9 ? d : -100_000;
+}
+
+/** The day of a date-time dateTimeShape has read, as the number YYYYMMDD. */
+function dayNumber(s: string): number {
+  return ((digit(s, 0) * 10 + digit(s, 1)) * 100 + digit(s, 2) * 10 + digit(s, 3)) * 10_000 + (digit(s, 5) * 10 + digit(s, 6)) * 100 + digit(s, 8) * 10 + digit(s, 9);
 }
 
 /** YYYY-MM-DD of a real calendar day from year 1000 (parseDate's answer for these). */
