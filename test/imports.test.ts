@@ -489,6 +489,17 @@ describe('bad input: the whole file is refused, each problem named by file, row 
       { file: 're-changed.csv', row: 6, column: 'charge_id', reason: 'unknown charge "NOPE"' },
       { file: 're-changed.csv', row: 8, column: 'charge_id', reason: 'charge "BC2" belongs to patron "BP2", not "BP1"' },
     ]);
+    // Two good changes: the payments read and written through their keys, then re-allocated.
+    const paidBefore = await sql<{ paid: number }>`select paid_cents::int as paid from charges where id = 'BC1'`.execute(t.db);
+    const moved = [...rows];
+    moved[2] = 'BR3,BP1,BC1,waive,0.01,2015-04-02T10:00:00-06:00';
+    moved[8] = 'BR9,BP1,BC1,waive,0.01,2015-04-03T10:00:00-06:00';
+    expect(await importFile(ctx(), 'payments', csv('re-moved.csv', [header, ...moved]))).toMatchObject({ inserted: 0, updated: 2, unchanged: 58 });
+    const paidAt = await sql<{ id: string; paid_at: Date }>`select id, paid_at from payments where id in ('BR3', 'BR9', 'BR10') order by id`.execute(t.db);
+    expect(paidAt.rows.map((r) => `${r.id} ${r.paid_at.toISOString()}`)).toEqual(['BR10 2015-04-01T16:00:00.000Z', 'BR3 2015-04-02T16:00:00.000Z', 'BR9 2015-04-03T16:00:00.000Z']);
+    const allocated = await sql<{ n: number; cents: number }>`select count(*)::int as n, sum(amount_cents)::int as cents from allocations where payment_id like 'BR%'`.execute(t.db);
+    expect(allocated.rows[0]).toEqual({ n: 60, cents: 60 });
+    expect((await sql<{ paid: number }>`select paid_cents::int as paid from charges where id = 'BC1'`.execute(t.db)).rows).toEqual(paidBefore.rows);
     await sql`delete from allocations where payment_id like 'BR%'`.execute(t.db);
     await sql`delete from payments where id like 'BR%'`.execute(t.db);
   });

@@ -9,7 +9,7 @@
 // oldest charge first; each charge is an interval too, and an allocation is their overlap.
 import { sql } from 'kysely';
 import type { Executor } from '../context.ts';
-import { CHANGED, clean, estimatedRows, moneySql, type Changes } from './kinds.ts';
+import { CHANGED, changedExisting, clean, estimatedRows, moneySql, type Changes } from './kinds.ts';
 
 /** Staged payments still to be allocated: changed or new, and without problems. */
 const pending = sql`not s.unchanged and ${clean}`;
@@ -32,7 +32,7 @@ async function keepAllocations(db: Executor, changes: Changes): Promise<void> {
   await sql`
     update import_stage s set unchanged = true
     from payments p
-    where s.id in (select c.key from ${sql.table(CHANGED)} c where not c.new)
+    where ${changedExisting('payments', 'p', changes)}
       and p.id = s.id and p.patron_id = s.patron_id and p.charge_id is not distinct from s.charge_id
       and p.type = s.type and p.amount_cents = s.amount_cents and p.paid_at = s.paid_at`.execute(db);
 }

@@ -240,7 +240,7 @@ export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySe
   // in it (a nested loop over the table the insert is filling) grows with the square of the file.
   const listed = (isNew: boolean) => sql`s.${key} in (select c.key from ${sql.table(CHANGED)} c where c.new = ${isNew})`;
   const updated = changes.listed
-    ? sql`(update ${table} t set ${sql.join(sets)} from ${from} where t.${key} = s.${key} and ${differs(kind, present)} and ${listed(false)} returning 1)`
+    ? sql`(update ${table} t set ${sql.join(sets)} from ${from} where t.${key} = s.${key} and ${differs(kind, present)} and ${changedExisting(kind, 't', changes)} returning 1)`
     : sql`(select 1 where false)`;
   const r = await sql<{ updated: number }>`
     with updated as ${updated},
@@ -270,6 +270,19 @@ function differs(kind: ImportKind, present: ReadonlySet<string>): RawBuilder<unk
 
 export const CHANGED = 'import_changed';
 
+/**
+ * The staged rows `s` that change rows the table `alias` already holds, joined on the key. With
+ * few of them, the changed keys are given as one array the table is read by (its primary key),
+ * where PostgreSQL's default costs hash the whole table to find a few thousand rows (and, with a
+ * join to the keys, nested-loop over them); with many, the changed keys are joined as they are.
+ */
+export function changedExisting(table: BulkTable, alias: string, changes: Changes): RawBuilder<unknown> {
+  const key = keyColumn(table as ImportKind);
+  const keys = sql`select c.key from ${sql.table(CHANGED)} c where not c.new`;
+  if (!changes.few) return sql`s.${sql.ref(key)} in (${keys})`;
+  return sql`${sql.ref(`${alias}.${key}`)} = any(array(${keys}))`;
+}
+
 export interface Changes {
   /** Staged rows the upsert writes: new, or changed in a column the source carries. */
   rows: number;
@@ -277,6 +290,8 @@ export interface Changes {
   listed: boolean;
   /** Of those, rows the table already holds (changed, not new). */
   existing: number;
+  /** Few of the table's rows change (a re-import or sync with a small share changed): look them up by key. */
+  few?: boolean;
 }
 
 /**

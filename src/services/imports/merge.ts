@@ -114,6 +114,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   if (aside) await setAsideUnchanged(db, kind);
   // The changed rows of a re-import, when they are a small share of the table: looked up by key.
   const few = aside && changes.rows * 20 < (await estimatedRows(db, kind));
+  changes.few = few;
   await checkReferences(db, kind, few);
   const skipBadRows = options.skipBadRows ?? false;
   if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db, changes) : allocatePayments(db, skipBadRows, changes));
