@@ -85,10 +85,14 @@ export async function checkReferences(db: Executor, kind: ImportKind, few = fals
       n += await flag(db, 'item_id', sql`format('unknown item "%s"', s.item_id)`, sql`s.item_id is not null and not exists (select 1 from items i where i.id = s.item_id)`);
       // A re-imported charge may not drop below what was already paid against it, nor move away
       // from the patron who paid: both read the charge as it is, in one join.
+      // A few changed rows (a re-import's) look their charges up by key, as payments do below.
+      const stored = few
+        ? sql`join lateral (select x.paid_cents, x.patron_id from charges x where x.id = s.id offset 0) c on true`
+        : sql`join charges c on c.id = s.id`;
       const r = await sql`
         with paid as materialized (
           select s.row_no, s.id, s.amount_cents, s.patron_id, c.paid_cents, c.patron_id as paid_by
-          from import_stage s join charges c on c.id = s.id
+          from import_stage s ${stored}
           where c.paid_cents > s.amount_cents or (c.patron_id <> s.patron_id and c.paid_cents > 0)
         )
         insert into import_problems (row_no, col, reason)
