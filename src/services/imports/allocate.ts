@@ -47,6 +47,9 @@ const reallocated = sql`not s.unchanged and ${clean} and s.id in (select c.key f
 export async function allocatePayments(db: Executor, skipBadRows: boolean, changes: Changes): Promise<void> {
   // The same payment again: nothing to redo.
   await keepAllocations(db, changes);
+  // Every changed payment moves its money as before (a corrected method or note): no allocation
+  // to take back or make, and no balance to read (that would read every charge of the table).
+  if (!(await anyPending(db))) return createAllocationTable(db);
   // A changed payment is re-allocated from scratch; its old allocations are kept aside
   // in case it turns out to be a bad row that --skip-bad-rows leaves as it was.
   await sql`
@@ -97,10 +100,21 @@ export async function allocateNamedPayments(db: Executor, changes: Changes): Pro
     select s.row_no, 'amount', format('payments of %s on charge "%s" exceed what is left of it (%s)', ${moneySql(sql.ref('o.staged'))}, o.charge_id, ${moneySql(sql.ref('o.left_cents'))})
     from over o join import_stage s on s.charge_id = o.charge_id
     where ${pending}`.execute(db);
-  await sql`create temp table import_alloc (payment_id text not null, charge_id text not null, patron_id text not null, amount_cents bigint not null) on commit drop`.execute(db);
+  await createAllocationTable(db);
   await sql`
     insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
     select s.id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`.execute(db);
+}
+
+/** The allocations about to be written (writeAllocations): empty until planned. */
+async function createAllocationTable(db: Executor): Promise<void> {
+  await sql`create temp table import_alloc (payment_id text not null, charge_id text not null, patron_id text not null, amount_cents bigint not null) on commit drop`.execute(db);
+}
+
+/** Whether any staged payment is still to be allocated (new, or moving money differently, and without problems). */
+async function anyPending(db: Executor): Promise<boolean> {
+  const r = await sql<{ any: boolean }>`select exists (select 1 from import_stage s where ${pending}) as any`.execute(db);
+  return r.rows[0]?.any ?? false;
 }
 
 /**
@@ -179,7 +193,7 @@ async function refuseOverpayments(db: Executor, which: 'named' | 'blank'): Promi
 
 /** The allocations of every pending payment; all of them fit once over-payments are refused. */
 async function planAllocations(db: Executor): Promise<void> {
-  await sql`create temp table import_alloc (payment_id text not null, charge_id text not null, patron_id text not null, amount_cents bigint not null) on commit drop`.execute(db);
+  await createAllocationTable(db);
   await sql`
     insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
     select s.id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`.execute(db);
