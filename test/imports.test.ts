@@ -217,6 +217,37 @@ describe('good imports', () => {
     ]);
   });
 
+  it('reads a file’s lines in every shape they come in: a byte-order mark, CRLF, accents, quoted cells, edge spaces', async () => {
+    await importFile(ctx(), 'libraries', csv('shapes-libraries.csv', ['code,name,time_zone', 'SHP,Shapes,America/Chicago']));
+    const path = join(dir, 'shapes-patrons.csv');
+    const lines = [
+      'id,barcode,first_name,last_name,home_library,ptype',
+      'shp1,2001,Jesús,Lefèvre,SHP,1',
+      'shp2,2002,"Ann, Jr.","O""Hara",SHP,PT',
+      'shp3,2003, Bo ,Smith ,SHP,2',
+      'shp4,2004,日本,😀,SHP,1',
+      'shp5,2005,,Plain,SHP,1',
+    ];
+    writeFileSync(path, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(lines.join('\r\n') + '\r\n')]));
+    const r = await importFile(ctx(), 'patrons', path);
+    expect(r.inserted).toBe(5);
+    const rows = await sql<{ id: string; first_name: string; last_name: string; ptype: string }>`
+      select id, first_name, last_name, ptype from patrons where id like 'shp%' order by id`.execute(t.db);
+    expect(rows.rows).toEqual([
+      { id: 'shp1', first_name: 'Jesús', last_name: 'Lefèvre', ptype: '1' },
+      { id: 'shp2', first_name: 'Ann, Jr.', last_name: 'O"Hara', ptype: 'PT' },
+      { id: 'shp3', first_name: 'Bo', last_name: 'Smith', ptype: '2' },
+      { id: 'shp4', first_name: '日本', last_name: '😀', ptype: '1' },
+      { id: 'shp5', first_name: '', last_name: 'Plain', ptype: '1' },
+    ]);
+    // A key repeated by a quoted line (read by cells) and a plain one (read as bytes) is named either way round.
+    const twice = csv('shapes-twice.csv', ['id,barcode,last_name,home_library,ptype', 'shq1,1,A,SHP,1', '"shq1",2,B,SHP,1', '"shq2",3,C,SHP,1', 'shq2,4,D,SHP,1']);
+    expect((await refused('patrons', twice)).map((p) => [p.row, p.column, p.reason])).toEqual([
+      [3, 'id', 'duplicate id "shq1" (also on row 2)'],
+      [5, 'id', 'duplicate id "shq2" (also on row 4)'],
+    ]);
+  });
+
   it('re-importing an unchanged file compares every row and writes none; a changed row is updated and counted', async () => {
     await importFile(ctx(), 'libraries', csv('u-libraries.csv', ['code,name,time_zone', 'ULIB,Unchanged Branch,America/Chicago']));
     const patrons = ['id,home_library,ptype,last_name', 'UP1,ULIB,1,One', 'UP2,ULIB,1,Two', 'UP3,ULIB,1,Three'];

@@ -19,7 +19,8 @@ import {
 import { ValidationError, type Problem } from '../domain/errors.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
-import { openSource, type Progress, type RowSource, type SourceRow } from './imports/source.ts';
+import { openSource, type Progress, type RowSource, type SourceBatch, type SourceRow } from './imports/source.ts';
+import { lineCells, type CsvLines } from './imports/fast-csv.ts';
 import { withImportSession, type ImportSession } from './imports/session.ts';
 import { CopyText, copyLine, type StageValue } from './imports/copy-text.ts';
 import { rowEncoder, type RowEncoder } from './imports/encode.ts';
@@ -77,18 +78,26 @@ export const STOP_AFTER_BAD_ROWS = 10 * MAX_PROBLEMS;
 export async function importFile(ctx: Context, kind: ImportKind, path: string, options: ImportOptions = {}): Promise<ImportResult> {
   if (!isImportKind(kind)) throw ValidationError.of(`unknown import kind "${String(kind)}"; expected one of ${IMPORT_KINDS.join(', ')}`, { field: 'kind' });
   const source = openSource(path, options.onProgress);
-  const { file, batches } = source;
+  const { file, lines } = source;
   try {
-    let first = await batches.next();
-    while (!first.done && first.value.length === 0) first = await batches.next();
+    let first = await lines.next();
+    while (!first.done && batchSize(first.value) === 0) first = await lines.next();
     if (first.done) throw ValidationError.of('the file is empty; its first row must be the header', { file, row: 1 });
-    const [head, ...firstRows] = first.value as [SourceRow, ...SourceRow[]];
+    const batch = first.value;
+    const [head, rest]: [SourceRow, SourceBatch] = Array.isArray(batch)
+      ? [batch[0]!, batch.slice(1)]
+      : [{ row: batch.firstRow, cells: lineCells(batch.lines, batch.from) }, { ...batch, from: batch.from + 1, firstRow: batch.firstRow + 1 }];
     const { header, problems } = readHeader(kind, head.cells);
     if (problems.length) throw new ValidationError(problems.map((p) => ({ file, ...p, row: head.row })));
-    return await withImportSession(ctx.database, (session) => new Import(ctx, kind, header, session, source, options, firstRows).run());
+    return await withImportSession(ctx.database, (session) => new Import(ctx, kind, header, session, source, options, rest).run());
   } finally {
-    await batches.return(undefined);
+    await lines.return(undefined);
   }
+}
+
+/** Rows in a batch. */
+function batchSize(batch: SourceBatch): number {
+  return Array.isArray(batch) ? batch.length : batch.lines.count - batch.from;
 }
 
 interface PendingRow {
@@ -143,7 +152,7 @@ class Import {
     private readonly source: RowSource,
     private readonly options: ImportOptions,
     /** The rows read with the header, before the source's next batch. */
-    private readonly firstRows: SourceRow[] = [],
+    private readonly firstRows: SourceBatch = [],
   ) {
     this.file = source.file;
     this.columns = stageColumns(kind);
@@ -166,16 +175,17 @@ class Import {
       this.libraryZones = new Map(libs.map((l) => [l.code, l.time_zone]));
     }
     if (this.session.appendText) {
-      const library = this.kind === 'charges' ? this.header.columns.findIndex((c) => c?.name === 'library') : -1;
+      const charges = this.kind === 'charges';
       this.encode = rowEncoder(this.header, {
         stageColumns: this.columns.map((c) => c.source),
         // Charges: an unknown library is a problem (checkLibrary) and a wall-clock time is in the library's zone.
-        zoneOf: library < 0 ? undefined : (cells) => this.libraryZones.get(cells[library] ?? ''),
-        zoneRequired: library >= 0,
+        zoneColumn: charges ? 'library' : undefined,
+        zones: this.libraryZones,
+        zoneRequired: charges,
+        keyColumn: this.key,
         wallClock: this.resolve,
       });
     }
-    const keyAt = this.header.columns.findIndex((c) => c?.name === this.key);
     this.options.onPhase?.('reading');
     // One batch is staged while the next is parsed; writes themselves never overlap.
     let staging: Promise<unknown> = Promise.resolve();
@@ -183,19 +193,12 @@ class Import {
     let stoppedAt: number | undefined;
     // Rows come a chunk of the file at a time: one await per chunk, not per row.
     reading: for await (const batch of this.batches()) {
-      for (const { row, cells } of batch) {
-        let bad: boolean;
-        if (this.encode?.(cells, row, this.pending.lines)) {
-          const duplicate = this.duplicate(row, cells[keyAt]);
-          if (duplicate) this.pending.lineProblems.push([row, this.key, duplicate]);
-          bad = duplicate !== undefined;
-        } else {
-          const parsed = parseRow(this.header, cells, row);
-          if (!parsed) continue;
-          this.check(row, parsed.values, parsed.problems);
-          this.pending.rows.push({ row, ...parsed });
-          bad = parsed.problems.length > 0;
-        }
+      const rows = Array.isArray(batch) ? undefined : batch;
+      const [from, to] = rows ? [rows.from, rows.lines.count] : [0, (batch as SourceRow[]).length];
+      for (let i = from; i < to; i++) {
+        const row = rows ? rows.firstRow + i - rows.from : (batch as SourceRow[])[i]!.row;
+        const bad = rows ? this.readLine(rows.lines, i, row) : this.readCells((batch as SourceRow[])[i]!.cells, row);
+        if (bad === undefined) continue;
         // A refused file need not be read to its end: past a full list of bad rows, stop.
         if (bad && ++badRows >= STOP_AFTER_BAD_ROWS && !this.skipBadRows) {
           stoppedAt = row;
@@ -220,6 +223,8 @@ class Import {
     this.options.onRows?.(this.rowsRead);
     this.options.onPhase?.('checking');
     const merged = await mergeStaged(this.db, this.kind, {
+      // Every row read was staged, bad ones too.
+      staged: this.rowsRead,
       present: this.header.present,
       now: this.ctx.clock.now(),
       skipBadRows: this.skipBadRows,
@@ -246,9 +251,9 @@ class Import {
     return { kind, file, inserted, updated, unchanged, skipped, problems };
   }
 
-  private async *batches(): AsyncGenerator<SourceRow[]> {
-    if (this.firstRows.length) yield this.firstRows;
-    yield* this.source.batches;
+  private async *batches(): AsyncGenerator<SourceBatch> {
+    if (batchSize(this.firstRows)) yield this.firstRows;
+    yield* this.source.lines;
   }
 
   /** Checks that need the whole file so far or a small lookup: duplicate keys, the charge's library. */
@@ -256,6 +261,29 @@ class Import {
     const duplicate = this.duplicate(row, values[this.key]);
     if (duplicate) problems.push({ row, column: this.key, reason: duplicate });
     this.checkLibrary(row, values, problems);
+  }
+
+  /** Reads line i of a CSV (see readCells). */
+  private readLine(lines: CsvLines, i: number, row: number): boolean | undefined {
+    if (lines.cells[i] === undefined && this.encode?.line(lines.buf, lines.spans[2 * i]!, lines.spans[2 * i + 1]!, row, this.pending.lines)) return this.encoded(row);
+    return this.readCells(lineCells(lines, i), row);
+  }
+
+  /** Reads a row into the pending batch: whether it is bad, or undefined for no row (a blank line). */
+  private readCells(cells: string[], row: number): boolean | undefined {
+    if (this.encode?.cells(cells, row, this.pending.lines)) return this.encoded(row);
+    const parsed = parseRow(this.header, cells, row);
+    if (!parsed) return undefined;
+    this.check(row, parsed.values, parsed.problems);
+    this.pending.rows.push({ row, ...parsed });
+    return parsed.problems.length > 0;
+  }
+
+  /** The row just encoded: its key checked for a duplicate. */
+  private encoded(row: number): boolean {
+    const duplicate = this.duplicate(row, this.encode!.key());
+    if (duplicate) this.pending.lineProblems.push([row, this.key, duplicate]);
+    return duplicate !== undefined;
   }
 
   /** Why the row's key repeats an earlier row's, or undefined. */

@@ -1,4 +1,4 @@
-// rowEncoder against the general way (parseRow, then the staged tuple as COPY text): for any
+// rowEncoder (a row's cells, and its line's bytes) against the general way (parseRow, then the staged tuple as COPY text): for any
 // row it encodes, parseRow finds no problem and stages the same values; cells of every shape
 // parseRow treats specially (edge spaces, controls, backslashes, odd amounts and dates, clock
 // changes) are mixed in so that both answers are exercised.
@@ -82,8 +82,22 @@ function sameLine(encoded: string, general: string, kind: ImportKind): void {
 
 /** What the encoder writes for a row, as text without its line break; undefined when it leaves the row to parseRow. */
 function encodeLine(encode: RowEncoder, cells: readonly string[], row: number): string | undefined {
+  const viaCells = written((out) => encode.cells(cells, row, out));
+  const line = cells.join(',');
+  // As the CSV reader hands a line over: valid UTF-8 without U+FFFD, no quotes or line breaks, inside a bigger chunk.
+  if (cells.every((c) => !/[,"\r\n\uFFFD]/.test(c)) && Buffer.from(line).toString() === line) {
+    const [before, bytes] = [Buffer.from('x,"y",1.00\n'), Buffer.from(line)];
+    const chunk = Buffer.concat([before, bytes, Buffer.from('\n9,a.b,2024-01-01,,\n')]);
+    const viaLine = written((out) => encode.line(chunk, before.length, before.length + bytes.length, row, out));
+    expect(viaLine, `the line ${JSON.stringify(line)} encodes as its cells do`).toBe(viaCells);
+  }
+  if (viaCells !== undefined) expect(encode.key()).toBe(cells[0]);
+  return viaCells;
+}
+
+function written(encode: (out: CopyText) => boolean): string | undefined {
   const out = new CopyText();
-  if (!encode(cells, row, out)) {
+  if (!encode(out)) {
     expect(out.at, 'a row left to parseRow writes nothing').toBe(0);
     return undefined;
   }
@@ -99,10 +113,11 @@ describe('rowEncoder', () => {
       const { header } = readHeader(kind, [...names, '']);
       const library = names.indexOf('library');
       const zoneOf = (cells: readonly string[]) => (library < 0 ? undefined : ZONES[cells[library] ?? '']);
-      const encode = rowEncoder(header, { stageColumns: names, zoneOf, zoneRequired: library >= 0, wallClock: fastWallClockResolver() });
+      const zones = new Map(Object.entries(ZONES));
+      const encode = rowEncoder(header, { stageColumns: names, zoneColumn: library < 0 ? undefined : 'library', zones, zoneRequired: library >= 0, keyColumn: names[0]!, wallClock: fastWallClockResolver() });
       let encoded = 0;
       fc.assert(
-        fc.property(fc.tuple(...names.map((n) => cellOf(kind, n))), fc.constantFrom([], [], [], [''], ['x'], [' ']), fc.integer({ min: 2, max: 1_000_000 }), (cells, extra, row) => {
+        fc.property(fc.tuple(...names.map((n) => cellOf(kind, n))), fc.constantFrom([], [], [], [''], ['x'], [' '], ['', 'x'], ['', '']), fc.integer({ min: 2, max: 1_000_000 }), (cells, extra, row) => {
           const all = [...cells, ...extra];
           const line = encodeLine(encode, all, row);
           if (line === undefined) return;
@@ -122,14 +137,14 @@ describe('rowEncoder', () => {
 
   it('leaves a column missing from the file null, and a short row’s missing cells blank', () => {
     const { header } = readHeader('charges', ['id', 'patron_id', 'library', 'reason', 'amount', 'assessed_at']);
-    const encode = rowEncoder(header, { stageColumns: COLUMNS.charges.map((c) => c.name), zoneOf: () => 'UTC', zoneRequired: true, wallClock: fastWallClockResolver() });
+    const encode = rowEncoder(header, { stageColumns: COLUMNS.charges.map((c) => c.name), zoneColumn: 'library', zones: new Map([['MAIN', 'UTC']]), zoneRequired: true, keyColumn: 'id', wallClock: fastWallClockResolver() });
     expect(encodeLine(encode, ['c1', 'p1', 'MAIN', 'overdue', '1.5', '2024-01-01T00:00:00'], 9)).toBe('9\tc1\tp1\t\\N\tMAIN\toverdue\t150\t2024-01-01T00:00:00+00:00');
     expect(encodeLine(encode, ['c1', 'p1', 'MAIN', 'overdue', '1.5'], 9)).toBeUndefined();
   });
 
   it('writes a wall-clock time with its day’s offset, and leaves a day the clocks change to the general way', () => {
     const { header } = readHeader('charges', COLUMNS.charges.map((c) => c.name));
-    const encode = rowEncoder(header, { stageColumns: COLUMNS.charges.map((c) => c.name), zoneOf: () => 'America/Chicago', zoneRequired: true, wallClock: fastWallClockResolver() });
+    const encode = rowEncoder(header, { stageColumns: COLUMNS.charges.map((c) => c.name), zoneColumn: 'library', zones: new Map([['MAIN', 'America/Chicago']]), zoneRequired: true, keyColumn: 'id', wallClock: fastWallClockResolver() });
     expect(encodeLine(encode, ['c1', 'p1', '', 'MAIN', 'overdue', '2.00', '2024-12-10T22:09:09'], 2)).toBe('2\tc1\tp1\t\\N\tMAIN\toverdue\t200\t2024-12-10T22:09:09-06:00');
     expect(encodeLine(encode, ['c1', 'p1', '', 'MAIN', 'overdue', '2.00', '2024-03-10T12:00:00'], 2)).toBeUndefined();
   });

@@ -1,29 +1,48 @@
 // The rows nearly every import file is made of, written straight into the staging table's
-// COPY text, byte by byte: no parsed values, problem lists, tuples, Date objects or line
-// strings per row, which cost a million-row file more than PostgreSQL's COPY of the same rows. A row is encoded only when
-// every cell is of a shape read the same way here as by parseRow (import-formats.ts): plain
-// cells (no edge spaces, control characters, backslashes or replacement characters), amounts
-// like 12.50, ISO dates and date-times. Any other row gets undefined and goes the general way
-// (parseRow, which names its problems), so what is staged is always what parseRow would stage.
+// COPY text, byte by byte: no cell strings, parsed values, problem lists, tuples, Date objects
+// or line strings per row, which cost a million-row file more than PostgreSQL's COPY of the
+// same rows. A line of the file (its bytes, as the CSV reader hands them over) or a row's
+// cells is encoded only when every cell is of a shape read the same way here as by parseRow
+// (import-formats.ts): plain cells (no edge spaces, control characters, backslashes or
+// replacement characters), amounts like 12.50, ISO dates and date-times. Any other row is
+// refused and goes the general way (parseRow, which names its problems), so what is staged is
+// always what parseRow would stage.
 import { dateTimeShape, type ColumnSpec, type Header } from '../../domain/import-formats.ts';
 import type { LocalDate } from '../../domain/dates.ts';
 import type { CopyText } from './copy-text.ts';
 import type { WallClock } from './wall-clock.ts';
 
-/**
- * Writes a data row to `out` as a COPY text line (row number first, then the staging
- * columns) and says true; or writes nothing and says false: read the row with parseRow.
- */
-export type RowEncoder = (cells: readonly string[], row: number, out: CopyText) => boolean;
+export interface RowEncoder {
+  /**
+   * Writes a line of the file to `out` as a COPY text line (row number first, then the staging
+   * columns) and says true; or writes nothing and says false: read the row with parseRow. The
+   * line is buf[start, end): valid UTF-8 whose cells are separated by commas (no quotes).
+   */
+  line(buf: Buffer, start: number, end: number, row: number, out: CopyText): boolean;
+  /** The same for a row already split into cells (a quoted line, or csv-parse's reading). */
+  cells(cells: readonly string[], row: number, out: CopyText): boolean;
+  /** The key cell of the row last encoded, as text (for the duplicate check). */
+  key(): string;
+}
 
 export interface EncoderOptions {
   /** The staging table's columns after row_no, by the import column each comes from. */
   stageColumns: readonly string[];
-  /** A row's zone for its wall-clock date-times, from its cells; undefined leaves the row to the general way. */
-  zoneOf?: (cells: readonly string[], column: (name: string) => number) => string | undefined;
+  /** The import column whose value names a row's zone for its wall-clock date-times (charges: library). */
+  zoneColumn?: string;
+  /** Zones by that column's value; a value not here leaves the row to the general way. */
+  zones?: ReadonlyMap<string, string>;
   /** Every row must have a zone (charges: an unknown library is a problem the general way names). */
   zoneRequired?: boolean;
+  /** The column whose text key() gives. */
+  keyColumn: string;
   wallClock: WallClock;
+}
+
+/** Buffer's own decoders, which toString calls after checking its arguments (a tenth of a charges file's reading, once per row). */
+interface FastSlices {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
 }
 
 const MAX_TEXT = 1000;
@@ -33,11 +52,24 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   const at = new Map<string, number>();
   header.columns.forEach((c, i) => c && at.set(c.name, i));
   const column = (name: string) => at.get(name) ?? -1;
-  const columns = options.stageColumns.map((name) => ({ index: column(name), spec: header.columns[column(name)] ?? null }));
+  // Each staging column as numbers, read per cell without a property lookup or string compare.
+  const specs = options.stageColumns.map((name) => header.columns[column(name)] ?? null);
+  const n = specs.length;
+  const index = Int32Array.from(options.stageColumns, (name) => column(name));
+  const form = Uint8Array.from(specs, (spec) => (spec === null ? NONE : FORMS[spec.form] ?? OTHER));
+  const required = Uint8Array.from(specs, (spec) => (spec?.required ? 1 : 0));
+  /** A blank cell is null (\N), not empty text. */
+  const blankNull = Uint8Array.from(specs, (spec) => (spec === null || spec.blank === null ? 1 : 0));
+  const allowed = specs.map((spec) => (spec?.allowed ?? []).map((a) => Buffer.from(a, 'utf8')));
   /** Cells under a blank header must be blank. */
   const unheaded = header.columns.flatMap((c, i) => (c ? [] : [i]));
   const width = header.columns.length;
-  const wantsZone = options.zoneRequired || columns.some((c) => c.spec?.form === 'dateTime');
+  const keyAt = column(options.keyColumn);
+  const zoneAt = options.zoneColumn === undefined ? -1 : column(options.zoneColumn);
+  const wantsZone = options.zoneRequired || specs.some((spec) => spec?.form === 'dateTime');
+  const zoneRequired = options.zoneRequired ?? false;
+  const zones = [...(options.zones ?? new Map<string, string>())].map(([value, zone]) => ({ bytes: Buffer.from(value, 'utf8'), zone }));
+  let lastZone = 0;
   /** zone → day (YYYYMMDD as a number, so no key text is made per row) → the day's offset as ±HH:MM, null on a day the clocks change. */
   const offsets = new Map<string, Map<number, string | null>>();
   let days = 0;
@@ -57,81 +89,173 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
     }
     return text;
   };
-
-  return (cells, row, out) => {
-    for (let i = width; i < cells.length; i++) if (cells[i] !== '') return false;
-    for (const i of unheaded) if (cells[i] !== undefined && cells[i] !== '') return false;
-    let zone: string | undefined;
-    if (wantsZone && options.zoneOf) {
-      zone = options.zoneOf(cells, column);
-      if (zone === undefined && options.zoneRequired) return false;
+  /** The zone named by buf[s, e), matched byte for byte; undefined for none. */
+  const zoneOf = (buf: Buffer, s: number, e: number): string | undefined => {
+    for (let k = 0; k < zones.length; k++) {
+      const z = zones[(lastZone + k) % zones.length]!;
+      if (sameBytes(buf, s, e, z.bytes)) {
+        lastZone = (lastZone + k) % zones.length;
+        return z.zone;
+      }
     }
-    // Room for the longest line these cells can make: three bytes a UTF-16 unit, and the extras.
+    return undefined;
+  };
+
+  // The cells of the row being encoded: spans of `src` (the line, or `scratch` for split cells).
+  const starts = new Int32Array(width);
+  const ends = new Int32Array(width);
+  let src: Buffer = Buffer.alloc(0);
+  let scratch = Buffer.alloc(4096);
+
+  /** Encodes the row whose `count` cells are spans of src; nothing is written when it says false. */
+  const encode = (count: number, row: number, out: CopyText): boolean => {
+    for (const i of unheaded) if (i < count && ends[i]! > starts[i]!) return false;
+    let zone: string | undefined;
+    if (wantsZone && zoneAt >= 0) {
+      zone = zoneAt < count ? zoneOf(src, starts[zoneAt]!, ends[zoneAt]!) : undefined;
+      if (zone === undefined && zoneRequired) return false;
+    } else if (zoneRequired) return false;
+    // Room for the longest line these cells can make: their bytes, and the extras.
     let most = 16;
-    for (const { index } of columns) most += index < 0 ? 3 : (cells[index]?.length ?? 0) * 3 + 8;
+    for (let c = 0; c < n; c++) {
+      const i = index[c]!;
+      most += i < 0 || i >= count ? 3 : ends[i]! - starts[i]! + 8;
+    }
     out.reserve(most);
     const buf = out.chunk;
-    let at = writeNumber(buf, out.at, row);
-    for (const { index, spec } of columns) {
-      buf[at++] = TAB;
-      const s = spec === null ? '' : (cells[index] ?? '');
-      if (s === '') {
-        if (spec?.required) return false;
-        if (spec === null || spec.blank === null) {
-          buf[at++] = BACKSLASH;
-          buf[at++] = LETTER_N;
+    let to = writeNumber(buf, out.at, row);
+    for (let c = 0; c < n; c++) {
+      buf[to++] = TAB;
+      const i = index[c]!;
+      const s = i < 0 || i >= count ? 0 : starts[i]!;
+      const e = i < 0 || i >= count ? 0 : ends[i]!;
+      if (s === e) {
+        if (required[c]) return false;
+        if (blankNull[c]) {
+          buf[to++] = BACKSLASH;
+          buf[to++] = LETTER_N;
         }
         continue;
       }
-      at = writeCell(spec!, s, zone, offsetText, buf, at);
-      if (at < 0) return false;
+      to = writeCell(form[c]!, allowed[c]!, src, s, e, zone, offsetText, buf, to);
+      if (to < 0) return false;
     }
-    buf[at++] = LINE_BREAK;
-    out.at = at;
+    buf[to++] = LINE_BREAK;
+    out.at = to;
     out.lines++;
     return true;
   };
+
+  return {
+    line(buf, start, end, row, out) {
+      src = buf;
+      let count = 0;
+      let s = start;
+      for (;;) {
+        // A cell is a few bytes: a loop costs less than indexOf, which would search past the line.
+        let comma = s;
+        while (comma < end && buf[comma] !== COMMA) comma++;
+        if (count < width) {
+          starts[count] = s;
+          ends[count] = comma;
+        } else if (comma > s) return false; // cells past the header's must be blank
+        count++;
+        if (comma === end) break;
+        s = comma + 1;
+      }
+      return encode(Math.min(count, width), row, out);
+    },
+    cells(cells, row, out) {
+      for (let i = width; i < cells.length; i++) if (cells[i] !== '') return false;
+      const count = Math.min(cells.length, width);
+      let bytes = 0;
+      for (let i = 0; i < count; i++) bytes += cells[i]!.length * 3;
+      if (scratch.length < bytes) scratch = Buffer.alloc(Math.max(bytes, 2 * scratch.length));
+      let to = 0;
+      for (let i = 0; i < count; i++) {
+        starts[i] = to;
+        to += scratch.write(cells[i]!, to);
+        ends[i] = to;
+      }
+      src = scratch;
+      return encode(count, row, out);
+    },
+    key() {
+      return (src as unknown as FastSlices).utf8Slice(starts[keyAt]!, ends[keyAt]!);
+    },
+  };
 }
+
+// The forms of cell writeCell knows; OTHER is always read the general way, NONE is a column the file lacks.
+const [NONE, KEY, TEXT, ONE_OF, DATE, AMOUNT, DATE_TIME, OTHER] = [0, 1, 2, 3, 4, 5, 6, 7];
+const FORMS: Partial<Record<ColumnSpec['form'], number>> = { key: KEY, ptype: KEY, text: TEXT, oneOf: ONE_OF, date: DATE, amount: AMOUNT, dateTime: DATE_TIME };
 
 const TAB = 9;
 const LINE_BREAK = 10;
+const COMMA = 44;
 const BACKSLASH = 92;
 const LETTER_N = 78;
 
-/** Writes one non-blank cell's staged value at `at`; returns where it ends, or -1 when parseRow must read the row. */
-function writeCell(spec: ColumnSpec, s: string, zone: string | undefined, offsetText: (dateTime: string, zone: string) => string | null, buf: Buffer, at: number): number {
-  switch (spec.form) {
-    case 'key':
-    case 'ptype':
-      // Plain, a ptype is neither blank, nor edged with spaces, nor holding control characters.
-      return s.length <= MAX_KEY ? writePlain(buf, at, s) : -1;
-    case 'text':
-      return s.length <= MAX_TEXT ? writePlain(buf, at, s) : -1;
-    case 'oneOf':
-      return spec.allowed?.includes(s) ? writeAscii(buf, at, s) : -1;
-    case 'date':
-      return isIsoDate(s) ? writeAscii(buf, at, s) : -1;
-    case 'amount': {
-      const cents = amountCents(s);
+/**
+ * Writes the non-blank cell src[s, e) as its staged value at `at`; returns where it ends, or -1
+ * when parseRow must read the row.
+ */
+function writeCell(
+  form: number,
+  allowed: readonly Buffer[],
+  src: Buffer,
+  s: number,
+  e: number,
+  zone: string | undefined,
+  offsetText: (dateTime: string, zone: string) => string | null,
+  buf: Buffer,
+  at: number,
+): number {
+  switch (form) {
+    case KEY:
+      // Plain, a key or ptype is neither blank, nor edged with spaces, nor holding control characters.
+      // (Lengths are counted in bytes, never fewer than parseRow's characters.)
+      return e - s <= MAX_KEY ? writePlain(src, s, e, buf, at) : -1;
+    case TEXT:
+      return e - s <= MAX_TEXT ? writePlain(src, s, e, buf, at) : -1;
+    case ONE_OF:
+      for (const a of allowed) if (sameBytes(src, s, e, a)) return copy(src, s, e, buf, at);
+      return -1;
+    case DATE:
+      return isIsoDate(src, s, e) ? copy(src, s, e, buf, at) : -1;
+    case AMOUNT: {
+      const cents = amountCents(src, s, e);
       return cents > 0 ? writeNumber(buf, at, cents) : -1;
     }
-    case 'dateTime': {
-      // Both shapes are ASCII digits and separators.
-      const shape = dateTimeShape(s);
-      if (shape === 'instant') return writeAscii(buf, at, s);
+    case DATE_TIME: {
+      const n = e - s;
+      if (n !== 19 && n !== 20 && n !== 25) return -1;
+      // Both shapes are ASCII digits and separators (a byte past ASCII is read as no digit).
+      const t = (src as unknown as FastSlices).latin1Slice(s, e);
+      const shape = dateTimeShape(t);
+      if (shape === 'instant') return copy(src, s, e, buf, at);
       if (shape !== 'local' || zone === undefined) return -1;
-      const offset = offsetText(s, zone);
-      return offset === null ? -1 : writeAscii(buf, writeAscii(buf, at, s), offset);
+      const offset = offsetText(t, zone);
+      if (offset === null) return -1;
+      at = copy(src, s, e, buf, at);
+      for (let i = 0; i < offset.length; i++) buf[at + i] = offset.charCodeAt(i);
+      return at + offset.length;
     }
     default:
       return -1;
   }
 }
 
-/** Text known to be ASCII, byte for byte. */
-function writeAscii(buf: Buffer, at: number, s: string): number {
-  for (let i = 0; i < s.length; i++) buf[at + i] = s.charCodeAt(i);
-  return at + s.length;
+function sameBytes(src: Buffer, s: number, e: number, bytes: Buffer): boolean {
+  if (e - s !== bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (src[s + i] !== bytes[i]) return false;
+  return true;
+}
+
+/** src[s, e) byte for byte. */
+function copy(src: Buffer, s: number, e: number, buf: Buffer, at: number): number {
+  for (let i = s; i < e; i++) buf[at++] = src[i]!;
+  return at;
 }
 
 /** A whole number's decimal digits. */
@@ -143,23 +267,32 @@ function writeNumber(buf: Buffer, at: number, n: number): number {
 }
 
 /**
- * A cell trim() leaves as it is, holding nothing COPY text escapes (tab, line breaks,
- * backslash) and no control, delete or replacement character (parseRow's problems, or its
- * call), written as UTF-8; -1 for any other.
+ * A cell (valid UTF-8) trim() leaves as it is, holding nothing COPY text escapes (tab, line
+ * breaks, backslash) and no control, delete or replacement character (parseRow's problems,
+ * or its call), copied as it is; -1 for any other.
  */
-function writePlain(buf: Buffer, at: number, s: string): number {
-  const n = s.length;
-  if (!edge(s.charCodeAt(0)) || !edge(s.charCodeAt(n - 1))) return -1;
-  let ascii = true;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
+function writePlain(src: Buffer, s: number, e: number, buf: Buffer, at: number): number {
+  if (!edge(codePointAt(src, s))) return -1;
+  let last = e - 1;
+  while (last > s && (src[last]! & 0xc0) === 0x80) last--;
+  if (!edge(codePointAt(src, last))) return -1;
+  for (let i = s; i < e; i++) {
+    const c = src[i]!;
     if (c < 128) {
       if (c < 32 || c === BACKSLASH || c === 127) return -1;
-      buf[at + i] = c;
-    } else if (c === 0xfffd) return -1;
-    else ascii = false;
+    } else if (c === 0xef && src[i + 1] === 0xbf && src[i + 2] === 0xbd) return -1; // U+FFFD
+    buf[at++] = c;
   }
-  return ascii ? at + n : at + buf.write(s, at);
+  return at;
+}
+
+/** The code point whose UTF-8 starts at src[i] (valid UTF-8). */
+function codePointAt(src: Buffer, i: number): number {
+  const c = src[i]!;
+  if (c < 0x80) return c;
+  if (c < 0xe0) return ((c & 0x1f) << 6) | (src[i + 1]! & 0x3f);
+  if (c < 0xf0) return ((c & 0x0f) << 12) | ((src[i + 1]! & 0x3f) << 6) | (src[i + 2]! & 0x3f);
+  return 0x10000; // beyond the basic plane: no space or control character
 }
 
 /** ±HH:MM of an offset in milliseconds; null for none (a day the clocks change) or one of seconds (old local mean times). */
@@ -180,44 +313,51 @@ function edge(c: number): boolean {
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-function digit(s: string, i: number): number {
-  const d = s.charCodeAt(i) - 48;
+/** The digit at src[i], or a large negative number for any other byte. */
+function digit(src: Buffer, i: number): number {
+  const d = src[i]! - 48;
   return d >= 0 && d <= 9 ? d : -100_000;
 }
 
-/** The day of a date-time dateTimeShape has read, as the number YYYYMMDD. */
+/** The day of a date-time dateTimeShape has read (so ASCII digits where these are), as the number YYYYMMDD. */
 function dayNumber(s: string): number {
-  return ((digit(s, 0) * 10 + digit(s, 1)) * 100 + digit(s, 2) * 10 + digit(s, 3)) * 10_000 + (digit(s, 5) * 10 + digit(s, 6)) * 100 + digit(s, 8) * 10 + digit(s, 9);
+  let day = 0;
+  for (const i of DAY_DIGITS) day = day * 10 + s.charCodeAt(i) - 48;
+  return day;
 }
 
+const DAY_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9];
+
 /** YYYY-MM-DD of a real calendar day from year 1000 (parseDate's answer for these). */
-function isIsoDate(s: string): boolean {
-  if (s.length !== 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return false;
-  const y = digit(s, 0) * 1000 + digit(s, 1) * 100 + digit(s, 2) * 10 + digit(s, 3);
-  const m = digit(s, 5) * 10 + digit(s, 6);
-  const d = digit(s, 8) * 10 + digit(s, 9);
+function isIsoDate(src: Buffer, s: number, e: number): boolean {
+  if (e - s !== 10 || src[s + 4] !== 45 || src[s + 7] !== 45) return false;
+  const y = digit(src, s) * 1000 + digit(src, s + 1) * 100 + digit(src, s + 2) * 10 + digit(src, s + 3);
+  const m = digit(src, s + 5) * 10 + digit(src, s + 6);
+  const d = digit(src, s + 8) * 10 + digit(src, s + 9);
   if (y < 1000 || m < 1 || m > 12 || d < 1) return false;
   const leap = m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
   return d <= DAYS_IN_MONTH[m - 1]! + (leap ? 1 : 0);
 }
 
 /** parseMoney's cents for "12", "12.5" or "12.50" (1–13 digits, no sign); -1 for anything else. */
-function amountCents(s: string): number {
-  const dot = s.indexOf('.');
-  const whole = dot < 0 ? s.length : dot;
+function amountCents(src: Buffer, s: number, e: number): number {
+  let dot = s;
+  while (dot < e && src[dot] !== 46) dot++;
+  if (dot === e) dot = -1;
+  const whole = (dot < 0 ? e : dot) - s;
   if (whole < 1 || whole > 13) return -1;
-  const fraction = dot < 0 ? 0 : s.length - dot - 1;
+  const fraction = dot < 0 ? 0 : e - dot - 1;
   if (dot >= 0 && (fraction < 1 || fraction > 2)) return -1;
   let cents = 0;
   for (let i = 0; i < whole; i++) {
-    const d = digit(s, i);
+    const d = digit(src, s + i);
     if (d < 0) return -1;
     cents = cents * 10 + d;
   }
   cents *= 100;
   if (fraction >= 1) {
-    const tens = digit(s, dot + 1);
-    const ones = fraction === 2 ? digit(s, dot + 2) : 0;
+    const tens = digit(src, dot + 1);
+    const ones = fraction === 2 ? digit(src, dot + 2) : 0;
     if (tens < 0 || ones < 0) return -1;
     cents += tens * 10 + ones;
   }

@@ -6,10 +6,21 @@
 // spanning lines, a bare \r, bytes that are not UTF-8, an over-long record, a malformed
 // quote) it stops and says how many records it has given, and source.ts lets csv-parse
 // carry on from there, so every unusual file reads, or fails, exactly as csv-parse has it.
+//
+// It works on the file's bytes: a line without quotes or a stray \r, in a stretch of the
+// file that is valid UTF-8, is handed over as its bytes (the importer writes most of them
+// straight into COPY text, never making a string of them); any other line is decoded and
+// split into its cells here.
+import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 
 const QUOTE = 34;
 const COMMA = 44;
+const CR = 13;
+const LF = 10;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+/** U+FFFD as UTF-8: a line holding it is csv-parse's call (see cellsOf). */
+const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd]);
 
 export interface FastCsvState {
   /** Records yielded so far. */
@@ -18,53 +29,110 @@ export interface FastCsvState {
   stopped: boolean;
 }
 
+/** Lines of a chunk of the file, each one record. */
+export interface CsvLines {
+  /** The bytes the lines are in. */
+  buf: Buffer;
+  /** Line i is buf[spans[2i], spans[2i + 1]), without its line break. */
+  spans: Int32Array;
+  /** Line i's cells when the reader decoded it (quotes, or a stretch that is not plain UTF-8); undefined: its bytes are valid UTF-8 cells separated by commas. */
+  cells: (string[] | undefined)[];
+  count: number;
+}
+
+/** The cells of line i, decoded when the reader left it as bytes. */
+export function lineCells(lines: CsvLines, i: number): string[] {
+  return lines.cells[i] ?? lines.buf.toString('utf8', lines.spans[2 * i], lines.spans[2 * i + 1]).split(',');
+}
+
 /**
  * Batches of records (each record its cells), one batch per chunk of the file. When it
  * meets something outside its shape it returns with state.stopped set; the records
  * already yielded are exactly csv-parse's first state.records records.
  */
 export async function* fastCsvBatches(input: Readable, maxRecordChars: number, state: FastCsvState): AsyncGenerator<string[][]> {
-  // Like csv-parse's bom option, the decoder drops a UTF-8 byte order mark at the start.
-  const decoder = new TextDecoder('utf-8');
-  let carry = '';
+  for await (const lines of fastCsvLines(input, maxRecordChars, state)) {
+    const out: string[][] = new Array(lines.count);
+    for (let i = 0; i < lines.count; i++) out[i] = lineCells(lines, i);
+    yield out;
+  }
+}
+
+/** fastCsvBatches' records as lines of bytes, one batch per chunk of the file. */
+export async function* fastCsvLines(input: Readable, maxRecordChars: number, state: FastCsvState): AsyncGenerator<CsvLines> {
+  let carry: Buffer | undefined;
+  let started = false;
   /** The record delimiter, fixed by the first line break as csv-parse's auto-discovery does. */
   let eol: '\n' | '\r\n' | undefined;
-  const emit = (text: string, final: boolean): string[][] | undefined => {
+  /** The lines of `text` up to its last line break (all of it when final), or undefined: stop here. */
+  const emit = (text: Buffer, final: boolean): CsvLines | undefined => {
     if (eol === undefined) {
       const at = firstBreak(text);
       if (at < 0) {
-        if (!final) return [];
+        if (!final) return none(text);
         // One line and no line break: a single record, whatever the delimiter would be.
         eol = '\n';
-      } else if (text.charCodeAt(at) === 10) eol = '\n';
+      } else if (text[at] === LF) eol = '\n';
       else if (at + 1 < text.length) {
-        if (text.charCodeAt(at + 1) !== 10) return undefined; // a bare \r ends lines (old Mac files)
+        if (text[at + 1] !== LF) return undefined; // a bare \r ends lines (old Mac files)
         eol = '\r\n';
-      } else if (!final) return [];
+      } else if (!final) return none(text);
       else return undefined;
     }
-    const lines = text.split(eol);
+    const last = text.lastIndexOf(LF);
     // Past the last line break: kept for the next chunk, or at the end a last line without one.
-    const rest = lines.pop()!;
-    if (final && rest !== '') lines.push(rest);
-    carry = final ? '' : rest;
-    const out: string[][] = [];
-    for (const line of lines) {
-      const cells = line.length * 3 > maxRecordChars ? null : cellsOf(line, eol);
-      if (cells === null) {
-        state.stopped = true;
-        return out;
+    const end = final ? text.length : last + 1;
+    carry = final || end === text.length ? undefined : text.subarray(end);
+    const whole = text.subarray(0, end);
+    // Plain when every line of it is: valid UTF-8 (what the decoder would otherwise replace) without U+FFFD.
+    const plain = isUtf8(whole) && whole.indexOf(REPLACEMENT) < 0;
+    const out: CsvLines = { buf: text, spans: new Int32Array(2048), cells: [], count: 0 };
+    let from = 0;
+    let quote = text.indexOf(QUOTE);
+    let cr = text.indexOf(CR);
+    while (from < end) {
+      let lf = text.indexOf(LF, from);
+      if (lf < 0 || lf >= end) lf = end;
+      let to = lf;
+      if (eol === '\r\n' && lf < end) {
+        // A \n without its \r is inside a line: csv-parse's call.
+        if (to === from || text[to - 1] !== CR) return stopAt(out);
+        to--;
       }
-      out.push(cells);
+      while (quote >= 0 && quote < from) quote = text.indexOf(QUOTE, from);
+      while (cr >= 0 && cr < from) cr = text.indexOf(CR, from);
+      const bytes = to - from;
+      let cells: string[] | undefined;
+      if (!plain || (quote >= 0 && quote < to) || (cr >= 0 && cr < to) || bytes * 3 > maxRecordChars) {
+        const line = text.toString('utf8', from, to);
+        const c = line.length * 3 > maxRecordChars ? null : cellsOf(line, eol);
+        if (c === null) return stopAt(out);
+        cells = c;
+      }
+      add(out, from, to, cells);
+      from = lf + 1;
     }
+    return out;
+  };
+  const stopAt = (out: CsvLines): CsvLines => {
+    state.stopped = true;
     return out;
   };
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
-      const text = carry + decoder.decode(chunk, { stream: true });
-      carry = '';
+      let text = carry ? Buffer.concat([carry, chunk]) : chunk;
+      carry = undefined;
+      // Like csv-parse's bom option, a UTF-8 byte order mark at the start is dropped.
+      if (!started) {
+        if (text.length < BOM.length && BOM.subarray(0, text.length).equals(text)) {
+          carry = text;
+          continue;
+        }
+        started = true;
+        if (text.subarray(0, BOM.length).equals(BOM)) text = text.subarray(BOM.length);
+      }
       // A line this long is near csv-parse's record limit (counted in bytes): its call.
-      if (text.length * 3 > maxRecordChars && text.indexOf('\n') < 0) {
+      if (text.length > maxRecordChars / 3 && text.indexOf(LF) < 0) {
         state.stopped = true;
         return;
       }
@@ -74,31 +142,49 @@ export async function* fastCsvBatches(input: Readable, maxRecordChars: number, s
         return;
       }
       // Lines held back for the next chunk do not count until they are yielded.
-      if (out.length) {
-        state.records += out.length;
+      if (out.count) {
+        state.records += out.count;
         yield out;
       }
       if (state.stopped) return;
-      // The unfinished line so far; when the reader waits for the first line break, all of the text.
-      if (eol === undefined) carry = text;
     }
-    const out = emit(carry + decoder.decode(), true);
+    const text = carry ?? Buffer.alloc(0);
+    carry = undefined;
+    const out = emit(started || !text.subarray(0, BOM.length).equals(BOM) ? text : text.subarray(BOM.length), true);
     if (out === undefined) {
       state.stopped = true;
       return;
     }
-    if (out.length) {
-      state.records += out.length;
+    if (out.count) {
+      state.records += out.count;
       yield out;
     }
   } finally {
     input.destroy();
   }
+
+  /** No line yet (waiting for the first line break): all of the text is kept. */
+  function none(text: Buffer): CsvLines {
+    carry = text;
+    return { buf: text, spans: new Int32Array(0), cells: [], count: 0 };
+  }
 }
 
-function firstBreak(text: string): number {
-  const n = text.indexOf('\n');
-  const r = text.indexOf('\r');
+function add(out: CsvLines, from: number, to: number, cells: string[] | undefined): void {
+  if (2 * out.count + 2 > out.spans.length) {
+    const spans = new Int32Array(out.spans.length * 2);
+    spans.set(out.spans);
+    out.spans = spans;
+  }
+  out.spans[2 * out.count] = from;
+  out.spans[2 * out.count + 1] = to;
+  if (cells !== undefined) out.cells[out.count] = cells;
+  out.count++;
+}
+
+function firstBreak(text: Buffer): number {
+  const n = text.indexOf(LF);
+  const r = text.indexOf(CR);
   if (r < 0) return n;
   return n < 0 ? r : Math.min(n, r);
 }

@@ -39,6 +39,8 @@ export interface StagedProblem {
 }
 
 export interface MergeOptions {
+  /** How many rows are staged, when the caller counted them (else they are counted here). */
+  staged?: number;
   /** The source's columns: only these are written, so a file without a column leaves it as it was. */
   present: ReadonlySet<string>;
   now: Date;
@@ -101,17 +103,22 @@ export interface MergeResult {
  * is written and the problems are returned (the caller refuses the whole source).
  */
 export async function mergeStaged(db: Executor, kind: ImportKind, options: MergeOptions): Promise<MergeResult> {
-  // Temporary tables are never analyzed automatically; the checks below join them with big tables.
-  await analyzeStage(db, kind);
+  // Temporary tables are never analyzed automatically; the checks below join them with big
+  // tables. A re-import of a CSV file into a table that has rows has its stage analyzed once
+  // the unchanged rows are set aside (the comparison is a hash join whatever the statistics).
+  const connectorId = options.connectorId ?? null;
+  const early = connectorId !== null || options.duplicatesFrom !== undefined || !(await hasRows(db, kind)) || (await anyConnector(db));
+  if (early) await analyzeStage(db, kind);
   if (options.duplicatesFrom !== undefined) await flagDuplicateKeys(db, keyColumn(kind), options.duplicatesFrom);
   // Another source's rows are refused even when they would change nothing.
-  await checkSource(db, kind, options.connectorId ?? null);
-  const staged = await stagedRows(db);
+  await checkSource(db, kind, connectorId);
+  const staged = options.staged ?? (await stagedRows(db));
   // Compared before anything is checked: a row exactly as stored passed every check when it
   // was written, so the checks, the allocation and the upsert see only new and changed rows.
   const changes = await findChanges(db, kind, options.present, staged);
   const aside = changes.listed && changes.rows < staged;
   if (aside) await setAsideUnchanged(db, kind);
+  else if (!early) await analyzeStage(db, kind);
   // The changed rows of a re-import, when they are a small share of the table: looked up by key.
   const few = aside && changes.rows * 20 < (await estimatedRows(db, kind));
   changes.few = few;
@@ -166,6 +173,16 @@ async function setAsideUnchanged(db: Executor, kind: ImportKind): Promise<void> 
     create temp table import_stage on commit drop as
     select s.* from import_stage_all s where ${key} is null or ${key} in (select c.key from ${sql.table(CHANGED)} c)`.execute(db);
   await analyzeStage(db, kind);
+}
+
+async function hasRows(db: Executor, table: ImportKind): Promise<boolean> {
+  const r = await sql<{ any: boolean }>`select exists (select 1 from ${sql.table(table)}) as any`.execute(db);
+  return r.rows[0]?.any ?? false;
+}
+
+async function anyConnector(db: Executor): Promise<boolean> {
+  const r = await sql<{ any: boolean }>`select exists (select 1 from connectors) as any`.execute(db);
+  return r.rows[0]?.any ?? false;
 }
 
 /** The columns the merge joins and filters staged rows on: statistics of the others (names, addresses) would only cost time. */

@@ -10,7 +10,7 @@ import { parse } from 'csv-parse';
 import ExcelJS from 'exceljs';
 import { cellText } from '../../domain/import-formats.ts';
 import { NotFoundError, ValidationError } from '../../domain/errors.ts';
-import { fastCsvBatches, type FastCsvState } from './fast-csv.ts';
+import { fastCsvLines, lineCells, type CsvLines, type FastCsvState } from './fast-csv.ts';
 
 export interface SourceRow {
   /** The row number a spreadsheet program shows (the header is row 1). */
@@ -18,12 +18,32 @@ export interface SourceRow {
   cells: string[];
 }
 
+/** Rows of a CSV file as lines of its bytes (fast-csv.ts): lines.count - from of them, the first numbered firstRow. */
+export interface CsvRows {
+  firstRow: number;
+  /** The first line of `lines` that belongs to these rows. */
+  from: number;
+  lines: CsvLines;
+}
+
+export type SourceBatch = SourceRow[] | CsvRows;
+
 export interface RowSource {
   file: string;
   totalBytes: number;
   rows: AsyncGenerator<SourceRow>;
-  /** The same rows a chunk of the file at a time, far cheaper per row for big files. Read rows or batches, not both. */
+  /** The same rows a chunk of the file at a time, far cheaper per row for big files. Read rows, batches or lines, only one. */
   batches: AsyncGenerator<SourceRow[]>;
+  /** The same again, a CSV's plain lines left as bytes (see fast-csv.ts), for a reader that can use them. */
+  lines: AsyncGenerator<SourceBatch>;
+}
+
+/** The rows of a batch, each with its cells. */
+export function batchRows(batch: SourceBatch): SourceRow[] {
+  if (Array.isArray(batch)) return batch;
+  const rows: SourceRow[] = [];
+  for (let i = batch.from; i < batch.lines.count; i++) rows.push({ row: batch.firstRow + i - batch.from, cells: lineCells(batch.lines, i) });
+  return rows;
 }
 
 export type Progress = (doneBytes: number, totalBytes: number) => void;
@@ -52,8 +72,13 @@ export function openSource(path: string, onProgress?: Progress): RowSource {
     }
     return input;
   };
-  const batches = ext === '.csv' ? csvBatches(open, file) : inBatches(xlsxRows(open, file, path));
-  return { file, totalBytes, rows: eachRow(batches), batches };
+  const lines = ext === '.csv' ? csvLines(open, file) : inBatches(xlsxRows(open, file, path));
+  const batches = ext === '.csv' ? asRows(csvLines(open, file)) : inBatches(xlsxRows(open, file, path));
+  return { file, totalBytes, rows: eachRow(batches), batches, lines };
+}
+
+async function* asRows(batches: AsyncGenerator<SourceBatch>): AsyncGenerator<SourceRow[]> {
+  for await (const batch of batches) yield batchRows(batch);
 }
 
 async function* eachRow(batches: AsyncGenerator<SourceRow[]>): AsyncGenerator<SourceRow> {
@@ -83,11 +108,12 @@ async function* inBatches(rows: AsyncGenerator<SourceRow>, size = 1000): AsyncGe
  * first line it cannot vouch for, csv-parse reads the file again from the start and
  * takes over from the next record, so what comes out is always csv-parse's reading.
  */
-async function* csvBatches(open: () => Readable, file: string): AsyncGenerator<SourceRow[]> {
+async function* csvLines(open: () => Readable, file: string): AsyncGenerator<SourceBatch> {
   const state: FastCsvState = { records: 0, stopped: false };
   let row = 0;
-  for await (const records of fastCsvBatches(open(), MAX_RECORD_CHARS, state)) {
-    yield records.map((cells) => ({ row: ++row, cells }));
+  for await (const lines of fastCsvLines(open(), MAX_RECORD_CHARS, state)) {
+    yield { firstRow: row + 1, from: 0, lines };
+    row += lines.count;
   }
   if (!state.stopped) return;
   const given = row;
