@@ -13,7 +13,6 @@ import {
   readHeader,
   type Header,
   type ImportKind,
-  type CellValue,
   type ParsedRow,
 } from '../domain/import-formats.ts';
 import { ValidationError, type Problem } from '../domain/errors.ts';
@@ -23,7 +22,7 @@ import { openSource, type Progress, type RowSource, type SourceBatch, type Sourc
 import { lineCells, type CsvLines } from './imports/fast-csv.ts';
 import { withImportSession, type ImportSession } from './imports/session.ts';
 import { CopyText, copyLine, type StageValue } from './imports/copy-text.ts';
-import { rowEncoder, type RowEncoder } from './imports/encode.ts';
+import { KeyOrder, rowEncoder, type RowEncoder } from './imports/encode.ts';
 import { PROBLEMS, STAGE, createStaging, firstProblems, keyColumn, problemCounts, stageColumns, type StageColumn } from './imports/kinds.ts';
 import { mergeStaged, type MergeResult } from './imports/merge.ts';
 import { fastWallClockResolver } from './imports/wall-clock.ts';
@@ -56,8 +55,6 @@ export interface ImportOptions {
   bulkRows?: number;
   /** Rows written to the database at a time (default 20,000 on PostgreSQL, 2,000 on PGlite). */
   batchRows?: number;
-  /** Keys remembered in memory for the duplicate check (default 1,000,000); past them the database finds duplicates. */
-  keysInMemory?: number;
   /** Payments: patrons whose time zone is remembered between batches (default 200,000). */
   zonesInMemory?: number;
 }
@@ -65,8 +62,6 @@ export interface ImportOptions {
 const BULK_ROWS = 50_000;
 /** Patrons whose zone a payments import remembers (some 20 MB); past them it starts again. */
 const ZONES_IN_MEMORY = 200_000;
-/** About 120 MB of keys: a file with more distinct keys has the rest checked by the database. */
-const KEYS_IN_MEMORY = 1_000_000;
 
 export type ImportPhase = 'reading' | 'checking' | 'writing';
 
@@ -109,8 +104,6 @@ interface PendingRow {
 /** Rows read and not yet staged: those rowEncoder wrote as COPY text, and the others, parsed. */
 interface Pending {
   lines: CopyText;
-  /** The encoded rows' problems (a duplicate key), as import_problems rows. */
-  lineProblems: StageValue[][];
   rows: PendingRow[];
 }
 
@@ -122,20 +115,15 @@ class Import {
   private readonly skipBadRows: boolean;
   private readonly bulkRows: number;
   private readonly batchRows: number;
-  private readonly seen = new Map<string, number>();
-  /** The first row whose key the map had no room for: duplicates of it and later keys are found in SQL. */
-  private firstUntracked: number | undefined;
-  /** While every key so far is greater than the one before, none can repeat and none is remembered. */
-  private ascending = true;
-  private lastKey: string | undefined;
-  private sortedKeys: string[] = [];
-  private sortedRows: number[] = [];
-  /** The first key in ascending order the list had no room for. */
-  private listFullAt: number | undefined;
-  private readonly keysInMemory: number;
+  /**
+   * Keys in strictly ascending order cannot repeat, so while they are (most exports are sorted
+   * by id) none is remembered; the first key out of order leaves every duplicate to the
+   * database (a hash of the staged keys), so memory stays flat whatever the file's size.
+   */
+  private readonly order = new KeyOrder();
   private readonly zonesInMemory: number;
   private readonly resolve = fastWallClockResolver();
-  private pending: Pending = { lines: new CopyText(), lineProblems: [], rows: [] };
+  private pending: Pending = { lines: new CopyText(), rows: [] };
   /** Common rows straight to COPY text (PostgreSQL), set once the libraries' zones are known. */
   private encode: RowEncoder | undefined;
   private rowsRead = 0;
@@ -160,7 +148,6 @@ class Import {
     this.skipBadRows = options.skipBadRows ?? false;
     this.bulkRows = options.bulkRows ?? BULK_ROWS;
     this.batchRows = Math.min(options.batchRows ?? session.batchSize, session.batchSize);
-    this.keysInMemory = options.keysInMemory ?? KEYS_IN_MEMORY;
     this.zonesInMemory = options.zonesInMemory ?? ZONES_IN_MEMORY;
   }
 
@@ -229,7 +216,7 @@ class Import {
       now: this.ctx.clock.now(),
       skipBadRows: this.skipBadRows,
       bulkRows: this.bulkRows,
-      duplicatesFrom: this.firstUntracked,
+      duplicatesFrom: this.order.ascending ? undefined : 0,
       maxProblems: MAX_PROBLEMS,
       columnOrder: COLUMNS[this.kind].map((c) => c.name),
       onWriting: () => this.options.onPhase?.('writing'),
@@ -256,22 +243,22 @@ class Import {
     yield* this.source.lines;
   }
 
-  /** Checks that need the whole file so far or a small lookup: duplicate keys, the charge's library. */
+  /** Checks that need the file so far or a small lookup: the order of keys, the charge's library. */
   private check(row: number, values: ParsedRow, problems: Omit<Problem, 'file'>[]): void {
-    const duplicate = this.duplicate(row, values[this.key]);
-    if (duplicate) problems.push({ row, column: this.key, reason: duplicate });
+    const id = values[this.key];
+    if (typeof id === 'string' && this.order.ascending) this.order.next(Buffer.from(id, 'utf8'), 0, Buffer.byteLength(id, 'utf8'));
     this.checkLibrary(row, values, problems);
   }
 
   /** Reads line i of a CSV (see readCells). */
   private readLine(lines: CsvLines, i: number, row: number): boolean | undefined {
-    if (lines.cells[i] === undefined && this.encode?.line(lines.buf, lines.spans[2 * i]!, lines.spans[2 * i + 1]!, row, this.pending.lines)) return this.encoded(row);
+    if (lines.cells[i] === undefined && this.encode?.line(lines.buf, lines.spans[2 * i]!, lines.spans[2 * i + 1]!, row, this.pending.lines)) return this.encoded();
     return this.readCells(lineCells(lines, i), row);
   }
 
   /** Reads a row into the pending batch: whether it is bad, or undefined for no row (a blank line). */
   private readCells(cells: string[], row: number): boolean | undefined {
-    if (this.encode?.cells(cells, row, this.pending.lines)) return this.encoded(row);
+    if (this.encode?.cells(cells, row, this.pending.lines)) return this.encoded();
     const parsed = parseRow(this.header, cells, row);
     if (!parsed) return undefined;
     this.check(row, parsed.values, parsed.problems);
@@ -279,41 +266,10 @@ class Import {
     return parsed.problems.length > 0;
   }
 
-  /** The row just encoded: its key checked for a duplicate. */
-  private encoded(row: number): boolean {
-    const duplicate = this.duplicate(row, this.encode!.key());
-    if (duplicate) this.pending.lineProblems.push([row, this.key, duplicate]);
-    return duplicate !== undefined;
-  }
-
-  /** Why the row's key repeats an earlier row's, or undefined. */
-  private duplicate(row: number, id: CellValue | undefined): string | undefined {
-    if (typeof id !== 'string') return undefined;
-    if (this.ascending) {
-      // Keys in strictly ascending order cannot repeat, so while they are (most ILS exports
-      // are sorted by id) each is only appended to a list, not looked up in a map: hashing
-      // millions of keys costs more than reading them.
-      if (this.lastKey === undefined || id > this.lastKey) {
-        this.lastKey = id;
-        if (this.sortedKeys.length < this.keysInMemory) {
-          this.sortedKeys.push(id);
-          this.sortedRows.push(row);
-        } else this.listFullAt ??= row;
-        return undefined;
-      }
-      // Out of order: from here on every key is looked up, so the list becomes the map, and
-      // keys past a full list are left to the database (a file sorted to its end needs neither).
-      this.ascending = false;
-      this.firstUntracked = this.listFullAt;
-      for (let i = 0; i < this.sortedKeys.length; i++) this.seen.set(this.sortedKeys[i]!, this.sortedRows[i]!);
-      this.sortedKeys = [];
-      this.sortedRows = [];
-    }
-    const firstRow = this.seen.get(id);
-    if (firstRow !== undefined) return `duplicate ${this.key} "${id}" (also on row ${firstRow})`;
-    if (this.seen.size < this.keysInMemory) this.seen.set(id, row);
-    else this.firstUntracked ??= row;
-    return undefined;
+  /** The row just encoded (never bad): its key taken in order. */
+  private encoded(): false {
+    if (this.order.ascending) this.encode!.keyInto(this.order);
+    return false;
   }
 
   private checkLibrary(row: number, values: ParsedRow, problems: Omit<Problem, 'file'>[]): void {
@@ -324,7 +280,7 @@ class Import {
 
   private takePending(): Pending {
     const batch = this.pending;
-    this.pending = { lines: new CopyText(), lineProblems: [], rows: [] };
+    this.pending = { lines: new CopyText(), rows: [] };
     return batch;
   }
 
@@ -335,7 +291,7 @@ class Import {
    */
   private async stage(batch: Pending): Promise<void> {
     const tuples: StageValue[][] = [];
-    const problems: StageValue[][] = batch.lineProblems;
+    const problems: StageValue[][] = [];
     if (batch.rows.length) {
       const zones = this.kind === 'payments' ? await this.patronZones(batch.rows) : this.libraryZones;
       const zoneKey = this.kind === 'payments' ? 'patron_id' : 'library';
