@@ -9,7 +9,7 @@
 // oldest charge first; each charge is an interval too, and an allocation is their overlap.
 import { sql } from 'kysely';
 import type { Executor } from '../context.ts';
-import { CHANGED, changedExisting, clean, estimatedRows, moneySql, type Changes } from './kinds.ts';
+import { CHANGED, clean, estimatedRows, moneySql, type Changes } from './kinds.ts';
 
 /** Staged payments still to be allocated: changed or new, and without problems. */
 const pending = sql`not s.unchanged and ${clean}`;
@@ -27,14 +27,12 @@ const MAX_PASSES = 50;
  * upsert still writes but which moves no money).
  */
 async function keepAllocations(db: Executor, changes: Changes): Promise<void> {
-  // New payments have nothing to keep.
+  // New payments have nothing to keep; findChanges compared the others' money as it read them.
   if (changes.existing === 0) return;
   await sql`
     update import_stage s set unchanged = true
-    from payments p
-    where ${changedExisting('payments', 'p', changes)}
-      and p.id = s.id and p.patron_id = s.patron_id and p.charge_id is not distinct from s.charge_id
-      and p.type = s.type and p.amount_cents = s.amount_cents and p.paid_at = s.paid_at`.execute(db);
+    from ${sql.table(CHANGED)} c
+    where c.key = s.id and c.same_money`.execute(db);
 }
 
 /**

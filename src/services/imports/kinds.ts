@@ -65,6 +65,15 @@ async function flag(db: Executor, column: string, reason: RawBuilder<unknown>, w
 /** Staged rows still free of problems (the staged row is `s`). */
 export const clean = sql`not exists (select 1 from import_problems q where q.row_no = s.row_no)`;
 
+/**
+ * Whether the row of `table` keyed by the staged column exists. A few rows (a re-import's
+ * changed ones) look it up by key (offset 0 keeps the lookup: PostgreSQL's costs would hash
+ * the whole table); many join it whole.
+ */
+function known(table: 'patrons' | 'items', column: string, few: boolean): RawBuilder<unknown> {
+  return sql`exists (select 1 from ${sql.table(table)} k where k.id = s.${sql.ref(column)} ${few ? sql`offset 0` : sql``})`;
+}
+
 /** The reference checks of a kind against the staged rows; returns how many problems they found. */
 export async function checkReferences(db: Executor, kind: ImportKind, few = false): Promise<number> {
   switch (kind) {
@@ -79,15 +88,15 @@ export async function checkReferences(db: Executor, kind: ImportKind, few = fals
     case 'patrons':
       return flag(db, 'home_library', sql`format('unknown library "%s"', s.home_library)`, sql`s.home_library is not null and not exists (select 1 from libraries l where l.code = s.home_library)`);
     case 'items':
-      return flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not exists (select 1 from patrons p where p.id = s.patron_id)`);
+      return flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not ${known('patrons', 'patron_id', few)}`);
     case 'charges': {
-      let n = await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not exists (select 1 from patrons p where p.id = s.patron_id)`);
-      n += await flag(db, 'item_id', sql`format('unknown item "%s"', s.item_id)`, sql`s.item_id is not null and not exists (select 1 from items i where i.id = s.item_id)`);
+      let n = await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not ${known('patrons', 'patron_id', few)}`);
+      n += await flag(db, 'item_id', sql`format('unknown item "%s"', s.item_id)`, sql`s.item_id is not null and not ${known('items', 'item_id', few)}`);
       // A re-imported charge may not drop below what was already paid against it, nor move away
-      // from the patron who paid: both read the charge as it is, in one join.
-      // A few changed rows (a re-import's) look their charges up by key, as payments do below.
+      // from the patron who paid: both read the charge as it is, in one join. A few changed rows
+      // (a re-import's) take it from findChanges, which read it beside them.
       const stored = few
-        ? sql`join lateral (select x.paid_cents, x.patron_id from charges x where x.id = s.id offset 0) c on true`
+        ? sql`join (select x.key as id, x.paid_cents, x.paid_by as patron_id from ${sql.table(CHANGED)} x where not x.new) c on c.id = s.id`
         : sql`join charges c on c.id = s.id`;
       const r = await sql`
         with paid as materialized (
@@ -104,7 +113,7 @@ export async function checkReferences(db: Executor, kind: ImportKind, few = fals
       return n + Number(r.numAffectedRows ?? 0);
     }
     case 'payments': {
-      const n = await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not exists (select 1 from patrons p where p.id = s.patron_id)`);
+      const n = await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not ${known('patrons', 'patron_id', few)}`);
       // The charge a payment names must exist and be its payer's: one join reads both. A few
       // rows (the changed ones of a re-import) look their charges up by key (offset 0 keeps
       // the lookup): priced by PostgreSQL's defaults, a hash join read every charge instead.
@@ -280,8 +289,8 @@ export const CHANGED = 'import_changed';
  * where PostgreSQL's default costs hash the whole table to find a few thousand rows (and, with a
  * join to the keys, nested-loop over them); with many, the changed keys are joined as they are.
  */
-export function changedExisting(table: BulkTable, alias: string, changes: Changes): RawBuilder<unknown> {
-  const key = keyColumn(table as ImportKind);
+function changedExisting(table: ImportKind, alias: string, changes: Changes): RawBuilder<unknown> {
+  const key = keyColumn(table);
   const keys = sql`select c.key from ${sql.table(CHANGED)} c where not c.new`;
   if (!changes.few) return sql`s.${sql.ref(key)} in (${keys})`;
   return sql`${sql.ref(`${alias}.${key}`)} = any(array(${keys}))`;
@@ -308,9 +317,18 @@ export async function findChanges(db: Executor, kind: ImportKind, present: Reado
   const key = sql.ref(keyColumn(kind));
   const any = await sql<{ any: boolean }>`select exists (select 1 from ${sql.table(kind)}) as any`.execute(db);
   if (!any.rows[0]?.any) return { rows: staged, listed: false, existing: 0 };
+  // Each changed row's place in the stage (tid), so a few can be set apart without reading the
+  // stage again; a charge's paid amount and payer as they are, for its checks (checkReferences).
+  // A payment's money as stored: whether it moves as before (keepAllocations).
+  const extra =
+    kind === 'charges'
+      ? sql`, t.paid_cents, t.patron_id as paid_by`
+      : kind === 'payments'
+        ? sql`, coalesce(t.patron_id = s.patron_id and t.charge_id is not distinct from s.charge_id and t.type = s.type and t.amount_cents = s.amount_cents and t.paid_at = s.paid_at, false) as same_money`
+        : sql``;
   await sql`
     create temp table ${sql.table(CHANGED)} on commit drop as
-    select s.${key} as key, t.${key} is null as new
+    select s.${key} as key, t.${key} is null as new, s.ctid as tid ${extra}
     from import_stage s left join ${sql.table(kind)} t on t.${key} = s.${key}
     where t.${key} is null or ${differs(kind, present)}`.execute(db);
   await sql`analyze ${sql.table(CHANGED)}`.execute(db);

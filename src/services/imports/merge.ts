@@ -117,7 +117,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   // was written, so the checks, the allocation and the upsert see only new and changed rows.
   const changes = await findChanges(db, kind, options.present, staged);
   const aside = changes.listed && changes.rows < staged;
-  if (aside) await setAsideUnchanged(db, kind);
+  if (aside) await setAsideUnchanged(db, kind, changes.rows * 20 < staged);
   else if (!early) await analyzeStage(db, kind);
   // The changed rows of a re-import, when they are a small share of the table: looked up by key.
   const few = aside && changes.rows * 20 < (await estimatedRows(db, kind));
@@ -166,12 +166,15 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
  * and changed ones (and any without a key, which a check names), the whole stage waits under
  * another name for putBackUnchanged, since a sync reads its staged rows again after the merge.
  */
-async function setAsideUnchanged(db: Executor, kind: ImportKind): Promise<void> {
+async function setAsideUnchanged(db: Executor, kind: ImportKind, few: boolean): Promise<void> {
   const key = sql.ref(`s.${keyColumn(kind)}`);
   await sql`alter table import_stage rename to import_stage_all`.execute(db);
-  await sql`
-    create temp table import_stage on commit drop as
-    select s.* from import_stage_all s where ${key} is null or ${key} in (select c.key from ${sql.table(CHANGED)} c)`.execute(db);
+  // A few rows are fetched where findChanges saw them (the stage is not written in between),
+  // not found by reading the whole stage again. Rows without a key are among them (new).
+  const where = few
+    ? sql`s.ctid = any(array(select c.tid from ${sql.table(CHANGED)} c))`
+    : sql`${key} is null or ${key} in (select c.key from ${sql.table(CHANGED)} c)`;
+  await sql`create temp table import_stage on commit drop as select s.* from import_stage_all s where ${where}`.execute(db);
   await analyzeStage(db, kind);
 }
 
