@@ -36,14 +36,14 @@ function csv(name: string, lines: string[]): string {
 const TABLES = ['charges', 'payments', 'allocations'];
 
 /** Every index and constraint of the tables a charges or payments import writes. */
-async function schemaOf(): Promise<{ indexes: string[]; constraints: string[] }> {
+async function schemaOf(db = t, tables = TABLES): Promise<{ indexes: string[]; constraints: string[] }> {
   const indexes = await sql<{ d: string }>`
     select i.relname || ': ' || pg_get_indexdef(x.indexrelid) || case when x.indisvalid then '' else ' INVALID' end as d
     from pg_index x join pg_class i on i.oid = x.indexrelid
-    where x.indrelid = any(${TABLES}::regclass[]) order by 1`.execute(t.db);
+    where x.indrelid = any(${tables}::regclass[]) order by 1`.execute(db.db);
   const constraints = await sql<{ d: string }>`
     select conname || ': ' || pg_get_constraintdef(oid) || case when convalidated then '' else ' NOT VALID' end as d
-    from pg_constraint where conrelid = any(${TABLES}::regclass[]) order by 1`.execute(t.db);
+    from pg_constraint where conrelid = any(${tables}::regclass[]) order by 1`.execute(db.db);
   return { indexes: indexes.rows.map((r) => r.d), constraints: constraints.rows.map((r) => r.d) };
 }
 
@@ -143,6 +143,46 @@ describe('bulk loads', () => {
     expect(await schemaOf()).toEqual(before);
     const written = await sql<{ n: number }>`select count(*)::int as n from charges where id like 'X%'`.execute(t.db);
     expect(written.rows[0]!.n).toBe(0);
+  });
+});
+
+describe('a first load into an empty table', () => {
+  let f: TestDatabase;
+  const fctx = (): Context => ({ database: f, clock: fixedClock('2015-06-01T12:00:00Z'), actor: 'test' });
+  const ALL = ['libraries', 'patrons', 'items', 'charges', 'payments', 'allocations', 'exclusions', 'referrals'];
+  beforeAll(async () => {
+    f = await freshDatabase();
+    await importFile(fctx(), 'libraries', csv('f-libraries.csv', ['code,name,time_zone', 'FLIB,Branch,America/Chicago']));
+  });
+  afterAll(async () => {
+    await f.dispose();
+  });
+  /** A constraint's identity: one dropped and added back is a new one. */
+  const constraintOid = async (table: string, name: string) =>
+    (await sql<{ oid: number }>`select oid::int as oid from pg_constraint where conrelid = ${table}::regclass and conname = ${name}`.execute(f.db)).rows[0]?.oid;
+
+  it("builds its primary key once after the rows, with the keys that reference it from empty tables, exactly as they were and in force", async () => {
+    const before = await schemaOf(f, ALL);
+    const [key, fromItems] = [await constraintOid('patrons', 'patrons_pkey'), await constraintOid('items', 'items_patron_id_fkey')];
+    const patrons = ['id,home_library,ptype', ...Array.from({ length: 30 }, (_, i) => `FP${i},FLIB,1`)];
+    expect((await importFile(fctx(), 'patrons', csv('f-patrons.csv', patrons), { bulkRows: 1 })).inserted).toBe(30);
+    expect(await schemaOf(f, ALL)).toEqual(before);
+    expect(await constraintOid('patrons', 'patrons_pkey')).not.toBe(key);
+    expect(await constraintOid('items', 'items_patron_id_fkey')).not.toBe(fromItems);
+    await expect(sql`insert into patrons (id, home_library, ptype) values ('FP3', 'FLIB', '1')`.execute(f.db)).rejects.toThrow(/patrons_pkey/);
+    await expect(sql`insert into items (id, status, patron_id) values ('FI0', 'available', 'NOBODY')`.execute(f.db)).rejects.toThrow(/items_patron_id_fkey/);
+  });
+
+  it('keeps the primary key in place while a table that references it has rows', async () => {
+    const charges = ['id,patron_id,library,reason,amount,assessed_at', ...Array.from({ length: 30 }, (_, i) => `FC${i},FP${i},FLIB,overdue,2.00,2015-03-01T12:00:00`)];
+    expect((await importFile(fctx(), 'charges', csv('f-charges.csv', charges), { bulkRows: 1 })).inserted).toBe(30);
+    const before = await schemaOf(f, ALL);
+    // Items are empty, but charges (which reference them) are not: their key is not dropped.
+    const key = await constraintOid('items', 'items_pkey');
+    const items = ['id,status,patron_id', ...Array.from({ length: 30 }, (_, i) => `FI${i},checked_out,FP${i}`)];
+    expect((await importFile(fctx(), 'items', csv('f-items.csv', items), { bulkRows: 1 })).inserted).toBe(30);
+    expect(await constraintOid('items', 'items_pkey')).toBe(key);
+    expect(await schemaOf(f, ALL)).toEqual(before);
   });
 });
 

@@ -394,21 +394,34 @@ export async function dropIndexes(db: Executor, kind: BulkTable): Promise<string
 }
 
 /**
- * When most of a table's rows are about to get a new version (a first load of payments pays
- * most charges), its primary key's index would take a random insertion for each: while no
- * foreign key references the table (a bulk load has dropped those of payments and
- * allocations), the key is dropped too and added back once, like the other indexes. Returns
- * the statement that adds it back (for restoreIndexes), or none.
+ * A primary key takes a random insertion for each new row or row version; when most of a
+ * table's rows are about to be written (a first load into it, or a first load of payments,
+ * which pays most charges), the key is dropped and added back once, like the other indexes.
+ * A foreign key that references the table from an empty table (the tables loaded after it, on
+ * a first load) is dropped with it and added back after it, validating nothing; one from a
+ * table with rows keeps the key in place. Returns the statements that add them back, key
+ * first (for restoreIndexes), or none.
  */
 export async function dropPrimaryKey(db: Executor, table: BulkTable): Promise<string[]> {
   const r = await sql<{ name: string; definition: string }>`
     select k.conname as name, pg_get_constraintdef(k.oid) as definition from pg_constraint k
-    where k.conrelid = ${table}::regclass and k.contype = 'p'
-      and not exists (select 1 from pg_constraint f where f.confrelid = k.conrelid and f.contype = 'f')`.execute(db);
+    where k.conrelid = ${table}::regclass and k.contype = 'p'`.execute(db);
   const key = r.rows[0];
   if (!key) return [];
+  const referencing = await sql<{ name: string; definition: string; source: string }>`
+    select f.conname as name, pg_get_constraintdef(f.oid) as definition, f.conrelid::regclass::text as source
+    from pg_constraint f where f.confrelid = ${table}::regclass and f.contype = 'f' order by 3, 1`.execute(db);
+  for (const f of referencing.rows) {
+    const any = await sql<{ any: boolean }>`select exists (select 1 from ${sql.raw(f.source)}) as any`.execute(db);
+    if (any.rows[0]?.any !== false) return [];
+  }
+  for (const f of referencing.rows) await sql`alter table ${sql.raw(f.source)} drop constraint ${sql.ref(f.name)}`.execute(db);
   await sql`alter table ${sql.table(table)} drop constraint ${sql.ref(key.name)}`.execute(db);
-  return [`alter table "${table}" add constraint "${key.name.replace(/"/g, '""')}" ${key.definition}`];
+  const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+  return [
+    `alter table ${ident(table)} add constraint ${ident(key.name)} ${key.definition}`,
+    ...referencing.rows.map((f) => `alter table ${f.source} add constraint ${ident(f.name)} ${f.definition}`),
+  ];
 }
 
 export async function restoreIndexes(db: Executor, definitions: readonly string[]): Promise<void> {

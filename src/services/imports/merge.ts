@@ -142,7 +142,8 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const allocating = kind === 'payments';
   const keys = bulk ? await dropForeignKeys(db, kind) : [];
   const allocationKeys = bulk && allocating ? await dropForeignKeys(db, 'allocations') : [];
-  const indexes = bulk ? await dropIndexes(db, kind) : [];
+  // Into an empty table (nothing listed as changed: every row is new), the primary key too.
+  const indexes = bulk ? [...(await dropIndexes(db, kind)), ...(changes.listed ? [] : await dropPrimaryKey(db, kind))] : [];
   const { inserted, updated } = await upsert(db, kind, options.present, options.now, changes);
   const kept = options.keep && (keys.length || indexes.length) ? { table: kind, foreignKeys: keys, indexes } : undefined;
   if (!kept) await restoreIndexes(db, indexes);
