@@ -281,6 +281,15 @@ describe('sizes', () => {
     expect((err as ValidationError).problems.map((p) => `${p.row} ${p.reason}`)).toEqual(expected);
   });
 
+  it('record numbers in numeric order count as sorted too, and a number repeated after them is still found', async () => {
+    const ids = [...Array.from({ length: 12 }, (_, i) => String(i + 1)), '3', '30', '11'];
+    const path = file('.csv', ['id,home_library,ptype', ...ids.map((id) => `${id},MAIN,1`)].join('\n'));
+    cases++;
+    const err = await importFile(ctx(), 'patrons', path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).problems.map((p) => `${p.row} ${p.reason}`)).toEqual(['14 duplicate id "3" (also on row 4)', '16 duplicate id "11" (also on row 12)']);
+  });
+
   describe('a 1 GB file, written to disk in pieces, never held in memory', () => {
     const big = join(dir, 'gigabyte.csv');
     const GB = 1024 ** 3;

@@ -115,6 +115,28 @@ function written(encode: (out: CopyText) => boolean): string | undefined {
   return text.slice(0, -1);
 }
 
+describe('KeyOrder', () => {
+  const ascending = (keys: string[]) => {
+    const order = new KeyOrder();
+    for (const k of keys) order.next(Buffer.from(`,${k},`), 1, 1 + Buffer.byteLength(k));
+    return order.ascending;
+  };
+  it('holds while keys rise in byte order, or in length and then byte order (record numbers)', () => {
+    expect(ascending(['a1', 'a2', 'b', 'é'])).toBe(true);
+    expect(ascending(['8', '9', '10', '11', '100'])).toBe(true);
+    // One order broken, the other held.
+    expect(ascending(['b', 'aa', 'ab'])).toBe(true);
+    expect(ascending(['a', 'b', 'ba', 'c'])).toBe(true);
+  });
+  it('breaks at a key repeated or out of both orders, and stays broken', () => {
+    expect(ascending(['9', '10', '10'])).toBe(false);
+    expect(ascending(['a', 'a'])).toBe(false);
+    expect(ascending(['10', '9', '100'])).toBe(false);
+    expect(ascending(['b', 'aa', 'c'])).toBe(false);
+    expect(ascending(['2', '1', '3', '4'])).toBe(false);
+  });
+});
+
 describe('rowEncoder', () => {
   for (const kind of ['patrons', 'items', 'charges', 'payments'] as const) {
     it(`${kind}: every row it encodes, parseRow stages the same, without problems`, () => {

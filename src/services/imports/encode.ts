@@ -26,20 +26,29 @@ export interface RowEncoder {
 }
 
 /**
- * Whether a file's keys so far came in strictly ascending byte order (UTF-8, so code point
- * order): while they do, none can repeat. Holds one key, never the file's.
+ * Whether a file's keys so far came in strictly ascending order: while they do, none can repeat.
+ * Two orders are followed at once, and either will do: byte order (UTF-8, so code point order),
+ * and shorter keys first, then byte order, which is the numeric order of numbers without leading
+ * zeros (an ILS's record numbers: 9 before 10). Holds one key, never the file's.
  */
 export class KeyOrder {
   ascending = true;
+  private bytewise = true;
+  private byLength = true;
   private last = Buffer.alloc(256);
   private length = -1;
 
   /** Takes the next key, src[start, end). */
   next(src: Buffer, start: number, end: number): void {
     const n = end - start;
-    if (this.length >= 0 && !greater(src, start, n, this.last, this.length)) {
-      this.ascending = false;
-      return;
+    if (this.length >= 0) {
+      const after = greater(src, start, n, this.last, this.length);
+      this.bytewise &&= after;
+      this.byLength &&= n > this.length || (n === this.length && after);
+      if (!this.bytewise && !this.byLength) {
+        this.ascending = false;
+        return;
+      }
     }
     if (this.last.length < n) this.last = Buffer.alloc(2 * n);
     src.copy(this.last, 0, start, end);
