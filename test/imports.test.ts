@@ -379,7 +379,7 @@ describe('bulk loads', () => {
 
 describe('payments staged by a connector, each naming the charge the ILS applied it to', () => {
   /** Stages payments as a sync does and merges them; returns the problems, or [] when written. */
-  async function mergeNamed(rows: [row: number, id: string, charge: string, cents: number][]): Promise<string[]> {
+  async function mergeNamed(rows: [row: number, id: string, charge: string, cents: number][], bulkRows = 1_000_000): Promise<string[]> {
     const columns = ['row_no', 'id', 'patron_id', 'charge_id', 'type', 'method', 'amount_cents', 'paid_at'];
     return withImportSession(t, async (session) => {
       await createStaging(session.db, 'payments');
@@ -387,7 +387,7 @@ describe('payments staged by a connector, each naming the charge the ILS applied
       const r = await mergeStaged(session.db, 'payments', {
         present: new Set(COLUMNS.payments.map((c) => c.name)),
         now: new Date('2015-06-01T12:00:00Z'),
-        bulkRows: 1_000_000,
+        bulkRows,
         duplicatesFrom: 0,
         namedPayments: true,
         columnOrder: COLUMNS.payments.map((c) => c.name),
@@ -407,12 +407,33 @@ describe('payments staged by a connector, each naming the charge the ILS applied
       '2 amount: payments of 4.50 on charge "NC1" exceed what is left of it (4.00)',
       '4 amount: payments of 4.50 on charge "NC1" exceed what is left of it (4.00)',
     ]);
+    // Nothing of the refused merge stays (its payments are checked once written, then taken back).
+    const kept = await sql<{ nc1: number; nc2: number; n: number }>`
+      select (select paid_cents from charges where id = 'NC1')::int as nc1, (select paid_cents from charges where id = 'NC2')::int as nc2,
+             (select count(*) from payments where id in ('NY2', 'NY3', 'NY4'))::int as n`.execute(t.db);
+    expect(kept.rows[0]).toEqual({ nc1: 100, nc2: 0, n: 0 });
+    // The same as a bulk load, which drops keys and indexes before writing: taken back too.
+    const keys = async () => (await sql<{ n: number }>`select count(*)::int as n from pg_constraint where conrelid = any(array['charges', 'payments', 'allocations']::regclass[])`.execute(t.db)).rows[0]!.n;
+    const before = await keys();
+    expect(await mergeNamed([[2, 'NY2', 'NC1', 300], [3, 'NY3', 'NC2', 300], [4, 'NY4', 'NC1', 150]], 1)).toHaveLength(2);
+    expect(await keys()).toBe(before);
+    expect((await sql<{ n: number }>`select count(*)::int as n from payments where id in ('NY2', 'NY3', 'NY4')`.execute(t.db)).rows[0]!.n).toBe(0);
     expect(await mergeNamed([[2, 'NY2', 'NC1', 300], [3, 'NY3', 'NC2', 300], [4, 'NY4', 'NC1', 100]])).toEqual([]);
     const paid = await sql<{ id: string; paid_cents: number }>`select id, paid_cents from charges where id like 'NC%' order by id`.execute(t.db);
     expect(paid.rows).toEqual([
       { id: 'NC1', paid_cents: 500 },
       { id: 'NC2', paid_cents: 300 },
     ]);
+  });
+
+  it('a few changed among many: the charges of the changed ones are looked up, one paid beyond its amount refused', async () => {
+    await importFile(ctx(), 'charges', csv('n3-charges.csv', ['id,patron_id,library,reason,amount,assessed_at', 'NC3,NP1,NLIB,overdue,1.00,2015-03-03T12:00:00']));
+    const cents: [number, string, string, number][] = Array.from({ length: 40 }, (_, i) => [10 + i, `NZ${10 + i}`, 'NC3', 1]);
+    expect(await mergeNamed(cents)).toEqual([]);
+    await sql`analyze payments`.execute(t.db);
+    expect(await mergeNamed([...cents, [60, 'NZ60', 'NC3', 100]])).toEqual(['60 amount: payments of 1.00 on charge "NC3" exceed what is left of it (0.60)']);
+    const paid = await sql<{ paid_cents: number }>`select paid_cents from charges where id = 'NC3'`.execute(t.db);
+    expect(paid.rows[0]!.paid_cents).toBe(40);
   });
 });
 

@@ -74,34 +74,42 @@ export async function allocatePayments(db: Executor, skipBadRows: boolean, chang
 
 /**
  * The allocations of payments that each name their charge and were made to fit, as an ILS
- * connector stages them (the ILS itself applied them): each goes to its charge whole. One
- * set-based check still refuses any that would pay a charge beyond its amount, on every row
- * of that charge, so nothing can over-allocate.
+ * connector stages them (the ILS itself applied them): each goes to its charge whole. That none
+ * pays a charge beyond its amount is checked once they are written (refuseOverpaidCharges).
  */
 export async function allocateNamedPayments(db: Executor, changes: Changes): Promise<void> {
   await keepAllocations(db, changes);
   if (changes.existing) await sql`delete from allocations a using import_stage s where a.payment_id = s.id and ${reallocated}`.execute(db);
-  // Each charge's staged total by hashing, not a window over every staged row sorted by charge;
-  // only the rows of a charge paid beyond its amount are read again to be named.
+  await createAllocationTable(db);
   await sql`
+    insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
+    select s.id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`.execute(db);
+}
+
+/**
+ * After allocateNamedPayments' allocations are written: every row of a charge they paid beyond
+ * its amount is a problem (the caller takes the writes back). The allocations' triggers have
+ * summed them into paid_cents already, so this reads charges once for any paid beyond their
+ * amount (usually none; a few changed rows' charges are looked up by key) instead of summing
+ * every staged payment per charge first. Returns whether there were any.
+ */
+export async function refuseOverpaidCharges(db: Executor, few: boolean): Promise<boolean> {
+  const overpaid = await sql<{ id: string }>`
+    select c.id from charges c
+    where c.paid_cents > c.amount_cents ${few ? sql`and c.id in (select a.charge_id from import_alloc a)` : sql``}`.execute(db);
+  if (overpaid.rows.length === 0) return false;
+  const ids = overpaid.rows.map((r) => r.id);
+  const r = await sql`
     with over as (
-      select t.charge_id, t.staged, greatest(c.amount_cents - c.paid_cents, 0) as left_cents
-      from (
-        select s.charge_id, sum(s.amount_cents) as staged
-        from import_stage s where ${pending} and s.charge_id is not null
-        group by s.charge_id
-      ) t
+      select c.id as charge_id, t.staged, greatest(c.amount_cents - (c.paid_cents - t.staged), 0) as left_cents
+      from (select a.charge_id, sum(a.amount_cents) as staged from import_alloc a where a.charge_id = any(${ids}::text[]) group by a.charge_id) t
       join charges c on c.id = t.charge_id
-      where c.paid_cents + t.staged > c.amount_cents
     )
     insert into import_problems (row_no, col, reason)
     select s.row_no, 'amount', format('payments of %s on charge "%s" exceed what is left of it (%s)', ${moneySql(sql.ref('o.staged'))}, o.charge_id, ${moneySql(sql.ref('o.left_cents'))})
     from over o join import_stage s on s.charge_id = o.charge_id
     where ${pending}`.execute(db);
-  await createAllocationTable(db);
-  await sql`
-    insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
-    select s.id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`.execute(db);
+  return Number(r.numAffectedRows ?? 0) > 0;
 }
 
 /** The allocations about to be written (writeAllocations): empty until planned. */

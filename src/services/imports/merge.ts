@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import type { ImportKind } from '../../domain/import-formats.ts';
 import type { Executor } from '../context.ts';
-import { allocateNamedPayments, allocatePayments, paysManyCharges, writeAllocations } from './allocate.ts';
+import { allocateNamedPayments, allocatePayments, paysManyCharges, refuseOverpaidCharges, writeAllocations } from './allocate.ts';
 import {
   CHANGED,
   checkReferences,
@@ -58,7 +58,11 @@ export interface MergeOptions {
   onWriting?: () => void;
   /** The source of the rows: an ILS connector's id, or null for CSV imports. Rows of another source's library are refused. */
   connectorId?: number | null;
-  /** Payments each name their charge and were applied by the source itself (an ILS): allocated whole, checked not to overpay. */
+  /**
+   * Payments each name their charge and were applied by the source itself (an ILS): allocated
+   * whole, and checked not to overpay once written (any charge paid beyond its amount takes the
+   * whole merge back; no bad row is skipped).
+   */
   namedPayments?: boolean;
   /**
    * A bulk load leaves its kind's foreign keys and indexes dropped and adds them here, for the
@@ -137,6 +141,10 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   if (counts.rows) await dropBadRows(db);
 
   options.onWriting?.();
+  // Payments a source applied itself are checked for over-payment once written (see
+  // refuseOverpaidCharges); if any charge was paid beyond its amount, the writes are taken back.
+  const named = kind === 'payments' && options.namedPayments === true;
+  if (named) await sql`savepoint named_payments`.execute(db);
   const bulk = await isBulkLoad(db, kind, changes.rows, options.bulkRows);
   // A bulk load of payments is one of their allocations too, which have keys and indexes of their own.
   const allocating = kind === 'payments';
@@ -153,6 +161,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
     // indexes, its primary key's too: when many charges are paid, one rebuild costs less.
     const chargeIndexes = bulk && (await paysManyCharges(db)) ? [...(await dropIndexes(db, 'charges')), ...(await dropPrimaryKey(db, 'charges'))] : [];
     await writeAllocations(db);
+    if (named && (await refuseOverpaidCharges(db, few))) return takenBack(db, options, aside);
     await restoreIndexes(db, [...allocationIndexes, ...chargeIndexes]);
   }
   if (kept) options.keep?.push(kept);
@@ -160,6 +169,15 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   await restoreForeignKeys(db, 'allocations', allocationKeys);
   if (aside) await putBackUnchanged(db);
   return { inserted, updated, unchanged: good - inserted - updated, skipped: counts.rows, problems, problemCount: counts.problems };
+}
+
+/** Takes back the writes of a merge whose problems were found once written (named payments), and returns them. */
+async function takenBack(db: Executor, options: MergeOptions, aside: boolean): Promise<MergeResult> {
+  const counts = await problemCounts(db);
+  const problems = (await firstProblems(db, options.columnOrder, options.maxProblems ?? 1000)).map((p) => ({ row: p.row_no, column: p.col, reason: p.reason }));
+  await sql`rollback to savepoint named_payments`.execute(db);
+  if (aside) await putBackUnchanged(db);
+  return { inserted: 0, updated: 0, unchanged: 0, skipped: 0, problems, problemCount: counts.problems };
 }
 
 /**
