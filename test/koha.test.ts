@@ -133,6 +133,11 @@ describe('full sync', () => {
       from charges c order by c.id`.execute(t.db);
     expect(paid.rows.map((c) => c.paid_cents)).toEqual(paid.rows.map((c) => Number(c.allocated)));
     expect(paid.rows.reduce((sum, c) => sum + c.paid_cents, 0)).toBe(1200 + 250);
+    // Each charge was written once, with what Koha's payments pay of it: no version of a charge is
+    // newer than the payments (cmin numbers the sync transaction's commands in order).
+    const versions = await sql<{ charges: number; payments: number }>`
+      select (select max(cmin::text::int) from charges) as charges, (select min(cmin::text::int) from payments) as payments`.execute(t.db);
+    expect(versions.rows[0]!.charges).toBeLessThan(versions.rows[0]!.payments);
     await expectLedgerAgrees();
     // The keys are in force again.
     await expect(sql`insert into charges (id, patron_id, library, reason, amount_cents, assessed_at, assessed_on) values ('x', 'nobody', 'CPL', 'manual', 1, now(), current_date)`.execute(t.db)).rejects.toThrow(/charges_patron_id_fkey/);

@@ -13,7 +13,7 @@ import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { loadConnector, withIlsSession } from './connectors.ts';
 import { STAGE, createProblemsTable, createStageTable, stageColumns } from './imports/kinds.ts';
-import { dropStaging, mergeStaged, restoreKept, type Kept } from './imports/merge.ts';
+import { dropStaging, mergeStaged, restoreKept, type Kept, type MergeOptions } from './imports/merge.ts';
 import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
 
 export const SYNC_PHASES = ['reading', 'libraries', 'patrons', 'items', 'charges', 'payments', 'finishing'] as const;
@@ -450,9 +450,12 @@ class Merge {
     const stalePayments = first ? 0 : await this.removeStalePayments();
     // The payments update the paid_cents of the charges a bulk load has just inserted: their keys and indexes wait for them.
     const kept: Kept[] = [];
-    const charges = await this.merge('charges', kept);
+    // Into empty tables (a first sync, no CSV member's ledger either), each charge is written
+    // with what the ILS's payments pay of it, not given a second row version when they arrive.
+    const counted = (await this.empty('charges')) && (await this.empty('payments'));
+    const charges = await this.merge('charges', kept, counted ? { paidFrom: SYNC_TABLE.payments } : {});
     this.onPhase?.('payments');
-    const payments = await this.merge('payments');
+    const payments = await this.merge('payments', undefined, { paidCounted: counted });
     await restoreKept(db, kept);
     const removedCharges = first ? 0 : await this.removeVanishedCharges();
     const deletedPatrons = await this.excludeDeleted();
@@ -500,7 +503,12 @@ class Merge {
     );
   }
 
-  private async merge(kind: ImportKind, keep?: Kept[]): Promise<number> {
+  private async empty(table: 'charges' | 'payments'): Promise<boolean> {
+    const r = await sql<{ any: boolean }>`select exists (select 1 from ${sql.table(table)}) as any`.execute(this.db);
+    return r.rows[0]?.any === false;
+  }
+
+  private async merge(kind: ImportKind, keep?: Kept[], paid: Pick<MergeOptions, 'paidFrom' | 'paidCounted'> = {}): Promise<number> {
     const db = this.db;
     // The sync table is the staging table, lent under import_stage's name: its rows are not
     // copied again, and what the merge marks on them (unchanged payments) is all it changes.
@@ -515,6 +523,7 @@ class Merge {
       namedPayments: true,
       columnOrder: COLUMNS[kind].map((c) => c.name),
       keep,
+      ...paid,
     });
     await sql`alter table ${sql.table(STAGE)} rename to ${sql.table(SYNC_TABLE[kind])}`.execute(db);
     await dropStaging(db);

@@ -224,12 +224,24 @@ async function planAllocations(db: Executor): Promise<void> {
       and ch.c_start < pay.p_start + pay.amount_cents and pay.p_start < ch.c_start + ch.left_cents`.execute(db);
 }
 
-/** After the payments themselves are written: their new allocations. */
-export async function writeAllocations(db: Executor): Promise<void> {
-  await sql`
+/**
+ * After the payments themselves are written: their new allocations. `counted`: their charges
+ * were written with what these pay of them (a first sync, see MergeOptions.paidFrom), so the
+ * triggers leave paid_cents alone for this one statement; that every staged payment naming a
+ * charge is among them is checked (it always is: any other would have been a problem, and
+ * the whole merge refused).
+ */
+export async function writeAllocations(db: Executor, counted = false): Promise<void> {
+  if (counted) await sql`select set_config('arrears.paid_counted', 'on', true)`.execute(db);
+  const r = await sql`
     insert into allocations (payment_id, charge_id, patron_id, amount_cents)
     select payment_id, charge_id, patron_id, amount_cents from import_alloc
     where payment_id in (select id from import_stage)`.execute(db);
+  if (!counted) return;
+  await sql`select set_config('arrears.paid_counted', 'off', true)`.execute(db);
+  const staged = await sql<{ n: number }>`select count(*)::int as n from import_stage where charge_id is not null`.execute(db);
+  const written = Number(r.numAffectedRows ?? 0);
+  if (written !== staged.rows[0]?.n) throw new Error(`${written} allocations written for ${staged.rows[0]?.n} staged payments naming a charge: paid_cents would not match`);
 }
 
 /** Whether the allocations about to be written pay a quarter of all charges or more (the bulk-load rule, see isBulkLoad). */

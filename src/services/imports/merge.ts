@@ -65,6 +65,15 @@ export interface MergeOptions {
    */
   namedPayments?: boolean;
   /**
+   * Charges into an empty table, with the payments into an empty table after them in the same
+   * transaction (a connector's first sync): the table those payments are staged in, each naming
+   * its charge. Each new charge is written with what they pay of it, so the payments merge
+   * (given paidCounted) gives no charge a second row version.
+   */
+  paidFrom?: string;
+  /** Payments whose charges were written with what they pay (paidFrom): their allocations leave paid_cents as it is. */
+  paidCounted?: boolean;
+  /**
    * A bulk load leaves its kind's foreign keys and indexes dropped and adds them here, for the
    * caller to put back once (restoreKept) after its next merges in the same transaction. A row
    * updated by the transaction that inserted it has its foreign keys checked again, one row at
@@ -152,15 +161,16 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const allocationKeys = bulk && allocating ? await dropForeignKeys(db, 'allocations') : [];
   // Into an empty table (nothing listed as changed: every row is new), the primary key too.
   const indexes = bulk ? [...(await dropIndexes(db, kind)), ...(changes.listed ? [] : await dropPrimaryKey(db, kind))] : [];
-  const { inserted, updated } = await upsert(db, kind, options.present, options.now, changes);
+  const { inserted, updated } = await upsert(db, kind, options.present, options.now, changes, kind === 'charges' ? options.paidFrom : undefined);
   const kept = options.keep && (keys.length || indexes.length) ? { table: kind, foreignKeys: keys, indexes } : undefined;
   if (!kept) await restoreIndexes(db, indexes);
   if (allocating) {
     const allocationIndexes = bulk ? await dropIndexes(db, 'allocations') : [];
     // Paying a charge gives it a new row version (paid_cents), so a new entry in each of its
     // indexes, its primary key's too: when many charges are paid, one rebuild costs less.
-    const chargeIndexes = bulk && (await paysManyCharges(db)) ? [...(await dropIndexes(db, 'charges')), ...(await dropPrimaryKey(db, 'charges'))] : [];
-    await writeAllocations(db);
+    const counted = options.paidCounted === true;
+    const chargeIndexes = bulk && !counted && (await paysManyCharges(db)) ? [...(await dropIndexes(db, 'charges')), ...(await dropPrimaryKey(db, 'charges'))] : [];
+    await writeAllocations(db, counted);
     if (named && (await refuseOverpaidCharges(db, few))) return takenBack(db, options, aside);
     await restoreIndexes(db, [...allocationIndexes, ...chargeIndexes]);
   }
