@@ -165,7 +165,8 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const kept = options.keep && (keys.length || indexes.length) ? { table: kind, foreignKeys: keys, indexes } : undefined;
   if (!kept) await restoreIndexes(db, indexes);
   if (allocating) {
-    const allocationIndexes = bulk ? await dropIndexes(db, 'allocations') : [];
+    // Its primary key too: nothing references allocations, and a bulk load writes most of them.
+    const allocationIndexes = bulk ? [...(await dropIndexes(db, 'allocations')), ...(await dropPrimaryKey(db, 'allocations'))] : [];
     // Paying a charge gives it a new row version (paid_cents), so a new entry in each of its
     // indexes, its primary key's too: when many charges are paid, one rebuild costs less.
     const counted = options.paidCounted === true;
