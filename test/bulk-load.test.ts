@@ -177,6 +177,21 @@ describe('a first load into an empty table', () => {
     await expect(sql`insert into items (id, status, patron_id) values ('FI0', 'available', 'NOBODY')`.execute(f.db)).rejects.toThrow(/items_patron_id_fkey/);
   });
 
+  it('names repeated keys of a file loaded into an empty table, found as its primary key is built, and writes nothing', async () => {
+    const before = await schemaOf(f, ALL);
+    const items = ['id,status,patron_id', 'FI3,available,', 'FI1,available,', 'FI2,checked_out,FP2', 'FI1,lost,', 'FI3,missing,'];
+    for (const bulkRows of [1, 1_000_000]) {
+      const err = await importFile(fctx(), 'items', csv('f-items-twice.csv', items), { bulkRows }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).problems.map((p) => `${p.row} ${p.reason}`)).toEqual(['5 duplicate id "FI1" (also on row 3)', '6 duplicate id "FI3" (also on row 2)']);
+      expect((await sql<{ n: number }>`select count(*)::int as n from items`.execute(f.db)).rows[0]!.n).toBe(0);
+      expect(await schemaOf(f, ALL)).toEqual(before);
+    }
+    // With another problem in the file, every one is named together.
+    const err = await importFile(fctx(), 'items', csv('f-items-bad.csv', [...items, 'FI4,borrowed,']), { bulkRows: 1 }).catch((e: unknown) => e);
+    expect((err as ValidationError).problems.map((p) => `${p.row} ${p.column}`)).toEqual(['5 id', '6 id', '7 status']);
+  });
+
   it('keeps the primary key in place while a table that references it has rows', async () => {
     const charges = ['id,patron_id,library,reason,amount,assessed_at', ...Array.from({ length: 30 }, (_, i) => `FC${i},FP${i},FLIB,overdue,2.00,2015-03-01T12:00:00`)];
     expect((await importFile(fctx(), 'charges', csv('f-charges.csv', charges), { bulkRows: 1 })).inserted).toBe(30);

@@ -28,6 +28,7 @@ import {
   stagedRows,
   upsert,
   type BulkTable,
+  type Changes,
   type ForeignKey,
 } from './kinds.ts';
 
@@ -120,9 +121,16 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   // tables. A re-import of a CSV file into a table that has rows has its stage analyzed once
   // the unchanged rows are set aside (the comparison is a hash join whatever the statistics).
   const connectorId = options.connectorId ?? null;
-  const early = connectorId !== null || options.duplicatesFrom !== undefined || !(await hasRows(db, kind)) || (await anyConnector(db));
+  const skipBadRows = options.skipBadRows ?? false;
+  const empty = !(await hasRows(db, kind));
+  const early = connectorId !== null || options.duplicatesFrom !== undefined || empty || (await anyConnector(db));
   if (early) await analyzeStage(db, kind);
-  if (options.duplicatesFrom !== undefined) await flagDuplicateKeys(db, keyColumn(kind), options.duplicatesFrom);
+  // Into an empty table, repeated keys are found by building its primary key after the rows (the
+  // sort a bulk load makes anyway) instead of hashing every staged key first: only when one
+  // repeats are the writes taken back and the keys named. Not while bad rows are to be skipped
+  // (left out before writing), nor when the caller builds the keys later (keep).
+  const deferred = options.duplicatesFrom !== undefined && empty && !skipBadRows && !options.keep ? options.duplicatesFrom : undefined;
+  if (options.duplicatesFrom !== undefined && deferred === undefined) await flagDuplicateKeys(db, keyColumn(kind), options.duplicatesFrom);
   // Another source's rows are refused even when they would change nothing.
   await checkSource(db, kind, connectorId);
   const staged = options.staged ?? (await stagedRows(db));
@@ -136,20 +144,42 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const few = aside && changes.rows * 20 < (await estimatedRows(db, kind));
   changes.few = few;
   await checkReferences(db, kind, few);
-  const skipBadRows = options.skipBadRows ?? false;
   if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db, changes) : allocatePayments(db, skipBadRows, changes));
+  // A file refused for other problems names its repeated keys with them.
+  if (deferred !== undefined && (await problemCounts(db)).problems) await flagDuplicateKeys(db, keyColumn(kind), deferred);
   const counts = await problemCounts(db);
-  const problems = (await firstProblems(db, options.columnOrder, options.maxProblems ?? 1000)).map((p) => ({ row: p.row_no, column: p.col, reason: p.reason }));
-  const refused = { inserted: 0, updated: 0, unchanged: 0, skipped: 0, problems, problemCount: counts.problems };
-  if (counts.problems && !skipBadRows) {
-    if (aside) await putBackUnchanged(db);
-    return refused;
-  }
+  if (counts.problems && !skipBadRows) return refusedWith(db, options, aside);
   // Unchanged rows are counted among the good ones: bad rows left out, whichever stage holds them.
   const good = counts.rows ? await cleanRows(db, aside ? 'import_stage_all' : STAGE) : staged;
   if (counts.rows) await dropBadRows(db);
+  const problems = await listedProblems(db, options);
 
   options.onWriting?.();
+  if (deferred !== undefined) await sql`savepoint keys_deferred`.execute(db);
+  let written: { inserted: number; updated: number } | undefined;
+  try {
+    written = await write(db, kind, options, changes, few);
+  } catch (err) {
+    if (deferred === undefined || (err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+    await sql`rollback to savepoint keys_deferred`.execute(db);
+    await flagDuplicateKeys(db, keyColumn(kind), deferred);
+    if ((await problemCounts(db)).problems === 0) throw err;
+    return refusedWith(db, options, aside);
+  }
+  if (!written) return refusedWith(db, options, aside, 'named_payments');
+  if (aside) await putBackUnchanged(db);
+  const { inserted, updated } = written;
+  return { inserted, updated, unchanged: good - inserted - updated, skipped: counts.rows, problems, problemCount: counts.problems };
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Writes the checked rows: in bulk, with foreign keys and indexes dropped and built again once.
+ * Returns nothing when named payments turned out to overpay a charge once written (their
+ * problems are listed; the caller takes the writes back to the savepoint named_payments).
+ */
+async function write(db: Executor, kind: ImportKind, options: MergeOptions, changes: Changes, few: boolean): Promise<{ inserted: number; updated: number } | undefined> {
   // Payments a source applied itself are checked for over-payment once written (see
   // refuseOverpaidCharges); if any charge was paid beyond its amount, the writes are taken back.
   const named = kind === 'payments' && options.namedPayments === true;
@@ -161,7 +191,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const allocationKeys = bulk && allocating ? await dropForeignKeys(db, 'allocations') : [];
   // Into an empty table (nothing listed as changed: every row is new), the primary key too.
   const indexes = bulk ? [...(await dropIndexes(db, kind)), ...(changes.listed ? [] : await dropPrimaryKey(db, kind))] : [];
-  const { inserted, updated } = await upsert(db, kind, options.present, options.now, changes, kind === 'charges' ? options.paidFrom : undefined);
+  const written = await upsert(db, kind, options.present, options.now, changes, kind === 'charges' ? options.paidFrom : undefined);
   const kept = options.keep && (keys.length || indexes.length) ? { table: kind, foreignKeys: keys, indexes } : undefined;
   if (!kept) await restoreIndexes(db, indexes);
   if (allocating) {
@@ -172,21 +202,24 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
     const counted = options.paidCounted === true;
     const chargeIndexes = bulk && !counted && (await paysManyCharges(db)) ? [...(await dropIndexes(db, 'charges')), ...(await dropPrimaryKey(db, 'charges'))] : [];
     await writeAllocations(db, counted);
-    if (named && (await refuseOverpaidCharges(db, few))) return takenBack(db, options, aside);
+    if (named && (await refuseOverpaidCharges(db, few))) return undefined;
     await restoreIndexes(db, [...allocationIndexes, ...chargeIndexes]);
   }
   if (kept) options.keep?.push(kept);
   else await restoreForeignKeys(db, kind, keys);
   await restoreForeignKeys(db, 'allocations', allocationKeys);
-  if (aside) await putBackUnchanged(db);
-  return { inserted, updated, unchanged: good - inserted - updated, skipped: counts.rows, problems, problemCount: counts.problems };
+  return written;
 }
 
-/** Takes back the writes of a merge whose problems were found once written (named payments), and returns them. */
-async function takenBack(db: Executor, options: MergeOptions, aside: boolean): Promise<MergeResult> {
+async function listedProblems(db: Executor, options: MergeOptions): Promise<StagedProblem[]> {
+  return (await firstProblems(db, options.columnOrder, options.maxProblems ?? 1000)).map((p) => ({ row: p.row_no, column: p.col, reason: p.reason }));
+}
+
+/** A merge refused for its problems (found before writing, or once written and then taken back to `savepoint`): nothing written. */
+async function refusedWith(db: Executor, options: MergeOptions, aside: boolean, savepoint?: string): Promise<MergeResult> {
   const counts = await problemCounts(db);
-  const problems = (await firstProblems(db, options.columnOrder, options.maxProblems ?? 1000)).map((p) => ({ row: p.row_no, column: p.col, reason: p.reason }));
-  await sql`rollback to savepoint named_payments`.execute(db);
+  const problems = await listedProblems(db, options);
+  if (savepoint) await sql`rollback to savepoint ${sql.raw(savepoint)}`.execute(db);
   if (aside) await putBackUnchanged(db);
   return { inserted: 0, updated: 0, unchanged: 0, skipped: 0, problems, problemCount: counts.problems };
 }
