@@ -227,12 +227,9 @@ export async function stagedRows(db: Executor): Promise<number> {
  * check sees the table as it was before the statement, so each row is looked up once by key
  * and the table is never scanned; plain inserts are also cheaper than ON CONFLICT for a
  * million rows. Only the columns the source carries are compared and written, so a file
- * without, say, patron_code leaves that field as it was.
- */
-/**
- * Writes the new and changed staged rows. `paidFrom`, for charges loaded into an empty table:
- * a staging table of payments that each name their charge (a connector's first sync), whose
- * sums are written as the new charges' paid_cents (see mergeStaged's paidFrom).
+ * without, say, patron_code leaves that field as it was. `paidFrom`, for charges loaded into
+ * an empty table: a staging table of payments that each name their charge (a connector's first
+ * sync), whose sums are written as the new charges' paid_cents (see MergeOptions.paidFrom).
  */
 export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySet<string>, now: Date, changes: Changes, paidFrom?: string): Promise<{ inserted: number; updated: number }> {
   const zonesChanged = kind === 'libraries' ? await zoneChanges(db) : [];
