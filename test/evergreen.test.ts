@@ -120,6 +120,11 @@ describe('full sync', () => {
     );
     await expectLedgerAgrees();
     expect((await arrearsBalances()).get(ben)).toBe(3500);
+    // Each charge was written once, with what Evergreen's payments pay of it (sent before it): no
+    // version of a charge is newer than the payments (cmin numbers the transaction's commands).
+    const versions = await sql<{ charges: number; payments: number }>`
+      select (select max(cmin::text::int) from charges) as charges, (select min(cmin::text::int) from payments) as payments`.execute(t.db);
+    expect(versions.rows[0]!.charges).toBeLessThan(versions.rows[0]!.payments);
   });
 
   it('matches billing types by btype, not by the text Evergreen\'s code writes, and names unmapped codes', async () => {

@@ -100,7 +100,7 @@ describe('full sync', () => {
     await expectLedgerAgrees();
   });
 
-  it('loaded in bulk (keys and indexes rebuilt once, the charges\' only after their payments) it writes the same ledger and leaves every index and constraint as it was', async () => {
+  it('loaded in bulk (keys and indexes rebuilt once) it writes the same ledger and leaves every index and constraint as it was', async () => {
     const ledgerTables = ['patrons', 'items', 'charges', 'payments', 'allocations'];
     const schema = async () => {
       const indexes = await sql<{ d: string }>`

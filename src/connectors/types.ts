@@ -136,6 +136,11 @@ export interface SyncSink {
   patrons(rows: readonly PatronRow[]): Promise<void>;
   items(rows: readonly ItemRow[]): Promise<void>;
   charges(rows: readonly ChargeRow[]): Promise<void>;
+  /**
+   * Sent before the charges they pay: a first sync writes each charge with what the payments
+   * sent before it pay of it (sent after it, the charge is paid by its allocations instead,
+   * one more row version each).
+   */
   payments(rows: readonly PaymentRow[]): Promise<void>;
   /**
    * Patrons whose whole ledger and checkouts this sync carries: any charge, payment or item

@@ -140,21 +140,53 @@ class Sink implements SyncSink {
   /** Each kind's stage columns and, for a full sync's millions of rows, their order worked out once. */
   private readonly layouts = new Map<ImportKind, string[]>();
 
+  /**
+   * What the payments staged so far pay of each charge not staged yet. A charge is staged with
+   * its sum (paid_cents), which a first sync writes as it is (Merge.run); the readers stage a
+   * patron's payments before their charges. Every staged payment's amount goes into one entry,
+   * and each entry into at most one staged charge, so the two totals are equal exactly when
+   * each payment naming a charge was staged before it (paidComplete).
+   */
+  private readonly unpaid = new Map<string, number>();
+  private paidStaged = 0;
+  private paidGiven = 0;
+
+  get paidComplete(): boolean {
+    return this.paidStaged === this.paidGiven;
+  }
+
+  private countPaid(rows: readonly PaymentRow[]): void {
+    for (const p of rows) {
+      this.unpaid.set(p.chargeId, (this.unpaid.get(p.chargeId) ?? 0) + p.amountCents);
+      this.paidStaged += p.amountCents;
+    }
+  }
+
+  private paidOf(chargeId: string): number {
+    const cents = this.unpaid.get(chargeId);
+    if (cents === undefined) return 0;
+    this.unpaid.delete(chargeId);
+    this.paidGiven += cents;
+    return cents;
+  }
+
   private append(kind: ImportKind, rows: readonly (LibraryRow | PatronRow | ItemRow | ChargeRow | PaymentRow)[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
     let columns = this.layouts.get(kind);
     if (!columns) this.layouts.set(kind, (columns = columnsOf(kind)));
     const width = columns.length;
+    const paid = kind === 'charges';
     const tuples: StageValue[][] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
       const v = stageValues(kind, r);
-      const tuple: StageValue[] = new Array(width + 1);
+      const tuple: StageValue[] = new Array(width + (paid ? 2 : 1));
       tuple[0] = kind === 'libraries' ? ++this.libraryRow : (r as PatronRow).key;
       for (let c = 0; c < width; c++) tuple[c + 1] = v[columns[c]!] ?? null;
+      if (paid) tuple[width + 1] = this.paidOf((r as ChargeRow).id);
       tuples[i] = tuple;
     }
-    const names = ['row_no', ...columns];
+    const names = ['row_no', ...columns, ...(paid ? ['paid_cents'] : [])];
     return this.enqueue(async () => {
       for (let i = 0; i < tuples.length; i += this.session.batchSize) await this.session.append(SYNC_TABLE[kind], names, tuples.length <= this.session.batchSize ? tuples : tuples.slice(i, i + this.session.batchSize));
     });
@@ -164,7 +196,10 @@ class Sink implements SyncSink {
   patrons = (rows: readonly PatronRow[]) => this.append('patrons', rows);
   items = (rows: readonly ItemRow[]) => this.append('items', rows);
   charges = (rows: readonly ChargeRow[]) => this.append('charges', rows);
-  payments = (rows: readonly PaymentRow[]) => this.append('payments', rows);
+  payments = (rows: readonly PaymentRow[]) => {
+    this.countPaid(rows);
+    return this.append('payments', rows);
+  };
 
   scope(patronIds: readonly string[]): Promise<void> {
     return this.ids('sync_scope', patronIds);
@@ -207,6 +242,8 @@ class Sink implements SyncSink {
 async function createSyncTables(db: Executor): Promise<void> {
   // Shaped as import_stage, so each is merged where it is (Merge.merge).
   for (const kind of ['libraries', 'patrons', 'items', 'charges', 'payments'] as const) await createStageTable(db, kind, SYNC_TABLE[kind]);
+  // What the staged payments pay of each charge (Sink.paidOf).
+  await sql`alter table sync_charges add column paid_cents bigint not null default 0`.execute(db);
   // A patron appears in one chunk only; the keys keep a repeat from doubling a delete's work.
   await sql`create temp table sync_scope (patron_id text not null) on commit drop`.execute(db);
   await sql`create temp table sync_item_scope (patron_id text not null) on commit drop`.execute(db);
@@ -250,7 +287,7 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
         };
         const cursor = await ils.extract(request, sink).finally(() => sink.drain().catch(() => undefined));
         await sink.drain();
-        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, options.onPhase).run();
+        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, sink.paidComplete, options.onPhase).run();
         const finishedAt = ctx.clock.now();
         const result: SyncResult = {
           connector: name,
@@ -414,6 +451,8 @@ class Merge {
     private readonly keyLabels: Record<Kind, string>,
     private readonly now: Date,
     private readonly bulkRows: number,
+    /** Whether each staged charge carries what every staged payment pays of it (Sink.paidComplete). */
+    private readonly paidStaged: boolean,
     private readonly onPhase?: (phase: SyncPhase) => void,
   ) {
     this.prefix = `${config.name}:`;
@@ -448,12 +487,15 @@ class Merge {
 
     this.onPhase?.('charges');
     const stalePayments = first ? 0 : await this.removeStalePayments();
-    // The payments update the paid_cents of the charges a bulk load has just inserted: their keys and indexes wait for them.
-    const kept: Kept[] = [];
     // Into empty tables (a first sync, no CSV member's ledger either), each charge is written
-    // with what the ILS's payments pay of it, not given a second row version when they arrive.
-    const counted = (await this.empty('charges')) && (await this.empty('payments'));
-    const charges = await this.merge('charges', kept, counted ? { paidFrom: SYNC_TABLE.payments } : {});
+    // with what the ILS's payments pay of it, staged with it, and not given a second row version
+    // when they arrive: its keys are built at once, as in any load (a repeated key found by
+    // that build, see mergeStaged).
+    const counted = this.paidStaged && (await this.empty('charges')) && (await this.empty('payments'));
+    // Otherwise the payments update the paid_cents of the charges a bulk load has just
+    // inserted: their keys and indexes wait for them.
+    const kept: Kept[] = [];
+    const charges = await this.merge('charges', counted ? undefined : kept, { paidStaged: counted });
     this.onPhase?.('payments');
     const payments = await this.merge('payments', undefined, { paidCounted: counted });
     await restoreKept(db, kept);
@@ -508,7 +550,7 @@ class Merge {
     return r.rows[0]?.any === false;
   }
 
-  private async merge(kind: ImportKind, keep?: Kept[], paid: Pick<MergeOptions, 'paidFrom' | 'paidCounted'> = {}): Promise<number> {
+  private async merge(kind: ImportKind, keep?: Kept[], paid: Pick<MergeOptions, 'paidStaged' | 'paidCounted'> = {}): Promise<number> {
     const db = this.db;
     // The sync table is the staging table, lent under import_stage's name: its rows are not
     // copied again, and what the merge marks on them (unchanged payments) is all it changes.

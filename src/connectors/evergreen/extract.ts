@@ -510,8 +510,9 @@ export class EvergreenReader {
       }
     }
     if (part === undefined) await this.sink.scope(patrons.map((p) => this.id(p)));
-    await this.sink.charges(charges);
+    // Payments first: each charge is staged with what they pay of it (see SyncSink.payments).
     await this.sink.payments(paymentRows);
+    await this.sink.charges(charges);
   }
 
   private item(r: CopyRow): ItemRow {

@@ -533,8 +533,9 @@ export class KohaReader {
         credits: mine.filter((l) => l.credit_type_code !== null && (whole === undefined || whole.has(l.accountlines_id))).map((l) => this.id(l.accountlines_id)),
       });
     } else if (scope === 'patrons') await this.sink.scope(patrons.map((p) => this.id(p)));
-    await this.sink.charges(charges);
+    // Payments first: each charge is staged with what they pay of it (see SyncSink.payments).
     await this.sink.payments(payments);
+    await this.sink.charges(charges);
   }
 
   private item(r: ItemDataRow, chargedTo: number | null): ItemRow {

@@ -73,36 +73,41 @@ export async function allocatePayments(db: Executor, skipBadRows: boolean, chang
 }
 
 /**
- * The allocations of payments that each name their charge and were made to fit, as an ILS
- * connector stages them (the ILS itself applied them): each goes to its charge whole. That none
- * pays a charge beyond its amount is checked once they are written (refuseOverpaidCharges).
+ * Payments that each name their charge and were made to fit, as an ILS connector stages them
+ * (the ILS itself applied them): each goes to its charge whole, so their allocations are the
+ * staged rows themselves (namedAllocations), written from the stage with no plan in between.
+ * That none pays a charge beyond its amount is checked once they are written
+ * (refuseOverpaidCharges).
  */
 export async function allocateNamedPayments(db: Executor, changes: Changes): Promise<void> {
   await keepAllocations(db, changes);
   if (changes.existing) await sql`delete from allocations a using import_stage s where a.payment_id = s.id and ${reallocated}`.execute(db);
-  await createAllocationTable(db);
-  await sql`
-    insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
-    select s.id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`.execute(db);
 }
 
+/** The allocations of named payments (allocateNamedPayments): every pending staged payment, whole, on its charge. */
+const namedAllocations = sql`select s.id as payment_id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`;
+
+/** The allocations about to be written: planned (import_alloc), or the named payments themselves. */
+const allocationsOf = (named: boolean) => (named ? namedAllocations : sql`select payment_id, charge_id, patron_id, amount_cents from import_alloc`);
+
 /**
- * After allocateNamedPayments' allocations are written: every row of a charge they paid beyond
- * its amount is a problem (the caller takes the writes back). The allocations' triggers have
- * summed them into paid_cents already, so this reads charges once for any paid beyond their
- * amount (usually none; a few changed rows' charges are looked up by key) instead of summing
- * every staged payment per charge first. Returns whether there were any.
+ * After named payments' allocations are written: every row of a charge they paid beyond its
+ * amount is a problem (the caller takes the writes back). The allocations' triggers have
+ * summed them into paid_cents already (or the charges were written with them), so this reads
+ * charges once for any paid beyond their amount (usually none; a few changed rows' charges are
+ * looked up by key) instead of summing every staged payment per charge first. Returns whether
+ * there were any.
  */
 export async function refuseOverpaidCharges(db: Executor, few: boolean): Promise<boolean> {
   const overpaid = await sql<{ id: string }>`
     select c.id from charges c
-    where c.paid_cents > c.amount_cents ${few ? sql`and c.id in (select a.charge_id from import_alloc a)` : sql``}`.execute(db);
+    where c.paid_cents > c.amount_cents ${few ? sql`and c.id in (select a.charge_id from (${namedAllocations}) a)` : sql``}`.execute(db);
   if (overpaid.rows.length === 0) return false;
   const ids = overpaid.rows.map((r) => r.id);
   const r = await sql`
     with over as (
       select c.id as charge_id, t.staged, greatest(c.amount_cents - (c.paid_cents - t.staged), 0) as left_cents
-      from (select a.charge_id, sum(a.amount_cents) as staged from import_alloc a where a.charge_id = any(${ids}::text[]) group by a.charge_id) t
+      from (select a.charge_id, sum(a.amount_cents) as staged from (${namedAllocations}) a where a.charge_id = any(${ids}::text[]) group by a.charge_id) t
       join charges c on c.id = t.charge_id
     )
     insert into import_problems (row_no, col, reason)
@@ -225,18 +230,19 @@ async function planAllocations(db: Executor): Promise<void> {
 }
 
 /**
- * After the payments themselves are written: their new allocations. `counted`: their charges
- * were written with what these pay of them (a first sync, see MergeOptions.paidFrom), so the
- * triggers leave paid_cents alone for this one statement; that every staged payment naming a
- * charge is among them is checked (it always is: any other would have been a problem, and
- * the whole merge refused).
+ * After the payments themselves are written: their new allocations, planned (import_alloc) or,
+ * for `named` payments, the staged rows themselves. Every one is of a clean staged row: rows
+ * with problems were left out when they were planned, and none is found after. `counted`: their
+ * charges were written with what these pay of them (a first sync, see MergeOptions.paidStaged),
+ * so the triggers leave paid_cents alone for this one statement; that every staged payment
+ * naming a charge is among them is checked (it always is: any other would have been a problem,
+ * and the whole merge refused).
  */
-export async function writeAllocations(db: Executor, counted = false): Promise<void> {
+export async function writeAllocations(db: Executor, named: boolean, counted = false): Promise<void> {
   if (counted) await sql`select set_config('arrears.paid_counted', 'on', true)`.execute(db);
   const r = await sql`
     insert into allocations (payment_id, charge_id, patron_id, amount_cents)
-    select payment_id, charge_id, patron_id, amount_cents from import_alloc
-    where payment_id in (select id from import_stage)`.execute(db);
+    select a.payment_id, a.charge_id, a.patron_id, a.amount_cents from (${allocationsOf(named)}) a`.execute(db);
   if (!counted) return;
   await sql`select set_config('arrears.paid_counted', 'off', true)`.execute(db);
   const staged = await sql<{ n: number }>`select count(*)::int as n from import_stage where charge_id is not null`.execute(db);
@@ -245,7 +251,7 @@ export async function writeAllocations(db: Executor, counted = false): Promise<v
 }
 
 /** Whether the allocations about to be written pay a quarter of all charges or more (the bulk-load rule, see isBulkLoad). */
-export async function paysManyCharges(db: Executor): Promise<boolean> {
-  const r = await sql<{ n: number }>`select count(*)::int as n from import_alloc`.execute(db);
+export async function paysManyCharges(db: Executor, named: boolean): Promise<boolean> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from (${allocationsOf(named)}) a`.execute(db);
   return (r.rows[0]?.n ?? 0) * 4 >= (await estimatedRows(db, 'charges'));
 }

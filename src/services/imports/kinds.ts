@@ -227,11 +227,10 @@ export async function stagedRows(db: Executor): Promise<number> {
  * check sees the table as it was before the statement, so each row is looked up once by key
  * and the table is never scanned; plain inserts are also cheaper than ON CONFLICT for a
  * million rows. Only the columns the source carries are compared and written, so a file
- * without, say, patron_code leaves that field as it was. `paidFrom`, for charges loaded into
- * an empty table: a staging table of payments that each name their charge (a connector's first
- * sync), whose sums are written as the new charges' paid_cents (see MergeOptions.paidFrom).
+ * without, say, patron_code leaves that field as it was. `paidStaged`, for charges loaded into
+ * an empty table: the stage carries each one's paid_cents (see MergeOptions.paidStaged).
  */
-export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySet<string>, now: Date, changes: Changes, paidFrom?: string): Promise<{ inserted: number; updated: number }> {
+export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySet<string>, now: Date, changes: Changes, paidStaged = false): Promise<{ inserted: number; updated: number }> {
   const zonesChanged = kind === 'libraries' ? await zoneChanges(db) : [];
   const keyName = keyColumn(kind);
   const key = sql.ref(keyName);
@@ -247,10 +246,9 @@ export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySe
     values.push(assessedOn);
     sets.push(sql`assessed_on = ${assessedOn}`);
     from = sql`import_stage s join libraries l on l.code = s.library`;
-    if (paidFrom && !changes.listed) {
+    if (paidStaged && !changes.listed) {
       target.push(sql.ref('paid_cents'));
-      values.push(sql`coalesce(p.cents, 0)`);
-      from = sql`${from} left join (select charge_id, sum(amount_cents)::bigint as cents from ${sql.table(paidFrom)} where charge_id is not null group by charge_id) p on p.charge_id = s.id`;
+      values.push(sql.ref('s.paid_cents'));
     }
   }
   if (HAS_UPDATED_AT.has(kind)) sets.push(sql`updated_at = ${now.toISOString()}::timestamptz`);

@@ -67,12 +67,12 @@ export interface MergeOptions {
   namedPayments?: boolean;
   /**
    * Charges into an empty table, with the payments into an empty table after them in the same
-   * transaction (a connector's first sync): the table those payments are staged in, each naming
-   * its charge. Each new charge is written with what they pay of it, so the payments merge
-   * (given paidCounted) gives no charge a second row version.
+   * transaction (a connector's first sync): the stage carries each charge's paid_cents, what
+   * those payments pay of it, so the payments merge (given paidCounted) gives no charge a
+   * second row version.
    */
-  paidFrom?: string;
-  /** Payments whose charges were written with what they pay (paidFrom): their allocations leave paid_cents as it is. */
+  paidStaged?: boolean;
+  /** Payments whose charges were written with what they pay (paidStaged): their allocations leave paid_cents as it is. */
   paidCounted?: boolean;
   /**
    * A bulk load leaves its kind's foreign keys and indexes dropped and adds them here, for the
@@ -191,7 +191,7 @@ async function write(db: Executor, kind: ImportKind, options: MergeOptions, chan
   const allocationKeys = bulk && allocating ? await dropForeignKeys(db, 'allocations') : [];
   // Into an empty table (nothing listed as changed: every row is new), the primary key too.
   const indexes = bulk ? [...(await dropIndexes(db, kind)), ...(changes.listed ? [] : await dropPrimaryKey(db, kind))] : [];
-  const written = await upsert(db, kind, options.present, options.now, changes, kind === 'charges' ? options.paidFrom : undefined);
+  const written = await upsert(db, kind, options.present, options.now, changes, kind === 'charges' && options.paidStaged === true);
   const kept = options.keep && (keys.length || indexes.length) ? { table: kind, foreignKeys: keys, indexes } : undefined;
   if (!kept) await restoreIndexes(db, indexes);
   if (allocating) {
@@ -200,8 +200,8 @@ async function write(db: Executor, kind: ImportKind, options: MergeOptions, chan
     // Paying a charge gives it a new row version (paid_cents), so a new entry in each of its
     // indexes, its primary key's too: when many charges are paid, one rebuild costs less.
     const counted = options.paidCounted === true;
-    const chargeIndexes = bulk && !counted && (await paysManyCharges(db)) ? [...(await dropIndexes(db, 'charges')), ...(await dropPrimaryKey(db, 'charges'))] : [];
-    await writeAllocations(db, counted);
+    const chargeIndexes = bulk && !counted && (await paysManyCharges(db, named)) ? [...(await dropIndexes(db, 'charges')), ...(await dropPrimaryKey(db, 'charges'))] : [];
+    await writeAllocations(db, named, counted);
     if (named && (await refuseOverpaidCharges(db, few))) return undefined;
     await restoreIndexes(db, [...allocationIndexes, ...chargeIndexes]);
   }
