@@ -192,6 +192,25 @@ describe('a first load into an empty table', () => {
     expect((err as ValidationError).problems.map((p) => `${p.row} ${p.column}`)).toEqual(['5 id', '6 id', '7 status']);
   });
 
+  it('names rows of a file loaded into an empty table that name no patron or item, found as its foreign keys are added back, and writes nothing', async () => {
+    const before = await schemaOf(f, ALL);
+    const items = ['id,status,patron_id', 'FI1,checked_out,FP1', 'FI2,checked_out,NOBODY', 'FI3,available,'];
+    const charges = ['id,patron_id,item_id,library,reason,amount,assessed_at', 'FC1,FP1,,FLIB,overdue,1.00,2015-03-01T12:00:00', 'FC2,GHOST,,FLIB,overdue,1.00,2015-03-01T12:00:00', 'FC3,FP2,NOTHING,FLIB,overdue,1.00,2015-03-01T12:00:00'];
+    // Bulk (the keys dropped and added back) and row by row (the keys in place).
+    for (const bulkRows of [1, 1_000_000]) {
+      const err = await importFile(fctx(), 'items', csv('f-items-nobody.csv', items), { bulkRows }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).problems.map((p) => `${p.row} ${p.column} ${p.reason}`)).toEqual(['3 patron_id unknown patron "NOBODY"']);
+      const refused = await importFile(fctx(), 'charges', csv('f-charges-ghost.csv', charges), { bulkRows }).catch((e: unknown) => e);
+      expect((refused as ValidationError).problems.map((p) => `${p.row} ${p.column} ${p.reason}`)).toEqual(['3 patron_id unknown patron "GHOST"', '4 item_id unknown item "NOTHING"']);
+      for (const table of ['items', 'charges']) expect((await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(f.db)).rows[0]!.n).toBe(0);
+      expect(await schemaOf(f, ALL)).toEqual(before);
+    }
+    // With another problem in the file, every one is named together.
+    const err = await importFile(fctx(), 'items', csv('f-items-nobody-bad.csv', [...items, 'FI4,borrowed,']), { bulkRows: 1 }).catch((e: unknown) => e);
+    expect((err as ValidationError).problems.map((p) => `${p.row} ${p.column}`)).toEqual(['3 patron_id', '5 status']);
+  });
+
   it('keeps the primary key in place while a table that references it has rows', async () => {
     const charges = ['id,patron_id,library,reason,amount,assessed_at', ...Array.from({ length: 30 }, (_, i) => `FC${i},FP${i},FLIB,overdue,2.00,2015-03-01T12:00:00`)];
     expect((await importFile(fctx(), 'charges', csv('f-charges.csv', charges), { bulkRows: 1 })).inserted).toBe(30);

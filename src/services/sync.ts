@@ -15,6 +15,7 @@ import { loadConnector, withIlsSession } from './connectors.ts';
 import { STAGE, createProblemsTable, createStageTable, stageColumns } from './imports/kinds.ts';
 import { dropStaging, mergeStaged, restoreKept, type Kept, type MergeOptions } from './imports/merge.ts';
 import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
+import { CopyText, copyLine } from './imports/copy-text.ts';
 
 export const SYNC_PHASES = ['reading', 'libraries', 'patrons', 'items', 'charges', 'payments', 'finishing'] as const;
 export type SyncPhase = (typeof SYNC_PHASES)[number];
@@ -176,7 +177,12 @@ class Sink implements SyncSink {
     if (!columns) this.layouts.set(kind, (columns = columnsOf(kind)));
     const width = columns.length;
     const paid = kind === 'charges';
-    const tuples: StageValue[][] = new Array(rows.length);
+    const names = ['row_no', ...columns, ...(paid ? ['paid_cents'] : [])];
+    // Where the session takes COPY text, each row is written into it at once: a row kept as
+    // values until its batch's turn to be sent outlived the young generation, and every
+    // collection copied it (a quarter of a full sync's reading time).
+    const text = this.session.appendText ? new CopyText() : null;
+    const tuples: StageValue[][] = text ? [] : new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
       const v = stageValues(kind, r);
@@ -184,9 +190,13 @@ class Sink implements SyncSink {
       tuple[0] = kind === 'libraries' ? ++this.libraryRow : (r as PatronRow).key;
       for (let c = 0; c < width; c++) tuple[c + 1] = v[columns[c]!] ?? null;
       if (paid) tuple[width + 1] = this.paidOf((r as ChargeRow).id);
-      tuples[i] = tuple;
+      if (text) text.add(copyLine(tuple));
+      else tuples[i] = tuple;
     }
-    const names = ['row_no', ...columns, ...(paid ? ['paid_cents'] : [])];
+    if (text) {
+      const chunks = text.take();
+      return this.enqueue(() => this.session.appendText!(SYNC_TABLE[kind], names, chunks));
+    }
     return this.enqueue(async () => {
       for (let i = 0; i < tuples.length; i += this.session.batchSize) await this.session.append(SYNC_TABLE[kind], names, tuples.length <= this.session.batchSize ? tuples : tuples.slice(i, i + this.session.batchSize));
     });

@@ -74,10 +74,19 @@ function known(table: 'patrons' | 'items', column: string, few: boolean): RawBui
   return sql`exists (select 1 from ${sql.table(table)} k where k.id = s.${sql.ref(column)} ${few ? sql`offset 0` : sql``})`;
 }
 
-/** The reference checks of a kind against the staged rows; returns how many problems they found. */
-export async function checkReferences(db: Executor, kind: ImportKind, few = false): Promise<number> {
+/**
+ * The reference checks of a kind against the staged rows; returns how many problems they found.
+ * `which`: all of them, only those a foreign key also makes and nothing before the writes
+ * depends on (`keyed`: a patron's, an item's or a charge's unknown patron, item or library,
+ * found by the key itself when it is added back after a load, see mergeStaged), or all but
+ * those (`unkeyed`).
+ */
+export async function checkReferences(db: Executor, kind: ImportKind, few = false, which: 'all' | 'keyed' | 'unkeyed' = 'all'): Promise<number> {
+  const keyed = which !== 'unkeyed';
+  const unkeyed = which !== 'keyed';
   switch (kind) {
     case 'libraries':
+      if (!unkeyed) return 0;
       // Intl accepted the zone already; the database must know it too, for assessed_on.
       return flag(
         db,
@@ -86,12 +95,18 @@ export async function checkReferences(db: Executor, kind: ImportKind, few = fals
         sql`s.time_zone is not null and lower(s.time_zone) not in (select lower(name) from pg_timezone_names)`,
       );
     case 'patrons':
+      if (!keyed) return 0;
       return flag(db, 'home_library', sql`format('unknown library "%s"', s.home_library)`, sql`s.home_library is not null and not exists (select 1 from libraries l where l.code = s.home_library)`);
     case 'items':
+      if (!keyed) return 0;
       return flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not ${known('patrons', 'patron_id', few)}`);
     case 'charges': {
-      let n = await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not ${known('patrons', 'patron_id', few)}`);
-      n += await flag(db, 'item_id', sql`format('unknown item "%s"', s.item_id)`, sql`s.item_id is not null and not ${known('items', 'item_id', few)}`);
+      let n = 0;
+      if (keyed) {
+        n += await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not ${known('patrons', 'patron_id', few)}`);
+        n += await flag(db, 'item_id', sql`format('unknown item "%s"', s.item_id)`, sql`s.item_id is not null and not ${known('items', 'item_id', few)}`);
+      }
+      if (!unkeyed) return n;
       // A re-imported charge may not drop below what was already paid against it, nor move away
       // from the patron who paid: both read the charge as it is, in one join. A few changed rows
       // (a re-import's) take it from findChanges, which read it beside them.
@@ -113,6 +128,8 @@ export async function checkReferences(db: Executor, kind: ImportKind, few = fals
       return n + Number(r.numAffectedRows ?? 0);
     }
     case 'payments': {
+      // Allocation reads every payment's patron, so none of these waits for the keys.
+      if (!unkeyed) return 0;
       const n = await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not ${known('patrons', 'patron_id', few)}`);
       // The charge a payment names must exist and be its payer's: one join reads both. A few
       // rows (the changed ones of a re-import) look their charges up by key (offset 0 keeps

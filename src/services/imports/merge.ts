@@ -126,11 +126,19 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const early = connectorId !== null || options.duplicatesFrom !== undefined || empty || (await anyConnector(db));
   if (early) await analyzeStage(db, kind);
   // Into an empty table, repeated keys are found by building its primary key after the rows (the
-  // sort a bulk load makes anyway) instead of hashing every staged key first: only when one
-  // repeats are the writes taken back and the keys named. Not while bad rows are to be skipped
-  // (left out before writing), nor when the caller builds the keys later (keep).
-  const deferred = options.duplicatesFrom !== undefined && empty && !skipBadRows && !options.keep ? options.duplicatesFrom : undefined;
+  // sort a bulk load makes anyway) instead of hashing every staged key first, and references to
+  // no patron, item or library by adding its foreign keys back (or by the keys themselves, in a
+  // load too small to drop them) instead of joining every staged row first: only when one fails
+  // are the writes taken back and the rows named. Not while bad rows are to be skipped (left out
+  // before writing), nor when the caller builds the keys later (keep).
+  const deferring = empty && !skipBadRows && !options.keep;
+  const deferred = options.duplicatesFrom !== undefined && deferring ? options.duplicatesFrom : undefined;
   if (options.duplicatesFrom !== undefined && deferred === undefined) await flagDuplicateKeys(db, keyColumn(kind), options.duplicatesFrom);
+  /** The checks left to the keys, made after all (the writes failed on one, or the source is refused anyway). */
+  const checkDeferred = async () => {
+    if (deferred !== undefined) await flagDuplicateKeys(db, keyColumn(kind), deferred);
+    if (deferring) await checkReferences(db, kind, false, 'keyed');
+  };
   // Another source's rows are refused even when they would change nothing.
   await checkSource(db, kind, connectorId);
   const staged = options.staged ?? (await stagedRows(db));
@@ -143,10 +151,10 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   // The changed rows of a re-import, when they are a small share of the table: looked up by key.
   const few = aside && changes.rows * 20 < (await estimatedRows(db, kind));
   changes.few = few;
-  await checkReferences(db, kind, few);
+  await checkReferences(db, kind, few, deferring ? 'unkeyed' : 'all');
   if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db, changes) : allocatePayments(db, skipBadRows, changes));
-  // A file refused for other problems names its repeated keys with them.
-  if (deferred !== undefined && (await problemCounts(db)).problems) await flagDuplicateKeys(db, keyColumn(kind), deferred);
+  // A file refused for other problems names its repeated keys and unknown references with them.
+  if (deferring && (await problemCounts(db)).problems) await checkDeferred();
   const counts = await problemCounts(db);
   if (counts.problems && !skipBadRows) return refusedWith(db, options, aside);
   // Unchanged rows are counted among the good ones: bad rows left out, whichever stage holds them.
@@ -155,14 +163,15 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const problems = await listedProblems(db, options);
 
   options.onWriting?.();
-  if (deferred !== undefined) await sql`savepoint keys_deferred`.execute(db);
+  if (deferring) await sql`savepoint keys_deferred`.execute(db);
   let written: { inserted: number; updated: number } | undefined;
   try {
     written = await write(db, kind, options, changes, few);
   } catch (err) {
-    if (deferred === undefined || (err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+    const code = (err as { code?: unknown }).code;
+    if (!deferring || (code !== UNIQUE_VIOLATION && code !== FOREIGN_KEY_VIOLATION)) throw err;
     await sql`rollback to savepoint keys_deferred`.execute(db);
-    await flagDuplicateKeys(db, keyColumn(kind), deferred);
+    await checkDeferred();
     if ((await problemCounts(db)).problems === 0) throw err;
     return refusedWith(db, options, aside);
   }
@@ -173,6 +182,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
 }
 
 const UNIQUE_VIOLATION = '23505';
+const FOREIGN_KEY_VIOLATION = '23503';
 
 /**
  * Writes the checked rows: in bulk, with foreign keys and indexes dropped and built again once.
