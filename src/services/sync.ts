@@ -12,7 +12,7 @@ import { ValidationError, type Problem } from '../domain/errors.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { loadConnector, withIlsSession } from './connectors.ts';
-import { STAGE, createProblemsTable, createStageTable, stageColumns } from './imports/kinds.ts';
+import { STAGE, createProblemsTable, createStageTable, hasRows, stageColumns } from './imports/kinds.ts';
 import { dropStaging, mergeStaged, restoreKept, type Kept, type MergeOptions } from './imports/merge.ts';
 import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
 import { CopyText, copyLine } from './imports/copy-text.ts';
@@ -501,7 +501,7 @@ class Merge {
     // with what the ILS's payments pay of it, staged with it, and not given a second row version
     // when they arrive: its keys are built at once, as in any load (a repeated key found by
     // that build, see mergeStaged).
-    const counted = this.paidStaged && (await this.empty('charges')) && (await this.empty('payments'));
+    const counted = this.paidStaged && !(await hasRows(db, 'charges')) && !(await hasRows(db, 'payments'));
     // Otherwise the payments update the paid_cents of the charges a bulk load has just
     // inserted: their keys and indexes wait for them.
     const kept: Kept[] = [];
@@ -553,11 +553,6 @@ class Merge {
         reason: `library code "${c.code}" comes from two sources: ${c.other ? `connector "${c.other}"` : 'CSV imports'} and connector "${this.config.name}"; map one of them away (connectors map ${this.config.name}: libraries.${c.code}.ignore) or rename the branch`,
       })),
     );
-  }
-
-  private async empty(table: 'charges' | 'payments'): Promise<boolean> {
-    const r = await sql<{ any: boolean }>`select exists (select 1 from ${sql.table(table)}) as any`.execute(this.db);
-    return r.rows[0]?.any === false;
   }
 
   private async merge(kind: ImportKind, keep?: Kept[], paid: Pick<MergeOptions, 'paidStaged' | 'paidCounted'> = {}): Promise<number> {

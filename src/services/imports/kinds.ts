@@ -56,6 +56,12 @@ export function moneySql(cents: RawBuilder<unknown>): RawBuilder<string> {
   return sql<string>`format('%s.%s', (${cents})::bigint / 100, lpad(((${cents})::bigint % 100)::text, 2, '0'))`;
 }
 
+/** Whether a table holds any row (an index-free look at its first page). */
+export async function hasRows(db: Executor, table: string): Promise<boolean> {
+  const r = await sql<{ any: boolean }>`select exists (select 1 from ${sql.table(table)}) as any`.execute(db);
+  return r.rows[0]?.any ?? true;
+}
+
 /** Records a problem for every staged row matching `where` (the staged row is `s`); returns how many. */
 async function flag(db: Executor, column: string, reason: RawBuilder<unknown>, where: RawBuilder<unknown>): Promise<number> {
   const r = await sql`insert into import_problems (row_no, col, reason) select s.row_no, ${column}, ${reason} from import_stage s where ${where}`.execute(db);
@@ -157,8 +163,7 @@ export async function checkReferences(db: Executor, kind: ImportKind, few = fals
 export async function checkSource(db: Executor, kind: ImportKind, connectorId: number | null): Promise<number> {
   // Without connectors everything is CSV: nothing to check (and nothing to slow a big import down).
   if (connectorId === null) {
-    const any = await sql<{ n: number }>`select count(*)::int as n from (select 1 from connectors limit 1) c`.execute(db);
-    if (!any.rows[0]?.n) return 0;
+    if (!(await hasRows(db, 'connectors'))) return 0;
   }
   const source = sql`${connectorId}::int`;
   const owner = (connector: RawBuilder<unknown>) => sql`coalesce('connector "' || (select c.name from connectors c where c.id = ${connector}) || '"', 'CSV imports')`;
@@ -337,8 +342,7 @@ export interface Changes {
  */
 export async function findChanges(db: Executor, kind: ImportKind, present: ReadonlySet<string>, staged: number): Promise<Changes> {
   const key = sql.ref(keyColumn(kind));
-  const any = await sql<{ any: boolean }>`select exists (select 1 from ${sql.table(kind)}) as any`.execute(db);
-  if (!any.rows[0]?.any) return { rows: staged, listed: false, existing: 0 };
+  if (!(await hasRows(db, kind))) return { rows: staged, listed: false, existing: 0 };
   // Each changed row's place in the stage (tid), so a few can be set apart without reading the
   // stage again; a charge's paid amount and payer as they are, for its checks (checkReferences).
   // A payment's money as stored: whether it moves as before (keepAllocations).
@@ -433,10 +437,7 @@ export async function dropPrimaryKey(db: Executor, table: BulkTable): Promise<st
   const referencing = await sql<{ name: string; definition: string; source: string }>`
     select f.conname as name, pg_get_constraintdef(f.oid) as definition, f.conrelid::regclass::text as source
     from pg_constraint f where f.confrelid = ${table}::regclass and f.contype = 'f' order by 3, 1`.execute(db);
-  for (const f of referencing.rows) {
-    const any = await sql<{ any: boolean }>`select exists (select 1 from ${sql.raw(f.source)}) as any`.execute(db);
-    if (any.rows[0]?.any !== false) return [];
-  }
+  for (const f of referencing.rows) if (await hasRows(db, f.source)) return [];
   for (const f of referencing.rows) await sql`alter table ${sql.raw(f.source)} drop constraint ${sql.ref(f.name)}`.execute(db);
   await sql`alter table ${sql.table(table)} drop constraint ${sql.ref(key.name)}`.execute(db);
   const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;

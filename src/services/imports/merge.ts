@@ -19,6 +19,7 @@ import {
   findChanges,
   firstProblems,
   flagDuplicateKeys,
+  hasRows,
   isBulkLoad,
   keyColumn,
   problemCounts,
@@ -123,7 +124,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const connectorId = options.connectorId ?? null;
   const skipBadRows = options.skipBadRows ?? false;
   const empty = !(await hasRows(db, kind));
-  const early = connectorId !== null || options.duplicatesFrom !== undefined || empty || (await anyConnector(db));
+  const early = connectorId !== null || options.duplicatesFrom !== undefined || empty || (await hasRows(db, 'connectors'));
   if (early) await analyzeStage(db, kind);
   // Into an empty table, repeated keys are found by building its primary key after the rows (the
   // sort a bulk load makes anyway) instead of hashing every staged key first, and references to
@@ -251,15 +252,6 @@ async function setAsideUnchanged(db: Executor, kind: ImportKind, few: boolean): 
   await analyzeStage(db, kind);
 }
 
-async function hasRows(db: Executor, table: ImportKind): Promise<boolean> {
-  const r = await sql<{ any: boolean }>`select exists (select 1 from ${sql.table(table)}) as any`.execute(db);
-  return r.rows[0]?.any ?? false;
-}
-
-async function anyConnector(db: Executor): Promise<boolean> {
-  const r = await sql<{ any: boolean }>`select exists (select 1 from connectors) as any`.execute(db);
-  return r.rows[0]?.any ?? false;
-}
 
 /** The columns the merge joins and filters staged rows on: statistics of the others (names, addresses) would only cost time. */
 const JOINED: Record<ImportKind, readonly string[]> = {
