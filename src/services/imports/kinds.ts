@@ -352,10 +352,15 @@ export async function findChanges(db: Executor, kind: ImportKind, present: Reado
       : kind === 'payments'
         ? sql`, coalesce(t.patron_id = s.patron_id and t.charge_id is not distinct from s.charge_id and t.type = s.type and t.amount_cents = s.amount_cents and t.paid_at = s.paid_at, false) as same_money`
         : sql``;
+  // A stage much smaller than the table (a sync's changed rows) looks each row up by key (offset
+  // 0 keeps the lookup): PostgreSQL's default costs hash the whole table instead, 150-190 ms of a
+  // 10,000-row sync against a million charges or payments.
+  const few = staged * 20 < (await estimatedRows(db, kind));
+  const table = few ? sql`lateral (select t0.* from ${sql.table(kind)} t0 where t0.${key} = s.${key} offset 0) t on true` : sql`${sql.table(kind)} t on t.${key} = s.${key}`;
   await sql`
     create temp table ${sql.table(CHANGED)} on commit drop as
     select s.${key} as key, t.${key} is null as new, s.ctid as tid ${extra}
-    from import_stage s left join ${sql.table(kind)} t on t.${key} = s.${key}
+    from import_stage s left join ${table}
     where t.${key} is null or ${differs(kind, present)}`.execute(db);
   await sql`analyze ${sql.table(CHANGED)}`.execute(db);
   const r = await sql<{ n: number; existing: number }>`select count(*)::int as n, (count(*) filter (where not new))::int as existing from ${sql.table(CHANGED)}`.execute(db);
