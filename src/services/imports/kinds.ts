@@ -355,7 +355,7 @@ export async function findChanges(db: Executor, kind: ImportKind, present: Reado
   // A stage much smaller than the table (a sync's changed rows) looks each row up by key (offset
   // 0 keeps the lookup): PostgreSQL's default costs hash the whole table instead, 150-190 ms of a
   // 10,000-row sync against a million charges or payments.
-  const few = staged * 20 < (await estimatedRows(db, kind));
+  const few = await isFew(db, kind, staged);
   const table = few ? sql`lateral (select t0.* from ${sql.table(kind)} t0 where t0.${key} = s.${key} offset 0) t on true` : sql`${sql.table(kind)} t on t.${key} = s.${key}`;
   await sql`
     create temp table ${sql.table(CHANGED)} on commit drop as
@@ -374,6 +374,14 @@ export async function findChanges(db: Executor, kind: ImportKind, present: Reado
  */
 export async function isBulkLoad(db: Executor, kind: ImportKind, written: number, bulkRows: number): Promise<boolean> {
   return written >= bulkRows && written * 4 >= (await estimatedRows(db, kind));
+}
+
+/**
+ * Rows few enough beside the table's (under a twentieth) to be looked up by key, one at a time,
+ * rather than met by a join that reads the whole table.
+ */
+export async function isFew(db: Executor, table: BulkTable, rows: number): Promise<boolean> {
+  return rows * 20 < (await estimatedRows(db, table));
 }
 
 /** The planner's row count of a table: -1 (never analyzed) counts as unknown, so as one row, never as empty. */

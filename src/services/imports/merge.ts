@@ -15,7 +15,7 @@ import {
   dropForeignKeys,
   dropIndexes,
   dropPrimaryKey,
-  estimatedRows,
+  isFew,
   findChanges,
   firstProblems,
   flagDuplicateKeys,
@@ -150,7 +150,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   if (aside) await setAsideUnchanged(db, kind, changes.rows * 20 < staged);
   else if (!early) await analyzeStage(db, kind);
   // The changed rows of a re-import, when they are a small share of the table: looked up by key.
-  const few = aside && changes.rows * 20 < (await estimatedRows(db, kind));
+  const few = aside && (await isFew(db, kind, changes.rows));
   changes.few = few;
   await checkReferences(db, kind, few, deferring ? 'unkeyed' : 'all');
   if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db, changes) : allocatePayments(db, skipBadRows, changes));
