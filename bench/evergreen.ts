@@ -10,37 +10,22 @@
 // Every patron's balance is checked against Evergreen's before the figures count.
 //   npm run bench:evergreen -- [--size small|medium] [--db postgres://…] [--evergreen postgres://postgres@127.0.0.1:5432/test] [--seed 1] [--keep]
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, totalmem } from 'node:os';
-import { join } from 'node:path';
-import { sql } from 'kysely';
+import { cpus } from 'node:os';
 import pg from 'pg';
 import { isPostgresUrl, openDatabase, type Database } from '../src/db/connection.ts';
 import { parseDateTime } from '../src/domain/dates.ts';
 import { formatMoney, parseMoney } from '../src/domain/money.ts';
-import { addAgency } from '../src/services/agencies.ts';
 import { addConnector } from '../src/services/connectors.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
-import { DEMO_AS_OF, demoAgencies, demoLibraries, demoSettings, generateDemo } from '../src/services/demo.ts';
-import { runReport } from '../src/services/runs.ts';
-import { importSettings } from '../src/services/settings.ts';
-import { syncConnector } from '../src/services/sync.ts';
-import { applyWritebacks } from '../src/services/writeback.ts';
+import { DEMO_AS_OF, demoLibraries, generateDemo } from '../src/services/demo.ts';
 import { EVERGREEN_STOCK_ROWS, EVERGREEN_TABLES, evergreenGrants } from '../test/helpers/evergreen-schema.ts';
-import { vacuumSchema } from './vacuum.ts';
+import { arg, loadAverage, machine, measureConnector, SIZES, sizeArg, timed, writeResult } from './connector.ts';
 import { DEFAULT_URL } from './import-charges.ts';
 
-const SIZES = { small: 10_000, medium: 100_000 } as const;
-const TARGETS = { fullSyncRowsPerSecond: 100_000, incrementalSeconds: 2, writebacksPer1000Seconds: 5 };
 const BATCH = 5000;
 const BTYPE: Record<string, number> = { overdue: 1, replacement: 3, processing: 4, damage: 7, manual: 101 };
 const BILLING_LABEL: Record<number, string> = { 1: 'Overdue materials', 3: 'Lost Materials', 4: 'Lost Materials Processing Fee', 7: 'Damaged Item', 101: 'Misc' };
 const PAYMENT_TABLE: Record<string, string> = { payment: 'cash_payment', waive: 'forgive_payment', writeoff: 'account_adjustment' };
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 /** Rows for one table, written in batches through unnest (one round trip per 5,000 rows). */
 class Bulk {
@@ -63,34 +48,6 @@ class Bulk {
     await this.client.query(`INSERT INTO ${this.table} (${this.columns.map(([n]) => n).join(', ')}) SELECT * FROM unnest(${params})`, arrays);
     this.rows = [];
   }
-}
-
-/** Seconds per sync phase, from its onPhase calls. */
-function phaseClock() {
-  const seconds: Record<string, number> = {};
-  let current: { phase: string; at: number } | undefined;
-  const close = () => {
-    if (current) seconds[current.phase] = Math.round(performance.now() - current.at) / 1000;
-  };
-  return {
-    onPhase: (phase: string) => {
-      close();
-      current = { phase, at: performance.now() };
-    },
-    report: () => {
-      close();
-      current = undefined;
-      return Object.entries(seconds).map(([p, t]) => `${p} ${t.toFixed(2)} s`).join(', ');
-    },
-  };
-}
-
-async function timed<T>(label: string, work: () => Promise<T>): Promise<{ value: T; seconds: number }> {
-  const t = performance.now();
-  const value = await work();
-  const seconds = Math.round(performance.now() - t) / 1000;
-  console.log(`${label.padEnd(52)} ${seconds.toFixed(2).padStart(9)} s`);
-  return { value, seconds };
 }
 
 const marc = (title: string) =>
@@ -248,19 +205,16 @@ async function deskPayments(client: pg.Client, count: number): Promise<number> {
   return (r.rowCount ?? 0) * 2;
 }
 
-/** Evergreen's total owed by patrons who owe (balance_owed of open transactions, summed where positive), against Arrears's. */
-async function checkBalances(client: pg.Client, db: Database): Promise<{ evergreen: number; arrears: number }> {
+/** Evergreen's total owed by patrons who owe (balance_owed of open transactions, summed where positive). */
+async function evergreenOwed(client: pg.Client): Promise<number> {
   const e = await client.query<{ total: string }>(
     'SELECT COALESCE(sum(b), 0)::text AS total FROM (SELECT sum(balance_owed) AS b FROM money.materialized_billable_xact_summary WHERE xact_finish IS NULL GROUP BY usr HAVING sum(balance_owed) > 0) t',
   );
-  const evergreen = parseMoney(e.rows[0]!.total)!;
-  const a = await sql<{ total: number }>`select coalesce(sum(owed), 0)::bigint as total from (select sum(amount_cents - paid_cents) as owed from charges where reason <> 'agency_fee' group by patron_id) t`.execute(db.db);
-  return { evergreen, arrears: Number(a.rows[0]?.total ?? 0) };
+  return parseMoney(e.rows[0]!.total)!;
 }
 
 async function main(): Promise<void> {
-  const size = arg('--size', 'medium') as keyof typeof SIZES;
-  if (!(size in SIZES)) throw new Error(`unknown size ${size}; small or medium`);
+  const size = sizeArg();
   const patrons = SIZES[size];
   const pgUrl = arg('--db', DEFAULT_URL);
   if (!isPostgresUrl(pgUrl)) throw new Error('the Evergreen benchmark writes Arrears to PostgreSQL: --db postgres://…');
@@ -271,7 +225,7 @@ async function main(): Promise<void> {
   const role = `arrears_bench_eg_${suffix}`;
   const password = `pw-${randomBytes(8).toString('hex')}`;
   const schema = `bench_${randomBytes(4).toString('hex')}`;
-  const loadStart = loadavg().map((l) => Number(l.toFixed(2)));
+  const loadStart = loadAverage();
   console.log(`Evergreen connector benchmark: size ${size} (${patrons} patrons), seed ${seed}, ${cpus().length} cores`);
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -299,63 +253,26 @@ async function main(): Promise<void> {
     connectorUrl.password = password;
     await addConnector(ctx, { name: 'eg', kind: 'evergreen', url: connectorUrl.toString(), timeZone: 'America/Chicago' });
 
-    const phases = phaseClock();
-    const full = await timed(`(f) full sync (${ledgerRows} ledger rows)`, () => syncConnector(ctx, 'eg', { onPhase: phases.onPhase }));
-    console.log(`    by phase: ${phases.report()}`);
-    const fullRate = Math.round(ledgerRows / full.seconds);
-    const balances = await checkBalances(client, database);
-    console.log(`  balances: Evergreen ${formatMoney(balances.evergreen)}, Arrears ${formatMoney(balances.arrears)} ${balances.evergreen === balances.arrears ? '(equal)' : 'DIFFER'}`);
-    if (balances.evergreen !== balances.arrears) throw new Error('the ledger does not agree with Evergreen');
-    // The nightly incremental sync comes hours after the weekly full one, on tables autovacuum has seen.
-    await timed('vacuum analyze (not counted in (f) or (g))', () => vacuumSchema(database!));
-
-    const changed = await timed('change 10,000 rows (5,000 cash payments and their summary rows)', () => deskPayments(client, 5000));
-    const incPhases = phaseClock();
-    const incremental = await timed(`(g) incremental sync (${changed.value} changed rows)`, () => syncConnector({ ...ctx, clock: fixedClock(`${DEMO_AS_OF}T13:00:00Z`) }, 'eg', { onPhase: incPhases.onPhase }));
-    console.log(`    by phase: ${incPhases.report()}`);
-    if (incremental.value.mode !== 'incremental') throw new Error(`expected an incremental sync, got ${incremental.value.mode}`);
-    const after = await checkBalances(client, database);
-    if (after.evergreen !== after.arrears) throw new Error(`the ledger does not agree with Evergreen after the incremental sync: ${after.evergreen} / ${after.arrears}`);
-
-    for (const a of demoAgencies()) await addAgency(ctx, { name: a.name, transferMethod: 'none' });
-    await importSettings(ctx, demoSettings());
-    const run = await timed('full run (write-back left queued)', () => runReport(ctx, { reportDate: DEMO_AS_OF as never, writeBack: false }));
-    const queued = run.value.writebacks.length;
-    const wb = await timed(`(h) write-back of ${queued} writes (${run.value.newSubmissions.length} referrals)`, () => applyWritebacks(ctx, 'eg'));
-    if (wb.value.applied !== queued) throw new Error(`expected ${queued} writes applied, got ${JSON.stringify(wb.value)}`);
-    const per1000 = queued ? (wb.seconds / queued) * 1000 : 0;
-
-    const checks = [
-      { target: `(f) full sync ≥ ${TARGETS.fullSyncRowsPerSecond} ledger rows/s`, measured: `${fullRate} rows/s`, pass: fullRate >= TARGETS.fullSyncRowsPerSecond },
-      { target: `(g) incremental sync of 10 k changed rows ≤ ${TARGETS.incrementalSeconds} s`, measured: `${incremental.seconds.toFixed(2)} s`, pass: incremental.seconds <= TARGETS.incrementalSeconds },
-      { target: `(h) 1,000 write-backs ≤ ${TARGETS.writebacksPer1000Seconds} s`, measured: `${per1000.toFixed(2)} s per 1,000`, pass: per1000 <= TARGETS.writebacksPer1000Seconds },
-    ];
-    console.log('');
-    console.log(`(f) ${ledgerRows} ledger rows in ${full.seconds.toFixed(2)} s = ${fullRate} rows/s (${full.value.patrons} patrons, ${full.value.items} items, ${full.value.charges} charges, ${full.value.payments} payments written)`);
-    console.log(`(g) ${incremental.value.rowsRead} rows read, ${incremental.value.payments} payments written, in ${incremental.seconds.toFixed(2)} s`);
-    console.log(`(h) ${queued} writes in ${wb.seconds.toFixed(2)} s = ${per1000.toFixed(2)} s per 1,000`);
-    console.log(`load average (1, 5, 15 min): ${loadStart.join(', ')} at start, ${loadavg().map((l) => l.toFixed(2)).join(', ')} at end`);
-    for (const k of checks) console.log(`target ${k.pass ? 'PASS' : 'MISS'}: ${k.target} — measured ${k.measured}`);
-
+    const figures = await measureConnector({
+      ils: 'Evergreen',
+      connector: 'eg',
+      database,
+      ctx,
+      ledgerRows,
+      ilsOwed: () => evergreenOwed(client),
+      deskPayments: { label: 'change 10,000 rows (5,000 cash payments and their summary rows)', change: () => deskPayments(client, 5000) },
+    });
     const version = (await client.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
-    const result = {
+    console.log(`load average (1, 5, 15 min): ${loadStart.join(', ')} at start, ${loadAverage().join(', ')} at end`);
+    await writeResult(`evergreen-${size}-postgres`, {
       size,
       seed,
-      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? '', memoryGb: Math.round(totalmem() / 1_073_741_824), node: process.version, postgres: version },
+      machine: machine({ postgres: version }),
       evergreen: loaded.value,
       loadSeconds: loaded.seconds,
-      fullSync: { seconds: full.seconds, ledgerRows, rowsPerSecond: fullRate, written: { patrons: full.value.patrons, items: full.value.items, charges: full.value.charges, payments: full.value.payments } },
-      incrementalSync: { seconds: incremental.seconds, changedRows: changed.value, rowsRead: incremental.value.rowsRead, payments: incremental.value.payments },
-      writeback: { writes: queued, referrals: run.value.newSubmissions.length, seconds: wb.seconds, secondsPer1000: Number(per1000.toFixed(2)) },
-      balancesEqual: true,
-      targets: checks,
-      loadAverage: { start: loadStart, end: loadavg().map((l) => Number(l.toFixed(2))) },
-    };
-    const out = join(import.meta.dirname, 'results');
-    await mkdir(out, { recursive: true });
-    const path = join(out, `evergreen-${size}-postgres.json`);
-    await writeFile(path, JSON.stringify(result, null, 2) + '\n');
-    console.log(`\nwrote ${path}`);
+      ...figures,
+      loadAverage: { start: loadStart, end: loadAverage() },
+    });
   } finally {
     await database?.close();
     await client.end().catch(() => undefined);

@@ -7,37 +7,23 @@
 // Every patron's balance is checked against Koha's before the figures count.
 //   npm run bench:koha -- [--size small|medium] [--db postgres://…] [--mariadb mysql://root@127.0.0.1:3306/test] [--seed 1] [--keep-koha]
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { sql } from 'kysely';
 import { createConnection, type Connection } from 'mysql2/promise';
 import pg from 'pg';
 import { isPostgresUrl, openDatabase, type Database } from '../src/db/connection.ts';
 import { parseDateTime } from '../src/domain/dates.ts';
 import { formatMoney, parseMoney } from '../src/domain/money.ts';
-import { addAgency } from '../src/services/agencies.ts';
 import { addConnector } from '../src/services/connectors.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
-import { DEMO_AS_OF, demoAgencies, demoLibraries, demoSettings, generateDemo } from '../src/services/demo.ts';
-import { runReport } from '../src/services/runs.ts';
-import { importSettings } from '../src/services/settings.ts';
-import { syncConnector } from '../src/services/sync.ts';
-import { applyWritebacks } from '../src/services/writeback.ts';
+import { DEMO_AS_OF, demoLibraries, generateDemo } from '../src/services/demo.ts';
 import { KOHA_STOCK_ROWS, KOHA_TABLES } from '../test/helpers/koha-schema.ts';
-import { vacuumSchema } from './vacuum.ts';
+import { arg, loadAverage, machine, measureConnector, SIZES, sizeArg, timed, writeResult } from './connector.ts';
 import { DEFAULT_URL } from './import-charges.ts';
 
-const SIZES = { small: 10_000, medium: 100_000 } as const;
-const TARGETS = { fullSyncRowsPerSecond: 100_000, incrementalSeconds: 2, writebacksPer1000Seconds: 5 };
 const BATCH = 5000;
 const DEBIT_TYPE: Record<string, string> = { replacement: 'LOST', processing: 'PROCESSING', overdue: 'OVERDUE', manual: 'MANUAL', damage: 'MANUAL' };
 const CREDIT_TYPE: Record<string, string> = { payment: 'PAYMENT', waive: 'FORGIVEN', writeoff: 'WRITEOFF' };
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 const utc = (d: Date) => d.toISOString().slice(0, 19).replace('T', ' ');
 
@@ -59,35 +45,6 @@ class Inserter {
     await this.conn.query(`${this.head} VALUES ?`, [this.rows]);
     this.rows = [];
   }
-}
-
-/** Seconds per sync phase, from its onPhase calls. */
-function phaseClock() {
-  const seconds: Record<string, number> = {};
-  let current: { phase: string; at: number } | undefined;
-  const close = () => {
-    if (current) seconds[current.phase] = Math.round(performance.now() - current.at) / 1000;
-  };
-  return {
-    onPhase: (phase: string) => {
-      close();
-      current = { phase, at: performance.now() };
-    },
-    report: () => {
-      close();
-      current = undefined;
-      return Object.entries(seconds).map(([p, t]) => `${p} ${t.toFixed(2)} s`).join(', ');
-    },
-    seconds,
-  };
-}
-
-async function timed<T>(label: string, work: () => Promise<T>): Promise<{ value: T; seconds: number }> {
-  const t = performance.now();
-  const value = await work();
-  const seconds = Math.round(performance.now() - t) / 1000;
-  console.log(`${label.padEnd(52)} ${seconds.toFixed(2).padStart(9)} s`);
-  return { value, seconds };
 }
 
 /** The demo consortium as Koha holds it; returns the counts loaded. */
@@ -208,19 +165,16 @@ async function deskPayments(conn: Connection, count: number): Promise<number> {
   return rows.length * 2;
 }
 
-/** Koha's total owed by patrons who owe (Koha::Account->balance summed where positive), against Arrears's. */
-async function checkBalances(conn: Connection, db: Database): Promise<{ koha: number; arrears: number }> {
+/** Koha's total owed by patrons who owe (Koha::Account->balance summed where positive). */
+async function kohaOwed(conn: Connection): Promise<number> {
   const [[k]] = await conn.query<(import('mysql2').RowDataPacket)[]>(
     'SELECT CAST(COALESCE(SUM(b), 0) AS CHAR) AS total FROM (SELECT SUM(amountoutstanding) AS b FROM accountlines WHERE borrowernumber IS NOT NULL GROUP BY borrowernumber HAVING SUM(amountoutstanding) > 0) t',
   );
-  const koha = parseMoney(String(k!.total).replace(/(\.\d\d)\d*$/, '$1'))!;
-  const a = await sql<{ total: number }>`select coalesce(sum(owed), 0)::bigint as total from (select sum(amount_cents - paid_cents) as owed from charges where reason <> 'agency_fee' group by patron_id) t`.execute(db.db);
-  return { koha, arrears: Number(a.rows[0]?.total ?? 0) };
+  return parseMoney(String(k!.total).replace(/(\.\d\d)\d*$/, '$1'))!;
 }
 
 async function main(): Promise<void> {
-  const size = arg('--size', 'medium') as keyof typeof SIZES;
-  if (!(size in SIZES)) throw new Error(`unknown size ${size}; small or medium`);
+  const size = sizeArg();
   const patrons = SIZES[size];
   const pgUrl = arg('--db', DEFAULT_URL);
   if (!isPostgresUrl(pgUrl)) throw new Error('the Koha benchmark writes Arrears to PostgreSQL: --db postgres://…');
@@ -228,7 +182,7 @@ async function main(): Promise<void> {
   const seed = Number(arg('--seed', '1'));
   const kohaDb = `arrears_bench_koha_${randomBytes(4).toString('hex')}`;
   const schema = `bench_${randomBytes(4).toString('hex')}`;
-  const loadStart = loadavg().map((l) => Number(l.toFixed(2)));
+  const loadStart = loadAverage();
   console.log(`Koha connector benchmark: size ${size} (${patrons} patrons), seed ${seed}, ${cpus().length} cores`);
   const root = await createConnection({ uri: mariaUrl, multipleStatements: true });
   let database: Database | undefined;
@@ -250,68 +204,31 @@ async function main(): Promise<void> {
     await addConnector(ctx, { name: 'koha', kind: 'koha', url: kohaUrl.toString(), timeZone: 'America/Chicago' });
     await sql`update connectors set mapping = ${JSON.stringify({ libraries: Object.fromEntries(demoLibraries().map((l) => [l.code, { timeZone: l.time_zone }])) })}::jsonb`.execute(database.db);
 
-    // The floor: only reading what a full sync must read from Koha, one streaming query per table.
-    const floor = await timed("(f0) floor: read Koha's accountlines and offsets", () => readFloor(root));
-    const phases = phaseClock();
-    const full = await timed(`(f) full sync (${ledgerRows} ledger rows)`, () => syncConnector(ctx, 'koha', { onPhase: phases.onPhase }));
-    console.log(`    by phase: ${phases.report()}`);
-    const fullRate = Math.round(ledgerRows / full.seconds);
-    const balances = await checkBalances(root, database);
-    console.log(`  balances: Koha ${formatMoney(balances.koha)}, Arrears ${formatMoney(balances.arrears)} ${balances.koha === balances.arrears ? '(equal)' : 'DIFFER'}`);
-    if (balances.koha !== balances.arrears) throw new Error('the ledger does not agree with Koha');
-    // The nightly incremental sync comes hours after the weekly full one, on tables autovacuum has seen.
-    await timed('vacuum analyze (not counted in (f) or (g))', () => vacuumSchema(database!));
-
-    const changed = await timed('change 10,000 accountlines (5,000 desk payments)', () => deskPayments(root, 5000));
-    const incPhases = phaseClock();
-    const incremental = await timed(`(g) incremental sync (${changed.value} changed rows)`, () => syncConnector({ ...ctx, clock: fixedClock(`${DEMO_AS_OF}T13:00:00Z`) }, 'koha', { onPhase: incPhases.onPhase }));
-    console.log(`    by phase: ${incPhases.report()}`);
-    if (incremental.value.mode !== 'incremental') throw new Error(`expected an incremental sync, got ${incremental.value.mode}`);
-    const after = await checkBalances(root, database);
-    if (after.koha !== after.arrears) throw new Error(`the ledger does not agree with Koha after the incremental sync: ${after.koha} / ${after.arrears}`);
-
-    for (const a of demoAgencies()) await addAgency(ctx, { name: a.name, transferMethod: 'none' });
-    await importSettings(ctx, demoSettings());
-    const run = await timed('full run (write-back left queued)', () => runReport(ctx, { reportDate: DEMO_AS_OF as never, writeBack: false }));
-    const queued = run.value.writebacks.length;
-    const wb = await timed(`(h) write-back of ${queued} writes (${run.value.newSubmissions.length} referrals)`, () => applyWritebacks(ctx, 'koha'));
-    if (wb.value.applied !== queued) throw new Error(`expected ${queued} writes applied, got ${JSON.stringify(wb.value)}`);
-    const per1000 = queued ? (wb.seconds / queued) * 1000 : 0;
-
-    const floorRate = Math.round(ledgerRows / floor.seconds);
-    const checks = [
-      { target: `(f) full sync ≥ ${TARGETS.fullSyncRowsPerSecond} ledger rows/s`, measured: `${fullRate} rows/s`, pass: fullRate >= TARGETS.fullSyncRowsPerSecond },
-      { target: `(g) incremental sync of 10 k changed rows ≤ ${TARGETS.incrementalSeconds} s`, measured: `${incremental.seconds.toFixed(2)} s`, pass: incremental.seconds <= TARGETS.incrementalSeconds },
-      { target: `(h) 1,000 write-backs ≤ ${TARGETS.writebacksPer1000Seconds} s`, measured: `${per1000.toFixed(2)} s per 1,000`, pass: per1000 <= TARGETS.writebacksPer1000Seconds },
-    ];
-    console.log('');
-    console.log(`(f0) reading them alone (${floor.value} rows with the offsets) takes ${floor.seconds.toFixed(2)} s = ${floorRate} ledger rows/s: (f) is ${(full.seconds / floor.seconds).toFixed(1)} × that floor`);
-    console.log(`(f) ${ledgerRows} ledger rows in ${full.seconds.toFixed(2)} s = ${fullRate} rows/s (${full.value.patrons} patrons, ${full.value.items} items, ${full.value.charges} charges, ${full.value.payments} payments written)`);
-    console.log(`(g) ${incremental.value.rowsRead} rows read, ${incremental.value.payments} payments written, in ${incremental.seconds.toFixed(2)} s`);
-    console.log(`(h) ${queued} writes in ${wb.seconds.toFixed(2)} s = ${per1000.toFixed(2)} s per 1,000`);
-    console.log(`load average (1, 5, 15 min): ${loadStart.join(', ')} at start, ${loadavg().map((l) => l.toFixed(2)).join(', ')} at end`);
-    for (const k of checks) console.log(`target ${k.pass ? 'PASS' : 'MISS'}: ${k.target} — measured ${k.measured}`);
-
+    const figures = await measureConnector({
+      ils: 'Koha',
+      connector: 'koha',
+      database,
+      ctx,
+      ledgerRows,
+      ilsOwed: () => kohaOwed(root),
+      deskPayments: { label: 'change 10,000 accountlines (5,000 desk payments)', change: () => deskPayments(root, 5000) },
+      // The floor: only reading what a full sync must read from Koha, one streaming query per table.
+      floor: async () => {
+        const r = await timed("(f0) floor: read Koha's accountlines and offsets", () => readFloor(root));
+        return { rows: r.value, seconds: r.seconds };
+      },
+    });
     const [[version]] = await root.query<(import('mysql2').RowDataPacket)[]>('SELECT VERSION() AS v');
-    const result = {
+    console.log(`load average (1, 5, 15 min): ${loadStart.join(', ')} at start, ${loadAverage().join(', ')} at end`);
+    await writeResult(`koha-${size}-postgres`, {
       size,
       seed,
-      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? '', memoryGb: Math.round(totalmem() / 1_073_741_824), node: process.version, mariadb: String(version!.v) },
+      machine: machine({ mariadb: String(version!.v) }),
       koha: loaded.value,
       loadSeconds: loaded.seconds,
-      readFloor: { seconds: floor.seconds, rows: floor.value, ledgerRowsPerSecond: floorRate },
-      fullSync: { seconds: full.seconds, ledgerRows, rowsPerSecond: fullRate, overFloor: Number((full.seconds / floor.seconds).toFixed(2)), phases: phases.seconds, written: { patrons: full.value.patrons, items: full.value.items, charges: full.value.charges, payments: full.value.payments } },
-      incrementalSync: { phases: incPhases.seconds, seconds: incremental.seconds, changedRows: changed.value, rowsRead: incremental.value.rowsRead, payments: incremental.value.payments },
-      writeback: { writes: queued, referrals: run.value.newSubmissions.length, seconds: wb.seconds, secondsPer1000: Number(per1000.toFixed(2)) },
-      balancesEqual: true,
-      targets: checks,
-      loadAverage: { start: loadStart, end: loadavg().map((l) => Number(l.toFixed(2))) },
-    };
-    const out = join(import.meta.dirname, 'results');
-    await mkdir(out, { recursive: true });
-    const path = join(out, `koha-${size}-postgres.json`);
-    await writeFile(path, JSON.stringify(result, null, 2) + '\n');
-    console.log(`\nwrote ${path}`);
+      ...figures,
+      loadAverage: { start: loadStart, end: loadAverage() },
+    });
   } finally {
     await database?.close();
     if (process.argv.includes('--keep-koha')) console.log(`kept the Koha database ${kohaDb}`);

@@ -4,6 +4,7 @@
 // ILS-specific stays in the driver's folder; services, the engine and the report files only
 // ever see the rows below.
 import type { ChargeReason, ItemStatus, PaymentType } from '../db/schema.ts';
+import type { PatronRecord } from '../domain/patron-record.ts';
 
 export const CONNECTOR_KINDS = ['koha', 'evergreen'] as const;
 export type ConnectorKind = (typeof CONNECTOR_KINDS)[number];
@@ -70,31 +71,11 @@ export interface LibraryRow {
   timeZone: string;
 }
 
-export interface PatronRow {
+export interface PatronRow extends PatronRecord {
   /** <connector>:<ILS key>. */
   id: string;
   /** The ILS's numeric key, which problems name. */
   key: number;
-  barcode: string;
-  firstName: string;
-  lastName: string;
-  address: string;
-  address2: string;
-  city: string;
-  state: string;
-  postalCode: string;
-  phone: string;
-  mobile: string;
-  altPhone1: string;
-  altPhone2: string;
-  email: string;
-  birthDate: string | null;
-  homeLibrary: string;
-  /** The ILS's patron category code (Koha categorycode, Evergreen profile name). */
-  ptype: string;
-  patronCode: string;
-  /** What the ILS says of the category (Koha category_type A/C/...), '' when it has no such field. */
-  adultOrChild: string;
 }
 
 export interface ItemRow {

@@ -27,6 +27,7 @@
 import type { LocalDate } from './dates.ts';
 import type { Problem } from './errors.ts';
 import { formatMoney, type Cents } from './money.ts';
+import type { PatronRecord } from './patron-record.ts';
 
 export type ReportKind = 'new' | 'update' | 'sync';
 export type LayoutName = 'arrears' | 'ums' | 'custom';
@@ -47,28 +48,8 @@ export interface ReportCharge {
   outstandingCents: Cents;
 }
 
-export interface ReportPatron {
+export interface ReportPatron extends PatronRecord {
   patronId: string;
-  barcode: string;
-  firstName: string;
-  lastName: string;
-  address: string;
-  address2: string;
-  city: string;
-  state: string;
-  postalCode: string;
-  phone: string;
-  mobile: string;
-  altPhone1: string;
-  altPhone2: string;
-  email: string;
-  birthDate: string | null;
-  homeLibrary: string;
-  /** The ILS's patron category as text; written as a text cell. */
-  ptype: string;
-  patronCode: string;
-  /** UMS's "Adult or Child" as the ILS gives it (Koha: the category's category_type); '' = from the birth date. */
-  adultOrChild: string;
   /** As the report states it; see the header of this file. */
   owedCents: Cents;
   /** New Submissions only. */

@@ -29,6 +29,14 @@ export const refParams = {
   properties: { id: { type: 'string', minLength: 1, maxLength: 200, description: 'id or name' } },
 } as const;
 
+/** A user: by id or by username. */
+export const userParams = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: { type: 'string', minLength: 1, maxLength: 64, description: 'user id or username' } },
+} as const;
+
 export const pageProperties = {
   limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
   offset: { type: 'integer', minimum: 0, default: 0 },

@@ -7,6 +7,7 @@ import type { Context } from '../services/context.ts';
 import { beginTotp, confirmTotp, disableTotp, renewRecoveryCodes, requiredRolesFromEnv, resetTotp, twoFactorStatus } from '../services/two-factor.ts';
 import { checkPassword, SignInError } from '../services/users.ts';
 import { actingContext, guardedAttempt } from './auth.ts';
+import { userParams } from './schemas.ts';
 import type { ServerOptions } from './server.ts';
 
 const codeBody = {
@@ -14,13 +15,6 @@ const codeBody = {
   required: ['code'],
   additionalProperties: false,
   properties: { code: { type: 'string', minLength: 1, maxLength: 20, description: 'the 6-digit code the authenticator shows now' } },
-} as const;
-
-const userParams = {
-  type: 'object',
-  required: ['id'],
-  additionalProperties: false,
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64, description: 'user id or username' } },
 } as const;
 
 /** A wrong code given to change one's own second factor. */

@@ -5,14 +5,7 @@ import { PERMISSIONS, PERMISSION_DESCRIPTIONS } from '../domain/permissions.ts';
 import type { Context } from '../services/context.ts';
 import { addUser, createToken, getUser, listRoles, listTokens, listUsers, removeRole, revokeToken, saveRole, updateUser, type NewUser, type UserChanges } from '../services/users.ts';
 import { actingContext } from './auth.ts';
-import { all, serialIdParams } from './schemas.ts';
-
-const userParams = {
-  type: 'object',
-  required: ['id'],
-  additionalProperties: false,
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64, description: 'user id or username' } },
-} as const;
+import { all, serialIdParams, userParams } from './schemas.ts';
 
 const roleParams = {
   type: 'object',

@@ -7,6 +7,7 @@ import type { ChargeReason, ItemStatus, PaymentType, ReferralStatus } from '../d
 import { allocateOldestFirst, type Allocation, type OpenCharge } from '../domain/ledger.ts';
 import { formatMoney, sum, type Cents } from '../domain/money.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.ts';
+import type { PatronRecord } from '../domain/patron-record.ts';
 import type { Executor } from './context.ts';
 import { recoveredPayments } from './recovery.ts';
 import { historyRecord, type HistoryRecord } from './referral-search.ts';
@@ -183,27 +184,8 @@ export async function settleBalance(
   return total;
 }
 
-export interface PatronInfo {
+export interface PatronInfo extends Omit<PatronRecord, 'birthDate'> {
   id: string;
-  barcode: string;
-  firstName: string;
-  lastName: string;
-  homeLibrary: string;
-  /** The ILS's patron category as text (a Sierra-style number as its digits). */
-  ptype: string;
-  patronCode: string;
-  email: string;
-  phone: string;
-  mobile: string;
-  altPhone1: string;
-  altPhone2: string;
-  address: string;
-  address2: string;
-  city: string;
-  state: string;
-  postalCode: string;
-  /** UMS's "Adult or Child" as the ILS gives it; '' = from the birth date when a file is written. */
-  adultOrChild: string;
 }
 
 export interface PatronFlags {
