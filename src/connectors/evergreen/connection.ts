@@ -4,6 +4,7 @@
 // server default leaks into a comparison; library-local dates come from lib.timezone.
 import pg from 'pg';
 import type { ConnectorConfig } from '../types.ts';
+import { connectionUrl } from '../common.ts';
 import { asIlsError } from '../errors.ts';
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -17,13 +18,7 @@ const types = {
 };
 
 export async function connectEvergreen(config: ConnectorConfig): Promise<pg.Client> {
-  let url: URL;
-  try {
-    url = new URL(config.url);
-  } catch {
-    throw new Error(`connector "${config.name}": the connection URL is not a URL (postgres://user:password@host:5432/evergreen)`);
-  }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error(`connector "${config.name}": an Evergreen connection URL starts with postgres://, not ${url.protocol}//`);
+  const url = connectionUrl(config, 'an Evergreen', ['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/evergreen');
   const tls = config.options.tls;
   const client = new pg.Client({
     host: url.hostname,

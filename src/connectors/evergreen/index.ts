@@ -3,7 +3,7 @@
 // reads and writes back.
 import type pg from 'pg';
 import type { ConnectionReport, ConnectorConfig, ConnectorDriver, IlsCodes, IlsSession, Mapping } from '../types.ts';
-import { asIlsError } from '../errors.ts';
+import { guarded } from '../common.ts';
 import { connectEvergreen } from './connection.ts';
 import { EvergreenReader } from './extract.ts';
 import { applyEvergreenWrite, newWriteCache } from './writeback.ts';
@@ -118,12 +118,8 @@ class EvergreenSession implements IlsSession {
     private readonly config: ConnectorConfig,
   ) {}
 
-  private async guard<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw asIlsError(this.config.name, err);
-    }
+  private guard<T>(fn: () => Promise<T>): Promise<T> {
+    return guarded(this.config.name, fn);
   }
 
   private async granted(sql: string, params: unknown[]): Promise<boolean> {

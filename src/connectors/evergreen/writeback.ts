@@ -9,6 +9,7 @@
 // committed before writing again.
 import type pg from 'pg';
 import { formatMoney } from '../../domain/money.ts';
+import { feeMarker, fill } from '../common.ts';
 import { WriteRefused, type AppliedWrite, type ConnectorConfig, type WriteIntent } from '../types.ts';
 
 export const DEFAULT_COMMENT = 'Sent to collections ({agency}) on {date}';
@@ -22,15 +23,6 @@ export const DEFAULT_STAFF = 1;
 const MESSAGE_TITLE = 'Sent to collections';
 /** money.billing.amount is NUMERIC(6,2). */
 const MAX_CENTS = 999_999;
-
-function fill(template: string, w: WriteIntent): string {
-  return template.replace(/\{agency\}/g, w.agency).replace(/\{date\}/g, w.date);
-}
-
-/** What Arrears writes in money.grocery.note of a fee: how a retry finds the fee it already posted. */
-export function feeMarker(w: Pick<WriteIntent, 'idempotencyKey'>, connector: string): string {
-  return `Arrears ${connector} ${w.idempotencyKey}`;
-}
 
 /** The ILS ids of a block: its penalty, the note linked to it, and our tracker row (null when one was there already). */
 export interface BlockRef {

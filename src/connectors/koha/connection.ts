@@ -3,18 +3,13 @@
 // columns as the wall-clock text Koha wrote in its own zone, DECIMAL money as exact text.
 import { createConnection, type Connection } from 'mysql2/promise';
 import type { ConnectorConfig } from '../types.ts';
+import { connectionUrl } from '../common.ts';
 import { asIlsError } from '../errors.ts';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
 export async function connectKoha(config: ConnectorConfig): Promise<Connection> {
-  let url: URL;
-  try {
-    url = new URL(config.url);
-  } catch {
-    throw new Error(`connector "${config.name}": the connection URL is not a URL (mysql://user:password@host:3306/koha)`);
-  }
-  if (url.protocol !== 'mysql:' && url.protocol !== 'mariadb:') throw new Error(`connector "${config.name}": a Koha connection URL starts with mysql://, not ${url.protocol}//`);
+  const url = connectionUrl(config, 'a Koha', ['mysql:', 'mariadb:'], 'mysql://user:password@host:3306/koha');
   const tls = config.options.tls;
   try {
     const conn = await createConnection({

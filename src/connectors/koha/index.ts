@@ -2,7 +2,7 @@
 // codes, and a session that tests the connection, lists codes, reads and writes back.
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { ConnectionReport, ConnectorConfig, ConnectorDriver, IlsCodes, IlsSession, Mapping } from '../types.ts';
-import { asIlsError } from '../errors.ts';
+import { guarded } from '../common.ts';
 import { connectKoha } from './connection.ts';
 import { KohaReader } from './extract.ts';
 import { applyKohaWrite } from './writeback.ts';
@@ -54,12 +54,8 @@ class KohaSession implements IlsSession {
     private readonly config: ConnectorConfig,
   ) {}
 
-  private async guard<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw asIlsError(this.config.name, err);
-    }
+  private guard<T>(fn: () => Promise<T>): Promise<T> {
+    return guarded(this.config.name, fn);
   }
 
   test(): Promise<ConnectionReport> {

@@ -7,19 +7,11 @@
 import type { Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { formatMoney } from '../../domain/money.ts';
 import { localDateOf } from '../../domain/dates.ts';
+import { feeMarker, fill } from '../common.ts';
 import { WriteRefused, type AppliedWrite, type ConnectorConfig, type WriteIntent } from '../types.ts';
 
 export const DEFAULT_COMMENT = 'Sent to collections ({agency}) on {date}';
 export const DEFAULT_FEE_DESCRIPTION = 'Collection agency fee ({agency})';
-
-function fill(template: string, w: WriteIntent): string {
-  return template.replace(/\{agency\}/g, w.agency).replace(/\{date\}/g, w.date);
-}
-
-/** What Arrears writes in accountlines.note of a fee: how a retry finds the fee it already posted. */
-export function feeMarker(w: Pick<WriteIntent, 'idempotencyKey'>, connector: string): string {
-  return `Arrears ${connector} ${w.idempotencyKey}`;
-}
 
 /** One write: its own transaction, or inside a batch's (`grouped`) a savepoint that a refusal rolls back alone. */
 export async function applyKohaWrite(conn: Connection, config: ConnectorConfig, w: WriteIntent, now: Date, grouped = false): Promise<AppliedWrite> {
