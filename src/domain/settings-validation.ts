@@ -26,31 +26,18 @@ export type WindowJson =
   | { mode: 'relative'; startDays: number | null; endDays: number | null }
   | { mode: 'absolute'; start: string | null; end: string | null; graceDays: number | null };
 
-/** One entry as `settings import` reads it and `settings list --json` writes it. */
-export interface SettingsEntryJson {
-  name: string;
-  homeLibraries: string[];
+/**
+ * One entry as `settings import` reads it and `settings list --json` writes it: the engine's
+ * entry with money as decimal text, dates as text and the agency as a name or a strategy.
+ */
+export interface SettingsEntryJson extends Omit<SettingsEntryInput, 'ptypes' | 'window' | 'minimumOwed' | 'removeIfLessThan' | 'agencyFee' | 'agency'> {
   /** Sierra-style numbers as JSON numbers, other patron categories as text: [1, 2, "PT"]. */
   ptypes: (number | string)[];
-  exemptPatronCodes: string[];
-  countedCharges: 'all' | 'item_fees';
   window: WindowJson;
-  feeAgeDays: number | null;
   minimumOwed: string;
-  requireBill: boolean;
-  minDaysOverdue: number | null;
   removeIfLessThan: string;
   agencyFee: string;
   agency: string | { strategy: AgencyStrategyName; among: string[] };
-  resubmitAfterClear: boolean;
-  autoCancelDays: number | null;
-  writeOffOnCancel: boolean;
-  baseFilename: string | null;
-  autoNewSubmission: boolean;
-  autoUpdateDays: string;
-  sendEmptyReports: boolean;
-  reviewHours: number | null;
-  email: { from: string; to: string; cc: string; subject: string };
 }
 
 export const LIMITS = {

@@ -10,35 +10,12 @@ import { ApiError, del, get, patch, post, put, type List } from '../api.ts';
 import { money, PatronLink, libraryLabel, useCan, useConfirm, useLibraries } from '../session.tsx';
 import { DataTable } from '../table.tsx';
 import { Busy, Done, ErrorBanner, useLoad, useTask } from '../ui.tsx';
+import type { SettingsEntryJson, WindowJson } from '../../../domain/settings-validation.ts';
 
-type Window = { mode: 'relative'; startDays: number | null; endDays: number | null } | { mode: 'absolute'; start: string | null; end: string | null; graceDays: number | null };
-type AgencyChoice = string | { strategy: string; among: string[] };
-
-/** An entry in the JSON form (DESIGN.md); PTYPEs may be numbers or the ILS's own codes. */
-interface EntryJson {
-  name: string;
-  homeLibraries: string[];
-  ptypes: (number | string)[];
-  exemptPatronCodes: string[];
-  countedCharges: 'all' | 'item_fees';
-  window: Window;
-  feeAgeDays: number | null;
-  minimumOwed: string;
-  requireBill: boolean;
-  minDaysOverdue: number | null;
-  removeIfLessThan: string;
-  agencyFee: string;
-  agency: AgencyChoice;
-  resubmitAfterClear: boolean;
-  autoCancelDays: number | null;
-  writeOffOnCancel: boolean;
-  baseFilename: string | null;
-  autoNewSubmission: boolean;
-  autoUpdateDays: string;
-  sendEmptyReports: boolean;
-  reviewHours: number | null;
-  email: { from: string; to: string; cc: string; subject: string };
-}
+/** An entry in the JSON form (DESIGN.md), as the server reads and writes it; PTYPEs may be numbers or the ILS's own codes. */
+type EntryJson = SettingsEntryJson;
+type Window = WindowJson;
+type AgencyChoice = SettingsEntryJson['agency'];
 
 type Entry = EntryJson & { id: number; position: number };
 
