@@ -3,6 +3,7 @@
 // validated as it is read and written to a staging table in batches; references are then
 // checked set-based against the staging table, and the real table is upserted, all in one
 // transaction. Every problem is collected; by default any problem means nothing is written.
+// A first load of patrons or items into an empty table skips the stage (loadsDirectly).
 import { sql } from 'kysely';
 import {
   COLUMNS,
@@ -23,7 +24,23 @@ import { lineCells, type CsvLines } from './imports/fast-csv.ts';
 import { withImportSession, type ImportSession } from './imports/session.ts';
 import { CopyText, copyLine, type StageValue } from './imports/copy-text.ts';
 import { KeyOrder, rowEncoder, type RowEncoder } from './imports/encode.ts';
-import { PROBLEMS, STAGE, createStaging, firstProblems, keyColumn, problemCounts, stageColumns, type StageColumn } from './imports/kinds.ts';
+import {
+  PROBLEMS,
+  STAGE,
+  createStaging,
+  dropForeignKeys,
+  dropIndexes,
+  dropPrimaryKey,
+  firstProblems,
+  hasRows,
+  keyColumn,
+  problemCounts,
+  restoreForeignKeys,
+  restoreIndexes,
+  stageColumns,
+  type ForeignKey,
+  type StageColumn,
+} from './imports/kinds.ts';
 import { mergeStaged, type MergeResult } from './imports/merge.ts';
 import { fastWallClockResolver } from './imports/wall-clock.ts';
 
@@ -72,6 +89,23 @@ export const STOP_AFTER_BAD_ROWS = 10 * MAX_PROBLEMS;
 
 export async function importFile(ctx: Context, kind: ImportKind, path: string, options: ImportOptions = {}): Promise<ImportResult> {
   if (!isImportKind(kind)) throw ValidationError.of(`unknown import kind "${String(kind)}"; expected one of ${IMPORT_KINDS.join(', ')}`, { field: 'kind' });
+  return withImportSession(ctx.database, async (session) => {
+    if (await loadsDirectly(session, kind, options)) {
+      // Straight into the empty table, its keys checking what a stage's checks would; at the
+      // first bad row or failing key the file is read again the staged way, which names them all.
+      await sql`savepoint direct_load`.execute(session.db);
+      try {
+        return await readFile(ctx, kind, path, session, options, true);
+      } catch (err) {
+        if (!(err instanceof NotDirect) && !isDataError(err)) throw err;
+        await sql`rollback to savepoint direct_load`.execute(session.db);
+      }
+    }
+    return readFile(ctx, kind, path, session, options, false);
+  });
+}
+
+async function readFile(ctx: Context, kind: ImportKind, path: string, session: ImportSession, options: ImportOptions, direct: boolean): Promise<ImportResult> {
   const source = openSource(path, options.onProgress);
   const { file, lines } = source;
   try {
@@ -84,10 +118,36 @@ export async function importFile(ctx: Context, kind: ImportKind, path: string, o
       : [{ row: batch.firstRow, cells: lineCells(batch.lines, batch.from) }, { ...batch, from: batch.from + 1, firstRow: batch.firstRow + 1 }];
     const { header, problems } = readHeader(kind, head.cells);
     if (problems.length) throw new ValidationError(problems.map((p) => ({ file, ...p, row: head.row })));
-    return await withImportSession(ctx.database, (session) => new Import(ctx, kind, header, session, source, options, rest).run());
+    return await new Import(ctx, kind, header, session, source, options, rest, direct).run();
   } finally {
     await lines.return(undefined);
   }
+}
+
+/**
+ * Patrons and items into an empty table (no rows, no connector to tell sources apart) are
+ * copied straight into it on PostgreSQL: a stage would only be copied into it again, and every
+ * check of theirs is the table's own keys. Not when bad rows are to be skipped.
+ */
+async function loadsDirectly(session: ImportSession, kind: ImportKind, options: ImportOptions): Promise<boolean> {
+  if (!session.appendText || options.skipBadRows || (kind !== 'patrons' && kind !== 'items')) return false;
+  return !(await hasRows(session.db, kind)) && !(await hasRows(session.db, 'connectors'));
+}
+
+/** A direct load gives way to the staged one: a row has a problem the staged reading names. */
+class NotDirect extends Error {}
+
+/** A value the table refused (class 22) or a key, check or not-null constraint it broke (class 23). */
+function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}
+
+/** What a direct load writes, and the keys and indexes it put off until the rows are in. */
+interface DirectLoad {
+  columns: StageColumn[];
+  foreignKeys: ForeignKey[];
+  indexes: string[];
 }
 
 /** Rows in a batch. */
@@ -107,7 +167,7 @@ interface Pending {
   rows: PendingRow[];
 }
 
-/** One import in its transaction: stage every row, check them all, then write. */
+/** One import in its transaction: stage every row, check them all, then write (or, direct, copy every row in and build the keys). */
 class Import {
   private readonly file: string;
   private readonly columns: StageColumn[];
@@ -141,6 +201,8 @@ class Import {
     private readonly options: ImportOptions,
     /** The rows read with the header, before the source's next batch. */
     private readonly firstRows: SourceBatch = [],
+    /** Straight into the kind's empty table (see loadsDirectly); any bad row throws NotDirect. */
+    private readonly direct = false,
   ) {
     this.file = source.file;
     this.columns = stageColumns(kind);
@@ -155,8 +217,13 @@ class Import {
     return this.session.db;
   }
 
+  /** Set by run when the rows go straight into the table. */
+  private load: DirectLoad | undefined;
+
   async run(): Promise<ImportResult> {
-    await createStaging(this.db, this.kind);
+    if (this.direct) this.load = await this.prepareDirect();
+    else await createStaging(this.db, this.kind);
+    const written = this.load?.columns ?? this.columns;
     if (this.kind === 'charges') {
       const libs = await this.db.selectFrom('libraries').select(['code', 'time_zone']).execute();
       this.libraryZones = new Map(libs.map((l) => [l.code, l.time_zone]));
@@ -164,7 +231,8 @@ class Import {
     if (this.session.appendText) {
       const charges = this.kind === 'charges';
       this.encode = rowEncoder(this.header, {
-        stageColumns: this.columns.map((c) => c.source),
+        stageColumns: written.map((c) => c.source),
+        rowNumbers: !this.load,
         // Charges: an unknown library is a problem (checkLibrary) and a wall-clock time is in the library's zone.
         zoneColumn: charges ? 'library' : undefined,
         zones: this.libraryZones,
@@ -179,28 +247,35 @@ class Import {
     let badRows = 0;
     let stoppedAt: number | undefined;
     // Rows come a chunk of the file at a time: one await per chunk, not per row.
-    reading: for await (const batch of this.batches()) {
-      const rows = Array.isArray(batch) ? undefined : batch;
-      const [from, to] = rows ? [rows.from, rows.lines.count] : [0, (batch as SourceRow[]).length];
-      for (let i = from; i < to; i++) {
-        const row = rows ? rows.firstRow + i - rows.from : (batch as SourceRow[])[i]!.row;
-        const bad = rows ? this.readLine(rows.lines, i, row) : this.readCells((batch as SourceRow[])[i]!.cells, row);
-        if (bad === undefined) continue;
-        // A refused file need not be read to its end: past a full list of bad rows, stop.
-        if (bad && ++badRows >= STOP_AFTER_BAD_ROWS && !this.skipBadRows) {
-          stoppedAt = row;
-          break reading;
-        }
-        if (++this.rowsRead % 1000 === 0) this.options.onRows?.(this.rowsRead);
-        if (this.pending.lines.lines + this.pending.rows.length >= this.batchRows) {
-          await staging;
-          staging = this.stage(this.takePending());
-          staging.catch(() => undefined);
+    try {
+      reading: for await (const batch of this.batches()) {
+        const rows = Array.isArray(batch) ? undefined : batch;
+        const [from, to] = rows ? [rows.from, rows.lines.count] : [0, (batch as SourceRow[]).length];
+        for (let i = from; i < to; i++) {
+          const row = rows ? rows.firstRow + i - rows.from : (batch as SourceRow[])[i]!.row;
+          const bad = rows ? this.readLine(rows.lines, i, row) : this.readCells((batch as SourceRow[])[i]!.cells, row);
+          if (bad === undefined) continue;
+          // A refused file need not be read to its end: past a full list of bad rows, stop.
+          if (bad && ++badRows >= STOP_AFTER_BAD_ROWS && !this.skipBadRows) {
+            stoppedAt = row;
+            break reading;
+          }
+          if (++this.rowsRead % 1000 === 0) this.options.onRows?.(this.rowsRead);
+          if (this.pending.lines.lines + this.pending.rows.length >= this.batchRows) {
+            await staging;
+            staging = this.stage(this.takePending());
+            staging.catch(() => undefined);
+          }
         }
       }
+      await staging;
+      await this.stage(this.takePending());
+    } catch (err) {
+      // The session takes its next statement (a rollback, for a direct load) once the COPY in flight is over.
+      await staging.catch(() => undefined);
+      throw err;
     }
-    await staging;
-    await this.stage(this.takePending());
+    if (this.load) return this.finishDirect(this.load);
     if (stoppedAt !== undefined) {
       const counts = await problemCounts(this.db);
       const listed = await firstProblems(this.db, COLUMNS[this.kind].map((c) => c.name), MAX_PROBLEMS);
@@ -223,9 +298,12 @@ class Import {
     });
     const problems = this.named(merged);
     if (problems.length && !this.skipBadRows) throw new ValidationError(problems);
-    const now = this.ctx.clock.now();
-    const { inserted, updated, unchanged, skipped } = merged;
+    return this.finish(merged, problems);
+  }
 
+  /** The import's audit record, and its result. */
+  private async finish(counts: Pick<ImportResult, 'inserted' | 'updated' | 'unchanged' | 'skipped'>, problems: Problem[]): Promise<ImportResult> {
+    const { inserted, updated, unchanged, skipped } = counts;
     const { file, kind } = this;
     await recordAudit(this.db, {
       actor: this.ctx.actor,
@@ -233,9 +311,41 @@ class Import {
       entity: 'import',
       entityId: file,
       after: { kind, file, inserted, updated, unchanged, skipped },
-      at: now,
+      at: this.ctx.clock.now(),
     });
     return { kind, file, inserted, updated, unchanged, skipped, problems };
+  }
+
+  /**
+   * The columns a direct load copies (those the file has: the others take the table's
+   * defaults, as the staged insert leaves them) and, for a big file, the table's foreign keys,
+   * indexes and primary key dropped, to be built once after the rows (as a bulk merge does).
+   */
+  private async prepareDirect(): Promise<DirectLoad> {
+    const columns = this.columns.filter((c) => this.header.present.has(c.source));
+    if (this.estimatedRows() < this.bulkRows) return { columns, foreignKeys: [], indexes: [] };
+    const foreignKeys = await dropForeignKeys(this.db, this.kind);
+    const indexes = [...(await dropIndexes(this.db, this.kind)), ...(await dropPrimaryKey(this.db, this.kind))];
+    return { columns, foreignKeys, indexes };
+  }
+
+  /** The file's rows, guessed from its size and the lines read with the header. */
+  private estimatedRows(): number {
+    const first = this.firstRows;
+    if (Array.isArray(first)) return first.length;
+    const lines = first.lines.count - first.from;
+    if (lines <= 0) return 0;
+    const bytes = first.lines.spans[2 * first.lines.count - 1]! - first.lines.spans[2 * first.from]! + lines;
+    return Math.round((this.source.totalBytes * lines) / Math.max(bytes, 1));
+  }
+
+  /** Keys and indexes put back over the rows copied in: a repeated id or unknown reference fails here (and the file is read the staged way). */
+  private async finishDirect(load: DirectLoad): Promise<ImportResult> {
+    this.options.onRows?.(this.rowsRead);
+    this.options.onPhase?.('writing');
+    await restoreIndexes(this.db, load.indexes);
+    await restoreForeignKeys(this.db, this.kind, load.foreignKeys);
+    return this.finish({ inserted: this.rowsRead, updated: 0, unchanged: 0, skipped: 0 }, []);
   }
 
   private async *batches(): AsyncGenerator<SourceBatch> {
@@ -261,6 +371,7 @@ class Import {
     if (this.encode?.cells(cells, row, this.pending.lines)) return this.encoded();
     const parsed = parseRow(this.header, cells, row);
     if (!parsed) return undefined;
+    if (this.load && parsed.problems.length) throw new NotDirect();
     this.check(row, parsed.values, parsed.problems);
     this.pending.rows.push({ row, ...parsed });
     return parsed.problems.length > 0;
@@ -298,8 +409,8 @@ class Import {
       for (const { row, values, problems: found } of batch.rows) {
         // A payment of an unknown patron is named by the reference checks; its local time stays blank.
         const zone = zones.get(values[zoneKey] as string);
-        const tuple: StageValue[] = [row];
-        for (const c of this.columns) {
+        const tuple: StageValue[] = this.load ? [] : [row];
+        for (const c of this.load?.columns ?? this.columns) {
           const v = values[c.source];
           if (v === undefined) tuple.push(null);
           else if (isDateTimeValue(v)) tuple.push('instant' in v ? v.instant : zone === undefined ? null : this.resolve(v.local, zone));
@@ -309,12 +420,12 @@ class Import {
         for (const p of found) problems.push([row, p.column ?? '', p.reason]);
       }
     }
-    const columns = ['row_no', ...this.columns.map((c) => c.name)];
+    const [table, columns] = this.load ? [this.kind, this.load.columns.map((c) => c.name)] : [STAGE, ['row_no', ...this.columns.map((c) => c.name)]];
     if (this.session.appendText) {
       for (const t of tuples) batch.lines.add(copyLine(t));
-      await this.session.appendText(STAGE, columns, batch.lines.take());
-    } else await this.session.append(STAGE, columns, tuples);
-    await this.session.append(PROBLEMS, ['row_no', 'col', 'reason'], problems);
+      await this.session.appendText(table, columns, batch.lines.take());
+    } else await this.session.append(table, columns, tuples);
+    if (!this.load) await this.session.append(PROBLEMS, ['row_no', 'col', 'reason'], problems);
   }
 
   /**

@@ -78,6 +78,8 @@ export interface EncoderOptions {
   /** The column keyInto gives. */
   keyColumn: string;
   wallClock: WallClock;
+  /** Each line begins with the row number (a staging table's row_no); false for a table of the kind's own columns. */
+  rowNumbers?: boolean;
 }
 
 /** Buffer's own decoder, which toString calls after checking its arguments (once a row for a date-time: it counts). */
@@ -106,6 +108,7 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   const width = header.columns.length;
   const keyAt = column(options.keyColumn);
   const zoneAt = options.zoneColumn === undefined ? -1 : column(options.zoneColumn);
+  const rowNumbers = options.rowNumbers ?? true;
   const wantsZone = options.zoneRequired || specs.some((spec) => spec?.form === 'dateTime');
   const zoneRequired = options.zoneRequired ?? false;
   const zones = [...(options.zones ?? new Map<string, string>())].map(([value, zone]) => ({ bytes: Buffer.from(value, 'utf8'), zone }));
@@ -163,9 +166,9 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
     }
     out.reserve(most);
     const buf = out.chunk;
-    let to = writeNumber(buf, out.at, row);
+    let to = rowNumbers ? writeNumber(buf, out.at, row) : out.at;
     for (let c = 0; c < n; c++) {
-      buf[to++] = TAB;
+      if (rowNumbers || c > 0) buf[to++] = TAB;
       const i = index[c]!;
       const s = i < 0 || i >= count ? 0 : starts[i]!;
       const e = i < 0 || i >= count ? 0 : ends[i]!;
