@@ -148,6 +148,32 @@ describe('full sync', () => {
     expect((await schema()).oids).toEqual(after.oids);
     await expectLedgerAgrees();
   });
+
+  it('reads the items it needs by key when they are few beside Koha\'s, the whole table in one pass when they are many, and sends only those', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const book = await koha.item('39000001', 'The Long Winter');
+    await koha.checkout(ann, book, '2026-11-01');
+    await koha.exec('ANALYZE TABLE items');
+    // One item wanted of one: read in one pass over the table.
+    const whole = await syncConnector(ctx(), 'koha');
+    // Seven more on the shelf, never lent or billed: the one item wanted is read by its key.
+    for (let i = 2; i <= 8; i++) await koha.item(`3900000${i}`, `Shelf ${i}`);
+    await koha.exec('ANALYZE TABLE items');
+    const keyed = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'koha', { full: true });
+    expect(keyed.rowsRead).toBe(whole.rowsRead);
+    // Half of them lent: the table is read whole again (every row counted as read), and only the lent ones sent.
+    const bea = await koha.patron({ cardnumber: '21000002' });
+    for (const n of [2, 3, 4]) await koha.checkout(bea, book + n - 1, '2026-11-02');
+    const lent = await syncConnector(ctx('2026-12-04T15:10:00Z'), 'koha', { full: true });
+    expect(lent.rowsRead).toBe(whole.rowsRead + 1 + 3 + 7);
+    const held = await t.db.selectFrom('items').select(['id', 'status', 'patron_id']).orderBy('id').execute();
+    expect(held.map((i) => [i.id, i.status, i.patron_id])).toEqual([
+      [`koha:${book}`, 'checked_out', `koha:${ann}`],
+      [`koha:${book + 1}`, 'checked_out', `koha:${bea}`],
+      [`koha:${book + 2}`, 'checked_out', `koha:${bea}`],
+      [`koha:${book + 3}`, 'checked_out', `koha:${bea}`],
+    ]);
+  });
 });
 
 describe('one source per library', () => {

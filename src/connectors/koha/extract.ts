@@ -393,22 +393,30 @@ export class KohaReader {
     for (const [k, w] of maybe) if (this.itemWants.has(k) || !known.has(this.id(k))) this.want(k, w.borrowernumber, w.line);
     this.itemMaybe.clear();
     const wanted = [...this.itemWants.keys()];
-    for (let i = 0; i < wanted.length; i += CHUNK) {
-      const rows = await this.rows<ItemDataRow>(
-        `SELECT it.itemnumber, it.barcode, it.itemlost, it.withdrawn, b.title, iss.borrowernumber AS issued_to, iss.date_due
-         FROM items it
-         LEFT JOIN biblio b ON b.biblionumber = it.biblionumber
-         LEFT JOIN issues iss ON iss.itemnumber = it.itemnumber
-         WHERE it.itemnumber IN (?)`,
-        [wanted.slice(i, i + CHUNK)],
-      );
-      const items = rows.map((r) => {
+    const send = async (rows: ItemDataRow[]) => {
+      const items: ItemRow[] = [];
+      for (const r of rows) {
+        const want = this.itemWants.get(r.itemnumber);
+        if (!want) continue;
         this.itemsSent.add(r.itemnumber);
-        return this.item(r, this.itemWants.get(r.itemnumber)?.borrowernumber ?? null);
-      });
+        items.push(this.item(r, want.borrowernumber));
+      }
       await this.sink.items(items);
+    };
+    // A third of the items or more (a first sync's checkouts and billed items): one pass over the
+    // table, in its own order, costs less than looking each up by key (a random read per item).
+    if (wanted.length > 0 && wanted.length * 3 >= (await this.itemsHeld())) {
+      for await (const rows of this.stream<ItemDataRow>(ITEMS)) await send(rows);
+    } else {
+      for (let i = 0; i < wanted.length; i += CHUNK) await send(await this.rows<ItemDataRow>(`${ITEMS} WHERE it.itemnumber IN (?)`, [wanted.slice(i, i + CHUNK)]));
     }
     this.itemWants.clear();
+  }
+
+  /** Koha's items, as its table statistics estimate them. */
+  private async itemsHeld(): Promise<number> {
+    const [rows] = await this.conn.query<RowDataPacket[]>("SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'items'");
+    return Number(rows[0]?.n ?? 0);
   }
 
   /**
@@ -564,6 +572,11 @@ export class KohaReader {
     return c;
   }
 }
+
+const ITEMS = `SELECT it.itemnumber, it.barcode, it.itemlost, it.withdrawn, b.title, iss.borrowernumber AS issued_to, iss.date_due
+  FROM items it
+  LEFT JOIN biblio b ON b.biblionumber = it.biblionumber
+  LEFT JOIN issues iss ON iss.itemnumber = it.itemnumber`;
 
 const BORROWERS = `SELECT borrowernumber, cardnumber, surname, firstname, address, address2, city, state, zipcode, email, phone, mobile,
   phonepro, B_phone, dateofbirth, branchcode, categorycode, sort1, sort2 FROM borrowers`;
