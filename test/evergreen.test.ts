@@ -159,6 +159,29 @@ describe('full sync', () => {
     expect(codes.stock.payments).toMatchObject({ cash_payment: 'payment', forgive_payment: 'waive', account_adjustment: 'writeoff' });
     expect(codes.mapping.charges['3']).toBe('replacement');
   });
+
+  it('reads patrons a chunk at a time, the next asked for while one is sent: a copy two chunks name is sent once, linked to its borrower', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    // More patrons than one chunk holds (2,000), so Zed comes in the chunk after Ann's.
+    await eg.query(
+      `INSERT INTO actor.usr (profile, usrname, passwd, ident_type, first_given_name, family_name, home_ou)
+       SELECT (SELECT id FROM permission.grp_tree WHERE name = 'Patrons'), 'filler' || g, 'secret', 3, 'Fill', 'Er', (SELECT id FROM actor.org_unit WHERE shortname = 'BR1')
+       FROM generate_series(1, 2100) g`,
+    );
+    const zed = await eg.patron({ barcode: '29000002' });
+    const book = await eg.item('39000001', 'The Long Winter');
+    const annCirc = await eg.checkout(ann, book, '2026-10-01');
+    const fine = await eg.bill(annCirc, { btype: 1, cents: 75, at: '2026-10-02T12:00:00Z' });
+    await eg.checkin(annCirc);
+    await eg.checkout(zed, book, '2026-12-20');
+
+    const r = await syncConnector(ctx(), 'eg');
+    expect(r).toMatchObject({ mode: 'full', items: 1, charges: 1 });
+    expect(await t.db.selectFrom('items').select(['id', 'status', 'patron_id']).execute()).toEqual([{ id: `eg:${book}`, status: 'checked_out', patron_id: `eg:${zed}` }]);
+    expect(await t.db.selectFrom('charges').select(['id', 'patron_id', 'item_id']).execute()).toEqual([{ id: `eg:${fine}`, patron_id: `eg:${ann}`, item_id: `eg:${book}` }]);
+    expect(await t.db.selectFrom('patrons').select((e) => e.fn.countAll<number>().as('n')).executeTakeFirst()).toEqual({ n: 2100 + 3 });
+    await expectLedgerAgrees();
+  });
 });
 
 describe('the least-privilege role', () => {

@@ -22,6 +22,8 @@ import { splitLedger, type EgBilling, type EgPayment, type EgXact } from './ledg
 
 /** Patrons read per round trip. */
 const CHUNK = 2000;
+/** Patrons whose accounts are turned into rows between two looks at the socket (see ledger). */
+const YIELD_EVERY = 250;
 /**
  * The next incremental sync reads again from this long before the snapshot: rows of an
  * Evergreen transaction still open when the snapshot was taken carry its start time (and ids
@@ -91,6 +93,22 @@ interface PaymentDbRow {
   /** The oid of the table the row lives in. */
   kind: number;
   voided: boolean;
+}
+
+/** A chunk of patrons as fetchPatrons read them. */
+interface PatronsRead {
+  live: UsrRow[];
+  deleted: UsrRow[];
+  /** The patrons whose whole accounts were read, with their home library's code. */
+  homes: Map<number, string>;
+  ledger: LedgerRows | null;
+}
+
+interface LedgerRows {
+  xacts: XactRow[];
+  billings: BillingRow[];
+  payments: PaymentDbRow[];
+  copies: CopyRow[];
 }
 
 interface CopyRow {
@@ -230,13 +248,23 @@ export class EvergreenReader {
     for (const t of tables) this.paymentTables.set(t.oid, t.relname);
   }
 
+  /**
+   * Every patron, a chunk at a time; the next chunk is asked for while this one is turned into
+   * rows (which now and then lets its answers in: see ledger), so Evergreen's server works meanwhile.
+   */
   private async readEverything(): Promise<void> {
-    let after = 0;
-    for (;;) {
+    const chunk = async (after: number) => {
       const keys = (await this.rows<{ id: number }>('SELECT id FROM actor.usr WHERE id > $1 ORDER BY id LIMIT $2', [after, CHUNK])).map((r) => r.id);
-      if (keys.length === 0) break;
-      await this.readPatrons(keys, true);
-      after = keys[keys.length - 1]!;
+      return keys.length ? { last: keys[keys.length - 1]!, read: await this.fetchPatrons(keys, true) } : null;
+    };
+    let next = chunk(0);
+    for (;;) {
+      const c = await next;
+      if (!c) break;
+      next = chunk(c.last);
+      // A failure surfaces at the next turn (or the sync's own failure rolls back first).
+      next.catch(() => undefined);
+      if (c.read) await this.sendPatrons(c.read);
     }
   }
 
@@ -263,7 +291,13 @@ export class EvergreenReader {
    * transactions without a trace). Returns the patrons whose whole accounts were read.
    */
   private async readPatrons(keys: number[], accounts: boolean): Promise<number[]> {
-    if (keys.length === 0) return [];
+    const read = await this.fetchPatrons(keys, accounts);
+    return read ? this.sendPatrons(read) : [];
+  }
+
+  /** What readPatrons reads from Evergreen; null when no patron of these is to be sent. */
+  private async fetchPatrons(keys: number[], accounts: boolean): Promise<PatronsRead | null> {
+    if (keys.length === 0) return null;
     const users = (await this.rows<UsrRow>(
       `SELECT u.id, u.deleted, u.home_ou, u.profile, u.first_given_name, u.family_name, u.email, u.day_phone, u.evening_phone, u.other_phone,
               u.dob, u.juvenile,
@@ -280,13 +314,53 @@ export class EvergreenReader {
     const live = users.filter((u) => !u.deleted);
     // A patron Evergreen deleted is followed only when Arrears holds them (their money may stay).
     const deleted = users.filter((u) => u.deleted && held.has(this.id(u.id)));
-    if (live.length === 0 && deleted.length === 0) return [];
-    await this.sink.patrons(live.map((u) => this.patron(u)));
-    if (deleted.length) await this.sink.deleted(deleted.map((u) => this.id(u.id)));
+    if (live.length === 0 && deleted.length === 0) return null;
     const read = [...(accounts ? live : live.filter((u) => !held.has(this.id(u.id)))), ...deleted];
     const homes = new Map(read.map((u) => [u.id, this.orgs.get(u.home_ou)!.code]));
-    if (homes.size) await this.ledger([...homes.keys()], homes);
-    return [...homes.keys()];
+    return { live, deleted, homes, ledger: homes.size ? await this.fetchLedger([...homes.keys()]) : null };
+  }
+
+  /** Sends what fetchPatrons read; returns the patrons whose whole accounts were read. */
+  private async sendPatrons(read: PatronsRead): Promise<number[]> {
+    await this.sink.patrons(read.live.map((u) => this.patron(u)));
+    if (read.deleted.length) await this.sink.deleted(read.deleted.map((u) => this.id(u.id)));
+    if (read.ledger) await this.ledger([...read.homes.keys()], read.homes, undefined, read.ledger);
+    return [...read.homes.keys()];
+  }
+
+  /** The whole accounts of these patrons, with the copies checked out to them or named by their transactions. */
+  private async fetchLedger(patrons: number[]): Promise<LedgerRows> {
+    const xacts = await this.rows<XactRow>(`${XACTS} ${XACTS_FROM} WHERE s.usr = ${inList(1, 'int')} AND ${COUNTS}`, [patrons]);
+    // Billings and payments of those transactions, by their ids (a bitmap scan of each payment
+    // table; joined to the summary by patron, the payment tables were scanned once per transaction).
+    const ids = xacts.map((x) => x.id);
+    const billings = ids.length ? await this.rows<BillingRow>(`${BILLINGS} WHERE b.xact = ${inList(1, 'bigint')} AND NOT b.voided`, [ids]) : [];
+    const payments = ids.length ? await this.rows<PaymentDbRow>(`${PAYMENTS} WHERE p.xact = ${inList(1, 'bigint')} AND NOT p.voided`, [ids]) : [];
+    const open = await this.rows<{ target_copy: string }>(`SELECT target_copy FROM action.circulation WHERE usr = ${inList(1, 'int')} AND checkin_time IS NULL`, [patrons]);
+    const copies = await this.copyRows([...open.map((c) => c.target_copy), ...xacts.map((x) => x.target_copy)]);
+    return { xacts, billings, payments, copies };
+  }
+
+  /** The copies named, but those already sent. */
+  private async copyRows(copies: (string | null)[]): Promise<CopyRow[]> {
+    const wanted = new Set<number>();
+    for (const c of copies) if (c !== null) wanted.add(num(c));
+    for (const n of this.itemsSent) wanted.delete(n);
+    if (wanted.size === 0) return [];
+    return this.rows<CopyRow>(
+      `SELECT ac.id, ac.barcode, ac.status, ac.deleted, ac.dummy_title, ac.call_number = -1 AS precat,
+              CASE WHEN strpos(f.f, '<subfield code="a">') BETWEEN 1 AND strpos(f.f, '</datafield>')
+                   THEN split_part(substr(f.f, strpos(f.f, '<subfield code="a">') + 19), '<', 1) END AS title_245a,
+              oc.usr AS circ_usr, oc.due_date, oc.circ_lib, oc.stop_fines
+       FROM asset.copy ac
+       LEFT JOIN asset.call_number cn ON cn.id = ac.call_number
+       LEFT JOIN biblio.record_entry b ON b.id = cn.record AND ac.call_number <> -1
+       -- The MARCXML from its 245 on: the text of the field's $a (string functions: a regex costs more).
+       LEFT JOIN LATERAL (SELECT substr(b.marc, NULLIF(strpos(b.marc, 'tag="245"'), 0)) AS f) f ON TRUE
+       LEFT JOIN action.circulation oc ON oc.target_copy = ac.id AND oc.checkin_time IS NULL
+       WHERE ac.id = ${inList(1, 'bigint')}`,
+      [[...wanted]],
+    );
   }
 
   /**
@@ -364,21 +438,14 @@ export class EvergreenReader {
    * full: lineScope), and the copies they name. A copy's link to a patron is its open
    * circulation, so a checkout or return is a changed transaction whose copy is read again.
    */
-  private async ledger(patrons: number[], homes: Map<number, string>, part?: { xacts: XactRow[]; circulations: ReadonlySet<string> }): Promise<void> {
+  private async ledger(patrons: number[], homes: Map<number, string>, part?: { xacts: XactRow[]; circulations: ReadonlySet<string> }, fetched?: LedgerRows): Promise<void> {
     const ownDebits = this.request.ownDebits;
     let xacts: XactRow[];
     let billings: BillingRow[];
     let payments: PaymentDbRow[];
-    let copies: (string | null)[];
+    let copyRows: CopyRow[];
     if (part === undefined) {
-      xacts = await this.rows<XactRow>(`${XACTS} ${XACTS_FROM} WHERE s.usr = ${inList(1, 'int')} AND ${COUNTS}`, [patrons]);
-      // Billings and payments of those transactions, by their ids (a bitmap scan of each payment
-      // table; joined to the summary by patron, the payment tables were scanned once per transaction).
-      const ids = xacts.map((x) => x.id);
-      billings = ids.length ? await this.rows<BillingRow>(`${BILLINGS} WHERE b.xact = ${inList(1, 'bigint')} AND NOT b.voided`, [ids]) : [];
-      payments = ids.length ? await this.rows<PaymentDbRow>(`${PAYMENTS} WHERE p.xact = ${inList(1, 'bigint')} AND NOT p.voided`, [ids]) : [];
-      const open = await this.rows<{ target_copy: string }>(`SELECT target_copy FROM action.circulation WHERE usr = ${inList(1, 'int')} AND checkin_time IS NULL`, [patrons]);
-      copies = [...open.map((c) => c.target_copy), ...xacts.map((x) => x.target_copy)];
+      ({ xacts, billings, payments, copies: copyRows } = fetched ?? (await this.fetchLedger(patrons)));
     } else {
       // By transaction ids joined, not listed (a list costs more to plan across the payment tables
       // than to run); voided ones too: they name the charges and payments Arrears holds that are gone.
@@ -392,33 +459,16 @@ export class EvergreenReader {
       // The copy of a changed circulation is read again; any other only when Arrears does not hold it yet.
       const named = part.xacts.filter((x) => x.target_copy !== null && !part.circulations.has(x.id)).map((x) => this.id(num(x.target_copy)));
       for (const item of await this.request.known('items', named)) this.itemsHeld.add(Number(item.slice(this.name.length + 1)));
-      copies = part.xacts.filter((x) => x.target_copy !== null && (part.circulations.has(x.id) || !this.itemsHeld.has(num(x.target_copy)))).map((x) => x.target_copy);
+      copyRows = await this.copyRows(part.xacts.filter((x) => x.target_copy !== null && (part.circulations.has(x.id) || !this.itemsHeld.has(num(x.target_copy)))).map((x) => x.target_copy));
     }
     xacts.sort((a, b) => num(a.id) - num(b.id));
 
-    const wanted = new Set<number>();
-    for (const c of copies) if (c !== null) wanted.add(num(c));
-    for (const n of this.itemsSent) wanted.delete(n);
     const items: ItemRow[] = [];
-    if (wanted.size) {
-      const rows = await this.rows<CopyRow>(
-        `SELECT ac.id, ac.barcode, ac.status, ac.deleted, ac.dummy_title, ac.call_number = -1 AS precat,
-                CASE WHEN strpos(f.f, '<subfield code="a">') BETWEEN 1 AND strpos(f.f, '</datafield>')
-                     THEN split_part(substr(f.f, strpos(f.f, '<subfield code="a">') + 19), '<', 1) END AS title_245a,
-                oc.usr AS circ_usr, oc.due_date, oc.circ_lib, oc.stop_fines
-         FROM asset.copy ac
-         LEFT JOIN asset.call_number cn ON cn.id = ac.call_number
-         LEFT JOIN biblio.record_entry b ON b.id = cn.record AND ac.call_number <> -1
-         -- The MARCXML from its 245 on: the text of the field's $a (string functions: a regex costs more).
-         LEFT JOIN LATERAL (SELECT substr(b.marc, NULLIF(strpos(b.marc, 'tag="245"'), 0)) AS f) f ON TRUE
-         LEFT JOIN action.circulation oc ON oc.target_copy = ac.id AND oc.checkin_time IS NULL
-         WHERE ac.id = ${inList(1, 'bigint')}`,
-        [[...wanted]],
-      );
-      for (const r of rows) {
-        this.itemsSent.add(num(r.id));
-        items.push(this.item(r));
-      }
+    for (const r of copyRows) {
+      // Fetched before the chunk before this one was sent, a copy may have gone with it.
+      if (this.itemsSent.has(num(r.id))) continue;
+      this.itemsSent.add(num(r.id));
+      items.push(this.item(r));
     }
     await this.sink.items(items);
 
@@ -454,7 +504,10 @@ export class EvergreenReader {
 
     const charges: ChargeRow[] = [];
     const paymentRows: PaymentRow[] = [];
+    let handled = 0;
     for (const usr of patrons) {
+      // Now and then the next chunk's answers are let in (readEverything): left in the socket, they stall Evergreen's server.
+      if (++handled % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
       const patronId = this.id(usr);
       const home = homes.get(usr)!;
       const mine = billingsOf.get(usr) ?? [];
