@@ -12,10 +12,11 @@ import { ValidationError, type Problem } from '../domain/errors.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { loadConnector, withIlsSession } from './connectors.ts';
-import { STAGE, createProblemsTable, createStageTable, hasRows, stageColumns } from './imports/kinds.ts';
+import { STAGE, createProblemsTable, createStageTable, hasRows } from './imports/kinds.ts';
 import { dropStaging, mergeStaged, restoreKept, type Kept, type MergeOptions } from './imports/merge.ts';
 import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
-import { CopyText, copyLine } from './imports/copy-text.ts';
+import { CopyText } from './imports/copy-text.ts';
+import { columnsOf, stageLine, stageTuple, type SyncRow } from './sync-stage.ts';
 
 export const SYNC_PHASES = ['reading', 'libraries', 'patrons', 'items', 'charges', 'payments', 'finishing'] as const;
 export type SyncPhase = (typeof SYNC_PHASES)[number];
@@ -58,56 +59,6 @@ type Kind = Exclude<ImportKind, 'libraries'>;
 
 /** The staging table a sink fills for each kind, in the import's own stage columns. */
 const SYNC_TABLE: Record<ImportKind, string> = { libraries: 'sync_libraries', patrons: 'sync_patrons', items: 'sync_items', charges: 'sync_charges', payments: 'sync_payments' };
-
-function columnsOf(kind: ImportKind): string[] {
-  return stageColumns(kind).map((c) => c.name);
-}
-
-/** One typed row as the stage columns of its kind; a column the import format lacks is left out. */
-function stageValues(kind: ImportKind, row: LibraryRow | PatronRow | ItemRow | ChargeRow | PaymentRow): Record<string, StageValue> {
-  switch (kind) {
-    case 'libraries': {
-      const r = row as LibraryRow;
-      return { code: r.code, name: r.name, time_zone: r.timeZone };
-    }
-    case 'patrons': {
-      const r = row as PatronRow;
-      return {
-        id: r.id,
-        barcode: r.barcode,
-        first_name: r.firstName,
-        last_name: r.lastName,
-        address: r.address,
-        address2: r.address2,
-        city: r.city,
-        state: r.state,
-        postal_code: r.postalCode,
-        phone: r.phone,
-        mobile: r.mobile,
-        alt_phone_1: r.altPhone1,
-        alt_phone_2: r.altPhone2,
-        email: r.email,
-        birth_date: r.birthDate,
-        home_library: r.homeLibrary,
-        ptype: r.ptype,
-        patron_code: r.patronCode,
-        adult_or_child: r.adultOrChild,
-      };
-    }
-    case 'items': {
-      const r = row as ItemRow;
-      return { id: r.id, barcode: r.barcode, title: r.title, status: r.status, patron_id: r.patronId, due_date: r.dueDate };
-    }
-    case 'charges': {
-      const r = row as ChargeRow;
-      return { id: r.id, patron_id: r.patronId, item_id: r.itemId, library: r.library, reason: r.reason, amount_cents: r.amountCents, assessed_at: r.assessedAt };
-    }
-    case 'payments': {
-      const r = row as PaymentRow;
-      return { id: r.id, patron_id: r.patronId, charge_id: r.chargeId, type: r.type, method: r.method, amount_cents: r.amountCents, paid_at: r.paidAt };
-    }
-  }
-}
 
 /** Fills the sync_* tables of one transaction as the driver reads. */
 class Sink implements SyncSink {
@@ -171,32 +122,27 @@ class Sink implements SyncSink {
     return cents;
   }
 
-  private append(kind: ImportKind, rows: readonly (LibraryRow | PatronRow | ItemRow | ChargeRow | PaymentRow)[]): Promise<void> {
+  private append(kind: ImportKind, rows: readonly SyncRow[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
     let columns = this.layouts.get(kind);
     if (!columns) this.layouts.set(kind, (columns = columnsOf(kind)));
-    const width = columns.length;
     const paid = kind === 'charges';
     const names = ['row_no', ...columns, ...(paid ? ['paid_cents'] : [])];
+    const rowNo = (r: SyncRow) => (kind === 'libraries' ? ++this.libraryRow : (r as PatronRow).key);
     // Where the session takes COPY text, each row is written into it at once: a row kept as
     // values until its batch's turn to be sent outlived the young generation, and every
     // collection copied it (a quarter of a full sync's reading time).
-    const text = this.session.appendText ? new CopyText() : null;
-    const tuples: StageValue[][] = text ? [] : new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i]!;
-      const v = stageValues(kind, r);
-      const tuple: StageValue[] = new Array(width + (paid ? 2 : 1));
-      tuple[0] = kind === 'libraries' ? ++this.libraryRow : (r as PatronRow).key;
-      for (let c = 0; c < width; c++) tuple[c + 1] = v[columns[c]!] ?? null;
-      if (paid) tuple[width + 1] = this.paidOf((r as ChargeRow).id);
-      if (text) text.add(copyLine(tuple));
-      else tuples[i] = tuple;
-    }
-    if (text) {
+    if (this.session.appendText && kind !== 'libraries') {
+      const text = new CopyText();
+      if (kind === 'charges') for (const r of rows as readonly ChargeRow[]) text.add(stageLine.charges(r, this.paidOf(r.id)));
+      else {
+        const line = stageLine[kind] as (r: SyncRow) => string;
+        for (const r of rows) text.add(line(r));
+      }
       const chunks = text.take();
       return this.enqueue(() => this.session.appendText!(SYNC_TABLE[kind], names, chunks));
     }
+    const tuples = rows.map((r) => stageTuple(kind, columns, r, rowNo(r), paid ? this.paidOf((r as ChargeRow).id) : undefined));
     return this.enqueue(async () => {
       for (let i = 0; i < tuples.length; i += this.session.batchSize) await this.session.append(SYNC_TABLE[kind], names, tuples.length <= this.session.batchSize ? tuples : tuples.slice(i, i + this.session.batchSize));
     });

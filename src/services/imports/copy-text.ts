@@ -57,8 +57,13 @@ export function copyLine(r: readonly StageValue[]): string {
 
 const COPY_SPECIAL = /[\\\t\n\r]/;
 
+/** A string as COPY text: backslash escapes for the separators. */
+export function copyString(v: string): string {
+  return COPY_SPECIAL.test(v) ? v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : v;
+}
+
 function copyValue(v: StageValue): string {
-  if (typeof v === 'string') return COPY_SPECIAL.test(v) ? v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : v;
+  if (typeof v === 'string') return copyString(v);
   if (v === null) return '\\N';
   if (v instanceof Date) return v.toISOString();
   return String(v);
