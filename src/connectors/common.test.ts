@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectionUrl, feeMarker, fill, guarded } from './common.ts';
+import { connectionUrl, feeMarker, fill, guarded, letAnswersIn } from './common.ts';
 import { IlsUnavailable } from './errors.ts';
 
 describe('connectionUrl', () => {
@@ -35,5 +35,22 @@ describe('what a write says', () => {
 
   it("marks a fee with the connector and the write's idempotency key", () => {
     expect(feeMarker({ idempotencyKey: 'fee:fee-17' }, 'koha')).toBe('Arrears koha fee:fee-17');
+  });
+});
+
+describe('letAnswersIn', () => {
+  it("gives the event loop a turn (where a driver reads the ILS's next answer) every 250th patron, and only then", async () => {
+    let turned = 0;
+    const mark = () => setImmediate(() => turned++);
+    mark();
+    for (let handled = 1; handled < 250; handled++) await letAnswersIn(handled);
+    expect(turned).toBe(0);
+    await letAnswersIn(250);
+    expect(turned).toBe(1);
+    mark();
+    await letAnswersIn(251);
+    expect(turned).toBe(1);
+    await letAnswersIn(500);
+    expect(turned).toBe(2);
   });
 });

@@ -1,5 +1,7 @@
 // What the Koha and Evergreen connectors do alike: read the connection URL, turn a driver's
-// error into IlsUnavailable, and word what they write into the ILS.
+// error into IlsUnavailable, word what they write into the ILS, and take in the ILS's next
+// answer while they turn the last one into rows.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { asIlsError } from './errors.ts';
 import type { ConnectorConfig, WriteIntent } from './types.ts';
 
@@ -35,4 +37,16 @@ export function fill(template: string, w: Pick<WriteIntent, 'agency' | 'date'>):
 /** What Arrears writes in the note of a fee it posts: how a retry finds the fee it already posted. */
 export function feeMarker(w: Pick<WriteIntent, 'idempotencyKey'>, connector: string): string {
   return `Arrears ${connector} ${w.idempotencyKey}`;
+}
+
+/** Patrons turned into rows between two looks at the socket (see letAnswersIn). */
+const PATRONS_PER_TURN = 250;
+
+/**
+ * Called once per patron a reader turns into rows (`handled` counts them): now and then the event
+ * loop gets a turn, so the driver takes in the next chunk's answer, which the ILS sends
+ * meanwhile. Left in the socket, it stalls the ILS's server until the chunk is done.
+ */
+export async function letAnswersIn(handled: number): Promise<void> {
+  if (handled % PATRONS_PER_TURN === 0) await nextTurn();
 }

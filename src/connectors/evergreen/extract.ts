@@ -18,12 +18,11 @@ import { isTimeZone, localDateOf } from '../../domain/dates.ts';
 import type { ChargeReason, ItemStatus, PaymentType } from '../../db/schema.ts';
 import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../types.ts';
 import { num } from './connection.ts';
+import { letAnswersIn } from '../common.ts';
 import { splitLedger, type EgBilling, type EgPayment, type EgXact } from './ledger.ts';
 
 /** Patrons read per round trip. */
 const CHUNK = 2000;
-/** Patrons whose accounts are turned into rows between two looks at the socket (see ledger). */
-const YIELD_EVERY = 250;
 /**
  * The next incremental sync reads again from this long before the snapshot: rows of an
  * Evergreen transaction still open when the snapshot was taken carry its start time (and ids
@@ -506,8 +505,7 @@ export class EvergreenReader {
     const paymentRows: PaymentRow[] = [];
     let handled = 0;
     for (const usr of patrons) {
-      // Now and then the next chunk's answers are let in (readEverything): left in the socket, they stall Evergreen's server.
-      if (++handled % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+      await letAnswersIn(++handled);
       const patronId = this.id(usr);
       const home = homes.get(usr)!;
       const mine = billingsOf.get(usr) ?? [];

@@ -8,12 +8,11 @@ import { decimalToCents } from '../../domain/money.ts';
 import type { ChargeReason, ItemStatus, PaymentType } from '../../db/schema.ts';
 import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../types.ts';
 import { datePart, utcInstant, utcText } from './connection.ts';
+import { letAnswersIn } from '../common.ts';
 import { splitLedger, type KohaCredit, type KohaDebit, type KohaOffset } from './ledger.ts';
 
 /** Patrons read per round trip. */
 const CHUNK = 2000;
-/** Patrons whose accounts are turned into rows between two looks at the socket (see accounts). */
-const YIELD_EVERY = 250;
 /**
  * The next incremental sync reads again from this long before the snapshot: a Koha transaction
  * that was still open when the snapshot was taken stamps its rows with its own start time, so
@@ -467,9 +466,7 @@ export class KohaReader {
     const { charges: chargeMap, payments: paymentMap, methods } = this.config.mapping;
     let handled = 0;
     for (const patron of patrons) {
-      // Now and then the event loop takes in the next range's rows, which Koha sends meanwhile:
-      // left in the socket, they stall Koha's server until this range is done.
-      if (++handled % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+      await letAnswersIn(++handled);
       const mine = byPatron.get(patron) ?? [];
       const debits: (KohaDebit & { line: LineRow })[] = [];
       const credits: (KohaCredit & { line: LineRow })[] = [];
