@@ -243,6 +243,40 @@ describe('a first load into an empty table', () => {
     expect(await constraintOid('items', 'items_pkey')).toBe(key);
     expect(await schemaOf(f, ALL)).toEqual(before);
   });
+
+  it("copies charges straight into their empty table with each one's assessed_on as SQL derives it, and gives way to the staged reading for an unknown library", async () => {
+    const g = await freshDatabase();
+    const gctx = (): Context => ({ database: g, clock: fixedClock('2015-06-01T12:00:00Z'), actor: 'test' });
+    try {
+      await importFile(gctx(), 'libraries', csv('g-libraries.csv', ['code,name,time_zone', 'CHI,Chicago,America/Chicago', 'KOL,Kolkata,Asia/Kolkata']));
+      await importFile(gctx(), 'patrons', csv('g-patrons.csv', ['id,home_library,ptype', 'GP1,CHI,1']));
+      // Wall-clock times and instants, late evenings that are the next day in UTC, and a day
+      // Chicago's clocks change (read the general way, still copied straight in).
+      const times = ['2024-12-10T22:09:09', '2024-12-10T03:00:00Z', '2024-12-10T20:00:00+00:00', '2024-12-10T23:59:59-06:00', '2024-03-10T02:30:00', '2024-03-10T12:00:00Z', '2024-11-03 01:30:00'];
+      const lines = (library: (i: number) => string) => ['id,patron_id,library,reason,amount,assessed_at', ...Array.from({ length: 28 }, (_, i) => `GC${i},GP1,${library(i)},overdue,1.00,${times[i % times.length]}`)];
+      const phases: string[] = [];
+      const bad = lines((i) => (i === 20 ? 'NOWHERE' : i % 2 ? 'KOL' : 'CHI'));
+      for (const bulkRows of [1, 1_000_000]) {
+        const err = await importFile(gctx(), 'charges', csv('g-charges-bad.csv', bad), { bulkRows, batchRows: 5 }).catch((e: unknown) => e);
+        expect((err as ValidationError).problems.map((p) => `${p.file} ${p.row} ${p.column} ${p.reason}`)).toEqual(['g-charges-bad.csv 22 library unknown library "NOWHERE"']);
+        expect((await sql<{ n: number }>`select count(*)::int as n from charges`.execute(g.db)).rows[0]!.n).toBe(0);
+      }
+      const result = await importFile(gctx(), 'charges', csv('g-charges.csv', lines((i) => (i % 2 ? 'KOL' : 'CHI'))), { bulkRows: 1, batchRows: 5, onPhase: (p) => phases.push(p) });
+      expect(result).toMatchObject({ inserted: 28, updated: 0, unchanged: 0 });
+      // On PostgreSQL the rows went straight in: nothing was staged to check.
+      expect(phases).toEqual(g.kind === 'postgres' ? ['reading', 'writing'] : ['reading', 'checking', 'writing']);
+      const stored = await sql<{ id: string; on: string; derived: string }>`
+        select c.id, c.assessed_on::text as on, (c.assessed_at at time zone l.time_zone)::date::text as derived
+        from charges c join libraries l on l.code = c.library order by c.id`.execute(g.db);
+      expect(stored.rows).toHaveLength(28);
+      for (const r of stored.rows) expect(r.on, r.id).toBe(r.derived);
+      const on = Object.fromEntries(stored.rows.map((r) => [r.id, r.on]));
+      expect([on.GC0, on.GC1, on.GC2, on.GC3, on.GC8]).toEqual(['2024-12-10', '2024-12-10', '2024-12-10', '2024-12-11', '2024-12-09']);
+      expect((await importFile(gctx(), 'charges', csv('g-charges.csv', lines((i) => (i % 2 ? 'KOL' : 'CHI'))))).unchanged).toBe(28);
+    } finally {
+      await g.dispose();
+    }
+  });
 });
 
 // A table vacuumed while empty (a fresh install after `vacuumdb --analyze`, or a table emptied

@@ -3,7 +3,7 @@
 // validated as it is read and written to a staging table in batches; references are then
 // checked set-based against the staging table, and the real table is upserted, all in one
 // transaction. Every problem is collected; by default any problem means nothing is written.
-// A first load of patrons or items into an empty table skips the stage (loadsDirectly).
+// A first load of patrons, items or charges into an empty table skips the stage (loadsDirectly).
 import { sql } from 'kysely';
 import {
   COLUMNS,
@@ -17,6 +17,7 @@ import {
   type ParsedRow,
 } from '../domain/import-formats.ts';
 import { ValidationError, type Problem } from '../domain/errors.ts';
+import { localDateOf } from '../domain/dates.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { openSource, type Progress, type RowSource, type SourceBatch, type SourceRow } from './imports/source.ts';
@@ -125,14 +126,19 @@ async function readFile(ctx: Context, kind: ImportKind, path: string, session: I
 }
 
 /**
- * Patrons and items into an empty table (no rows, no connector to tell sources apart) are
- * copied straight into it on PostgreSQL: a stage would only be copied into it again, and every
- * check of theirs is the table's own keys. Not when bad rows are to be skipped.
+ * Patrons, items and charges into an empty table (no rows, no connector to tell sources apart)
+ * are copied straight into it on PostgreSQL: a stage would only be copied into it again, and
+ * every check of theirs is the table's own keys (a charge's library is checked as it is read,
+ * and its assessed_on worked out then too). Not when bad rows are to be skipped. Payments are
+ * always staged: they are allocated.
  */
 async function loadsDirectly(session: ImportSession, kind: ImportKind, options: ImportOptions): Promise<boolean> {
-  if (!session.appendText || options.skipBadRows || (kind !== 'patrons' && kind !== 'items')) return false;
+  if (!session.appendText || options.skipBadRows || (kind !== 'patrons' && kind !== 'items' && kind !== 'charges')) return false;
   return !(await hasRows(session.db, kind)) && !(await hasRows(session.db, 'connectors'));
 }
+
+/** A charge copied straight into its table carries assessed_on, assessed_at's date in its library's zone (assessedOnSql's value). */
+const LOCAL_DATE = { column: 'assessed_on', of: 'assessed_at' } as const;
 
 /** A direct load gives way to the staged one: a row has a problem the staged reading names. */
 class NotDirect extends Error {}
@@ -145,6 +151,7 @@ function isDataError(err: unknown): boolean {
 
 /** What a direct load writes, and the keys and indexes it put off until the rows are in. */
 interface DirectLoad {
+  /** The file's columns; charges are followed by assessed_on, the local date of assessed_at (see LOCAL_DATE). */
   columns: StageColumn[];
   foreignKeys: ForeignKey[];
   indexes: string[];
@@ -239,6 +246,7 @@ class Import {
         zoneRequired: charges,
         keyColumn: this.key,
         wallClock: this.resolve,
+        localDateOf: charges && this.load ? LOCAL_DATE.of : undefined,
       });
     }
     this.options.onPhase?.('reading');
@@ -329,6 +337,12 @@ class Import {
     return { columns, foreignKeys, indexes };
   }
 
+  /** The table's columns a direct load's lines hold: the file's, and a charge's assessed_on. */
+  private directColumns(load: DirectLoad): string[] {
+    const names = load.columns.map((c) => c.name);
+    return this.kind === 'charges' ? [...names, LOCAL_DATE.column] : names;
+  }
+
   /** The file's rows, guessed from its size and the lines read with the header. */
   private estimatedRows(): number {
     const first = this.firstRows;
@@ -371,8 +385,8 @@ class Import {
     if (this.encode?.cells(cells, row, this.pending.lines)) return this.encoded();
     const parsed = parseRow(this.header, cells, row);
     if (!parsed) return undefined;
-    if (this.load && parsed.problems.length) throw new NotDirect();
     this.check(row, parsed.values, parsed.problems);
+    if (this.load && parsed.problems.length) throw new NotDirect();
     this.pending.rows.push({ row, ...parsed });
     return parsed.problems.length > 0;
   }
@@ -410,17 +424,23 @@ class Import {
         // A payment of an unknown patron is named by the reference checks; its local time stays blank.
         const zone = zones.get(values[zoneKey] as string);
         const tuple: StageValue[] = this.load ? [] : [row];
+        let localOf: Date | null = null;
         for (const c of this.load?.columns ?? this.columns) {
           const v = values[c.source];
           if (v === undefined) tuple.push(null);
-          else if (isDateTimeValue(v)) tuple.push('instant' in v ? v.instant : zone === undefined ? null : this.resolve(v.local, zone));
-          else tuple.push(v);
+          else if (isDateTimeValue(v)) {
+            const at = 'instant' in v ? v.instant : zone === undefined ? null : this.resolve(v.local, zone);
+            if (c.source === LOCAL_DATE.of) localOf = at;
+            tuple.push(at);
+          } else tuple.push(v);
         }
+        // A charge copied into its table: the read found its library, so its zone (check).
+        if (this.load && this.kind === 'charges') tuple.push(localOf && zone !== undefined ? localDateOf(localOf, zone) : null);
         tuples.push(tuple);
         for (const p of found) problems.push([row, p.column ?? '', p.reason]);
       }
     }
-    const [table, columns] = this.load ? [this.kind, this.load.columns.map((c) => c.name)] : [STAGE, ['row_no', ...this.columns.map((c) => c.name)]];
+    const [table, columns] = this.load ? [this.kind, this.directColumns(this.load)] : [STAGE, ['row_no', ...this.columns.map((c) => c.name)]];
     if (this.session.appendText) {
       for (const t of tuples) batch.lines.add(copyLine(t));
       await this.session.appendText(table, columns, batch.lines.take());

@@ -8,6 +8,7 @@ import { COLUMNS, isDateTimeValue, parseRow, readHeader, type ImportKind } from 
 import { KeyOrder, rowEncoder, type RowEncoder } from './encode.ts';
 import { CopyText, copyLine, type StageValue } from './copy-text.ts';
 import { fastWallClockResolver } from './wall-clock.ts';
+import { localDateOf } from '../../domain/dates.ts';
 
 const ZONES: Record<string, string> = { MAIN: 'America/Chicago', HILO: 'Pacific/Honolulu', LHI: 'Australia/Lord_Howe', KOL: 'Asia/Kolkata' };
 
@@ -178,5 +179,35 @@ describe('rowEncoder', () => {
     const encode = rowEncoder(header, { stageColumns: COLUMNS.charges.map((c) => c.name), zoneColumn: 'library', zones: new Map([['MAIN', 'America/Chicago']]), zoneRequired: true, keyColumn: 'id', wallClock: fastWallClockResolver() });
     expect(encodeLine(encode, ['c1', 'p1', '', 'MAIN', 'overdue', '2.00', '2024-12-10T22:09:09'], 2)).toBe('2\tc1\tp1\t\\N\tMAIN\toverdue\t200\t2024-12-10T22:09:09-06:00');
     expect(encodeLine(encode, ['c1', 'p1', '', 'MAIN', 'overdue', '2.00', '2024-03-10T12:00:00'], 2)).toBeUndefined();
+  });
+
+  it('ends a charge copied into its table with assessed_at’s date in its library’s zone, as assessedOnSql derives it', () => {
+    const names = COLUMNS.charges.map((c) => c.name);
+    const { header } = readHeader('charges', names);
+    const zones = new Map(Object.entries(ZONES));
+    const encode = rowEncoder(header, { stageColumns: names, zoneColumn: 'library', zones, zoneRequired: true, keyColumn: 'id', wallClock: fastWallClockResolver(), rowNumbers: false, localDateOf: 'assessed_at' });
+    const at = names.indexOf('assessed_at');
+    let encoded = 0;
+    fc.assert(
+      fc.property(fc.tuple(...names.map((n) => cellOf('charges', n))), (cells) => {
+        const line = written((out) => encode.cells(cells, 2, out));
+        if (line === undefined) return;
+        encoded++;
+        const values = line.split('\t');
+        expect(values).toHaveLength(names.length + 1);
+        const instant = new Date(values[at]!.replace(' ', 'T'));
+        expect(values[names.length], `${cells[at]} at ${cells[names.indexOf('library')]}`).toBe(localDateOf(instant, ZONES[cells[names.indexOf('library')]!]!));
+      }),
+      { numRuns: 5000 },
+    );
+    expect(encoded).toBeGreaterThan(100);
+    const one = (assessedAt: string, library = 'MAIN') => written((out) => encode.cells(['c1', 'p1', '', library, 'overdue', '2.00', assessedAt], 2, out))?.split('\t').at(-1);
+    // An instant late in the evening in Chicago is the next day in UTC; Kolkata is ahead.
+    expect(one('2024-12-10T03:00:00Z')).toBe('2024-12-09');
+    expect(one('2024-12-10T22:09:09')).toBe('2024-12-10');
+    expect(one('2024-12-10T20:00:00+00:00', 'KOL')).toBe('2024-12-11');
+    expect(one('2024-12-10T23:59:59-06:00')).toBe('2024-12-10');
+    // Where the zone's clocks change that day, the general way works it out.
+    expect(one('2024-03-10T12:00:00Z')).toBeUndefined();
   });
 });

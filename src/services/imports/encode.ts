@@ -80,6 +80,11 @@ export interface EncoderOptions {
   wallClock: WallClock;
   /** Each line begins with the row number (a staging table's row_no); false for a table of the kind's own columns. */
   rowNumbers?: boolean;
+  /**
+   * A date-time column whose calendar date in the row's zone ends each line (charges copied
+   * straight into their table: assessed_on, as assessedOnSql derives it from assessed_at).
+   */
+  localDateOf?: string;
 }
 
 /** Buffer's own decoder, which toString calls after checking its arguments (once a row for a date-time: it counts). */
@@ -109,6 +114,8 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   const keyAt = column(options.keyColumn);
   const zoneAt = options.zoneColumn === undefined ? -1 : column(options.zoneColumn);
   const rowNumbers = options.rowNumbers ?? true;
+  const localDateAt = options.localDateOf === undefined ? -1 : column(options.localDateOf);
+  if (options.localDateOf !== undefined && localDateAt < 0) throw new Error(`no column ${options.localDateOf} to take a local date of`);
   const wantsZone = options.zoneRequired || specs.some((spec) => spec?.form === 'dateTime');
   const zoneRequired = options.zoneRequired ?? false;
   const zones = [...(options.zones ?? new Map<string, string>())].map(([value, zone]) => ({ bytes: Buffer.from(value, 'utf8'), zone }));
@@ -159,7 +166,7 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
       if (zone === undefined && zoneRequired) return false;
     } else if (zoneRequired) return false;
     // Room for the longest line these cells can make: their bytes, and the extras.
-    let most = 16;
+    let most = localDateAt >= 0 ? 27 : 16;
     for (let c = 0; c < n; c++) {
       const i = index[c]!;
       most += i < 0 || i >= count ? 3 : ends[i]! - starts[i]! + 8;
@@ -182,6 +189,13 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
       }
       to = writeCell(form[c]!, allowed[c]!, src, s, e, zone, offsetText, buf, to);
       if (to < 0) return false;
+    }
+    if (localDateAt >= 0) {
+      // The cell was written above, so it is of a date-time shape and the row has its zone.
+      const date = localDateAt < count && zone !== undefined ? localDate((src as unknown as FastSlices).latin1Slice(starts[localDateAt]!, ends[localDateAt]!), zone, options.wallClock) : null;
+      if (date === null) return false;
+      buf[to++] = TAB;
+      for (let i = 0; i < 10; i++) buf[to++] = date.charCodeAt(i);
     }
     buf[to++] = LINE_BREAK;
     out.at = to;
@@ -287,6 +301,25 @@ function writeCell(
     default:
       return -1;
   }
+}
+
+/**
+ * The calendar date in `zone` of a date-time of dateTimeShape's shapes, as PostgreSQL's
+ * `(t at time zone zone)::date` gives it: a wall-clock time's own date (writeCell wrote it with
+ * its zone's offset), an instant's date where the zone's offset holds all that day; null on a
+ * day the zone's clocks change (the general way works it out).
+ */
+function localDate(t: string, zone: string, wallClock: WallClock): string | null {
+  const shape = dateTimeShape(t);
+  if (shape === 'local') return t.slice(0, 10);
+  if (shape !== 'instant') return null;
+  const own = t.length === 20 ? 0 : (t.charCodeAt(19) === 45 ? -1 : 1) * (Number(t.slice(20, 22)) * 60 + Number(t.slice(23, 25)));
+  const utc = Date.UTC(Number(t.slice(0, 4)), Number(t.slice(5, 7)) - 1, Number(t.slice(8, 10)), Number(t.slice(11, 13)), Number(t.slice(14, 16)), Number(t.slice(17, 19))) - own * 60_000;
+  // The zone's offset on the text's own date first: the date in the zone is then that day or the one beside it.
+  const guess = wallClock.steadyOffset(t.slice(0, 10) as LocalDate, zone);
+  if (guess === null) return null;
+  const date = new Date(utc + guess).toISOString().slice(0, 10);
+  return wallClock.steadyOffset(date as LocalDate, zone) === guess ? date : null;
 }
 
 function sameBytes(src: Buffer, s: number, e: number, bytes: Buffer): boolean {
