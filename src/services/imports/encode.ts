@@ -192,10 +192,15 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
     }
     if (localDateAt >= 0) {
       // The cell was written above, so it is of a date-time shape and the row has its zone.
-      const date = localDateAt < count && zone !== undefined ? localDate((src as unknown as FastSlices).latin1Slice(starts[localDateAt]!, ends[localDateAt]!), zone, options.wallClock) : null;
-      if (date === null) return false;
+      const s = localDateAt < count ? starts[localDateAt]! : 0;
+      const e = localDateAt < count ? ends[localDateAt]! : 0;
       buf[to++] = TAB;
-      for (let i = 0; i < 10; i++) buf[to++] = date.charCodeAt(i);
+      if (e - s === 19) to = copy(src, s, s + 10, buf, to); // a wall-clock time: its own date
+      else {
+        const date = e > s && zone !== undefined ? localDate((src as unknown as FastSlices).latin1Slice(s, e), zone, options.wallClock) : null;
+        if (date === null) return false;
+        for (let i = 0; i < 10; i++) buf[to++] = date.charCodeAt(i);
+      }
     }
     buf[to++] = LINE_BREAK;
     out.at = to;
