@@ -195,6 +195,61 @@ describe('imported payments', () => {
       { numRuns: 12 },
     );
   });
+
+  it('applies named payments first, each to its charge, and spreads blank ones over what they leave (property)', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ day: fc.integer({ min: 1, max: 4 }), cents: fc.integer({ min: 1, max: 3000 }) }), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.record({ cents: fc.integer({ min: 1, max: 2500 }), charge: fc.option(fc.nat(5), { nil: undefined }) }), { minLength: 1, maxLength: 6 }),
+        async (charges, payments) => {
+          const pid = `NP${++run}`;
+          await patron(pid);
+          const open = charges.map((ch, i) => ({ id: `${pid}-C${i}`, assessedAt: D(`2015-03-0${ch.day}T18:00:00Z`), outstanding: c(ch.cents) }));
+          await insertCharges(t.db, open.map((o) => ({ id: o.id, patronId: pid, library: 'LA', reason: 'overdue', amountCents: o.outstanding, assessedAt: o.assessedAt })));
+          const named = (k: number) => (payments[k]!.charge === undefined ? undefined : open[payments[k]!.charge! % open.length]!);
+          // The reference: named payments first, in file order, each whole on its charge; then
+          // the blank ones oldest charge first over what is left. An over-payment uses nothing.
+          const expected: string[] = [];
+          const refused: number[] = [];
+          const order = [...payments.keys()].sort((a, b) => Number(named(a) === undefined) - Number(named(b) === undefined) || a - b);
+          for (const k of order) {
+            const charge = named(k);
+            const amount = c(payments[k]!.cents);
+            if (charge) {
+              if (amount > charge.outstanding) refused.push(k + 2);
+              else {
+                expected.push(`${pid}-Y${k} ${charge.id} ${amount}`);
+                charge.outstanding = c(charge.outstanding - amount);
+              }
+              continue;
+            }
+            const r = allocateOldestFirst(open, amount);
+            if (!r.ok) {
+              refused.push(k + 2);
+              continue;
+            }
+            for (const a of r.allocations) {
+              expected.push(`${pid}-Y${k} ${a.chargeId} ${a.amountCents}`);
+              const o = open.find((x) => x.id === a.chargeId)!;
+              o.outstanding = c(o.outstanding - a.amountCents);
+            }
+          }
+          const path = join(dir, `${pid}.csv`);
+          const lines = payments.map((p, k) => `${pid}-Y${k},${pid},${named(k)?.id ?? ''},payment,${formatMoney(c(p.cents))},2015-04-0${k + 1}`);
+          writeFileSync(path, ['id,patron_id,charge_id,type,amount,paid_at', ...lines].join('\n'));
+          const ctx = { database: t, clock: fixedClock('2015-06-01T00:00:00Z'), actor: 'test' };
+          const result = await importFile(ctx, 'payments', path, { skipBadRows: true });
+          expect(result.problems.map((p) => p.row).sort((a, b) => a - b)).toEqual(refused.sort((a, b) => a - b));
+          const rows = await t.db.selectFrom('allocations').select(['payment_id', 'charge_id', 'amount_cents']).where('patron_id', '=', pid).execute();
+          expect(rows.map((r) => `${r.payment_id} ${r.charge_id} ${r.amount_cents}`).sort()).toEqual(expected.sort());
+          const paid = await t.db.selectFrom('charges').select(['id', 'paid_cents', 'amount_cents']).where('patron_id', '=', pid).execute();
+          for (const ch of paid) expect(Number(ch.amount_cents) - Number(ch.paid_cents), ch.id).toBe(open.find((o) => o.id === ch.id)!.outstanding);
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
 });
 
 describe('patronLedger', () => {

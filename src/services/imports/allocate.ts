@@ -87,8 +87,11 @@ export async function allocateNamedPayments(db: Executor, changes: Changes): Pro
 /** The allocations of named payments (allocateNamedPayments): every pending staged payment, whole, on its charge. */
 const namedAllocations = sql`select s.id as payment_id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`;
 
-/** The allocations about to be written: planned (import_alloc), or the named payments themselves. */
-const allocationsOf = (named: boolean) => (named ? namedAllocations : sql`select payment_id, charge_id, patron_id, amount_cents from import_alloc`);
+/**
+ * The allocations about to be written: every named payment whole on its charge (staged rows
+ * already checked to fit), and for a file the blank ones planned too (import_alloc).
+ */
+const allocationsOf = (named: boolean) => (named ? namedAllocations : sql`${namedAllocations} union all select payment_id, charge_id, patron_id, amount_cents from import_alloc`);
 
 /**
  * After named payments' allocations are written: every row of a charge they paid beyond its
@@ -117,7 +120,7 @@ export async function refuseOverpaidCharges(db: Executor, few: boolean): Promise
   return Number(r.numAffectedRows ?? 0) > 0;
 }
 
-/** The allocations about to be written (writeAllocations): empty until planned. */
+/** The blank payments' allocations about to be written (writeAllocations): empty until planned. */
 async function createAllocationTable(db: Executor): Promise<void> {
   await sql`create temp table import_alloc (payment_id text not null, charge_id text not null, patron_id text not null, amount_cents bigint not null) on commit drop`.execute(db);
 }
@@ -128,10 +131,15 @@ async function anyPending(db: Executor): Promise<boolean> {
   return r.rows[0]?.any ?? false;
 }
 
+/** Patrons with a pending payment that names no charge: only their balances are spread over. */
+const blankPayers = sql`(select s.patron_id from import_stage s where ${pending} and s.charge_id is null)`;
+
 /**
- * What each affected patron's charges still owe, before this file's payments: paid_cents is
- * the sum of a charge's allocations (kept by triggers on allocations, so already without the
- * allocations of changed payments deleted above), read without summing them again.
+ * What the charges of patrons with a blank payment still owe, before this file's payments:
+ * paid_cents is the sum of a charge's allocations (kept by triggers on allocations, so already
+ * without the allocations of changed payments deleted above), read without summing them again.
+ * A named payment's charge is read where it is (charges): a first load names nearly every
+ * charge, and a copy of them all would cost as much as the checks.
  */
 async function openBalances(db: Executor): Promise<void> {
   await sql`drop table if exists import_open`.execute(db);
@@ -139,11 +147,13 @@ async function openBalances(db: Executor): Promise<void> {
     create temp table import_open on commit drop as
     select c.id, c.patron_id, c.assessed_at, c.amount_cents - c.paid_cents as left_cents
     from charges c
-    where c.patron_id in (select s.patron_id from import_stage s where ${pending})`.execute(db);
+    where c.patron_id in ${blankPayers}`.execute(db);
 }
 
-/** Patrons with a pending payment that names no charge: only their balances are spread over. */
-const blankPayers = sql`(select s.patron_id from import_stage s where ${pending} and s.charge_id is null)`;
+/** What the pending named payments of patrons with a blank one pay of each charge: the blank ones are spread over the rest. */
+const namedOfBlankPayers = sql`(
+  select s.charge_id, sum(s.amount_cents) as amt from import_stage s
+  where ${pending} and s.charge_id is not null and s.patron_id in ${blankPayers} group by s.charge_id)`;
 
 /**
  * Running totals of the pending payments, per charge (named) or per patron (blank, against what
@@ -155,26 +165,25 @@ const blankPayers = sql`(select s.patron_id from import_stage s where ${pending}
  */
 function runningTotals(which: 'named' | 'blank') {
   if (which === 'named') {
+    // Each charge's payments summed first, then its balance read: one row per charge to join.
     return sql`
       with over as (
-        select x.charge_id from (select s.charge_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null) x
-        join import_open o on o.id = x.charge_id
-        group by x.charge_id, o.left_cents having sum(x.amount_cents) > o.left_cents
+        select t.charge_id from (
+          select s.charge_id, sum(s.amount_cents) as total from import_stage s where ${pending} and s.charge_id is not null group by s.charge_id
+        ) t
+        join charges c on c.id = t.charge_id
+        where t.total > c.amount_cents - c.paid_cents
       )
-      select s.row_no, s.amount_cents, o.left_cents as owed,
+      select s.row_no, s.amount_cents, c.amount_cents - c.paid_cents as owed,
              sum(s.amount_cents) over (partition by s.charge_id collate "C" order by s.paid_at, s.row_no) - s.amount_cents as before
-      from import_stage s join import_open o on o.id = s.charge_id
+      from import_stage s join charges c on c.id = s.charge_id
       where ${pending} and s.charge_id in (select charge_id from over)`;
   }
   return sql`
     with t as (
       select o.patron_id, sum(o.left_cents - coalesce(n.amt, 0)) as owed
       from import_open o
-      left join (
-        select s.charge_id, sum(s.amount_cents) as amt from import_stage s
-        where ${pending} and s.charge_id is not null and s.patron_id in ${blankPayers} group by s.charge_id
-      ) n on n.charge_id = o.id
-      where o.patron_id in ${blankPayers}
+      left join ${namedOfBlankPayers} n on n.charge_id = o.id
       group by o.patron_id
     ),
     over as (
@@ -202,20 +211,20 @@ async function refuseOverpayments(db: Executor, which: 'named' | 'blank'): Promi
   }
 }
 
-/** The allocations of every pending payment; all of them fit once over-payments are refused. */
+/**
+ * The allocations of the pending blank payments (the named ones are written as they are staged,
+ * see allocationsOf); all of them fit once over-payments are refused.
+ */
 async function planAllocations(db: Executor): Promise<void> {
   await createAllocationTable(db);
-  await sql`
-    insert into import_alloc (payment_id, charge_id, patron_id, amount_cents)
-    select s.id, s.charge_id, s.patron_id, s.amount_cents from import_stage s where ${pending} and s.charge_id is not null`.execute(db);
   await sql`
     with ch as (
       select o.id, o.patron_id, o.left_cents - coalesce(n.amt, 0) as left_cents,
              sum(o.left_cents - coalesce(n.amt, 0)) over (partition by o.patron_id collate "C" order by o.assessed_at, o.id collate "C")
                - (o.left_cents - coalesce(n.amt, 0)) as c_start
       from import_open o
-      left join (select charge_id, sum(amount_cents) as amt from import_alloc group by charge_id) n on n.charge_id = o.id
-      where o.left_cents - coalesce(n.amt, 0) > 0 and o.patron_id in ${blankPayers}
+      left join ${namedOfBlankPayers} n on n.charge_id = o.id
+      where o.left_cents - coalesce(n.amt, 0) > 0
     ),
     pay as (
       select s.id, s.patron_id, s.amount_cents,
