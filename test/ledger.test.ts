@@ -240,7 +240,7 @@ describe('imported payments', () => {
           writeFileSync(path, ['id,patron_id,charge_id,type,amount,paid_at', ...lines].join('\n'));
           const ctx = { database: t, clock: fixedClock('2015-06-01T00:00:00Z'), actor: 'test' };
           const result = await importFile(ctx, 'payments', path, { skipBadRows: true });
-          expect(result.problems.map((p) => p.row).sort((a, b) => a - b)).toEqual(refused.sort((a, b) => a - b));
+          expect(result.problems.map((p) => p.row ?? 0).sort((a, b) => a - b)).toEqual(refused.sort((a, b) => a - b));
           const rows = await t.db.selectFrom('allocations').select(['payment_id', 'charge_id', 'amount_cents']).where('patron_id', '=', pid).execute();
           expect(rows.map((r) => `${r.payment_id} ${r.charge_id} ${r.amount_cents}`).sort()).toEqual(expected.sort());
           const paid = await t.db.selectFrom('charges').select(['id', 'paid_cents', 'amount_cents']).where('patron_id', '=', pid).execute();
