@@ -54,6 +54,8 @@ export interface SyncResult {
 const DEFAULT_FULL_EVERY_DAYS = 7;
 /** A first sync of a large ILS loads like a large import: keys and indexes rebuilt once (see isBulkLoad). */
 const BULK_ROWS = 50_000;
+/** COPY text gathered per kind before it is sent (Sink.append). */
+const FLUSH_BYTES = 4 << 20;
 
 type Kind = Exclude<ImportKind, 'libraries'>;
 
@@ -84,8 +86,9 @@ class Sink implements SyncSink {
     if (this.inFlight > 2) await this.tail;
   }
 
-  /** Waits for every queued staging write; throws the first one that failed. */
+  /** Sends what is left of each kind's text and waits for every queued staging write; throws the first one that failed. */
   async drain(): Promise<void> {
+    for (const kind of new Set([...this.pending.keys(), ...this.pendingTuples.keys()])) await this.flush(kind);
     await this.tail;
   }
 
@@ -122,30 +125,55 @@ class Sink implements SyncSink {
     return cents;
   }
 
+  /**
+   * COPY text of each kind not sent yet. A reader may hand rows over a few at a time (a
+   * patron's): they are written into the kind's text at once, and the text goes to its staging
+   * table when it holds FLUSH_BYTES, so nothing a reader makes outlives the young generation.
+   */
+  private readonly pending = new Map<ImportKind, CopyText>();
+  private readonly pendingTuples = new Map<ImportKind, StageValue[][]>();
+
   private append(kind: ImportKind, rows: readonly SyncRow[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
     let columns = this.layouts.get(kind);
     if (!columns) this.layouts.set(kind, (columns = columnsOf(kind)));
     const paid = kind === 'charges';
-    const names = ['row_no', ...columns, ...(paid ? ['paid_cents'] : [])];
     const rowNo = (r: SyncRow) => (kind === 'libraries' ? ++this.libraryRow : (r as PatronRow).key);
-    // Where the session takes COPY text, each row is written into it at once: a row kept as
-    // values until its batch's turn to be sent outlived the young generation, and every
-    // collection copied it (a quarter of a full sync's reading time).
     if (this.session.appendText && kind !== 'libraries') {
-      const text = new CopyText();
+      let text = this.pending.get(kind);
+      if (!text) this.pending.set(kind, (text = new CopyText()));
       if (kind === 'charges') for (const r of rows as readonly ChargeRow[]) text.add(stageLine.charges(r, this.paidOf(r.id)));
       else {
         const line = stageLine[kind] as (r: SyncRow) => string;
         for (const r of rows) text.add(line(r));
       }
-      const chunks = text.take();
-      return this.enqueue(() => this.session.appendText!(SYNC_TABLE[kind], names, chunks));
+      return text.bytes >= FLUSH_BYTES ? this.flush(kind) : Promise.resolve();
     }
-    const tuples = rows.map((r) => stageTuple(kind, columns, r, rowNo(r), paid ? this.paidOf((r as ChargeRow).id) : undefined));
-    return this.enqueue(async () => {
-      for (let i = 0; i < tuples.length; i += this.session.batchSize) await this.session.append(SYNC_TABLE[kind], names, tuples.length <= this.session.batchSize ? tuples : tuples.slice(i, i + this.session.batchSize));
-    });
+    // Without COPY (PGlite), rows wait as values until a batch is full.
+    let tuples = this.pendingTuples.get(kind);
+    if (!tuples) this.pendingTuples.set(kind, (tuples = []));
+    for (const r of rows) tuples.push(stageTuple(kind, columns, r, rowNo(r), paid ? this.paidOf((r as ChargeRow).id) : undefined));
+    return tuples.length >= this.session.batchSize ? this.flush(kind) : Promise.resolve();
+  }
+
+  private names(kind: ImportKind): string[] {
+    return ['row_no', ...(this.layouts.get(kind) ?? columnsOf(kind)), ...(kind === 'charges' ? ['paid_cents'] : [])];
+  }
+
+  /** Sends a kind's rows so far to its staging table. */
+  private flush(kind: ImportKind): Promise<void> {
+    const names = this.names(kind);
+    const tuples = this.pendingTuples.get(kind);
+    if (tuples?.length) {
+      this.pendingTuples.set(kind, []);
+      return this.enqueue(async () => {
+        for (let i = 0; i < tuples.length; i += this.session.batchSize) await this.session.append(SYNC_TABLE[kind], names, tuples.length <= this.session.batchSize ? tuples : tuples.slice(i, i + this.session.batchSize));
+      });
+    }
+    const text = this.pending.get(kind);
+    if (!text || text.bytes === 0) return Promise.resolve();
+    const chunks = text.take();
+    return this.enqueue(() => this.session.appendText!(SYNC_TABLE[kind], names, chunks));
   }
 
   libraries = (rows: readonly LibraryRow[]) => this.append('libraries', rows);

@@ -501,11 +501,13 @@ export class EvergreenReader {
       paymentsOf.set(usr, list);
     }
 
-    const charges: ChargeRow[] = [];
-    const paymentRows: PaymentRow[] = [];
     let handled = 0;
     for (const usr of patrons) {
       await letAnswersIn(++handled);
+      // Each patron's rows are handed over as they are made: kept for the whole chunk, they
+      // outlived the young generation and every collection copied them.
+      const charges: ChargeRow[] = [];
+      const paymentRows: PaymentRow[] = [];
       const patronId = this.id(usr);
       const home = homes.get(usr)!;
       const mine = billingsOf.get(usr) ?? [];
@@ -559,11 +561,11 @@ export class EvergreenReader {
           paidAt: p.date,
         });
       }
+      // Payments first: each charge is staged with what they pay of it (see SyncSink.payments).
+      await this.sink.payments(paymentRows);
+      await this.sink.charges(charges);
     }
     if (part === undefined) await this.sink.scope(patrons.map((p) => this.id(p)));
-    // Payments first: each charge is staged with what they pay of it (see SyncSink.payments).
-    await this.sink.payments(paymentRows);
-    await this.sink.charges(charges);
   }
 
   private item(r: CopyRow): ItemRow {

@@ -438,9 +438,7 @@ export class KohaReader {
   ): Promise<void> {
     const ownDebits = this.request.ownDebits;
     const byPatron = new Map<number, LineRow[]>();
-    const lineById = new Map<number, LineRow>();
     for (const l of lines) {
-      lineById.set(l.accountlines_id, l);
       if (l.borrowernumber === null || !homes.has(l.borrowernumber)) continue;
       const list = byPatron.get(l.borrowernumber);
       if (list) list.push(l);
@@ -461,8 +459,6 @@ export class KohaReader {
       else offsetsOf.set(o.debitId, [o]);
     }
 
-    const charges: ChargeRow[] = [];
-    const payments: PaymentRow[] = [];
     const { charges: chargeMap, payments: paymentMap, methods } = this.config.mapping;
     let handled = 0;
     for (const patron of patrons) {
@@ -485,6 +481,10 @@ export class KohaReader {
       }
       const patronOffsets = debits.flatMap((d) => offsetsOf.get(d.id) ?? []);
       const { splits } = splitLedger(debits, credits, patronOffsets);
+      // Each patron's rows are handed over as they are made: kept for the whole chunk, they
+      // outlived the young generation and every collection copied them.
+      const charges: ChargeRow[] = [];
+      const payments: PaymentRow[] = [];
       const patronId = this.id(patron);
       const home = homes.get(patron)!;
       const chargeIdOf = (debitId: number) => ownDebits.get(String(debitId)) ?? this.id(debitId);
@@ -505,7 +505,7 @@ export class KohaReader {
       }
       for (const s of splits) {
         if (s.creditId === null) {
-          const debit = lineById.get(s.debitId)!;
+          const debit = lineOf(debits, s.debitId);
           payments.push({
             id: `${this.name}:adjust:${s.debitId}`,
             key: s.debitId,
@@ -518,7 +518,7 @@ export class KohaReader {
           });
           continue;
         }
-        const credit = lineById.get(s.creditId)!;
+        const credit = lineOf(credits, s.creditId);
         const code = credit.credit_type_code!;
         if (!(code in paymentMap)) this.unmapped.payments.add(code);
         const paymentType = credit.payment_type ?? '';
@@ -534,6 +534,9 @@ export class KohaReader {
           paidAt: utcInstant(credit.date) ?? utcInstant(credit.timestamp) ?? new Date(0),
         });
       }
+      // Payments first: each charge is staged with what they pay of it (see SyncSink.payments).
+      await this.sink.payments(payments);
+      await this.sink.charges(charges);
     }
     if (scope === 'lines') {
       await this.sink.itemScope(borrowing.map((p) => this.id(p)));
@@ -544,9 +547,6 @@ export class KohaReader {
         credits: mine.filter((l) => l.credit_type_code !== null && (whole === undefined || whole.has(l.accountlines_id))).map((l) => this.id(l.accountlines_id)),
       });
     } else if (scope === 'patrons') await this.sink.scope(patrons.map((p) => this.id(p)));
-    // Payments first: each charge is staged with what they pay of it (see SyncSink.payments).
-    await this.sink.payments(payments);
-    await this.sink.charges(charges);
   }
 
   private item(r: ItemDataRow, chargedTo: number | null): ItemRow {
@@ -575,6 +575,20 @@ export class KohaReader {
     return c;
   }
 }
+
+/** The line of a patron's debit or credit split by splitLedger (a patron's lines are few: looked for in order, a map past that). */
+function lineOf(list: readonly { id: number; line: LineRow }[], id: number): LineRow {
+  if (list.length <= 32) {
+    for (const x of list) if (x.id === id) return x.line;
+  } else {
+    let index = lineIndex.get(list);
+    if (!index) lineIndex.set(list, (index = new Map(list.map((x) => [x.id, x.line]))));
+    const line = index.get(id);
+    if (line) return line;
+  }
+  throw new Error(`Koha accountlines ${id}: split but not read`);
+}
+const lineIndex = new WeakMap<readonly unknown[], Map<number, LineRow>>();
 
 const ITEMS = `SELECT it.itemnumber, it.barcode, it.itemlost, it.withdrawn, b.title, iss.borrowernumber AS issued_to, iss.date_due
   FROM items it

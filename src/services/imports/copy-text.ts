@@ -19,11 +19,19 @@ export class CopyText {
   at = 0;
   /** Lines added since the last take. */
   lines = 0;
+  /** Bytes written into chunks already full since the last take. */
+  private full = 0;
+
+  /** Bytes of text since the last take. */
+  get bytes(): number {
+    return this.full + this.at;
+  }
 
   /** Makes room for a line of up to `bytes` bytes in the current chunk. */
   reserve(bytes: number): void {
     if (this.at + bytes <= this.chunk.length) return;
     if (this.at) this.chunks.push(this.chunk.subarray(0, this.at));
+    this.full += this.at;
     this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, bytes));
     this.at = 0;
   }
@@ -44,6 +52,7 @@ export class CopyText {
     this.chunk = this.at ? Buffer.allocUnsafe(CHUNK_BYTES) : this.chunk;
     this.at = 0;
     this.lines = 0;
+    this.full = 0;
     return taken;
   }
 }
