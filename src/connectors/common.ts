@@ -50,3 +50,15 @@ const PATRONS_PER_TURN = 250;
 export async function letAnswersIn(handled: number): Promise<void> {
   if (handled % PATRONS_PER_TURN === 0) await nextTurn();
 }
+
+/** A sorted list's adjacent entries that `same` pairs made one, their cents summed (in place; returns the list). */
+export function mergeAdjacent<T extends { cents: number }>(list: T[], same: (a: T, b: T) => boolean): T[] {
+  let kept = 0;
+  for (const x of list) {
+    const last = kept > 0 ? list[kept - 1]! : undefined;
+    if (last && same(last, x)) last.cents += x.cents;
+    else list[kept++] = x;
+  }
+  list.length = kept;
+  return list;
+}

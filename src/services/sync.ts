@@ -16,7 +16,7 @@ import { STAGE, createProblemsTable, createStageTable, hasRows } from './imports
 import { dropStaging, mergeStaged, restoreKept, type Kept, type MergeOptions } from './imports/merge.ts';
 import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
 import { CopyText } from './imports/copy-text.ts';
-import { columnsOf, stageLine, stageTuple, type SyncRow } from './sync-stage.ts';
+import { columnsOf, stageTuple, stageWriter, type SyncRow } from './sync-stage.ts';
 
 export const SYNC_PHASES = ['reading', 'libraries', 'patrons', 'items', 'charges', 'payments', 'finishing'] as const;
 export type SyncPhase = (typeof SYNC_PHASES)[number];
@@ -142,10 +142,10 @@ class Sink implements SyncSink {
     if (this.session.appendText && kind !== 'libraries') {
       let text = this.pending.get(kind);
       if (!text) this.pending.set(kind, (text = new CopyText()));
-      if (kind === 'charges') for (const r of rows as readonly ChargeRow[]) text.add(stageLine.charges(r, this.paidOf(r.id)));
+      if (kind === 'charges') for (const r of rows as readonly ChargeRow[]) stageWriter.charges(text, r, this.paidOf(r.id));
       else {
-        const line = stageLine[kind] as (r: SyncRow) => string;
-        for (const r of rows) text.add(line(r));
+        const write = stageWriter[kind] as (t: CopyText, r: SyncRow) => void;
+        for (const r of rows) write(text, r);
       }
       return text.bytes >= FLUSH_BYTES ? this.flush(kind) : Promise.resolve();
     }

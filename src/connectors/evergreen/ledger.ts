@@ -13,6 +13,7 @@
 //     for non-refundable kinds) pays the patron's other open billings oldest first, from the
 //     payments it was overpaid by, up to what is still owed.
 // Pure: amounts in cents, no I/O; unit-tested in ledger.test.ts.
+import { mergeAdjacent } from '../common.ts';
 
 export interface EgXact {
   id: number;
@@ -61,13 +62,10 @@ const byTime = <T extends { date: Date; id: number }>(a: T, b: T) => a.date.getT
  * closed one with nothing; the patron's total is Evergreen's unless they are in credit.
  */
 export function splitLedger(xacts: readonly EgXact[], billings: readonly EgBilling[], payments: readonly EgPayment[]): LedgerSplit {
-  const totals = new Map<string, Split>();
+  // Merged by payment and billing at the end (no keys made of text: a full sync splits every patron).
+  const splits: Split[] = [];
   const add = (paymentId: number | null, billingId: number, cents: number) => {
-    if (cents <= 0) return;
-    const key = `${paymentId ?? 'adjust'}:${billingId}`;
-    const s = totals.get(key);
-    if (s) s.cents += cents;
-    else totals.set(key, { paymentId, billingId, cents });
+    if (cents > 0) splits.push({ paymentId, billingId, cents });
   };
   const billingsOf = new Map<number, { id: number; left: number; date: Date }[]>();
   for (const b of [...billings].sort(byTime)) {
@@ -154,6 +152,7 @@ export function splitLedger(xacts: readonly EgXact[], billings: readonly EgBilli
     }
     creditBalance += available;
   }
-  const splits = [...totals.values()].sort((a, b) => a.billingId - b.billingId || (a.paymentId ?? -1) - (b.paymentId ?? -1));
-  return { splits, creditBalance };
+  splits.sort((a, b) => a.billingId - b.billingId || (a.paymentId ?? -1) - (b.paymentId ?? -1));
+  return { splits: mergeAdjacent(splits, (a, b) => a.billingId === b.billingId && a.paymentId === b.paymentId), creditBalance };
 }
+

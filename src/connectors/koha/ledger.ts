@@ -8,6 +8,7 @@
 //   - a credit's unapplied remainder (negative amountoutstanding) pays the oldest open debits,
 //     as Koha itself does when it reconciles an account, up to what is still owed.
 // Pure: amounts in cents, no I/O; unit-tested in ledger.test.ts.
+import { mergeAdjacent } from '../common.ts';
 
 export interface KohaDebit {
   id: number;
@@ -53,35 +54,29 @@ const clamp = (n: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, n
  * Koha's balance (the sum of every line's amountoutstanding) unless they are in credit.
  */
 export function splitLedger(debits: readonly KohaDebit[], credits: readonly KohaCredit[], offsets: readonly KohaOffset[]): LedgerSplit {
-  const debitIds = new Set(debits.map((d) => d.id));
-  const creditIds = new Set(credits.map((c) => c.id));
+  // A full sync splits every patron's account: numbers and arrays here, no keys made of text.
   // What each debit is paid down by, per Koha.
-  const toExplain = new Map(debits.map((d) => [d.id, clamp(d.amount - d.outstanding, 0, d.amount)]));
-
-  // Net applied per credit and debit: APPLY is negative, a VOID that undoes it positive.
-  const applied = new Map<string, { creditId: number; debitId: number; cents: number }>();
-  for (const o of offsets) {
-    if (!debitIds.has(o.debitId) || !creditIds.has(o.creditId)) continue;
-    const key = `${o.creditId}:${o.debitId}`;
-    const a = applied.get(key) ?? { creditId: o.creditId, debitId: o.debitId, cents: 0 };
-    a.cents -= o.amount;
-    applied.set(key, a);
-  }
-  const pairs = [...applied.values()].filter((a) => a.cents > 0).sort((a, b) => a.creditId - b.creditId || a.debitId - b.debitId);
-
-  const totals = new Map<string, Split>();
+  const toExplain = new Map<number, number>();
+  for (const d of debits) toExplain.set(d.id, clamp(d.amount - d.outstanding, 0, d.amount));
+  const creditIds = new Set<number>();
+  for (const c of credits) creditIds.add(c.id);
+  const splits: Split[] = [];
   const add = (creditId: number | null, debitId: number, cents: number) => {
-    if (cents <= 0) return;
-    const key = `${creditId ?? 'adjust'}:${debitId}`;
-    const s = totals.get(key);
-    if (s) s.cents += cents;
-    else totals.set(key, { creditId, debitId, cents });
+    if (cents > 0) splits.push({ creditId, debitId, cents });
   };
-  for (const p of pairs) {
-    const left = toExplain.get(p.debitId)!;
-    const cents = Math.min(p.cents, left);
-    add(p.creditId, p.debitId, cents);
-    toExplain.set(p.debitId, left - cents);
+
+  // Net applied per credit and debit (APPLY is negative, a VOID that undoes it positive), in
+  // credit then debit order, each pair paying its debit down to what Koha says is left.
+  const known = offsets.filter((o) => toExplain.has(o.debitId) && creditIds.has(o.creditId)).sort((a, b) => a.creditId - b.creditId || a.debitId - b.debitId);
+  for (let i = 0; i < known.length; ) {
+    const { creditId, debitId } = known[i]!;
+    let net = 0;
+    for (; i < known.length && known[i]!.creditId === creditId && known[i]!.debitId === debitId; i++) net -= known[i]!.amount;
+    if (net <= 0) continue;
+    const left = toExplain.get(debitId)!;
+    const cents = Math.min(net, left);
+    add(creditId, debitId, cents);
+    toExplain.set(debitId, left - cents);
   }
   for (const [debitId, left] of toExplain) add(null, debitId, left);
 
@@ -102,6 +97,8 @@ export function splitLedger(debits: readonly KohaDebit[], credits: readonly Koha
     }
     creditBalance += unapplied;
   }
-  const splits = [...totals.values()].sort((a, b) => a.debitId - b.debitId || (a.creditId ?? -1) - (b.creditId ?? -1));
-  return { splits, creditBalance };
+
+  // By debit, then credit (the adjustment first); a credit's offsets and its unapplied remainder on one debit are one split.
+  splits.sort((a, b) => a.debitId - b.debitId || (a.creditId ?? -1) - (b.creditId ?? -1));
+  return { splits: mergeAdjacent(splits, (a, b) => a.debitId === b.debitId && a.creditId === b.creditId), creditBalance };
 }
