@@ -451,13 +451,25 @@ export class KohaReader {
         } else this.want(l.itemnumber, l.borrowernumber, l.accountlines_id);
       }
     }
-    const offsets: KohaOffset[] = offsetRows.map((o) => ({ creditId: Number(o.credit_id), debitId: Number(o.debit_id), amount: this.cents(o.amount as string, Number(o.debit_id), 'account_offsets amount') }));
+    // Offsets by the patron of their debit: as the query read it, or (a deleted patron's lines,
+    // attributed above, or a query that did not read it) as the debit's line says. splitLedger
+    // takes a patron's offsets on the debits and credits it is given and leaves the rest.
+    let ownerOf: Map<number, number> | undefined;
     const offsetsOf = new Map<number, KohaOffset[]>();
-    for (const o of offsets) {
-      const list = offsetsOf.get(o.debitId);
-      if (list) list.push(o);
-      else offsetsOf.set(o.debitId, [o]);
+    for (const o of offsetRows) {
+      const offset: KohaOffset = { creditId: Number(o.credit_id), debitId: Number(o.debit_id), amount: this.cents(o.amount as string, Number(o.debit_id), 'account_offsets amount') };
+      let patron = o.borrowernumber === null || o.borrowernumber === undefined ? undefined : Number(o.borrowernumber);
+      if (patron === undefined) {
+        ownerOf ??= new Map(lines.filter((l) => l.borrowernumber !== null).map((l) => [l.accountlines_id, l.borrowernumber!]));
+        patron = ownerOf.get(offset.debitId);
+        if (patron === undefined) continue;
+      }
+      const list = offsetsOf.get(patron);
+      if (list) list.push(offset);
+      else offsetsOf.set(patron, [offset]);
     }
+    // Arrears's own debits in Koha (its agency fees): none before the first run's write-back.
+    const own = ownDebits.size > 0;
 
     const { charges: chargeMap, payments: paymentMap, methods } = this.config.mapping;
     let handled = 0;
@@ -476,20 +488,19 @@ export class KohaReader {
         if (amount <= 0) continue;
         const code = l.debit_type_code ?? '';
         if (!(code in chargeMap)) this.unmapped.charges.add(code);
-        if (chargeMap[code] === 'ignore' && !ownDebits.has(String(l.accountlines_id))) continue;
+        if (chargeMap[code] === 'ignore' && !(own && ownDebits.has(String(l.accountlines_id)))) continue;
         debits.push({ id: l.accountlines_id, amount, outstanding, date: utcInstant(l.date) ?? utcInstant(l.timestamp) ?? new Date(0), line: l });
       }
-      const patronOffsets = debits.flatMap((d) => offsetsOf.get(d.id) ?? []);
-      const { splits } = splitLedger(debits, credits, patronOffsets);
+      const { splits } = splitLedger(debits, credits, offsetsOf.get(patron) ?? []);
       // Each patron's rows are handed over as they are made: kept for the whole chunk, they
       // outlived the young generation and every collection copied them.
       const charges: ChargeRow[] = [];
       const payments: PaymentRow[] = [];
       const patronId = this.id(patron);
       const home = homes.get(patron)!;
-      const chargeIdOf = (debitId: number) => ownDebits.get(String(debitId)) ?? this.id(debitId);
+      const chargeIdOf = (debitId: number) => (own ? ownDebits.get(String(debitId)) : undefined) ?? this.id(debitId);
       for (const d of debits) {
-        if (ownDebits.has(String(d.id))) continue;
+        if (own && ownDebits.has(String(d.id))) continue;
         const reason = chargeMap[d.line.debit_type_code ?? ''];
         charges.push({
           id: this.id(d.id),
@@ -601,7 +612,7 @@ const BORROWERS = `SELECT borrowernumber, cardnumber, surname, firstname, addres
 const LINES = `SELECT accountlines_id, borrowernumber, itemnumber, date, timestamp, CAST(amount AS CHAR) AS amount,
   CAST(amountoutstanding AS CHAR) AS amountoutstanding, debit_type_code, credit_type_code, payment_type, branchcode
   FROM accountlines`;
-const OFFSETS = `SELECT o.credit_id, o.debit_id, CAST(o.amount AS CHAR) AS amount FROM account_offsets o JOIN accountlines d ON d.accountlines_id = o.debit_id`;
+const OFFSETS = `SELECT o.credit_id, o.debit_id, CAST(o.amount AS CHAR) AS amount, d.borrowernumber FROM account_offsets o JOIN accountlines d ON d.accountlines_id = o.debit_id`;
 
 /** The accountlines key a record id of this connector carries: koha:5512 (a debit), koha:77:5512 (a credit on a debit). */
 export function lineKey(id: string, connector: string): number | null {
