@@ -98,6 +98,38 @@ export function localDateOf(instant: Date, timeZone: string): LocalDate {
   return wallClock(instant, timeZone).date;
 }
 
+const HOUR_MS = 3_600_000;
+
+/** A zone's UTC offset at an instant, in milliseconds (to the second, as Intl gives local times). */
+function offsetAt(ms: number, timeZone: string): number {
+  const at = Math.floor(ms / 1000) * 1000;
+  const w = wallClock(new Date(at), timeZone);
+  return Date.UTC(Number(w.date.slice(0, 4)), Number(w.date.slice(5, 7)) - 1, Number(w.date.slice(8, 10)), w.hour, w.minute, w.second) - at;
+}
+
+/**
+ * localDateOf for many instants (a sync's hundreds of thousands of due dates): each zone's
+ * offset asked of Intl at the start and end of an hour of UTC, and used for every instant in
+ * that hour when the two agree; in an hour whose offset changes, localDateOf itself.
+ */
+export function localDateResolver(): (instant: Date, timeZone: string) => LocalDate {
+  const offsets = new Map<string, Map<number, number | null>>();
+  return (instant, timeZone) => {
+    const ms = instant.getTime();
+    const hour = Math.floor(ms / HOUR_MS);
+    let byHour = offsets.get(timeZone);
+    if (!byHour) offsets.set(timeZone, (byHour = new Map()));
+    let offset = byHour.get(hour);
+    if (offset === undefined) {
+      if (byHour.size > 100_000) byHour.clear();
+      const start = offsetAt(hour * HOUR_MS, timeZone);
+      offset = start === offsetAt((hour + 1) * HOUR_MS - 1, timeZone) ? start : null;
+      byHour.set(hour, offset);
+    }
+    return offset === null ? localDateOf(instant, timeZone) : (new Date(ms + offset).toISOString().slice(0, 10) as LocalDate);
+  };
+}
+
 /** The instant at which a wall-clock time happens in a zone (the earlier one in a DST overlap, the shifted one in a gap). */
 export function instantAt(date: LocalDate, timeZone: string, hour = 0, minute = 0, second = 0): Date {
   const wanted = toUtcMidnight(date) + ((hour * 60 + minute) * 60 + second) * 1000;

@@ -14,7 +14,7 @@
 // waits for the periodic full reconciliation.
 import type pg from 'pg';
 import { decimalToCents } from '../../domain/money.ts';
-import { isTimeZone, localDateOf } from '../../domain/dates.ts';
+import { isTimeZone, localDateResolver } from '../../domain/dates.ts';
 import type { ChargeReason, ItemStatus, PaymentType } from '../../db/schema.ts';
 import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../types.ts';
 import { num } from './connection.ts';
@@ -152,6 +152,8 @@ export class EvergreenReader {
   private readonly profiles = new Map<number, string>();
   /** Table oid → name of the money.payment tables: a payment's kind is the table it lives in. */
   private readonly paymentTables = new Map<number, string>();
+  /** A checkout's due date in its library's zone (hundreds of thousands a first sync). */
+  private readonly localDate = localDateResolver();
   private readonly itemsSent = new Set<number>();
   /** Copies Arrears holds that an incremental sync did not read again: charges may name them. */
   private readonly itemsHeld = new Set<number>();
@@ -584,7 +586,7 @@ export class EvergreenReader {
       title: r.precat ? text(r.dummy_title) : titleText(r.title_245a),
       status,
       patronId: out ? this.id(r.circ_usr!) : null,
-      dueDate: out && r.due_date ? localDateOf(r.due_date, zone) : null,
+      dueDate: out && r.due_date ? this.localDate(r.due_date, zone) : null,
     };
   }
 
