@@ -83,65 +83,50 @@ export const stageWriter: {
   payments(t: CopyText, r: PaymentRow): void;
 } = {
   patrons(t, r) {
-    const texts = [r.id, r.barcode, r.firstName, r.lastName, r.address, r.address2, r.city, r.state, r.postalCode, r.phone, r.mobile, r.altPhone1, r.altPhone2, r.email];
-    let bytes = 64;
-    for (const v of texts) bytes += v.length * 3 + 1;
-    t.reserve(bytes + ((r.birthDate?.length ?? 2) + r.homeLibrary.length + r.ptype.length + r.patronCode.length + r.adultOrChild.length) * 3 + 5);
-    putInt(t, r.key);
-    for (const v of texts) putField(t, v);
-    putNullable(t, r.birthDate);
-    putField(t, r.homeLibrary);
-    putField(t, r.ptype);
-    putField(t, r.patronCode);
-    putField(t, r.adultOrChild);
-    t.chunk[t.at++] = 10;
-    t.lines++;
+    const { key, id, barcode, firstName, lastName, address, address2, city, state, postalCode, phone, mobile, altPhone1, altPhone2, email, birthDate, homeLibrary, ptype, patronCode, adultOrChild } = r;
+    putTexts(t, key, [id, barcode, firstName, lastName, address, address2, city, state, postalCode, phone, mobile, altPhone1, altPhone2, email, birthDate, homeLibrary, ptype, patronCode, adultOrChild], 1);
+    endLine(t);
   },
   items(t, r) {
-    t.reserve(64 + (r.id.length + r.barcode.length + r.title.length + r.status.length + (r.patronId?.length ?? 2) + (r.dueDate?.length ?? 2)) * 3);
-    putInt(t, r.key);
-    putField(t, r.id);
-    putField(t, r.barcode);
-    putField(t, r.title);
-    putField(t, r.status);
-    putNullable(t, r.patronId);
-    putNullable(t, r.dueDate);
-    t.chunk[t.at++] = 10;
-    t.lines++;
+    putTexts(t, r.key, [r.id, r.barcode, r.title, r.status, r.patronId, r.dueDate], 1);
+    endLine(t);
   },
   charges(t, r, paid) {
-    t.reserve(128 + (r.id.length + r.patronId.length + (r.itemId?.length ?? 2) + r.library.length + r.reason.length) * 3);
-    putInt(t, r.key);
-    putField(t, r.id);
-    putField(t, r.patronId);
-    putNullable(t, r.itemId);
-    putField(t, r.library);
-    putField(t, r.reason);
-    t.chunk[t.at++] = 9;
-    putInt(t, r.amountCents);
-    t.chunk[t.at++] = 9;
-    putInstant(t, r.assessedAt);
+    putLedger(t, r.key, [r.id, r.patronId, r.itemId, r.library, r.reason], r.amountCents, r.assessedAt);
     t.chunk[t.at++] = 9;
     putInt(t, paid);
-    t.chunk[t.at++] = 10;
-    t.lines++;
+    endLine(t);
   },
   payments(t, r) {
-    t.reserve(128 + (r.id.length + r.patronId.length + r.chargeId.length + r.type.length + r.method.length) * 3);
-    putInt(t, r.key);
-    putField(t, r.id);
-    putField(t, r.patronId);
-    putField(t, r.chargeId);
-    putField(t, r.type);
-    putField(t, r.method);
-    t.chunk[t.at++] = 9;
-    putInt(t, r.amountCents);
-    t.chunk[t.at++] = 9;
-    putInstant(t, r.paidAt);
-    t.chunk[t.at++] = 10;
-    t.lines++;
+    putLedger(t, r.key, [r.id, r.patronId, r.chargeId, r.type, r.method], r.amountCents, r.paidAt);
+    endLine(t);
   },
 };
+
+/** The key, then each text (null as \N), in a chunk with room for them and `extra` bytes more. */
+function putTexts(t: CopyText, key: number, texts: readonly (string | null)[], extra: number): void {
+  // A tab and at most three bytes a UTF-16 unit each (an escape takes two); a key's digits fit in 24.
+  let bytes = 24 + extra;
+  for (const v of texts) bytes += (v?.length ?? 1) * 3 + 1;
+  t.reserve(bytes);
+  putInt(t, key);
+  for (const v of texts) putNullable(t, v);
+}
+
+/** A charge's or a payment's line up to its last column: key, five texts, cents and an instant, with room for one more number. */
+function putLedger(t: CopyText, key: number, texts: readonly (string | null)[], cents: number, at: Date): void {
+  // Tabs, two numbers of up to 17 characters, an instant of up to 27 and the line break.
+  putTexts(t, key, texts, 80);
+  t.chunk[t.at++] = 9;
+  putInt(t, cents);
+  t.chunk[t.at++] = 9;
+  putInstant(t, at);
+}
+
+function endLine(t: CopyText): void {
+  t.chunk[t.at++] = 10;
+  t.lines++;
+}
 
 /** A tab, then the string as COPY text: ASCII byte by byte, backslash escapes for the separators, anything else as UTF-8. */
 function putField(t: CopyText, s: string): void {
