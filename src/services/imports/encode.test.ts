@@ -4,8 +4,8 @@
 // changes) are mixed in so that both answers are exercised.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { COLUMNS, isDateTimeValue, parseRow, readHeader, type ImportKind } from '../../domain/import-formats.ts';
-import { KeyOrder, rowEncoder, type RowEncoder } from './encode.ts';
+import { COLUMNS, dateTimeShape, isDateTimeValue, parseRow, readHeader, type ImportKind } from '../../domain/import-formats.ts';
+import { dateTimeShapeOf, INSTANT, KeyOrder, LOCAL, OTHER_SHAPE, rowEncoder, type RowEncoder } from './encode.ts';
 import { CopyText, copyLine, type StageValue } from './copy-text.ts';
 import { fastWallClockResolver } from './wall-clock.ts';
 import { localDateOf } from '../../domain/dates.ts';
@@ -115,6 +115,23 @@ function written(encode: (out: CopyText) => boolean): string | undefined {
   expect(text.endsWith('\n')).toBe(true);
   return text.slice(0, -1);
 }
+
+describe('dateTimeShapeOf', () => {
+  it('reads the bytes of a cell as dateTimeShape reads its text', () => {
+    const shapes = { local: LOCAL, instant: INSTANT, other: OTHER_SHAPE };
+    // Date-times, some with one character changed (digits, separators, a letter, a byte past ASCII), among other bytes.
+    const near = fc.tuple(dateTimes, fc.nat(), fc.constantFrom('0', '9', '-', ':', 'T', ' ', 'Z', '+', 'x', 'é', '\u00ff', '/')).map(([t, i, c]) => (t.length ? t.slice(0, i % t.length) + c + t.slice((i % t.length) + 1) : c));
+    fc.assert(
+      fc.property(fc.oneof(dateTimes, near, fc.string({ minLength: 18, maxLength: 26 })), fc.nat({ max: 5 }), (t, pad) => {
+        const bytes = Buffer.concat([Buffer.alloc(pad, 0x31), Buffer.from(t, 'utf8'), Buffer.from('5,')]);
+        const s = pad;
+        const e = pad + Buffer.byteLength(t, 'utf8');
+        expect(dateTimeShapeOf(bytes, s, e), t).toBe(shapes[dateTimeShape(bytes.toString('latin1', s, e))]);
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+});
 
 describe('KeyOrder', () => {
   const ascending = (keys: string[]) => {

@@ -51,7 +51,9 @@ export class KeyOrder {
       }
     }
     if (this.last.length < n) this.last = Buffer.alloc(2 * n);
-    src.copy(this.last, 0, start, end);
+    // A key is a few bytes: a loop costs less than Buffer.copy's call into C++, once a row.
+    const last = this.last;
+    for (let i = 0; i < n; i++) last[i] = src[start + i]!;
     this.length = n;
   }
 }
@@ -118,34 +120,37 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   if (options.localDateOf !== undefined && localDateAt < 0) throw new Error(`no column ${options.localDateOf} to take a local date of`);
   const wantsZone = options.zoneRequired || specs.some((spec) => spec?.form === 'dateTime');
   const zoneRequired = options.zoneRequired ?? false;
-  const zones = [...(options.zones ?? new Map<string, string>())].map(([value, zone]) => ({ bytes: Buffer.from(value, 'utf8'), zone }));
+  const zones: Zone[] = [...(options.zones ?? new Map<string, string>())].map(([value, zone]) => ({ bytes: Buffer.from(value, 'utf8'), zone, years: [] }));
   let lastZone = 0;
-  /** zone → day (YYYYMMDD as a number, so no key text is made per row) → the day's offset as ±HH:MM, null on a day the clocks change. */
-  const offsets = new Map<string, Map<number, string | null>>();
-  let days = 0;
-  const offsetText = (dateTime: string, zone: string): string | null => {
-    const day = dayNumber(dateTime);
-    let byDay = offsets.get(zone);
-    if (byDay === undefined) offsets.set(zone, (byDay = new Map()));
-    let text = byDay.get(day);
-    if (text === undefined) {
-      if (++days > 200_000) {
-        offsets.clear();
-        offsets.set(zone, (byDay = new Map()));
-        days = 0;
+  let yearsMet = 0;
+  /** The offset of the day of the date-time src[s, s + 19), as ±HH:MM; null on a day the zone's clocks change. */
+  const offsetText: OffsetText = (src, s, zone) => {
+    // dateTimeShapeOf has read the digits: a year from 100 to 9999, a month and a day of it.
+    const year = (src[s]! - 48) * 1000 + (src[s + 1]! - 48) * 100 + (src[s + 2]! - 48) * 10 + (src[s + 3]! - 48);
+    const day = ((src[s + 5]! - 48) * 10 + (src[s + 6]! - 48) - 1) * 31 + (src[s + 8]! - 48) * 10 + (src[s + 9]! - 48) - 1;
+    let days = zone.years[year];
+    if (days === undefined) {
+      // Some 6 MB of years at most (a file of any years, any libraries): past them, start again.
+      if (++yearsMet > 2000) {
+        for (const z of zones) z.years = [];
+        yearsMet = 1;
       }
-      text = minutesOffset(options.wallClock.steadyOffset(dateTime.slice(0, 10) as LocalDate, zone));
-      byDay.set(day, text);
+      days = zone.years[year] = new Array<string | null | undefined>(12 * 31);
+    }
+    let text = days[day];
+    if (text === undefined) {
+      const date = (src as unknown as FastSlices).latin1Slice(s, s + 10) as LocalDate;
+      text = days[day] = minutesOffset(options.wallClock.steadyOffset(date, zone.zone));
     }
     return text;
   };
   /** The zone named by buf[s, e), matched byte for byte; undefined for none. */
-  const zoneOf = (buf: Buffer, s: number, e: number): string | undefined => {
+  const zoneOf = (buf: Buffer, s: number, e: number): Zone | undefined => {
     for (let k = 0; k < zones.length; k++) {
       const z = zones[(lastZone + k) % zones.length]!;
       if (sameBytes(buf, s, e, z.bytes)) {
         lastZone = (lastZone + k) % zones.length;
-        return z.zone;
+        return z;
       }
     }
     return undefined;
@@ -160,7 +165,7 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   /** Encodes the row whose `count` cells are spans of src; nothing is written when it says false. */
   const encode = (count: number, row: number, out: CopyText): boolean => {
     for (const i of unheaded) if (i < count && ends[i]! > starts[i]!) return false;
-    let zone: string | undefined;
+    let zone: Zone | undefined;
     if (wantsZone && zoneAt >= 0) {
       zone = zoneAt < count ? zoneOf(src, starts[zoneAt]!, ends[zoneAt]!) : undefined;
       if (zone === undefined && zoneRequired) return false;
@@ -197,7 +202,7 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
       buf[to++] = TAB;
       if (e - s === 19) to = copy(src, s, s + 10, buf, to); // a wall-clock time: its own date
       else {
-        const date = e > s && zone !== undefined ? localDate((src as unknown as FastSlices).latin1Slice(s, e), zone, options.wallClock) : null;
+        const date = e > s && zone !== undefined ? localDate((src as unknown as FastSlices).latin1Slice(s, e), zone.zone, options.wallClock) : null;
         if (date === null) return false;
         for (let i = 0; i < 10; i++) buf[to++] = date.charCodeAt(i);
       }
@@ -248,6 +253,19 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   };
 }
 
+/** A zone the rows name (by a library's code), with the offsets of the days met so far. */
+interface Zone {
+  bytes: Buffer;
+  zone: string;
+  /**
+   * Offsets of the days met so far, as ±HH:MM (null on a day the clocks change), by year and then
+   * by (month − 1) × 31 + day − 1: two array reads a row, no key made.
+   */
+  years: (string | null | undefined)[][];
+}
+
+type OffsetText = (src: Buffer, s: number, zone: Zone) => string | null;
+
 // The forms of cell writeCell knows; OTHER is always read the general way, NONE is a column the file lacks.
 const [NONE, KEY, TEXT, ONE_OF, DATE, AMOUNT, DATE_TIME, OTHER] = [0, 1, 2, 3, 4, 5, 6, 7];
 const FORMS: Partial<Record<ColumnSpec['form'], number>> = { key: KEY, ptype: KEY, text: TEXT, oneOf: ONE_OF, date: DATE, amount: AMOUNT, dateTime: DATE_TIME };
@@ -268,8 +286,8 @@ function writeCell(
   src: Buffer,
   s: number,
   e: number,
-  zone: string | undefined,
-  offsetText: (dateTime: string, zone: string) => string | null,
+  zone: Zone | undefined,
+  offsetText: OffsetText,
   buf: Buffer,
   at: number,
 ): number {
@@ -290,14 +308,10 @@ function writeCell(
       return cents > 0 ? writeNumber(buf, at, cents) : -1;
     }
     case DATE_TIME: {
-      const n = e - s;
-      if (n !== 19 && n !== 20 && n !== 25) return -1;
-      // Both shapes are ASCII digits and separators (a byte past ASCII is read as no digit).
-      const t = (src as unknown as FastSlices).latin1Slice(s, e);
-      const shape = dateTimeShape(t);
-      if (shape === 'instant') return copy(src, s, e, buf, at);
-      if (shape !== 'local' || zone === undefined) return -1;
-      const offset = offsetText(t, zone);
+      const shape = dateTimeShapeOf(src, s, e);
+      if (shape === INSTANT) return copy(src, s, e, buf, at);
+      if (shape !== LOCAL || zone === undefined) return -1;
+      const offset = offsetText(src, s, zone);
       if (offset === null) return -1;
       at = copy(src, s, e, buf, at);
       for (let i = 0; i < offset.length; i++) buf[at + i] = offset.charCodeAt(i);
@@ -400,14 +414,45 @@ function digit(src: Buffer, i: number): number {
   return d >= 0 && d <= 9 ? d : -100_000;
 }
 
-/** The day of a date-time dateTimeShape has read (so ASCII digits where these are), as the number YYYYMMDD. */
-function dayNumber(s: string): number {
-  let day = 0;
-  for (const i of DAY_DIGITS) day = day * 10 + s.charCodeAt(i) - 48;
-  return day;
+/** dateTimeShape's shapes as numbers. */
+export const [OTHER_SHAPE, LOCAL, INSTANT] = [0, 1, 2];
+
+/**
+ * dateTimeShape (import-formats.ts) of the text src[s, e), read from its bytes, so no string is
+ * made per row: a byte past ASCII reads as no digit or separator there as here.
+ */
+export function dateTimeShapeOf(src: Buffer, s: number, e: number): number {
+  const n = e - s;
+  if (n !== 19 && n !== 20 && n !== 25) return OTHER_SHAPE;
+  const sep = src[s + 10];
+  if (src[s + 4] !== 45 || src[s + 7] !== 45 || (sep !== 84 && sep !== 32) || src[s + 13] !== 58 || src[s + 16] !== 58) return OTHER_SHAPE;
+  const y1 = twoDigits(src, s);
+  const y2 = twoDigits(src, s + 2);
+  const mo = twoDigits(src, s + 5);
+  const d = twoDigits(src, s + 8);
+  const h = twoDigits(src, s + 11);
+  const mi = twoDigits(src, s + 14);
+  const sec = twoDigits(src, s + 17);
+  if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || mi < 0 || sec < 0) return OTHER_SHAPE;
+  const y = y1 * 100 + y2;
+  if (y < 100) return OTHER_SHAPE;
+  const leap = mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (d > DAYS_IN_MONTH[mo - 1]! + (leap ? 1 : 0) || h > 23 || mi > 59 || sec > 59) return OTHER_SHAPE;
+  if (n === 19) return LOCAL;
+  if (n === 20) return src[s + 19] === 90 ? INSTANT : OTHER_SHAPE;
+  const sign = src[s + 19];
+  const oh = twoDigits(src, s + 20);
+  const om = twoDigits(src, s + 23);
+  if ((sign !== 43 && sign !== 45) || src[s + 22] !== 58 || oh < 0 || oh > 14 || om < 0 || om > 59) return OTHER_SHAPE;
+  return INSTANT;
 }
 
-const DAY_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9];
+/** The two ASCII digits at src[i] as a number, or -1. */
+function twoDigits(src: Buffer, i: number): number {
+  const a = src[i]! - 48;
+  const b = src[i + 1]! - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
 
 /** YYYY-MM-DD of a real calendar day from year 1000 (parseDate's answer for these). */
 function isIsoDate(src: Buffer, s: number, e: number): boolean {
