@@ -21,7 +21,7 @@ import { localDateOf } from '../domain/dates.ts';
 import { recordAudit } from './audit.ts';
 import type { Context, Executor } from './context.ts';
 import { openSource, type Progress, type RowSource, type SourceBatch, type SourceRow } from './imports/source.ts';
-import { lineCells, type CsvLines } from './imports/fast-csv.ts';
+import { lineCells, QUOTED, type CsvLines } from './imports/fast-csv.ts';
 import { withImportSession, type ImportSession } from './imports/session.ts';
 import { CopyText, copyLine, type StageValue } from './imports/copy-text.ts';
 import { KeyOrder, rowEncoder, type RowEncoder } from './imports/encode.ts';
@@ -376,7 +376,8 @@ class Import {
 
   /** Reads line i of a CSV (see readCells). */
   private readLine(lines: CsvLines, i: number, row: number): boolean | undefined {
-    if (lines.cells[i] === undefined && this.encode?.line(lines.buf, lines.spans[2 * i]!, lines.spans[2 * i + 1]!, row, this.pending.lines)) return this.encoded();
+    const cells = lines.cells[i];
+    if (!cells && this.encode?.line(lines.buf, lines.spans[2 * i]!, lines.spans[2 * i + 1]!, row, this.pending.lines, cells === QUOTED)) return this.encoded();
     return this.readCells(lineCells(lines, i), row);
   }
 

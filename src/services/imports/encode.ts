@@ -16,9 +16,10 @@ export interface RowEncoder {
   /**
    * Writes a line of the file to `out` as a COPY text line (row number first, then the staging
    * columns) and says true; or writes nothing and says false: read the row with parseRow. The
-   * line is buf[start, end): valid UTF-8 whose cells are separated by commas (no quotes).
+   * line is buf[start, end): valid UTF-8 whose cells are separated by commas; with `quoted`, some
+   * cells are in quotes (as fastCsvLines marks such a line), else none is.
    */
-  line(buf: Buffer, start: number, end: number, row: number, out: CopyText): boolean;
+  line(buf: Buffer, start: number, end: number, row: number, out: CopyText, quoted?: boolean): boolean;
   /** The same for a row already split into cells (a quoted line, or csv-parse's reading). */
   cells(cells: readonly string[], row: number, out: CopyText): boolean;
   /** Gives the key cell of the row last encoded to `order`. */
@@ -214,18 +215,33 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   };
 
   return {
-    line(buf, start, end, row, out) {
+    line(buf, start, end, row, out, quoted = false) {
       src = buf;
       let count = 0;
       let s = start;
       for (;;) {
         // A cell is a few bytes: a loop costs less than indexOf, which would search past the line.
         let comma = s;
-        while (comma < end && buf[comma] !== COMMA) comma++;
+        let from = s;
+        let to: number;
+        if (quoted && s < end && buf[s] === QUOTE) {
+          // A quoted cell is the bytes between its quotes; one holding a quote ("") goes the general way.
+          from = s + 1;
+          to = from;
+          while (to < end && buf[to] !== QUOTE) to++;
+          comma = to + 1;
+          if (to === end || (comma < end && buf[comma] !== COMMA)) return false;
+        } else {
+          while (comma < end && buf[comma] !== COMMA) {
+            if (quoted && buf[comma] === QUOTE) return false; // in an unquoted cell: csv-parse's call
+            comma++;
+          }
+          to = comma;
+        }
         if (count < width) {
-          starts[count] = s;
-          ends[count] = comma;
-        } else if (comma > s) return false; // cells past the header's must be blank
+          starts[count] = from;
+          ends[count] = to;
+        } else if (to > from) return false; // cells past the header's must be blank
         count++;
         if (comma === end) break;
         s = comma + 1;
@@ -273,6 +289,7 @@ const FORMS: Partial<Record<ColumnSpec['form'], number>> = { key: KEY, ptype: KE
 const TAB = 9;
 const LINE_BREAK = 10;
 const COMMA = 44;
+const QUOTE = 34;
 const BACKSLASH = 92;
 const LETTER_N = 78;
 

@@ -7,10 +7,10 @@
 // quote) it stops and says how many records it has given, and source.ts lets csv-parse
 // carry on from there, so every unusual file reads, or fails, exactly as csv-parse has it.
 //
-// It works on the file's bytes: a line without quotes or a stray \r, in a stretch of the
-// file that is valid UTF-8, is handed over as its bytes (the importer writes most of them
-// straight into COPY text, never making a string of them); any other line is decoded and
-// split into its cells here.
+// It works on the file's bytes: a line without a stray \r, in a stretch of the file that is
+// valid UTF-8, is handed over as its bytes (the importer writes most of them straight into
+// COPY text, never making a string of them), its quotes checked here and marked (QUOTED); any
+// other line is decoded and split into its cells here.
 import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 
@@ -35,14 +35,24 @@ export interface CsvLines {
   buf: Buffer;
   /** Line i is buf[spans[2i], spans[2i + 1]), without its line break. */
   spans: Int32Array;
-  /** Line i's cells when the reader decoded it (quotes, or a stretch that is not plain UTF-8); undefined: its bytes are valid UTF-8 cells separated by commas. */
-  cells: (string[] | undefined)[];
+  /**
+   * Line i's cells when the reader decoded it (a stretch that is not plain UTF-8, a long line);
+   * undefined: its bytes are valid UTF-8 cells separated by commas, no quotes; QUOTED: valid
+   * UTF-8 cells, some in quotes, each closing on the line before a comma or the line's end.
+   */
+  cells: (string[] | typeof QUOTED | undefined)[];
   count: number;
 }
 
+/** Marks a line of plain bytes with quoted cells (see CsvLines.cells). */
+export const QUOTED = null;
+
 /** The cells of line i, decoded when the reader left it as bytes. */
 export function lineCells(lines: CsvLines, i: number): string[] {
-  return lines.cells[i] ?? lines.buf.toString('utf8', lines.spans[2 * i], lines.spans[2 * i + 1]).split(',');
+  const cells = lines.cells[i];
+  if (cells) return cells;
+  const line = lines.buf.toString('utf8', lines.spans[2 * i], lines.spans[2 * i + 1]);
+  return cells === QUOTED ? quotedCells(line)! : line.split(',');
 }
 
 /**
@@ -102,8 +112,12 @@ export async function* fastCsvLines(input: Readable, maxRecordChars: number, sta
       while (quote >= 0 && quote < from) quote = text.indexOf(QUOTE, from);
       while (cr >= 0 && cr < from) cr = text.indexOf(CR, from);
       const bytes = to - from;
-      let cells: string[] | undefined;
-      if (!plain || (quote >= 0 && quote < to) || (cr >= 0 && cr < to) || bytes * 3 > maxRecordChars) {
+      let cells: string[] | typeof QUOTED | undefined;
+      if (plain && quote >= 0 && quote < to && !(cr >= 0 && cr < to) && bytes * 3 <= maxRecordChars) {
+        // Quoted cells are read where they are, their line left as bytes (quotedLine is quotedCells).
+        if (!quotedLine(text, from, to)) return stopAt(out);
+        cells = QUOTED;
+      } else if (!plain || (quote >= 0 && quote < to) || (cr >= 0 && cr < to) || bytes * 3 > maxRecordChars) {
         const line = text.toString('utf8', from, to);
         const c = line.length * 3 > maxRecordChars ? null : cellsOf(line, eol);
         if (c === null) return stopAt(out);
@@ -170,7 +184,7 @@ export async function* fastCsvLines(input: Readable, maxRecordChars: number, sta
   }
 }
 
-function add(out: CsvLines, from: number, to: number, cells: string[] | undefined): void {
+function add(out: CsvLines, from: number, to: number, cells: string[] | typeof QUOTED | undefined): void {
   if (2 * out.count + 2 > out.spans.length) {
     const spans = new Int32Array(out.spans.length * 2);
     spans.set(out.spans);
@@ -197,6 +211,40 @@ function cellsOf(line: string, eol: '\n' | '\r\n'): string[] | null {
   if (line.indexOf('\uFFFD') >= 0) return null;
   if (line.indexOf('"') < 0) return line.split(',');
   return quotedCells(line);
+}
+
+/**
+ * Whether the line buf[from, to) (valid UTF-8, where a quote or comma byte is always that
+ * character) is one quotedCells reads, without decoding it.
+ */
+export function quotedLine(buf: Buffer, from: number, to: number): boolean {
+  let i = from;
+  for (;;) {
+    if (i < to && buf[i] === QUOTE) {
+      let q = i + 1;
+      for (;;) {
+        while (q < to && buf[q] !== QUOTE) q++;
+        if (q === to) return false; // the quote closes on a later line
+        if (q + 1 < to && buf[q + 1] === QUOTE) {
+          q += 2;
+          continue;
+        }
+        break;
+      }
+      i = q + 1;
+      if (i === to) return true;
+      if (buf[i] !== COMMA) return false; // text after a closing quote: csv-parse's error
+      i++;
+    } else {
+      let end = i;
+      while (end < to && buf[end] !== COMMA) {
+        if (buf[end] === QUOTE) return false; // a quote inside an unquoted cell: csv-parse's error
+        end++;
+      }
+      if (end === to) return true;
+      i = end + 1;
+    }
+  }
 }
 
 /** A line with quotes: each quoted cell opens at the cell's start and closes before a comma or the line's end. */
