@@ -121,7 +121,7 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   if (options.localDateOf !== undefined && localDateAt < 0) throw new Error(`no column ${options.localDateOf} to take a local date of`);
   const wantsZone = options.zoneRequired || specs.some((spec) => spec?.form === 'dateTime');
   const zoneRequired = options.zoneRequired ?? false;
-  const zones: Zone[] = [...(options.zones ?? new Map<string, string>())].map(([value, zone]) => ({ bytes: Buffer.from(value, 'utf8'), zone, years: [] }));
+  const zones: Zone[] = [...(options.zones ?? new Map<string, string>())].map(([value, zone]) => ({ bytes: Buffer.from(value, 'utf8'), zone, years: new Map(), year: -1, days: [] }));
   let lastZone = 0;
   let yearsMet = 0;
   /** The offset of the day of the date-time src[s, s + 19), as ±HH:MM; null on a day the zone's clocks change. */
@@ -129,15 +129,21 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
     // dateTimeShapeOf has read the digits: a year from 100 to 9999, a month and a day of it.
     const year = (src[s]! - 48) * 1000 + (src[s + 1]! - 48) * 100 + (src[s + 2]! - 48) * 10 + (src[s + 3]! - 48);
     const day = ((src[s + 5]! - 48) * 10 + (src[s + 6]! - 48) - 1) * 31 + (src[s + 8]! - 48) * 10 + (src[s + 9]! - 48) - 1;
-    let days = zone.years[year];
-    if (days === undefined) {
-      // Some 6 MB of years at most (a file of any years, any libraries): past them, start again.
-      if (++yearsMet > 2000) {
-        for (const z of zones) z.years = [];
-        yearsMet = 1;
+    if (year !== zone.year) {
+      let days = zone.years.get(year);
+      if (days === undefined) {
+        // Some 6 MB of years at most (a file of any years, any libraries): past them, start again.
+        if (++yearsMet > 2000) {
+          for (const z of zones) z.years.clear();
+          yearsMet = 1;
+        }
+        days = new Array<string | null | undefined>(12 * 31);
+        zone.years.set(year, days);
       }
-      days = zone.years[year] = new Array<string | null | undefined>(12 * 31);
+      zone.year = year;
+      zone.days = days;
     }
+    const days = zone.days;
     let text = days[day];
     if (text === undefined) {
       const date = (src as unknown as FastSlices).latin1Slice(s, s + 10) as LocalDate;
@@ -275,9 +281,13 @@ interface Zone {
   zone: string;
   /**
    * Offsets of the days met so far, as ±HH:MM (null on a day the clocks change), by year and then
-   * by (month − 1) × 31 + day − 1: two array reads a row, no key made.
+   * by (month − 1) × 31 + day − 1: no key made per row. (A sparse array of years would be a
+   * dictionary underneath, slower than the map.)
    */
-  years: (string | null | undefined)[][];
+  years: Map<number, (string | null | undefined)[]>;
+  /** The year last looked up, and its days: the next row's is usually the same. */
+  year: number;
+  days: (string | null | undefined)[];
 }
 
 type OffsetText = (src: Buffer, s: number, zone: Zone) => string | null;
