@@ -474,11 +474,10 @@ export function dateTimeShapeOf(src: Buffer, s: number, e: number): number {
   return INSTANT;
 }
 
-/** The two ASCII digits at src[i] as a number, or -1. */
+/** The two ASCII digits at src[i] as a number, or -1 (digit's large negative for a byte that is none). */
 function twoDigits(src: Buffer, i: number): number {
-  const a = src[i]! - 48;
-  const b = src[i + 1]! - 48;
-  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+  const n = digit(src, i) * 10 + digit(src, i + 1);
+  return n < 0 ? -1 : n;
 }
 
 /** YYYY-MM-DD of a real calendar day from year 1000 (parseDate's answer for these). */
