@@ -210,6 +210,23 @@ describe('the least-privilege user', () => {
     expect(missing.privileges.filter((p) => !p.ok).map((p) => p.what)).toEqual(['INSERT on account_offsets']);
   });
 
+  it('tests the codes it would write and uses up none of Koha\'s ids; options wider than Koha\'s columns are refused', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const before = { restriction: await koha.restrict(ann, { comment: 'first' }), debit: await koha.debit(ann, { type: 'MANUAL', cents: 100 }) };
+    await updateConnector(ctx(), 'koha', { options: { restrictionType: 'COLLECTIONS', feeType: 'COLLECTION_FEE' } });
+    const report = await testConnector(ctx(), 'koha');
+    expect(report.privileges.filter((p) => !p.ok).map((p) => p.what)).toEqual([
+      'restriction type "COLLECTIONS" in restriction_types',
+      'debit type "COLLECTION_FEE" in account_debit_types, not archived',
+    ]);
+    // The probes inserted nothing, so the next rows get the next ids.
+    expect(await koha.restrict(ann, { comment: 'second' })).toBe(before.restriction + 1);
+    expect(await koha.debit(ann, { type: 'MANUAL', cents: 100 })).toBe(before.debit + 1);
+    // accountlines.interface is varchar(16), borrower_debarments.type varchar(50) in Koha.
+    await expect(updateConnector(ctx(), 'koha', { options: { interface: 'collections-agency' } })).rejects.toThrow(/options\.interface.*1 to 16 characters/);
+    await expect(updateConnector(ctx(), 'koha', { options: { restrictionType: 'R'.repeat(51) } })).rejects.toThrow(/options\.restrictionType.*1 to 50 characters/);
+  });
+
   it('a wrong password fails the sync with a clear error naming the connector and nothing is written', async () => {
     await koha.patron({ cardnumber: '21000009' });
     const wrong = new URL(koha.url);
@@ -248,7 +265,7 @@ describe('incremental sync', () => {
     const payments = await t.db.selectFrom('payments').select(['id', 'type', 'method', 'amount_cents', 'charge_id']).orderBy('id').execute();
     expect(payments).toHaveLength(3);
     expect(payments).toContainEqual(expect.objectContaining({ charge_id: `koha:${benFine}`, type: 'waive', amount_cents: 800 }));
-    expect(payments).toContainEqual(expect.objectContaining({ charge_id: `koha:${annLost}`, type: 'payment', method: 'CASH', amount_cents: 1000 }));
+    expect(payments).toContainEqual(expect.objectContaining({ charge_id: `koha:${annLost}`, type: 'payment', method: 'cash', amount_cents: 1000 }));
     expect(payments.find((p) => p.type === 'writeoff')).toMatchObject({ amount_cents: 2000, method: '' });
 
     // Unchanged since: an incremental sync compares and writes nothing.
@@ -460,6 +477,54 @@ describe('write-back', () => {
     expect(r.writeback).toEqual([{ connector: 'koha', applied: 1, pending: 0, failed: 0, skipped: 0 }]);
     expect(await debarments(ann)).toEqual([{ borrower_debarment_id: staff, type: 'SUSPENSION', comment: 'Damaged items', expiration: '2099-01-31' }]);
     expect(await flags(ann)).toEqual({ debarred: '2099-01-31', debarredcomment: 'Damaged items' });
+  });
+
+  it('a lift finds our restriction where Koha\'s patron merge moved it, and recomputes the flags of the patron who holds it', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const ben = await koha.patron({ cardnumber: '21000002' });
+    const lost = await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+    await run('2026-12-04');
+    // Koha merges: the restriction rows go to the patron kept, whose flags Koha recomputes.
+    await koha.exec('UPDATE borrower_debarments SET borrowernumber = ? WHERE borrowernumber = ?', [ben, ann]);
+    await koha.exec("UPDATE borrowers SET debarred = '9999-12-31', debarredcomment = 'Sent to collections (UMS) on 2026-12-04' WHERE borrowernumber = ?", [ben]);
+    await koha.exec('UPDATE borrowers SET debarred = NULL, debarredcomment = NULL WHERE borrowernumber = ?', [ann]);
+    await koha.age(60);
+    await koha.pay(ann, 4000, { debits: [lost, ...(await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann])).map((r) => Number(r.accountlines_id))] });
+    await syncConnector(ctx('2026-12-05T15:00:00Z'), 'koha');
+    const r = await run('2026-12-05');
+    expect(r.removals.map((x) => x.patronId)).toEqual([`koha:${ann}`]);
+    expect(r.writeback).toEqual([{ connector: 'koha', applied: 1, pending: 0, failed: 0, skipped: 0 }]);
+    expect(await debarments(ben)).toEqual([]);
+    expect(await flags(ben)).toEqual({ debarred: null, debarredcomment: null });
+    const lift = (await listWrites(t.db)).find((w) => w.kind === 'lift');
+    expect(lift?.detail).toMatchObject({ lifted: true, liftedFrom: ben });
+  });
+
+  it('a write that fails in the middle of a batch leaves nothing of itself in Koha; the others commit, and it is applied once later', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const ben = await koha.patron({ cardnumber: '21000002' });
+    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await koha.debit(ben, { type: 'LOST', cents: 3500, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+    await run('2026-12-04', { writeBack: false });
+    // A site's own trigger refuses the flags of the patron whose block is written last: the
+    // restriction row that write inserted before it must not be committed by the batch.
+    const last = (await listWrites(t.db)).find((w) => w.kind === 'block')!;
+    const failing = Number(last.patronId.slice('koha:'.length));
+    const other = failing === ann ? ben : ann;
+    await koha.exec(`CREATE TRIGGER arrears_test_refuse BEFORE UPDATE ON borrowers FOR EACH ROW BEGIN IF NEW.borrowernumber = ${failing} THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'held by a site rule'; END IF; END`);
+    try {
+      expect(await applyWritebacks(ctx('2026-12-04T16:00:00Z'), 'koha')).toMatchObject({ applied: 3, pending: 1, failed: 0 });
+      expect(await debarments(failing)).toEqual([]);
+      expect(await debarments(other)).toHaveLength(1);
+      expect(await flags(other)).toMatchObject({ debarred: '9999-12-31' });
+    } finally {
+      await koha.exec('DROP TRIGGER arrears_test_refuse');
+    }
+    expect(await applyWritebacks(ctx('2026-12-04T18:00:00Z'), 'koha')).toMatchObject({ applied: 1, pending: 0, failed: 0 });
+    expect(await debarments(failing)).toHaveLength(1);
+    expect(await flags(failing)).toMatchObject({ debarred: '9999-12-31' });
   });
 
   it('Koha unreachable, or refusing the user, during write-back: the run commits, the writes stay queued and are applied exactly once later', async () => {

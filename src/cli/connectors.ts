@@ -252,9 +252,11 @@ export function registerConnectors(program: Command): void {
         section('Charges (debit / billing types)', codes.chargeTypes, (c) => codes.mapping.charges[c] ?? 'manual (default)');
         section('Payments (credit types / payment kinds)', codes.paymentTypes, (c) => codes.mapping.payments[c] ?? 'payment (default)');
         section('Payment methods', codes.methods, (c) => codes.mapping.methods[c] ?? `${c} (as is)`);
+        const ilsZones = new Map(codes.libraries.map((l) => [l.code, l.timeZone]));
         section('Libraries', codes.libraries, (c) => {
           const m = codes.mapping.libraries[c];
-          return m?.ignore ? 'ignored' : (m?.timeZone ?? 'the connector\'s time zone');
+          const ils = ilsZones.get(c);
+          return m?.ignore ? 'ignored' : (m?.timeZone ?? (ils ? `${ils} (the ILS's)` : 'the connector\'s time zone'));
         });
         section('Patron categories (PTYPEs in the settings table)', codes.categories, (c) => c);
       }),

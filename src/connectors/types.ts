@@ -164,7 +164,8 @@ export interface SyncRequest {
 }
 
 export interface IlsCodes {
-  libraries: { code: string; name: string }[];
+  /** timeZone: the zone the ILS itself gives the library (Evergreen's inherited lib.timezone), if any. */
+  libraries: { code: string; name: string; timeZone?: string }[];
   categories: { code: string; name: string }[];
   chargeTypes: { code: string; name: string }[];
   paymentTypes: { code: string; name: string }[];

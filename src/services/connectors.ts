@@ -67,6 +67,8 @@ function urlProblem(kind: ConnectorKind, url: string): string | null {
 }
 
 const OPTION_TEXT = ['restrictionType', 'comment', 'feeType', 'feeDescription', 'interface', 'tlsCa'] as const;
+/** Where the ILS's own column is narrower than 255: Koha's accountlines.interface (16), borrower_debarments.type (50), debit_type_code (80). */
+const TEXT_LIMITS: Partial<Record<string, number>> = { tlsCa: 20_000, interface: 16, restrictionType: 50, feeType: 80 };
 const OPTION_NUMBERS = ['penaltyId', 'penaltyOrgUnit', 'staffId', 'maxSyncAgeMinutes', 'fullSyncEveryDays'] as const;
 
 export function validateOptions(options: unknown, field = 'options'): { options: ConnectorOptions; problems: Problem[] } {
@@ -77,7 +79,8 @@ export function validateOptions(options: unknown, field = 'options'): { options:
   const out: ConnectorOptions = {};
   for (const [key, value] of Object.entries(o)) {
     if ((OPTION_TEXT as readonly string[]).includes(key)) {
-      if (typeof value !== 'string' || value.length === 0 || value.length > (key === 'tlsCa' ? 20_000 : 255)) problems.push({ field: `${field}.${key}`, reason: 'must be a text of 1 to 255 characters' });
+      const max = TEXT_LIMITS[key] ?? 255;
+      if (typeof value !== 'string' || value.length === 0 || value.length > max) problems.push({ field: `${field}.${key}`, reason: `must be a text of 1 to ${max} characters` });
       else (out as Record<string, unknown>)[key] = value;
     } else if ((OPTION_NUMBERS as readonly string[]).includes(key)) {
       if (!Number.isSafeInteger(value) || (value as number) < 1) problems.push({ field: `${field}.${key}`, reason: 'must be a whole number of 1 or more' });

@@ -1,7 +1,6 @@
 // Evergreen's tables as the connector meets them, written for these tests from Evergreen's
-// documented schema (target 3.17; see /work/notes/evergreen-facts.md for where each fact comes
-// from): schema, table and column names, types, NOT NULL columns, defaults, keys, foreign keys
-// with their deferral and ON DELETE actions, the money tables' inheritance, and the stock rows
+// documented schema (target 3.17; Open-ILS/src/sql/Pg in Evergreen's repository): schema,
+// table and column names, types, NOT NULL columns, defaults, keys, foreign keys with their deferral and ON DELETE actions, the money tables' inheritance, and the stock rows
 // (org unit types and example org units, permission groups, standing penalties, billing types,
 // copy statuses, refundable-payment flags). Columns the connector never reads are kept where
 // they are NOT NULL or carry a key, so an INSERT that forgets one fails here as it would in a
@@ -9,8 +8,9 @@
 //
 // The behaviour Evergreen keeps in the database is re-implemented here from its documented
 // effect, not copied: the materialized billable-transaction summary kept by row triggers
-// (per transaction, billing and payment table), the 3.16+ rule that a credit balance is cut
-// back by non-refundable payments, billing_ts maintained from period_end/create_date,
+// (per transaction, billing and payment table), a credit balance cut back by the payments of
+// kinds config.global_flag marks not refundable (a variant, not what Evergreen's stock summary
+// triggers do: they leave a credit whole; the property test runs both), billing_ts maintained from period_end/create_date,
 // last_update_time stamped on every actor.usr write, DELETE on actor.usr and
 // actor.usr_message turned into a deleted flag, due dates of day loans pushed to 23:59:59 in
 // the library's lib.timezone, and the payment-by-billing-type table rebuilt per transaction
@@ -308,7 +308,7 @@ CREATE TABLE actor.usr_message (
   sending_lib INT NOT NULL REFERENCES actor.org_unit (id) DEFERRABLE INITIALLY DEFERRED,
   pub         BOOL NOT NULL DEFAULT FALSE,
   stop_date   TIMESTAMP WITH TIME ZONE,
-  editor      BIGINT REFERENCES actor.usr (id) DEFERRABLE INITIALLY DEFERRED,
+  editor      BIGINT REFERENCES actor.usr (id),
   edit_date   TIMESTAMP WITH TIME ZONE
 );
 CREATE INDEX aum_usr ON actor.usr_message (usr);
@@ -602,9 +602,7 @@ CREATE TABLE money.bnm_payment (
   accepting_usr    INT NOT NULL
 ) INHERITS (money.payment);
 ALTER TABLE money.bnm_payment ADD PRIMARY KEY (id);
-CREATE INDEX money_bnm_payment_xact_idx ON money.bnm_payment (xact);
-CREATE INDEX money_bnm_payment_payment_ts_idx ON money.bnm_payment (payment_ts);
-CREATE INDEX money_bnm_payment_accepting_usr_idx ON money.bnm_payment (accepting_usr);
+-- The two abstract parents (bnm_payment, bnm_desk_payment) have their primary key alone.
 
 CREATE TABLE money.forgive_payment () INHERITS (money.bnm_payment);
 CREATE TABLE money.work_payment () INHERITS (money.bnm_payment);
@@ -616,6 +614,7 @@ CREATE TABLE money.account_adjustment (
 CREATE TABLE money.bnm_desk_payment (
   cash_drawer INT REFERENCES actor.workstation (id) DEFERRABLE INITIALLY DEFERRED
 ) INHERITS (money.bnm_payment);
+ALTER TABLE money.bnm_desk_payment ADD PRIMARY KEY (id);
 CREATE TABLE money.cash_payment () INHERITS (money.bnm_desk_payment);
 CREATE TABLE money.check_payment (
   check_number TEXT NOT NULL
@@ -632,7 +631,7 @@ DO $do$
 DECLARE
   t TEXT;
 BEGIN
-  FOREACH t IN ARRAY ARRAY['forgive_payment', 'work_payment', 'credit_payment', 'goods_payment', 'account_adjustment', 'bnm_desk_payment', 'cash_payment', 'check_payment', 'credit_card_payment', 'debit_card_payment'] LOOP
+  FOREACH t IN ARRAY ARRAY['forgive_payment', 'work_payment', 'credit_payment', 'goods_payment', 'account_adjustment', 'cash_payment', 'check_payment', 'credit_card_payment', 'debit_card_payment'] LOOP
     EXECUTE format('ALTER TABLE money.%I ADD PRIMARY KEY (id)', t);
     EXECUTE format('CREATE INDEX %I ON money.%I (xact)', 'money_' || t || '_xact_idx', t);
     EXECUTE format('CREATE INDEX %I ON money.%I (payment_ts)', 'money_' || t || '_payment_ts_idx', t);
@@ -640,7 +639,7 @@ BEGIN
   END LOOP;
 END $do$;
 
--- Each payment with the table it lives in, and whether that kind may be refunded (3.16+).
+-- Each payment with the table it lives in, and whether that kind may be refunded (the variant's flags).
 CREATE VIEW money.payment_view AS
   SELECT p.*, c.relname AS payment_type, COALESCE(f.enabled, TRUE) AS refundable
   FROM money.payment p
@@ -809,8 +808,9 @@ BEGIN
   RETURN OLD;
 END $f$;
 
--- 3.16+: a credit balance never exceeds what was paid in refundable kinds (forgiven, worked
--- off or adjusted money is never owed back to the patron).
+-- The variant: a credit balance never exceeds what was paid in refundable kinds (forgiven,
+-- worked off or adjusted money is never owed back to the patron). With every kind refundable
+-- it is Evergreen's stock balance, total owed less total paid.
 CREATE FUNCTION money.mbts_refundable_balance_check() RETURNS trigger LANGUAGE plpgsql AS $f$
 DECLARE
   raw            NUMERIC := COALESCE(NEW.total_owed, 0.0) - COALESCE(NEW.total_paid, 0.0);

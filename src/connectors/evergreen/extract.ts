@@ -145,6 +145,43 @@ export function titleText(raw: string | null): string {
   return unescaped.replace(/\s*[/:;=,.]\s*$/, '').trim();
 }
 
+export interface OrgUnitRow {
+  id: number;
+  parent_ou: number | null;
+  shortname: string;
+  name: string;
+  tz: string | null;
+}
+
+/** Every org unit with its own lib.timezone setting (a JSON string), if it has one. */
+export const ORG_UNITS = `SELECT ou.id, ou.parent_ou, ou.shortname, ou.name, s.value AS tz
+  FROM actor.org_unit ou LEFT JOIN actor.org_unit_setting s ON s.org_unit = ou.id AND s.name = 'lib.timezone'
+  ORDER BY ou.id`;
+
+/** Each org unit's lib.timezone, inherited from the nearest ancestor that sets one (null: none does). */
+export function inheritedZones(rows: readonly OrgUnitRow[]): Map<number, string | null> {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const own = (r: OrgUnitRow): string | null => {
+    if (r.tz === null) return null;
+    try {
+      const v: unknown = JSON.parse(r.tz);
+      return typeof v === 'string' && isTimeZone(v) ? v : null;
+    } catch {
+      return null;
+    }
+  };
+  const zones = new Map<number, string | null>();
+  for (const row of rows) {
+    let zone: string | null = null;
+    for (let r: OrgUnitRow | undefined = row, hops = 0; r && hops < 100; r = r.parent_ou === null ? undefined : byId.get(r.parent_ou), hops++) {
+      zone = own(r);
+      if (zone) break;
+    }
+    zones.set(row.id, zone);
+  }
+  return zones;
+}
+
 export class EvergreenReader {
   private readonly name: string;
   /** org unit id → its shortname and time zone (lib.timezone inherited, or the mapping's, or the connector's). */
@@ -213,33 +250,12 @@ export class EvergreenReader {
   }
 
   private async readLibraries(): Promise<void> {
-    const rows = await this.rows<{ id: number; parent_ou: number | null; shortname: string; name: string; tz: string | null }>(
-      `SELECT ou.id, ou.parent_ou, ou.shortname, ou.name, s.value AS tz
-       FROM actor.org_unit ou LEFT JOIN actor.org_unit_setting s ON s.org_unit = ou.id AND s.name = 'lib.timezone'
-       ORDER BY ou.id`,
-    );
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    // lib.timezone is a JSON string, inherited from the nearest ancestor that sets it.
-    const own = (r: { tz: string | null }): string | null => {
-      if (r.tz === null) return null;
-      try {
-        const v: unknown = JSON.parse(r.tz);
-        return typeof v === 'string' && isTimeZone(v) ? v : null;
-      } catch {
-        return null;
-      }
-    };
-    const inherited = (id: number): string | null => {
-      for (let r = byId.get(id), hops = 0; r && hops < 100; r = r.parent_ou === null ? undefined : byId.get(r.parent_ou), hops++) {
-        const z = own(r);
-        if (z) return z;
-      }
-      return null;
-    };
+    const rows = await this.rows<OrgUnitRow>(ORG_UNITS);
+    const zones = inheritedZones(rows);
     const libraries: LibraryRow[] = [];
     for (const r of rows) {
       const m = this.config.mapping.libraries[r.shortname];
-      const timeZone = m?.timeZone ?? inherited(r.id) ?? this.config.timeZone;
+      const timeZone = m?.timeZone ?? zones.get(r.id) ?? this.config.timeZone;
       this.orgs.set(r.id, { code: r.shortname, timeZone, sent: !m?.ignore });
       if (!m?.ignore) libraries.push({ code: r.shortname, name: text(r.name) || r.shortname, timeZone });
     }
@@ -613,8 +629,10 @@ const inList = (n: number, type: 'int' | 'bigint') => `ANY((SELECT $${n}::${type
  * returns by circ_checkin_time, a checkout or stopped fines on an open circulation by its
  * partial indexes (a closed one's stopped fines came with the payment, billing or return
  * that closed it, found by theirs), billings by time, create date and voider (Evergreen sets
- * voider with void_time), payments by payment_ts in each kind's table. A test explains it
- * with sequential scans disabled and finds none of these tables read whole.
+ * voider with void_time), payments by payment_ts in each kind's table (the two abstract
+ * parents, bnm_payment and bnm_desk_payment, have no index but their primary key, and no rows
+ * in a stock Evergreen: every payment lives in a kind's own table). A test explains it with
+ * sequential scans disabled and finds none of these tables read whole, but those two parents.
  */
 export const CHANGED_TRANSACTIONS = `SELECT id, TRUE AS circulation FROM action.circulation WHERE id > $2
        UNION ALL SELECT id, TRUE FROM action.circulation WHERE checkin_time >= $1

@@ -5,7 +5,7 @@ import type pg from 'pg';
 import type { ConnectionReport, ConnectorConfig, ConnectorDriver, IlsCodes, IlsSession, Mapping } from '../types.ts';
 import { guarded } from '../common.ts';
 import { connectEvergreen } from './connection.ts';
-import { EvergreenReader } from './extract.ts';
+import { EvergreenReader, inheritedZones, ORG_UNITS, type OrgUnitRow } from './extract.ts';
 import { applyEvergreenWrite, newWriteCache } from './writeback.ts';
 
 /**
@@ -132,7 +132,12 @@ class EvergreenSession implements IlsSession {
       const server = (await this.client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version.split(' ')[0];
       let evergreen = 'Evergreen (version not readable)';
       try {
-        const v = await this.client.query<{ version: string }>("SELECT version FROM config.upgrade_log WHERE version ~ '^[0-9]+[.][0-9]+' ORDER BY install_date DESC, version DESC LIMIT 1");
+        // A fresh install logs its schema's number with the release in applied_to ('1466',
+        // '3.17.0'); a release's upgrade script logs the release itself as the version.
+        const v = await this.client.query<{ version: string }>(
+          `SELECT CASE WHEN version ~ '^[0-9]+[.][0-9]+' THEN version ELSE applied_to END AS version FROM config.upgrade_log
+           WHERE version ~ '^[0-9]+[.][0-9]+' OR applied_to ~ '^[0-9]+[.][0-9]+' ORDER BY install_date DESC, version DESC LIMIT 1`,
+        );
         if (v.rows[0]) evergreen = `Evergreen ${v.rows[0].version}`;
       } catch {
         /* left as not readable */
@@ -179,6 +184,19 @@ class EvergreenSession implements IlsSession {
     });
   }
 
+  /** The org units, each with the lib.timezone it inherits (what a sync gives the library unless the mapping says otherwise). */
+  private async libraries(): Promise<IlsCodes['libraries']> {
+    try {
+      const rows = (await this.client.query<OrgUnitRow>(ORG_UNITS)).rows;
+      const zones = inheritedZones(rows);
+      return rows
+        .map((r) => ({ code: r.shortname, name: r.name || r.shortname, ...(zones.get(r.id) ? { timeZone: zones.get(r.id)! } : {}) }))
+        .sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+    } catch {
+      return [];
+    }
+  }
+
   codes(): Promise<IlsCodes> {
     return this.guard(async () => {
       const list = async (query: string) => {
@@ -189,7 +207,7 @@ class EvergreenSession implements IlsSession {
         }
       };
       return {
-        libraries: await list('SELECT shortname AS code, name FROM actor.org_unit ORDER BY shortname'),
+        libraries: await this.libraries(),
         categories: await list('SELECT name AS code, COALESCE(description, name) AS name FROM permission.grp_tree WHERE usergroup ORDER BY name'),
         chargeTypes: await list('SELECT id::text AS code, name FROM config.billing_type ORDER BY id'),
         paymentTypes: PAYMENT_KINDS,

@@ -9,8 +9,8 @@
 //     the order they were made, a refund (a negative payment) taking back the latest ones;
 //   - what the payments do not explain (a negative billing, a closed transaction Evergreen
 //     settled otherwise) is an adjustment;
-//   - an open transaction's credit (a negative balance_owed, already cut back by Evergreen
-//     for non-refundable kinds) pays the patron's other open billings oldest first, from the
+//   - an open transaction's credit (a negative balance_owed, as Evergreen's triggers left it,
+//     whole or cut back for kinds a site does not refund) pays the patron's other open billings oldest first, from the
 //     payments it was overpaid by, up to what is still owed.
 // Pure: amounts in cents, no I/O; unit-tested in ledger.test.ts.
 import { mergeAdjacent } from '../common.ts';

@@ -10,6 +10,7 @@
 import type pg from 'pg';
 import { formatMoney } from '../../domain/money.ts';
 import { feeMarker, fill } from '../common.ts';
+import { IlsUnavailable } from '../errors.ts';
 import { WriteRefused, type AppliedWrite, type ConnectorConfig, type WriteIntent } from '../types.ts';
 
 export const DEFAULT_COMMENT = 'Sent to collections ({agency}) on {date}';
@@ -88,10 +89,14 @@ export async function applyEvergreenWrite(client: pg.Client, config: ConnectorCo
       await client.query('RELEASE SAVEPOINT arrears_write');
       return result;
     } catch (err) {
-      const refused = err instanceof WriteRefused || (err as { code?: string }).code === FOREIGN_KEY;
-      if (refused) await client.query('ROLLBACK TO SAVEPOINT arrears_write');
-      if ((err as { code?: string }).code === FOREIGN_KEY) throw new WriteRefused(`Evergreen refused the ${w.kind}: ${(err as Error).message}`);
-      throw err;
+      // Whatever failed, back to the savepoint: PostgreSQL refuses every later statement of an
+      // aborted transaction and turns its COMMIT into a rollback of the writes before this one.
+      try {
+        await client.query('ROLLBACK TO SAVEPOINT arrears_write');
+      } catch (lost) {
+        throw new IlsUnavailable(`Evergreen's write-back batch was lost (${(err as Error).message}; ${(lost as Error).message}): it is retried`);
+      }
+      throw refusal(w, err);
     }
   }
   await client.query('BEGIN');
@@ -102,9 +107,19 @@ export async function applyEvergreenWrite(client: pg.Client, config: ConnectorCo
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
-    if ((err as { code?: string }).code === FOREIGN_KEY) throw new WriteRefused(`Evergreen refused the ${w.kind}: ${(err as Error).message}`);
-    throw err;
+    throw refusal(w, err);
   }
+}
+
+/**
+ * Evergreen's refusals of the rows themselves (a foreign key, NOT NULL or CHECK, a value too
+ * long or out of range, a trigger's RAISE): the same write would fail again, so it is not retried.
+ */
+const REFUSED = new Set([FOREIGN_KEY, '23502', '23514', '22001', '22003', '22P02', 'P0001']);
+
+function refusal(w: WriteIntent, err: unknown): unknown {
+  if (err instanceof WriteRefused || !REFUSED.has((err as { code?: string }).code ?? '')) return err;
+  return new WriteRefused(`Evergreen refused the ${w.kind}: ${(err as Error).message}`);
 }
 
 async function write(client: pg.Client, config: ConnectorConfig, w: WriteIntent, usr: number, cache: WriteCache): Promise<AppliedWrite> {
@@ -112,8 +127,9 @@ async function write(client: pg.Client, config: ConnectorConfig, w: WriteIntent,
     const ref = parseBlockRef(w.blockRef);
     if (!ref) return { ilsRef: null, detail: { lifted: false, why: 'no penalty was placed' } };
     // Only what Arrears placed, found by its ids: never a penalty, note or tracker row of staff.
-    const archived = await client.query('UPDATE actor.usr_standing_penalty SET stop_date = now() WHERE id = $1 AND usr = $2 AND (stop_date IS NULL OR stop_date > now()) RETURNING id', [ref.penalty, usr]);
-    const removed = ref.tracker === null ? { rowCount: 0 } : await client.query('DELETE FROM money.collections_tracker WHERE id = $1 AND usr = $2', [ref.tracker, usr]);
+    // By id alone: Evergreen's patron merge moves penalties to the account kept.
+    const archived = await client.query('UPDATE actor.usr_standing_penalty SET stop_date = now() WHERE id = $1 AND (stop_date IS NULL OR stop_date > now()) RETURNING id', [ref.penalty]);
+    const removed = ref.tracker === null ? { rowCount: 0 } : await client.query('DELETE FROM money.collections_tracker WHERE id = $1', [ref.tracker]);
     return {
       ilsRef: w.blockRef!,
       detail: { penalty: ref.penalty, penaltyArchived: (archived.rowCount ?? 0) > 0, tracker: ref.tracker, trackerDeleted: (removed.rowCount ?? 0) > 0 },

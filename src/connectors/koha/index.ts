@@ -41,7 +41,8 @@ export const KOHA_STOCK_MAPPING: Mapping = {
     LOST_FOUND: 'waive',
     PROCESSING_FOUND: 'waive',
   },
-  methods: {},
+  // The payment type Koha's installer creates (authorised values PAYMENT_TYPE).
+  methods: { CASH: 'cash' },
   libraries: {},
 };
 
@@ -98,20 +99,37 @@ class KohaSession implements IlsSession {
     }
   }
 
-  /** Each write the connector makes, tried in a transaction that is rolled back, against keys that do not exist. */
+  /**
+   * Each write the connector makes, as a statement that writes no row (an insert of nothing,
+   * so no AUTO_INCREMENT value is used up), in a transaction that is rolled back; and the codes
+   * the connector writes, which Koha's foreign keys would refuse if they were not there.
+   */
   private async probeWrites(): Promise<ConnectionReport['privileges']> {
     if (this.config.readOnly) return [];
+    const restriction = this.config.options.restrictionType ?? 'MANUAL';
+    const debit = this.config.options.feeType ?? 'MANUAL';
     await this.conn.beginTransaction();
     try {
       return [
-        { what: 'INSERT on borrower_debarments', ok: await this.allowed("INSERT INTO borrower_debarments (borrowernumber, type, comment) VALUES (-1, 'MANUAL', 'Arrears privilege probe')") },
+        { what: 'INSERT on borrower_debarments', ok: await this.allowed("INSERT INTO borrower_debarments (borrowernumber, type, comment) SELECT -1, 'MANUAL', 'Arrears privilege probe' FROM DUAL WHERE FALSE") },
         { what: 'DELETE on borrower_debarments', ok: await this.allowed('DELETE FROM borrower_debarments WHERE borrower_debarment_id = -1') },
         { what: 'UPDATE (debarred, debarredcomment) on borrowers', ok: await this.allowed('UPDATE borrowers SET debarred = debarred, debarredcomment = debarredcomment WHERE borrowernumber = -1') },
-        { what: 'INSERT on accountlines', ok: await this.allowed("INSERT INTO accountlines (borrowernumber, amount, amountoutstanding, debit_type_code, interface) VALUES (-1, 0, 0, 'MANUAL', 'cron')") },
-        { what: 'INSERT on account_offsets', ok: await this.allowed("INSERT INTO account_offsets (debit_id, type, amount) VALUES (-1, 'CREATE', 0)") },
+        { what: 'INSERT on accountlines', ok: await this.allowed("INSERT INTO accountlines (borrowernumber, amount, amountoutstanding, debit_type_code, interface) SELECT -1, 0, 0, 'MANUAL', 'cron' FROM DUAL WHERE FALSE") },
+        { what: 'INSERT on account_offsets', ok: await this.allowed("INSERT INTO account_offsets (debit_id, type, amount) SELECT -1, 'CREATE', 0 FROM DUAL WHERE FALSE") },
+        { what: `restriction type "${restriction}" in restriction_types`, ok: await this.exists('SELECT 1 FROM restriction_types WHERE code = ?', [restriction]) },
+        { what: `debit type "${debit}" in account_debit_types, not archived`, ok: await this.exists('SELECT 1 FROM account_debit_types WHERE code = ? AND NOT archived', [debit]) },
       ];
     } finally {
       await this.conn.rollback().catch(() => undefined);
+    }
+  }
+
+  private async exists(query: string, params: unknown[]): Promise<boolean> {
+    try {
+      const [rows] = await this.conn.query<RowDataPacket[]>(query, params);
+      return rows.length > 0;
+    } catch {
+      return false;
     }
   }
 

@@ -8,6 +8,7 @@ import type { Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise'
 import { formatMoney } from '../../domain/money.ts';
 import { localDateOf } from '../../domain/dates.ts';
 import { feeMarker, fill } from '../common.ts';
+import { IlsUnavailable } from '../errors.ts';
 import { WriteRefused, type AppliedWrite, type ConnectorConfig, type WriteIntent } from '../types.ts';
 
 export const DEFAULT_COMMENT = 'Sent to collections ({agency}) on {date}';
@@ -24,8 +25,16 @@ export async function applyKohaWrite(conn: Connection, config: ConnectorConfig, 
       await conn.query('RELEASE SAVEPOINT arrears_write');
       return result;
     } catch (err) {
-      if (err instanceof WriteRefused) await conn.query('ROLLBACK TO SAVEPOINT arrears_write');
-      throw err;
+      // Whatever failed, none of this write stays in the batch's transaction: a restriction
+      // without its flags, or a fee without its offset, must never be committed by the others.
+      try {
+        await conn.query('ROLLBACK TO SAVEPOINT arrears_write');
+      } catch (lost) {
+        // InnoDB rolls the whole transaction back on a deadlock (and a lock wait timeout may):
+        // the savepoint is gone with the writes before it. The batch is retried as a whole.
+        throw new IlsUnavailable(`Koha rolled back the write-back batch (${(err as Error).message}; ${(lost as Error).message}): it is retried`);
+      }
+      throw refusal(err);
     }
   }
   await conn.beginTransaction();
@@ -35,18 +44,32 @@ export async function applyKohaWrite(conn: Connection, config: ConnectorConfig, 
     return result;
   } catch (err) {
     await conn.rollback().catch(() => undefined);
-    throw err;
+    throw refusal(err);
   }
+}
+
+/** MariaDB's strict-mode refusals of a value (too long, out of range, not valid, NULL): the same write would fail again. */
+const BAD_VALUE = new Set([1048, 1264, 1265, 1366, 1406]);
+
+function refusal(err: unknown): unknown {
+  if (err instanceof WriteRefused || !BAD_VALUE.has((err as { errno?: number }).errno ?? 0)) return err;
+  return new WriteRefused(`Koha refused a value: ${(err as Error).message} (check the connector's options)`);
 }
 
 async function write(conn: Connection, config: ConnectorConfig, w: WriteIntent, borrowernumber: number, now: Date): Promise<AppliedWrite> {
   const today = localDateOf(now, config.timeZone);
   if (w.kind === 'lift') {
     if (!w.blockRef) return { ilsRef: null, detail: { lifted: false, why: 'no restriction was placed' } };
-    // Only the restriction Arrears placed, found by its id: never one that staff added.
-    const [r] = await conn.query<ResultSetHeader>('DELETE FROM borrower_debarments WHERE borrower_debarment_id = ? AND borrowernumber = ?', [Number(w.blockRef), borrowernumber]);
-    const flags = await updateDebarmentFlags(conn, borrowernumber, today);
-    return { ilsRef: w.blockRef, detail: { lifted: r.affectedRows > 0, borrower_debarment_id: Number(w.blockRef), ...flags } };
+    // Only the restriction Arrears placed, found by its id: never one that staff added. Koha's
+    // patron merge moves restrictions to the patron kept, so the row is lifted where it is now.
+    const id = Number(w.blockRef);
+    const [held] = await conn.query<RowDataPacket[]>('SELECT borrowernumber FROM borrower_debarments WHERE borrower_debarment_id = ?', [id]);
+    const holder = held[0] ? Number(held[0].borrowernumber) : borrowernumber;
+    const [r] = await conn.query<ResultSetHeader>('DELETE FROM borrower_debarments WHERE borrower_debarment_id = ?', [id]);
+    const flags = await updateDebarmentFlags(conn, holder, today);
+    if (holder !== borrowernumber) await updateDebarmentFlags(conn, borrowernumber, today);
+    const moved = holder !== borrowernumber ? { liftedFrom: holder } : {};
+    return { ilsRef: w.blockRef, detail: { lifted: r.affectedRows > 0, borrower_debarment_id: id, ...moved, ...flags } };
   }
 
   if (w.kind === 'block') {
@@ -85,7 +108,13 @@ async function write(conn: Connection, config: ConnectorConfig, w: WriteIntent, 
   if (cents <= 0) throw new WriteRefused('the agency fee is not more than 0.00');
   const marker = feeMarker(w, config.name);
   const [existing] = await conn.query<RowDataPacket[]>('SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND note = ? LIMIT 1', [borrowernumber, marker]);
-  if (existing[0]) return { ilsRef: String(existing[0].accountlines_id), detail: { accountlines_id: Number(existing[0].accountlines_id), alreadyPosted: true } };
+  if (existing[0]) {
+    // Posted by an attempt Arrears did not hear back from: its CREATE offset with it, as Koha writes one for every debit.
+    const posted = Number(existing[0].accountlines_id);
+    const [offset] = await conn.query<RowDataPacket[]>("SELECT 1 FROM account_offsets WHERE debit_id = ? AND type = 'CREATE' LIMIT 1", [posted]);
+    if (!offset[0]) await conn.query("INSERT INTO account_offsets (credit_id, debit_id, type, amount) SELECT NULL, accountlines_id, 'CREATE', amount FROM accountlines WHERE accountlines_id = ?", [posted]);
+    return { ilsRef: String(posted), detail: { accountlines_id: posted, alreadyPosted: true } };
+  }
   const debitType = config.options.feeType ?? 'MANUAL';
   const description = fill(config.options.feeDescription ?? DEFAULT_FEE_DESCRIPTION, w);
   const amount = formatMoney(cents);

@@ -34,7 +34,7 @@ interface Mapping {
 }
 
 interface Codes {
-  libraries: { code: string; name: string }[];
+  libraries: { code: string; name: string; timeZone?: string }[];
   categories: { code: string; name: string }[];
   chargeTypes: { code: string; name: string }[];
   paymentTypes: { code: string; name: string }[];
@@ -254,7 +254,7 @@ function MappingEditor({ name, canEdit }: { name: string; canEdit: boolean }) {
           {
             header: 'Time zone',
             cell: (r) => (
-              <input aria-label={`Time zone of ${r.code}`} disabled={!canEdit} placeholder="the connector's" value={m.libraries[r.code]?.timeZone ?? ''} onChange={(e) => set('libraries', r.code, { ...m.libraries[r.code], timeZone: e.target.value || undefined })} />
+              <input aria-label={`Time zone of ${r.code}`} disabled={!canEdit} placeholder={r.timeZone ? `${r.timeZone} (the ILS's)` : "the connector's"} value={m.libraries[r.code]?.timeZone ?? ''} onChange={(e) => set('libraries', r.code, { ...m.libraries[r.code], timeZone: e.target.value || undefined })} />
             ),
           },
           {
