@@ -698,6 +698,11 @@ describe('write-back', () => {
     expect(await applyWritebacks(ctx('2026-12-04T15:30:00Z'), 'eg')).toMatchObject({ applied: 2, pending: 0, failed: 0 });
     expect({ penalties: await penalties(ann), trackers: await trackers(ann), fees: await fees(ann) }).toEqual(before);
     expect(Object.fromEntries((await listWrites(t.db)).map((w) => [w.kind, w.ilsRef]))).toEqual(refs);
+    // As if the connection broke while Evergreen committed: the batch is left pending, to be tried again.
+    await t.db.updateTable('connector_writes').set({ status: 'pending', ils_ref: null, next_attempt_at: null, last_error: 'Connection terminated unexpectedly' }).execute();
+    expect(await applyWritebacks(ctx('2026-12-04T16:30:00Z'), 'eg')).toMatchObject({ applied: 2, pending: 0, failed: 0 });
+    expect({ penalties: await penalties(ann), trackers: await trackers(ann), fees: await fees(ann) }).toEqual(before);
+    expect(Object.fromEntries((await listWrites(t.db)).map((w) => [w.kind, w.ilsRef]))).toEqual(refs);
   });
 
   it('the penalty, its org unit and the staff account are configurable; a penalty Evergreen does not have fails the write for staff to see', async () => {
@@ -706,6 +711,12 @@ describe('write-back', () => {
     const ben = await eg.patron({ barcode: '29000002', usrname: 'collections-bot', profile: 'Circulation Administrator' });
     await syncConnector(ctx(), 'eg');
     await updateConnector(ctx(), 'eg', { options: { penaltyId: 25, penaltyOrgUnit: await eg.orgId('SYS1'), staffId: ben, comment: 'Collections: {agency}' } });
+    expect((await testConnector(ctx(), 'eg')).privileges.filter((p) => !/ on /.test(p.what))).toEqual([
+      { what: 'standing penalty 25 in config.standing_penalty', ok: true },
+      { what: 'billing type 2 in config.billing_type', ok: true },
+      { what: `staff account ${ben} in actor.usr`, ok: true },
+      { what: `org unit ${await eg.orgId('SYS1')} in actor.org_unit`, ok: true },
+    ]);
     const r = await run('2026-12-04');
     expect(r.writeback).toEqual([{ connector: 'eg', applied: 2, pending: 0, failed: 0, skipped: 0 }]);
     expect(await penalties(ann)).toEqual([expect.objectContaining({ standing_penalty: 25, org_unit: await eg.orgId('SYS1'), staff: ben, message: 'Collections: UMS' })]);
@@ -717,6 +728,7 @@ describe('write-back', () => {
     await s.agency('UMS');
     await s.settings({ ptypes: ['Patrons'], minimumOwed: '25.00' });
     await syncConnector(ctx(), 'eg');
+    expect((await testConnector(ctx(), 'eg')).privileges.filter((p) => !p.ok)).toEqual([{ what: 'standing penalty 999 in config.standing_penalty', ok: false }]);
     const refused = await run('2026-12-04');
     expect(refused.writeback).toEqual([{ connector: 'eg', applied: 0, pending: 0, failed: 1, skipped: 0 }]);
     expect((await listWrites(t.db))[0]).toMatchObject({ kind: 'block', status: 'failed', lastError: 'Evergreen has no standing penalty 999 (config.standing_penalty.id)' });

@@ -527,6 +527,22 @@ describe('write-back', () => {
     expect(await flags(failing)).toMatchObject({ debarred: '9999-12-31' });
   });
 
+  it('a batch Koha committed while its answer was lost (left pending, or applying when Arrears stopped) is found again on retry, not written twice', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+    await run('2026-12-04');
+    const fees = () => koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann]);
+    const before = { restrictions: await debarments(ann), fees: await fees(), flags: await flags(ann) };
+    const refs = Object.fromEntries((await listWrites(t.db)).map((w) => [w.kind, w.ilsRef]));
+    for (const status of ['pending', 'applying'] as const) {
+      await t.db.updateTable('connector_writes').set({ status, ils_ref: null, next_attempt_at: null, last_error: 'Connection lost: The server closed the connection.' }).execute();
+      expect(await applyWritebacks(ctx('2026-12-04T16:30:00Z'), 'koha')).toMatchObject({ applied: 2, pending: 0, failed: 0 });
+      expect({ restrictions: await debarments(ann), fees: await fees(), flags: await flags(ann) }).toEqual(before);
+      expect(Object.fromEntries((await listWrites(t.db)).map((w) => [w.kind, w.ilsRef]))).toEqual(refs);
+    }
+  });
+
   it('Koha unreachable, or refusing the user, during write-back: the run commits, the writes stay queued and are applied exactly once later', async () => {
     const ann = await koha.patron({ cardnumber: '21000001' });
     await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });

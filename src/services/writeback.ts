@@ -139,7 +139,11 @@ interface Claimed {
   charge_id: string | null;
   amount_cents: number | null;
   idempotency_key: string;
-  /** It was in flight when its claimer stopped: the ILS may already have it. */
+  /**
+   * It was tried before: in flight when its claimer stopped, or left pending by an error that
+   * may have come after the ILS committed it (a connection lost during COMMIT). The ILS may
+   * already have it, so the driver looks before it writes.
+   */
   recovering: boolean;
   referral_status: string;
   referred_on: string;
@@ -157,7 +161,7 @@ async function claim(ctx: Context, connectorId: number, now: Date): Promise<Clai
   return ctx.database.db.transaction().execute(async (trx) => {
     const rows = await sql<Claimed & { status: WriteStatus }>`
       select w.id, w.attempts, w.kind, w.patron_id, w.referral_id, w.charge_id, w.amount_cents, w.idempotency_key, w.status,
-             (w.status = 'applying') as recovering,
+             (w.status = 'applying' or w.attempts > 0) as recovering,
              r.status as referral_status, r.referred_on, a.name as agency,
              exists (select 1 from charges c where c.id = w.charge_id) as charge_exists,
              b.status as block_status, b.ils_ref as block_ref

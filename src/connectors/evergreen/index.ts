@@ -6,7 +6,7 @@ import type { ConnectionReport, ConnectorConfig, ConnectorDriver, IlsCodes, IlsS
 import { guarded } from '../common.ts';
 import { connectEvergreen } from './connection.ts';
 import { EvergreenReader, inheritedZones, ORG_UNITS, type OrgUnitRow } from './extract.ts';
-import { applyEvergreenWrite, newWriteCache } from './writeback.ts';
+import { applyEvergreenWrite, DEFAULT_FEE_BTYPE, DEFAULT_PENALTY, DEFAULT_STAFF, newWriteCache } from './writeback.ts';
 
 /**
  * Evergreen's stock billing types (config.billing_type ids, matched by id: the text Evergreen's
@@ -167,6 +167,7 @@ class EvergreenSession implements IlsSession {
           }
         }
         for (const seq of sequences) privileges.push({ what: `USAGE on sequence ${seq}`, ok: await this.granted("has_sequence_privilege(to_regclass($1), 'USAGE')", [seq]) });
+        privileges.push(...(await this.writtenCodes()));
       }
       const counts: Record<string, number> = {};
       for (const [label, query] of [
@@ -182,6 +183,29 @@ class EvergreenSession implements IlsSession {
       }
       return { version: `${evergreen} on PostgreSQL ${server}`, privileges, counts };
     });
+  }
+
+  /** What the connector's writes name, which Evergreen's foreign keys would refuse if it were not there. */
+  private async writtenCodes(): Promise<ConnectionReport['privileges']> {
+    const o = this.config.options;
+    const exists = async (query: string, params: unknown[]) => {
+      try {
+        return ((await this.client.query(query, params)).rowCount ?? 0) > 0;
+      } catch {
+        return false;
+      }
+    };
+    const penalty = o.penaltyId ?? DEFAULT_PENALTY;
+    const btype = Number(o.feeType ?? DEFAULT_FEE_BTYPE);
+    const checks: ConnectionReport['privileges'] = [
+      { what: `standing penalty ${penalty} in config.standing_penalty`, ok: await exists('SELECT 1 FROM config.standing_penalty WHERE id = $1', [penalty]) },
+      { what: `billing type ${o.feeType ?? DEFAULT_FEE_BTYPE} in config.billing_type`, ok: Number.isSafeInteger(btype) && (await exists('SELECT 1 FROM config.billing_type WHERE id = $1', [btype])) },
+      o.staffId !== undefined
+        ? { what: `staff account ${o.staffId} in actor.usr`, ok: await exists('SELECT 1 FROM actor.usr WHERE id = $1', [o.staffId]) }
+        : { what: `staff account ${DEFAULT_STAFF} or a super user in actor.usr`, ok: await exists('SELECT 1 FROM actor.usr WHERE id = $1 OR (super_user AND NOT deleted) LIMIT 1', [DEFAULT_STAFF]) },
+    ];
+    if (o.penaltyOrgUnit !== undefined) checks.push({ what: `org unit ${o.penaltyOrgUnit} in actor.org_unit`, ok: await exists('SELECT 1 FROM actor.org_unit WHERE id = $1', [o.penaltyOrgUnit]) });
+    return checks;
   }
 
   /** The org units, each with the lib.timezone it inherits (what a sync gives the library unless the mapping says otherwise). */
