@@ -417,6 +417,16 @@ describe('write-back', () => {
     return { debarred: b!.debarred as string | null, debarredcomment: b!.debarredcomment as string | null };
   }
 
+  /** The patron pays the lost item and the agency fee at the desk; the next day's sync and run clear the referral and lift the block. */
+  async function payAllAndClear(patron: number, lost: number) {
+    const fees = (await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [patron])).map((r) => Number(r.accountlines_id));
+    await koha.pay(patron, 4000, { debits: [lost, ...fees] });
+    await syncConnector(ctx('2026-12-05T15:00:00Z'), 'koha');
+    const r = await run('2026-12-05');
+    expect(r.removals.map((x) => x.patronId)).toEqual([`koha:${patron}`]);
+    expect(r.writeback).toEqual([{ connector: 'koha', applied: 1, pending: 0, failed: 0, skipped: 0 }]);
+  }
+
   it('a referral places the restriction, borrowers.debarred and the agency fee in Koha; the fee paid at the desk comes back as a fee payment', async () => {
     const ann = await koha.patron({ cardnumber: '21000001' });
     await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
@@ -470,11 +480,7 @@ describe('write-back', () => {
     await koha.age(60);
 
     // Everything is paid at the desk; the next run clears the referral and lifts ours.
-    await koha.pay(ann, 4000, { debits: [lost, ...(await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann])).map((r) => Number(r.accountlines_id))] });
-    await syncConnector(ctx('2026-12-05T15:00:00Z'), 'koha');
-    const r = await run('2026-12-05');
-    expect(r.removals.map((x) => x.patronId)).toEqual([`koha:${ann}`]);
-    expect(r.writeback).toEqual([{ connector: 'koha', applied: 1, pending: 0, failed: 0, skipped: 0 }]);
+    await payAllAndClear(ann, lost);
     expect(await debarments(ann)).toEqual([{ borrower_debarment_id: staff, type: 'SUSPENSION', comment: 'Damaged items', expiration: '2099-01-31' }]);
     expect(await flags(ann)).toEqual({ debarred: '2099-01-31', debarredcomment: 'Damaged items' });
   });
@@ -490,11 +496,7 @@ describe('write-back', () => {
     await koha.exec("UPDATE borrowers SET debarred = '9999-12-31', debarredcomment = 'Sent to collections (UMS) on 2026-12-04' WHERE borrowernumber = ?", [ben]);
     await koha.exec('UPDATE borrowers SET debarred = NULL, debarredcomment = NULL WHERE borrowernumber = ?', [ann]);
     await koha.age(60);
-    await koha.pay(ann, 4000, { debits: [lost, ...(await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann])).map((r) => Number(r.accountlines_id))] });
-    await syncConnector(ctx('2026-12-05T15:00:00Z'), 'koha');
-    const r = await run('2026-12-05');
-    expect(r.removals.map((x) => x.patronId)).toEqual([`koha:${ann}`]);
-    expect(r.writeback).toEqual([{ connector: 'koha', applied: 1, pending: 0, failed: 0, skipped: 0 }]);
+    await payAllAndClear(ann, lost);
     expect(await debarments(ben)).toEqual([]);
     expect(await flags(ben)).toEqual({ debarred: null, debarredcomment: null });
     const lift = (await listWrites(t.db)).find((w) => w.kind === 'lift');
