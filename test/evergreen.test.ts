@@ -211,6 +211,12 @@ describe('the least-privilege role', () => {
     const missing = await testConnector(ctx(), 'eg');
     expect(missing.ok).toBe(false);
     expect(missing.privileges.filter((p) => !p.ok).map((p) => p.what)).toEqual(['INSERT, UPDATE on money.materialized_billable_xact_summary', 'USAGE on sequence money.billing_id_seq']);
+    await eg.query('ALTER TABLE actor.usr_address RENAME TO usr_address_renamed');
+    try {
+      expect((await testConnector(ctx(), 'eg')).privileges.filter((p) => !p.ok).map((p) => p.what)).toContain('SELECT on actor.usr_address (Evergreen has no such table)');
+    } finally {
+      await eg.query('ALTER TABLE actor.usr_address_renamed RENAME TO usr_address');
+    }
   });
 
   it('a refused login fails the sync with a clear error naming the connector, and nothing is written', async () => {

@@ -225,6 +225,14 @@ describe('the least-privilege user', () => {
     // accountlines.interface is varchar(16), borrower_debarments.type varchar(50) in Koha.
     await expect(updateConnector(ctx(), 'koha', { options: { interface: 'collections-agency' } })).rejects.toThrow(/options\.interface.*1 to 16 characters/);
     await expect(updateConnector(ctx(), 'koha', { options: { restrictionType: 'R'.repeat(51) } })).rejects.toThrow(/options\.restrictionType.*1 to 50 characters/);
+    // A table this Koha does not have is named as missing, not as a GRANT to give.
+    await updateConnector(ctx(), 'koha', { options: { restrictionType: 'MANUAL', feeType: 'MANUAL' } });
+    await koha.exec('RENAME TABLE restriction_types TO restriction_types_renamed');
+    try {
+      expect((await testConnector(ctx(), 'koha')).privileges.filter((p) => !p.ok).map((p) => p.what)).toEqual(['SELECT on restriction_types (Koha has no such table)', 'restriction type "MANUAL" in restriction_types']);
+    } finally {
+      await koha.exec('RENAME TABLE restriction_types_renamed TO restriction_types');
+    }
   });
 
   it('a wrong password fails the sync with a clear error naming the connector and nothing is written', async () => {

@@ -70,7 +70,7 @@ class KohaSession implements IlsSession {
         koha = 'Koha (version not readable)';
       }
       const privileges: ConnectionReport['privileges'] = [];
-      for (const table of READ_TABLES) privileges.push({ what: `SELECT on ${table}`, ok: await this.allowed(`SELECT 1 FROM ${table} LIMIT 0`) });
+      for (const table of READ_TABLES) privileges.push(await this.probe(`SELECT on ${table}`, `SELECT 1 FROM ${table} LIMIT 0`));
       privileges.push(...(await this.probeWrites()));
       const counts: Record<string, number> = {};
       for (const table of ['branches', 'borrowers', 'accountlines']) {
@@ -85,17 +85,18 @@ class KohaSession implements IlsSession {
     });
   }
 
-  private async allowed(statement: string, params: unknown[] = []): Promise<boolean> {
+  /** One privilege, tried by a statement that changes nothing: `what` says so when the table itself is missing (another Koha version). */
+  private async probe(what: string, statement: string): Promise<{ what: string; ok: boolean }> {
     try {
-      await this.conn.query(statement, params);
-      return true;
+      await this.conn.query(statement);
+      return { what, ok: true };
     } catch (err) {
       const errno = (err as { errno?: number }).errno;
-      // Access denied to a table (1142) or column (1143): the GRANT is missing. Anything else
-      // (a foreign key refusing the probe's made-up key) means the statement was allowed.
-      if (errno === 1142 || errno === 1143) return false;
-      if (errno === 1146) return false;
-      return true;
+      // Access denied to a table (1142) or column (1143): the GRANT is missing. No such table
+      // (1146) only comes to a user allowed to know. Anything else (a foreign key refusing the
+      // probe's made-up key) means the statement was allowed.
+      if (errno === 1146) return { what: `${what} (Koha has no such table)`, ok: false };
+      return { what, ok: errno !== 1142 && errno !== 1143 };
     }
   }
 
@@ -111,11 +112,11 @@ class KohaSession implements IlsSession {
     await this.conn.beginTransaction();
     try {
       return [
-        { what: 'INSERT on borrower_debarments', ok: await this.allowed("INSERT INTO borrower_debarments (borrowernumber, type, comment) SELECT -1, 'MANUAL', 'Arrears privilege probe' FROM DUAL WHERE FALSE") },
-        { what: 'DELETE on borrower_debarments', ok: await this.allowed('DELETE FROM borrower_debarments WHERE borrower_debarment_id = -1') },
-        { what: 'UPDATE (debarred, debarredcomment) on borrowers', ok: await this.allowed('UPDATE borrowers SET debarred = debarred, debarredcomment = debarredcomment WHERE borrowernumber = -1') },
-        { what: 'INSERT on accountlines', ok: await this.allowed("INSERT INTO accountlines (borrowernumber, amount, amountoutstanding, debit_type_code, interface) SELECT -1, 0, 0, 'MANUAL', 'cron' FROM DUAL WHERE FALSE") },
-        { what: 'INSERT on account_offsets', ok: await this.allowed("INSERT INTO account_offsets (debit_id, type, amount) SELECT -1, 'CREATE', 0 FROM DUAL WHERE FALSE") },
+        await this.probe('INSERT on borrower_debarments', "INSERT INTO borrower_debarments (borrowernumber, type, comment) SELECT -1, 'MANUAL', 'Arrears privilege probe' FROM DUAL WHERE FALSE"),
+        await this.probe('DELETE on borrower_debarments', 'DELETE FROM borrower_debarments WHERE borrower_debarment_id = -1'),
+        await this.probe('UPDATE (debarred, debarredcomment) on borrowers', 'UPDATE borrowers SET debarred = debarred, debarredcomment = debarredcomment WHERE borrowernumber = -1'),
+        await this.probe('INSERT on accountlines', "INSERT INTO accountlines (borrowernumber, amount, amountoutstanding, debit_type_code, interface) SELECT -1, 0, 0, 'MANUAL', 'cron' FROM DUAL WHERE FALSE"),
+        await this.probe('INSERT on account_offsets', "INSERT INTO account_offsets (debit_id, type, amount) SELECT -1, 'CREATE', 0 FROM DUAL WHERE FALSE"),
         { what: `restriction type "${restriction}" in restriction_types`, ok: await this.exists('SELECT 1 FROM restriction_types WHERE code = ?', [restriction]) },
         { what: `debit type "${debit}" in account_debit_types, not archived`, ok: await this.exists('SELECT 1 FROM account_debit_types WHERE code = ? AND NOT archived', [debit]) },
       ];
