@@ -79,8 +79,9 @@ describe('splitLedger', () => {
 
   it('gives every patron Evergreen\'s balance, whatever Evergreen did to the account (property)', () => {
     // Evergreen's own bookkeeping, simulated: billings and payments on a few transactions,
-    // refunds of money received, voided billings and payments, balance_owed whole or cut back for non-refundable kinds,
-    // and transactions closed or reopened as check_open_xact does (or left as staff left them).
+    // refunds of money received, voided billings and payments, balance_owed whole or cut back
+    // for non-refundable kinds, and transactions closed or reopened as check_open_xact does
+    // (or left as staff left them).
     type Op =
       | { kind: 'bill'; x: number; cents: number }
       | { kind: 'pay'; x: number; cents: number; refundable: boolean }

@@ -10,8 +10,8 @@
 //   - what the payments do not explain (a negative billing, a closed transaction Evergreen
 //     settled otherwise) is an adjustment;
 //   - an open transaction's credit (a negative balance_owed, as Evergreen's triggers left it,
-//     whole or cut back for kinds a site does not refund) pays the patron's other open billings oldest first, from the
-//     payments it was overpaid by, up to what is still owed.
+//     whole or cut back for kinds a site does not refund) pays the patron's other open
+//     billings oldest first, from the payments it was overpaid by, up to what is still owed.
 // Pure: amounts in cents, no I/O; unit-tested in ledger.test.ts.
 import { mergeAdjacent } from '../common.ts';
 
