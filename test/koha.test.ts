@@ -179,6 +179,9 @@ describe('full sync', () => {
 describe('one source per library', () => {
   it('refuses CSV rows for a connector\'s library or patron, and a branch code CSV imports already use, naming both sources', async () => {
     const ann = await koha.patron({ cardnumber: '21000001' });
+    const fine = await koha.debit(ann, { type: 'OVERDUE', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    const paid = await koha.pay(ann, 500, { debits: [fine] });
+    const unpaid = await koha.debit(ann, { type: 'MANUAL', cents: 1000, date: '2026-10-16T15:00:00Z' });
     await syncConnector(ctx(), 'koha');
     await expect(s.libraries({ code: 'CPL' })).rejects.toThrow('library "CPL" comes from connector "koha"; CSV imports cannot change it');
     await expect(s.patrons({ id: 'P1', home_library: 'CPL' })).rejects.toThrow('library "CPL" comes from connector "koha", not CSV imports');
@@ -189,6 +192,16 @@ describe('one source per library', () => {
 
     // A CSV library with patrons of its own, and a Koha branch of the same code.
     await s.patrons({ id: 'P2', home_library: 'EAST' });
+    // A CSV patron's rows may not take over Koha's by their ids, sit at a Koha branch, or use ids of Koha's kind.
+    const charge = { patron_id: 'P2', library: 'EAST', reason: 'manual', amount: '1.00', assessed_at: '2026-11-01T10:00:00' };
+    await expect(s.charges({ ...charge, id: `koha:${unpaid}` })).rejects.toThrow(`charge "koha:${unpaid}" is a record of connector "koha"; CSV imports cannot change it`);
+    await expect(s.charges({ ...charge, id: 'C2', library: 'CPL' })).rejects.toThrow('library "CPL" comes from connector "koha", not CSV imports');
+    await expect(s.charges({ ...charge, id: 'koha:999999' })).rejects.toThrow('charge "koha:999999" is in the ids of connector "koha" (koha:…); CSV imports cannot use them');
+    const payment = await t.db.selectFrom('payments').select('id').where('patron_id', '=', `koha:${ann}`).executeTakeFirstOrThrow();
+    expect(payment.id).toMatch(new RegExp(`^koha:${paid}:`));
+    await expect(s.payments({ id: payment.id, patron_id: 'P2', type: 'payment', amount: '1.00', paid_at: '2026-11-02T10:00:00' })).rejects.toThrow(`payment "${payment.id}" is a record of connector "koha"`);
+    expect(await koha.balances()).toEqual(new Map([[ann, 3500]]));
+    await expectLedgerAgrees();
     await koha.branch('EAST', 'East Side');
     await expect(syncConnector(ctx(), 'koha')).rejects.toThrow('library code "EAST" comes from two sources: CSV imports and connector "koha"');
     // Mapped away, the branch is left out and the sync goes through.

@@ -4,6 +4,15 @@
 import { CommanderError, type Command } from 'commander';
 import { buildProgram } from './commands.ts';
 
+// Output cut short by its reader (`arrears connectors test koha | head -1`) is not an error of
+// the command: stop quietly, as other Unix tools do, with what was asked for already done.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const program = await buildProgram(process.argv.slice(2));
 
 // A mistyped command or option is bad input (exit 2), like any other; help and version exit 0.

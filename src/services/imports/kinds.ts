@@ -186,8 +186,20 @@ export async function checkSource(db: Executor, kind: ImportKind, connectorId: n
     }
     case 'items':
     case 'charges':
-    case 'payments':
-      return insert('patron_id', sql`format('patron "%s" comes from %s; %s cannot change their records', s.patron_id, ${owner(sql`f.connector_id`)}, ${owner(source)})`, sql`join ${foreignPatrons} f on f.id = s.patron_id`);
+    case 'payments': {
+      const noun = kind.slice(0, -1);
+      let n = await insert('patron_id', sql`format('patron "%s" comes from %s; %s cannot change their records', s.patron_id, ${owner(sql`f.connector_id`)}, ${owner(source)})`, sql`join ${foreignPatrons} f on f.id = s.patron_id`);
+      // The row itself: one of another source's patrons may not be taken over by its id.
+      n += await insert(
+        'id',
+        sql`format('%s "%s" is a record of %s; %s cannot change it', ${noun}::text, s.id, ${owner(sql`f.connector_id`)}, ${owner(source)})`,
+        sql`join ${sql.table(kind)} t on t.id = s.id join ${foreignPatrons} f on f.id = t.patron_id`,
+      );
+      if (kind === 'charges') n += await insert('library', sql`format('library "%s" comes from %s, not %s', s.library, ${owner(sql`f.connector_id`)}, ${owner(source)})`, sql`join ${foreignLibraries} f on f.code = s.library`);
+      // CSV ids in a connector's namespace ("koha:…") would meet its records on the next sync.
+      if (connectorId === null) n += await insert('id', sql`format('%s "%s" is in the ids of connector "%s" (%s:…); CSV imports cannot use them', ${noun}::text, s.id, c.name, c.name)`, sql`join connectors c on c.name = split_part(s.id, ':', 1) and strpos(s.id, ':') > 0`);
+      return n;
+    }
   }
 }
 
