@@ -320,6 +320,25 @@ describe('incremental sync', () => {
     expect((await t.db.selectFrom('patrons').select(['last_name', 'home_library']).where('id', '=', `eg:${eve}`).executeTakeFirstOrThrow())).toEqual({ last_name: 'Patron', home_library: 'BR1' });
   });
 
+  it('a patron merged into another: the transactions moved with the merge are read with the account kept, not taken for gone', async () => {
+    const dee = await eg.patron({ barcode: '29000004' });
+    const eve = await eg.patron({ barcode: '29000005' });
+    const bill = await eg.grocery(dee, { cents: 4500, at: '2026-10-15T15:00:00Z' });
+    await eg.pay(bill.xact, 1000);
+    await eg.grocery(eve, { cents: 2500, at: '2026-10-15T15:00:00Z' });
+    await eg.age(60);
+    await syncConnector(ctx(), 'eg');
+    // What actor.usr_merge does to the money: the transactions change owner (no stamp on them), the account merged away is deleted.
+    await eg.query('UPDATE money.billable_xact SET usr = $1 WHERE usr = $2', [eve, dee]);
+    await eg.query('UPDATE actor.usr SET deleted = TRUE WHERE id = $1', [dee]);
+    const r = await syncConnector(ctx('2026-12-04T15:05:00Z'), 'eg');
+    expect(r).toMatchObject({ mode: 'incremental', deletedPatrons: 1, removed: { charges: 0, payments: 0 } });
+    expect(await t.db.selectFrom('charges').select('patron_id').where('id', '=', `eg:${bill.billing}`).executeTakeFirstOrThrow()).toEqual({ patron_id: `eg:${eve}` });
+    expect((await arrearsBalances()).get(eve)).toBe(6000);
+    await expectLedgerAgrees();
+    expect(await syncConnector(ctx('2026-12-04T15:10:00Z'), 'eg', { full: true })).toMatchObject({ mode: 'full', charges: 0, payments: 0, removed: { charges: 0, payments: 0 } });
+  });
+
   it('a returned item leaves the patron it was linked to', async () => {
     const ann = await eg.patron({ barcode: '29000001' });
     const book = await eg.item('39000001', 'The Long Winter');
@@ -623,6 +642,23 @@ describe('write-back', () => {
     expect(r.writeback).toEqual([{ connector: 'eg', applied: 1, pending: 0, failed: 0, skipped: 0 }]);
     expect((await penalties(ben)).map((p) => [p.id, p.stopped])).toEqual([[ours.id, true]]);
     expect(await trackers(ben)).toEqual([]);
+  });
+
+  it('the agency fee follows its transaction when Evergreen merges the patron it was billed to into another', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    const ben = await eg.patron({ barcode: '29000002' });
+    await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'eg');
+    await run('2026-12-04');
+    const fee = await t.db.selectFrom('charges').select('id').where('reason', '=', 'agency_fee').executeTakeFirstOrThrow();
+    await eg.age(60);
+    // What actor.usr_merge does to the money: the transactions change owner, the account merged away is deleted.
+    await eg.query('UPDATE money.billable_xact SET usr = $1 WHERE usr = $2', [ben, ann]);
+    await eg.query('UPDATE actor.usr SET deleted = TRUE WHERE id = $1', [ann]);
+    await syncConnector(ctx('2026-12-05T15:00:00Z'), 'eg');
+    expect(await t.db.selectFrom('charges').select('patron_id').where('id', '=', fee.id).executeTakeFirstOrThrow()).toEqual({ patron_id: `eg:${ben}` });
+    await expectLedgerAgrees();
+    expect(await syncConnector(ctx('2026-12-05T15:10:00Z'), 'eg', { full: true })).toMatchObject({ mode: 'full', charges: 0, payments: 0, removed: { charges: 0, payments: 0 } });
   });
 
   it('a write that fails in the middle of a batch leaves nothing of itself in Evergreen; the writes before it still commit, and it is applied once later', async () => {

@@ -524,6 +524,32 @@ describe('write-back', () => {
     expect(lift?.detail).toMatchObject({ lifted: true, liftedFrom: ben });
   });
 
+  it('the agency fee follows its line when Koha merges the patron it was posted to into another; a payment of it there comes back on it', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const ben = await koha.patron({ cardnumber: '21000002' });
+    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+    await run('2026-12-04');
+    const fee = await t.db.selectFrom('charges').select('id').where('reason', '=', 'agency_fee').executeTakeFirstOrThrow();
+    const [line] = await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann]);
+    await koha.age(60);
+    // Koha's merge: the lines and restrictions go to the patron kept, the other is deleted.
+    await koha.exec('UPDATE accountlines SET borrowernumber = ? WHERE borrowernumber = ?', [ben, ann]);
+    await koha.exec('UPDATE borrower_debarments SET borrowernumber = ? WHERE borrowernumber = ?', [ben, ann]);
+    await koha.deletePatron(ann);
+    await syncConnector(ctx('2026-12-05T15:00:00Z'), 'koha');
+    expect(await t.db.selectFrom('charges').select('patron_id').where('id', '=', fee.id).executeTakeFirstOrThrow()).toEqual({ patron_id: `koha:${ben}` });
+    expect((await arrearsBalances()).get(ann)).toBe(0);
+    await expectLedgerAgrees();
+    // Ben pays the fee at the desk: it comes back as a payment of the fee, his.
+    await koha.age(60);
+    await koha.pay(ben, 1000, { debits: [Number(line!.accountlines_id)] });
+    await syncConnector(ctx('2026-12-05T16:00:00Z'), 'koha');
+    expect(await t.db.selectFrom('charges').select(['patron_id', 'paid_cents']).where('id', '=', fee.id).executeTakeFirstOrThrow()).toEqual({ patron_id: `koha:${ben}`, paid_cents: 1000 });
+    await expectLedgerAgrees();
+    expect(await syncConnector(ctx('2026-12-05T16:10:00Z'), 'koha', { full: true })).toMatchObject({ mode: 'full', charges: 0, payments: 0 });
+  });
+
   it('a write that fails in the middle of a batch leaves nothing of itself in Koha; the others commit, and it is applied once later', async () => {
     const ann = await koha.patron({ cardnumber: '21000001' });
     const ben = await koha.patron({ cardnumber: '21000002' });

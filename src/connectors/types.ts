@@ -136,6 +136,11 @@ export interface SyncSink {
    * credits (`<connector>:<credit key>`). Any such payment or charge not sent is gone from the ILS.
    */
   lineScope(lines: { patrons: readonly string[]; charges: readonly string[]; credits: readonly string[] }): Promise<void>;
+  /**
+   * An agency fee Arrears posted (one of `ownDebits`) and the patron whose account holds it in
+   * the ILS now: a patron merge moves it, and the fee's charge follows.
+   */
+  ownFee(chargeId: string, patronId: string): void;
   /** Patrons the ILS has deleted: never submitted again (their ledger is still synced by id). */
   deleted(patronIds: readonly string[]): Promise<void>;
   /** Codes seen that the mapping does not name (they took the default), to show staff. */

@@ -213,6 +213,13 @@ class Sink implements SyncSink {
     });
   }
 
+  /** Arrears's agency fees in the ILS: charge id → the patron whose account holds it there now. */
+  readonly feeHolders = new Map<string, string>();
+
+  ownFee(chargeId: string, patronId: string): void {
+    this.feeHolders.set(chargeId, patronId);
+  }
+
   unmapped(kind: 'charges' | 'payments' | 'methods', codes: readonly string[]): void {
     for (const c of codes) this.unmappedCodes[kind].add(c);
   }
@@ -271,6 +278,7 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
         };
         const cursor = await ils.extract(request, sink).finally(() => sink.drain().catch(() => undefined));
         await sink.drain();
+        await followOwnFees(db, sink.feeHolders);
         const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, sink.paidComplete, options.onPhase).run();
         const finishedAt = ctx.clock.now();
         const result: SyncResult = {
@@ -373,6 +381,19 @@ function summaryOf(r: SyncResult) {
     startedAt: r.startedAt.toISOString(),
     finishedAt: r.finishedAt.toISOString(),
   };
+}
+
+/**
+ * An agency fee whose ILS line another patron now holds (the ILS merged the patron it was
+ * posted to into that one) moves to that patron in Arrears too, so each balance stays the
+ * ILS's; the payments on it the ILS moved come with this sync's rows.
+ */
+async function followOwnFees(db: Executor, holders: ReadonlyMap<string, string>): Promise<void> {
+  if (holders.size === 0) return;
+  await sql`
+    update charges c set patron_id = h.patron_id
+    from unnest(${[...holders.keys()]}::text[], ${[...holders.values()]}::text[]) as h(charge_id, patron_id)
+    where c.id = h.charge_id and c.patron_id <> h.patron_id and exists (select 1 from patrons p where p.id = h.patron_id)`.execute(db);
 }
 
 /** The agency fees Arrears posted to this ILS: ILS debit key → the Arrears charge. */

@@ -296,9 +296,31 @@ export class EvergreenReader {
     const keys = [...new Set(changed.map((r) => num(r.usr)))].filter((k) => Number.isSafeInteger(k)).sort((a, b) => a - b);
     const whole = new Set<number>();
     for (let i = 0; i < keys.length; i += CHUNK) for (const k of await this.readPatrons(keys.slice(i, i + CHUNK), false)) whole.add(k);
-    const found = await this.rows<{ id: string; circulation: boolean }>(CHANGED_TRANSACTIONS, [since, c.circulation, c.billing, c.payment]);
+    const found = [
+      ...(await this.rows<{ id: string; circulation: boolean }>(CHANGED_TRANSACTIONS, [since, c.circulation, c.billing, c.payment])),
+      ...(await this.movedAway([...whole])),
+    ];
     const circulations = new Set(found.filter((x) => x.circulation).map((x) => x.id));
     await this.readTransactions([...new Set(found.map((x) => x.id))], circulations, whole);
+  }
+
+  /**
+   * Transactions Arrears holds for these patrons (read whole) that another patron now owns:
+   * Evergreen's patron merge moves them to the account kept and leaves no trace on them, so
+   * they are read with their new owner, not taken for gone with the account merged away.
+   */
+  private async movedAway(patrons: number[]): Promise<{ id: string; circulation: boolean }[]> {
+    if (patrons.length === 0) return [];
+    const prefix = `${this.name}:`;
+    const held = [...(await this.request.knownLedger(patrons.map((p) => this.id(p)))).values()].flatMap((l) => l.charges);
+    const billings = held.map((id) => Number(id.slice(prefix.length))).filter((n) => Number.isSafeInteger(n));
+    if (billings.length === 0) return [];
+    return this.rows<{ id: string; circulation: boolean }>(
+      `SELECT DISTINCT s.id, s.xact_type = 'circulation' AS circulation
+       FROM money.billing b JOIN money.materialized_billable_xact_summary s ON s.id = b.xact
+       WHERE b.id = ${inList(1, 'bigint')} AND s.usr <> ALL($2::int[])`,
+      [billings, patrons],
+    );
   }
 
   /**
@@ -532,7 +554,10 @@ export class EvergreenReader {
       const paid = paymentsOf.get(usr) ?? [];
       const chargeIdOf = (billingId: number) => ownDebits.get(String(billingId)) ?? this.id(billingId);
       for (const b of mine) {
-        if (ownDebits.has(String(b.id))) continue;
+        if (ownDebits.has(String(b.id))) {
+          this.sink.ownFee(ownDebits.get(String(b.id))!, patronId);
+          continue;
+        }
         const x = xactInfo.get(b.xact)!;
         const reason = chargeMap[String(b.btype)];
         const copy = x.target_copy === null ? null : num(x.target_copy);

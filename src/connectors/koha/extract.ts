@@ -500,7 +500,10 @@ export class KohaReader {
       const home = homes.get(patron)!;
       const chargeIdOf = (debitId: number) => (own ? ownDebits.get(String(debitId)) : undefined) ?? this.id(debitId);
       for (const d of debits) {
-        if (own && ownDebits.has(String(d.id))) continue;
+        if (own && ownDebits.has(String(d.id))) {
+          this.sink.ownFee(ownDebits.get(String(d.id))!, patronId);
+          continue;
+        }
         const reason = chargeMap[d.line.debit_type_code ?? ''];
         charges.push({
           id: this.id(d.id),
