@@ -658,6 +658,8 @@ describe('write-back', () => {
     await syncConnector(ctx('2026-12-05T15:00:00Z'), 'eg');
     expect(await t.db.selectFrom('charges').select('patron_id').where('id', '=', fee.id).executeTakeFirstOrThrow()).toEqual({ patron_id: `eg:${ben}` });
     await expectLedgerAgrees();
+    // Ann's referral ends: her debt went to Ben, nothing was paid, and the agency is told so.
+    expect((await run('2026-12-05')).removals).toEqual([expect.objectContaining({ patronId: `eg:${ann}`, reason: 'removed' })]);
     expect(await syncConnector(ctx('2026-12-05T15:10:00Z'), 'eg', { full: true })).toMatchObject({ mode: 'full', charges: 0, payments: 0, removed: { charges: 0, payments: 0 } });
   });
 

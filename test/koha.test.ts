@@ -541,6 +541,8 @@ describe('write-back', () => {
     expect(await t.db.selectFrom('charges').select('patron_id').where('id', '=', fee.id).executeTakeFirstOrThrow()).toEqual({ patron_id: `koha:${ben}` });
     expect((await arrearsBalances()).get(ann)).toBe(0);
     await expectLedgerAgrees();
+    // Ann's referral ends: her debt went to Ben, nothing was paid, and the agency is told so.
+    expect((await run('2026-12-05')).removals).toEqual([expect.objectContaining({ patronId: `koha:${ann}`, reason: 'removed' })]);
     // Ben pays the fee at the desk: it comes back as a payment of the fee, his.
     await koha.age(60);
     await koha.pay(ben, 1000, { debits: [Number(line!.accountlines_id)] });

@@ -122,7 +122,9 @@ export async function tuneRunSession(trx: Executor): Promise<void> {
 }
 
 function describeReason(state: OpenReferralState, removed: boolean): string {
-  if (removed && state.owedCents > 0) return 'removed';
+  // Excluded owing nothing with nothing ever paid (an ILS merged the patron into another, and
+  // the debt went with them): removed, never "paid" to the agency.
+  if (removed && (state.owedCents > 0 || state.lastPaymentType === null)) return 'removed';
   if (state.owedCents > state.lastReportedCents) return 'new charge';
   if (state.lastPaymentType === 'waive') return 'waived';
   if (state.lastPaymentType === 'writeoff') return 'written off';
