@@ -747,4 +747,22 @@ describe('the arrears import command', () => {
     });
     expect(await ids('libraries', 'CL')).toEqual([]);
   });
+
+  it('with --json prints the refusal on stdout as the API sends it, every problem with its file, row and column', async () => {
+    const url = testDbKind() === 'postgres' ? `${t.url}?options=${encodeURIComponent(`-c search_path=${t.schema}`)}` : 'memory://';
+    const bad = csv('cli-bad-json.csv', ['code,name,time_zone', 'CJ1,Cli Branch,Nowhere/Land']);
+    const result = await promisify(execFile)('npx', ['tsx', 'src/cli/main.ts', '--db', url, 'import', 'libraries', bad, '--json'], { cwd: ROOT }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(result.code).toBe(2);
+    expect(JSON.parse(result.stdout)).toEqual({
+      error: {
+        code: 'validation',
+        message: 'cli-bad-json.csv, row 2, column time_zone: unknown time zone "Nowhere/Land"',
+        problems: [{ file: 'cli-bad-json.csv', row: 2, column: 'time_zone', reason: 'unknown time zone "Nowhere/Land"' }],
+      },
+    });
+    expect(await ids('libraries', 'CJ')).toEqual([]);
+  });
 });

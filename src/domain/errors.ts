@@ -1,5 +1,14 @@
 // One error hierarchy, mapped once to CLI exit codes and HTTP statuses.
 
+/** The `code` of an error as the API and the CLI's --json print it, named for its HTTP status. */
+export type ErrorCode = 'validation' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'rate_limited' | 'unavailable' | 'bad_request' | 'internal';
+
+const CODES: Record<number, ErrorCode> = { 400: 'validation', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'too_large', 429: 'rate_limited', 503: 'unavailable' };
+
+export function codeFor(status: number): ErrorCode {
+  return CODES[status] ?? (status >= 500 ? 'internal' : 'bad_request');
+}
+
 export interface Problem {
   /** Import file name, when the problem came from a file. */
   file?: string;

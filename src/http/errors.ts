@@ -3,10 +3,8 @@
 // becomes a ValidationError-shaped 400 naming each field; anything unexpected is a 500
 // whose details stay in the server log.
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { ArrearsError, PermissionError, ValidationError, type Problem } from '../domain/errors.ts';
+import { ArrearsError, PermissionError, ValidationError, codeFor, type ErrorCode, type Problem } from '../domain/errors.ts';
 import { databaseUnavailable, describeConnectionError, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
-
-export type ErrorCode = 'validation' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'rate_limited' | 'unavailable' | 'bad_request' | 'internal';
 
 export interface ErrorBody {
   error: {
@@ -16,12 +14,6 @@ export interface ErrorBody {
     /** 403 only: the permission that was missing. */
     permission?: string;
   };
-}
-
-const CODES: Record<number, ErrorCode> = { 400: 'validation', 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'too_large', 429: 'rate_limited', 503: 'unavailable' };
-
-export function codeFor(status: number): ErrorCode {
-  return CODES[status] ?? (status >= 500 ? 'internal' : 'bad_request');
 }
 
 /**
