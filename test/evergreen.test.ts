@@ -187,6 +187,27 @@ describe('full sync', () => {
   });
 });
 
+describe('connecting', () => {
+  it("connects through the socket directory the URL names, libpq's way (postgres://role@/db?host=/var/run/postgresql)", async () => {
+    const dir = (await eg.query<{ dir: string }>("SELECT split_part(current_setting('unix_socket_directories'), ',', 1) AS dir"))[0]!.dir.trim();
+    await eg.patron({ barcode: '29000031' });
+    await updateConnector(ctx(), 'eg', { url: `postgres://${eg.role}:${eg.password}@/${eg.database}?host=${encodeURIComponent(dir)}` });
+    expect((await syncConnector(ctx(), 'eg')).mode).toBe('full');
+    expect((await t.db.selectFrom('patrons').select('barcode').execute()).map((p) => p.barcode)).toContain('29000031');
+  });
+
+  it("honours the URL's sslmode (require of a server without TLS fails; it is not ignored) and refuses prefer", async () => {
+    const ssl = (await eg.query<{ ssl: string }>("SELECT current_setting('ssl') AS ssl"))[0]!.ssl;
+    await updateConnector(ctx(), 'eg', { url: `${eg.url}?sslmode=require` });
+    if (ssl === 'on') expect((await syncConnector(ctx(), 'eg')).mode).toBe('full');
+    else await expect(syncConnector(ctx(), 'eg')).rejects.toThrow('connector "eg": no trusted TLS connection to the ILS database: The server does not support SSL connections');
+    await expect(updateConnector(ctx(), 'eg', { url: `${eg.url}?sslmode=prefer` })).rejects.toThrow('sslmode=prefer would fall back to an unencrypted connection');
+    await expect(addConnector(ctx(), { name: 'eg2', kind: 'evergreen', url: `${eg.url}?sslmode=verify-full`, timeZone: 'America/New_York', options: { tls: 'no-verify' } })).rejects.toThrow(
+      "the URL's TLS mode (verify the server) and --tls no-verify disagree",
+    );
+  });
+});
+
 describe('the least-privilege role', () => {
   it('has every privilege the connector needs, and a missing GRANT is named', async () => {
     const report = await testConnector(ctx(), 'eg');

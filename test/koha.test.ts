@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { runCli } from './helpers/child.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { KohaFixture } from './helpers/koha.ts';
+import { kohaGrants } from './helpers/koha-schema.ts';
+import type { RowDataPacket } from 'mysql2/promise';
 import { Scenario } from './helpers/scenario.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
 import { addConnector, setMapping, testConnector, updateConnector } from '../src/services/connectors.ts';
@@ -702,6 +704,33 @@ describe('sync modes and connections', () => {
       await expect(syncConnector(ctx(), 'koha')).rejects.toThrow('connector "koha": no trusted TLS connection to the ILS database: Server does not support secure connection');
     }
     expect(await t.db.selectFrom('libraries').select('code').execute()).toEqual([]);
+  });
+
+  it("honours the URL's ssl-mode (not ignored: REQUIRED of this server fails as --tls does) and refuses PREFERRED when the URL is given", async () => {
+    const [ssl] = await koha.query("SHOW VARIABLES LIKE 'have_ssl'");
+    await updateConnector(ctx(), 'koha', { url: `${koha.url}?ssl-mode=REQUIRED` });
+    if (ssl?.Value === 'YES') expect((await syncConnector(ctx(), 'koha')).mode).toBe('full');
+    else await expect(syncConnector(ctx(), 'koha')).rejects.toThrow('connector "koha": no trusted TLS connection to the ILS database: Server does not support secure connection');
+    await expect(updateConnector(ctx(), 'koha', { url: `${koha.url}?ssl-mode=PREFERRED` })).rejects.toThrow('ssl-mode=PREFERRED would fall back to an unencrypted connection');
+    await expect(updateConnector(ctx(), 'koha', { url: `${koha.url}?ssl-mode=DISABLED`, options: { tls: 'require' } })).rejects.toThrow("the URL's TLS mode (no TLS) and --tls require disagree");
+  });
+
+  it('connects through the Unix socket the URL names, as a Koha server on the same host is often reached', async () => {
+    const socket = (await koha.query<{ socket: string } & RowDataPacket>('SELECT @@socket AS socket'))[0]!.socket;
+    // A socket login comes from 'localhost', a user of its own with the same GRANTs.
+    const local = `'${koha.user}'@'localhost'`;
+    await koha.exec(`CREATE USER ${local} IDENTIFIED BY '${koha.password}'`);
+    try {
+      for (const g of kohaGrants(koha.database, local)) await koha.exec(g);
+      const borrowernumber = await koha.patron({ cardnumber: '21000077' });
+      await koha.debit(borrowernumber, { type: 'OVERDUE', cents: 1250 });
+      // Port 1 answers nothing: only the socket gets there.
+      await updateConnector(ctx(), 'koha', { url: `mysql://${koha.user}:${koha.password}@localhost:1/${koha.database}?socket=${encodeURIComponent(socket)}` });
+      expect(await syncConnector(ctx(), 'koha')).toMatchObject({ mode: 'full', patrons: 1, charges: 1 });
+      await expectLedgerAgrees();
+    } finally {
+      await koha.exec(`DROP USER IF EXISTS ${local}`);
+    }
   });
 });
 

@@ -1,19 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { connectionUrl, feeMarker, fill, guarded, letAnswersIn } from './common.ts';
+import { ValidationError } from '../domain/errors.ts';
+import { connectionOf, feeMarker, fill, guarded, letAnswersIn } from './common.ts';
 import { IlsUnavailable } from './errors.ts';
 
-describe('connectionUrl', () => {
-  const koha = (url: string) => connectionUrl({ name: 'koha', url }, 'a Koha', ['mysql:', 'mariadb:'], 'mysql://user:password@host:3306/koha');
+describe('connectionOf', () => {
+  const koha = (url: string, options = {}) => connectionOf({ name: 'koha', kind: 'koha', url, options });
 
   it("takes the ILS's own kinds of URL", () => {
-    expect(koha('mysql://arrears:s3cret@db.example.org:3306/koha').hostname).toBe('db.example.org');
-    expect(koha('mariadb://arrears@127.0.0.1/koha').pathname).toBe('/koha');
+    expect(koha('mysql://arrears:s3cret@db.example.org:3306/koha')).toMatchObject({ host: 'db.example.org', port: 3306, database: 'koha', user: 'arrears', password: 's3cret', useTls: undefined });
+    expect(koha('mariadb://arrears@127.0.0.1/koha').database).toBe('koha');
   });
 
   it('names the connector and shows the form a URL takes, never the text given', () => {
-    expect(() => koha('//arrears:s3cret@db.example.org:3306/koha')).toThrow('connector "koha": the connection URL is not a URL (mysql://user:password@host:3306/koha)');
+    expect(() => koha('//arrears:s3cret@db.example.org:3306/koha')).toThrow('connector "koha": not a URL; a koha connection URL looks like mysql://user:password@host:3306/koha');
     expect(() => koha('//arrears:s3cret@db.example.org:3306/koha')).not.toThrow(/s3cret/);
-    expect(() => koha('postgres://arrears:s3cret@db/evergreen')).toThrow('connector "koha": a Koha connection URL starts with mysql://, not postgres://');
+    expect(() => koha('postgres://arrears:s3cret@db/evergreen')).toThrow('connector "koha": a koha connection URL starts with mysql://');
+    expect(() => koha('postgres://arrears:s3cret@db/evergreen')).toThrow(ValidationError);
+  });
+
+  it("uses the URL's TLS mode unless --tls is given, and refuses the two disagreeing", () => {
+    expect(koha('mysql://a:b@db/koha?ssl-mode=VERIFY_IDENTITY').useTls).toBe('require');
+    expect(koha('mysql://a:b@db/koha', { tls: 'no-verify' }).useTls).toBe('no-verify');
+    expect(koha('mysql://a:b@db/koha?ssl-mode=REQUIRED', { tls: 'no-verify' }).useTls).toBe('no-verify');
+    expect(() => koha('mysql://a:b@db/koha?ssl-mode=DISABLED', { tls: 'require' })).toThrow(/disagree/);
   });
 });
 

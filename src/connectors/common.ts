@@ -3,21 +3,22 @@
 // answer while they turn the last one into rows.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { asIlsError } from './errors.ts';
-import type { ConnectorConfig, WriteIntent } from './types.ts';
+import { ValidationError } from '../domain/errors.ts';
+import type { ConnectorConfig, ConnectorOptions, WriteIntent } from './types.ts';
+import { ConnectionUrlError, connectionTarget, effectiveTls, type ConnectionTarget } from './url.ts';
 
 /**
- * The connector's URL, checked to be one of the ILS's database (`protocols`, e.g. mysql: and
- * mariadb:); `example` shows its form in the error.
+ * Where the connector connects and how (see url.ts), or an error naming the connector that says
+ * what is wrong with its URL, never the URL itself.
  */
-export function connectionUrl(config: Pick<ConnectorConfig, 'name' | 'url'>, ils: string, protocols: readonly string[], example: string): URL {
-  let url: URL;
+export function connectionOf(config: Pick<ConnectorConfig, 'name' | 'url' | 'kind' | 'options'>): ConnectionTarget & { useTls: ConnectorOptions['tls'] | undefined } {
   try {
-    url = new URL(config.url);
-  } catch {
-    throw new Error(`connector "${config.name}": the connection URL is not a URL (${example})`);
+    const target = connectionTarget(config.kind, config.url);
+    return { ...target, useTls: effectiveTls(target, config.options.tls) };
+  } catch (err) {
+    if (err instanceof ConnectionUrlError) throw ValidationError.of(`connector "${config.name}": ${err.message}`, { field: 'url' });
+    throw err;
   }
-  if (!protocols.includes(url.protocol)) throw new Error(`connector "${config.name}": ${ils} connection URL starts with ${protocols[0]}//, not ${url.protocol}//`);
-  return url;
 }
 
 /** Runs `work`; an error meaning the ILS cannot be reached or refuses us comes back as IlsUnavailable naming the connector. */

@@ -27,12 +27,18 @@ const REFUSED = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', '
  */
 const PG_REFUSED = new Set(['42501', '28P01', '28000', '3D000', '53300']);
 
+/** TLS asked for and refused; pg says a server has none in words, with no code. */
+function tlsRefused(err: Error & { code?: unknown }): boolean {
+  return (typeof err.code === 'string' && TLS.has(err.code)) || err.message.startsWith('The server does not support SSL connections');
+}
+
 /** Whether an error from the ILS's driver means "cannot reach it / not allowed" rather than a bug. */
 export function ilsUnreachable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err instanceof IlsUnavailable) return true;
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (NETWORK.has(code) || TLS.has(code) || REFUSED.has(code) || PG_REFUSED.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
+  if (tlsRefused(err)) return true;
+  if (typeof code === 'string' && (NETWORK.has(code) || REFUSED.has(code) || PG_REFUSED.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
   if (err instanceof AggregateError) return err.errors.some(ilsUnreachable);
   return /^(Connection terminated|connect ETIMEDOUT|Client has encountered a connection error)/.test(err.message);
 }
@@ -42,6 +48,6 @@ export function asIlsError(connector: string, err: unknown): unknown {
   if (err instanceof IlsUnavailable || !ilsUnreachable(err)) return err;
   const e = err as Error & { code?: string };
   const why = e.message || e.code || e.name;
-  if (e.code && TLS.has(e.code)) return new IlsUnavailable(`connector "${connector}": no trusted TLS connection to the ILS database: ${why}`);
+  if (tlsRefused(e)) return new IlsUnavailable(`connector "${connector}": no trusted TLS connection to the ILS database: ${why}`);
   return new IlsUnavailable(`connector "${connector}": the ILS database cannot be reached or refused the connector's user: ${why}`);
 }

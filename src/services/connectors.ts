@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { CONNECTOR_KINDS, type ConnectorConfig, type ConnectorKind, type ConnectorOptions, type ConnectionReport, type IlsCodes, type IlsSession, type Mapping } from '../connectors/types.ts';
 import { loadDriver, mergeMapping } from '../connectors/index.ts';
 import { asIlsError } from '../connectors/errors.ts';
+import { ConnectionUrlError, connectionTarget, describeTarget, effectiveTls } from '../connectors/url.ts';
 import { CHARGE_REASONS, PAYMENT_TYPES } from '../domain/import-formats.ts';
 import { isTimeZone } from '../domain/dates.ts';
 import { ConflictError, NotFoundError, ValidationError, type Problem } from '../domain/errors.ts';
@@ -13,8 +14,6 @@ import type { Context, Executor } from './context.ts';
 import { decryptSecret, encryptSecret, loadSecretKey, scrubSecrets } from './secrets.ts';
 
 export const CONNECTOR_NAME = /^[a-z][a-z0-9_-]{0,30}$/;
-const URL_SCHEMES: Record<ConnectorKind, readonly string[]> = { koha: ['mysql:', 'mariadb:'], evergreen: ['postgres:', 'postgresql:'] };
-const URL_EXAMPLE: Record<ConnectorKind, string> = { koha: 'mysql://user:password@host:3306/koha', evergreen: 'postgres://user:password@host:5432/evergreen' };
 
 export interface ConnectorInput {
   name: string;
@@ -44,26 +43,15 @@ export interface ConnectorSummary {
   writes: { pending: number; failed: number; applied: number };
 }
 
-/** Where a connection URL points, without user or password: mysql://db.example.org:3306/koha. */
-export function describeConnectionUrl(url: string): string {
+/** What is wrong with a connection URL, alone or with the --tls option beside it; null when nothing. */
+function urlProblem(kind: ConnectorKind, url: string, tls: ConnectorOptions['tls']): string | null {
   try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(not a URL)';
+    effectiveTls(connectionTarget(kind, url), tls);
+    return null;
+  } catch (err) {
+    if (err instanceof ConnectionUrlError) return err.message;
+    throw err;
   }
-}
-
-function urlProblem(kind: ConnectorKind, url: string): string | null {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return `not a URL; a ${kind} connection URL looks like ${URL_EXAMPLE[kind]}`;
-  }
-  if (!URL_SCHEMES[kind].includes(u.protocol)) return `a ${kind} connection URL starts with ${URL_SCHEMES[kind][0]}//, e.g. ${URL_EXAMPLE[kind]}`;
-  if (!u.hostname || u.pathname.replace(/^\//, '') === '') return `the URL must name a host and a database, e.g. ${URL_EXAMPLE[kind]}`;
-  return null;
 }
 
 const OPTION_TEXT = ['restrictionType', 'comment', 'feeType', 'feeDescription', 'interface', 'tlsCa'] as const;
@@ -156,7 +144,8 @@ export async function addConnector(ctx: Context, input: ConnectorInput): Promise
   if (typeof input.name !== 'string' || !CONNECTOR_NAME.test(input.name)) problems.push({ field: 'name', reason: 'must start with a lower-case letter and hold only a-z, 0-9, _ and - (at most 31): it prefixes the ids of the records it reads, e.g. koha:1042' });
   if (!(CONNECTOR_KINDS as readonly string[]).includes(input.kind)) problems.push({ field: 'kind', reason: `must be one of ${CONNECTOR_KINDS.join(', ')}` });
   else {
-    const bad = typeof input.url === 'string' ? urlProblem(input.kind, input.url) : 'a connection URL is required';
+    const tls = (input.options as ConnectorOptions | undefined)?.tls;
+    const bad = typeof input.url === 'string' ? urlProblem(input.kind, input.url, tls) : 'a connection URL is required';
     if (bad) problems.push({ field: 'url', reason: bad });
   }
   if (typeof input.timeZone !== 'string' || !isTimeZone(input.timeZone)) problems.push({ field: 'timeZone', reason: `unknown time zone ${JSON.stringify(input.timeZone)}; the ILS's local zone, e.g. America/Chicago` });
@@ -170,10 +159,10 @@ export async function addConnector(ctx: Context, input: ConnectorInput): Promise
     if (clash) throw new ConflictError(`a connector named "${input.name}" already exists`);
     const row = await trx
       .insertInto('connectors')
-      .values({ name: input.name, kind: input.kind, url_secret: encryptSecret(key, input.url), location: describeConnectionUrl(input.url), time_zone: input.timeZone, read_only: input.readOnly ?? false, options: JSON.stringify(options), created_at: now, updated_at: now })
+      .values({ name: input.name, kind: input.kind, url_secret: encryptSecret(key, input.url), location: describeTarget(input.kind, input.url), time_zone: input.timeZone, read_only: input.readOnly ?? false, options: JSON.stringify(options), created_at: now, updated_at: now })
       .returning('id')
       .executeTakeFirstOrThrow();
-    await recordAudit(trx, { actor: ctx.actor, action: 'connector.add', entity: 'connector', entityId: input.name, after: { kind: input.kind, location: describeConnectionUrl(input.url), timeZone: input.timeZone, readOnly: input.readOnly ?? false, options }, at: now });
+    await recordAudit(trx, { actor: ctx.actor, action: 'connector.add', entity: 'connector', entityId: input.name, after: { kind: input.kind, location: describeTarget(input.kind, input.url), timeZone: input.timeZone, readOnly: input.readOnly ?? false, options }, at: now });
     return (await summaries(trx, row.id))[0]!;
   });
 }
@@ -188,21 +177,23 @@ export interface ConnectorChanges {
 export async function updateConnector(ctx: Context, name: string, changes: ConnectorChanges): Promise<ConnectorSummary> {
   const current = await connectorRow(ctx.database.db, name);
   const problems: Problem[] = [];
-  if (changes.url !== undefined) {
-    const bad = urlProblem(current.kind, changes.url);
-    if (bad) problems.push({ field: 'url', reason: bad });
-  }
   if (changes.timeZone !== undefined && !isTimeZone(changes.timeZone)) problems.push({ field: 'timeZone', reason: `unknown time zone ${JSON.stringify(changes.timeZone)}` });
   const validated = changes.options === undefined ? null : validateOptions(changes.options);
   if (validated) problems.push(...validated.problems);
+  const key = changes.url !== undefined || validated ? await loadSecretKey(ctx.database) : null;
+  if (key) {
+    // The URL's TLS mode and the --tls option must agree, whichever of the two changes.
+    const url = changes.url ?? decryptSecret(key, current.url_secret);
+    const bad = urlProblem(current.kind, url, validated && !validated.problems.length ? validated.options.tls : (current.options as ConnectorOptions | null)?.tls);
+    if (bad) problems.push({ field: changes.url !== undefined ? 'url' : 'options.tls', reason: bad });
+  }
   if (problems.length) throw new ValidationError(problems);
-  const key = changes.url !== undefined ? await loadSecretKey(ctx.database) : null;
   const now = ctx.clock.now();
   return ctx.database.db.transaction().execute(async (trx) => {
     await trx
       .updateTable('connectors')
       .set({
-        ...(key && changes.url !== undefined ? { url_secret: encryptSecret(key, changes.url), location: describeConnectionUrl(changes.url) } : {}),
+        ...(key && changes.url !== undefined ? { url_secret: encryptSecret(key, changes.url), location: describeTarget(current.kind, changes.url) } : {}),
         ...(changes.timeZone !== undefined ? { time_zone: changes.timeZone } : {}),
         ...(changes.readOnly !== undefined ? { read_only: changes.readOnly } : {}),
         ...(validated ? { options: JSON.stringify(validated.options) } : {}),
@@ -216,7 +207,7 @@ export async function updateConnector(ctx: Context, name: string, changes: Conne
       entity: 'connector',
       entityId: name,
       before: { timeZone: current.time_zone, readOnly: current.read_only, options: current.options },
-      after: { ...(changes.url !== undefined ? { location: describeConnectionUrl(changes.url) } : {}), timeZone: changes.timeZone, readOnly: changes.readOnly, options: validated?.options },
+      after: { ...(changes.url !== undefined ? { location: describeTarget(current.kind, changes.url) } : {}), timeZone: changes.timeZone, readOnly: changes.readOnly, options: validated?.options },
       at: now,
     });
     return (await summaries(trx, current.id))[0]!;

@@ -4,7 +4,7 @@
 // server default leaks into a comparison; library-local dates come from lib.timezone.
 import pg from 'pg';
 import type { ConnectorConfig } from '../types.ts';
-import { connectionUrl } from '../common.ts';
+import { connectionOf } from '../common.ts';
 import { asIlsError } from '../errors.ts';
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -18,14 +18,15 @@ const types = {
 };
 
 export async function connectEvergreen(config: ConnectorConfig): Promise<pg.Client> {
-  const url = connectionUrl(config, 'an Evergreen', ['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/evergreen');
-  const tls = config.options.tls;
+  const to = connectionOf(config);
+  const tls = to.useTls;
   const client = new pg.Client({
-    host: url.hostname,
-    port: url.port ? Number(url.port) : 5432,
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    database: decodeURIComponent(url.pathname.replace(/^\//, '')),
+    // pg takes a socket's directory as the host, as libpq does.
+    host: to.host,
+    port: to.port,
+    user: to.user,
+    password: to.password,
+    database: to.database,
     application_name: 'arrears',
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     ssl: tls ? { rejectUnauthorized: tls === 'require', ...(config.options.tlsCa ? { ca: config.options.tlsCa } : {}) } : false,

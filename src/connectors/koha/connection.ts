@@ -3,21 +3,20 @@
 // columns as the wall-clock text Koha wrote in its own zone, DECIMAL money as exact text.
 import { createConnection, type Connection } from 'mysql2/promise';
 import type { ConnectorConfig } from '../types.ts';
-import { connectionUrl } from '../common.ts';
+import { connectionOf } from '../common.ts';
 import { asIlsError } from '../errors.ts';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
 export async function connectKoha(config: ConnectorConfig): Promise<Connection> {
-  const url = connectionUrl(config, 'a Koha', ['mysql:', 'mariadb:'], 'mysql://user:password@host:3306/koha');
-  const tls = config.options.tls;
+  const to = connectionOf(config);
+  const tls = to.useTls;
   try {
     const conn = await createConnection({
-      host: url.hostname,
-      port: url.port ? Number(url.port) : 3306,
-      user: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
-      database: decodeURIComponent(url.pathname.replace(/^\//, '')),
+      ...(to.socket ? { socketPath: to.host } : { host: to.host, port: to.port }),
+      user: to.user,
+      password: to.password,
+      database: to.database,
       charset: 'utf8mb4',
       timezone: 'Z',
       dateStrings: true,

@@ -122,7 +122,7 @@ function AddForm({ onDone, onCancel }: { onDone: (c: Connector) => void; onCance
       <div className="field">
         <label htmlFor="connector-url">Connection URL</label>
         <input id="connector-url" name="url" type="password" autoComplete="off" required aria-describedby="connector-url-hint" />
-        <small id="connector-url-hint">{kind === 'evergreen' ? 'postgres://user:password@host:5432/evergreen' : 'mysql://user:password@host:3306/koha'} — stored encrypted, never shown again. Use the least-privilege user of the README.</small>
+        <small id="connector-url-hint">{kind === 'evergreen' ? 'postgres://user:password@host:5432/evergreen (?sslmode=verify-full, ?host=/var/run/postgresql)' : 'mysql://user:password@host:3306/koha (?ssl-mode=VERIFY_IDENTITY, ?socket=/run/mysqld/mysqld.sock)'} — stored encrypted, never shown again. Use the least-privilege user of the README.</small>
         {problem('url', 'Connection URL')}
       </div>
       <div className="field">
