@@ -13,6 +13,8 @@ import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { KohaFixture } from './helpers/koha.ts';
 import { kohaGrants } from './helpers/koha-schema.ts';
 import type { RowDataPacket } from 'mysql2/promise';
+import { connectKoha, KOHA_SQL_MODE } from '../src/connectors/koha/connection.ts';
+import { kohaDriver } from '../src/connectors/koha/index.ts';
 import { Scenario } from './helpers/scenario.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
 import { addConnector, setMapping, testConnector, updateConnector } from '../src/services/connectors.ts';
@@ -713,6 +715,18 @@ describe('sync modes and connections', () => {
     else await expect(syncConnector(ctx(), 'koha')).rejects.toThrow('connector "koha": no trusted TLS connection to the ILS database: Server does not support secure connection');
     await expect(updateConnector(ctx(), 'koha', { url: `${koha.url}?ssl-mode=PREFERRED` })).rejects.toThrow('ssl-mode=PREFERRED would fall back to an unencrypted connection');
     await expect(updateConnector(ctx(), 'koha', { url: `${koha.url}?ssl-mode=DISABLED`, options: { tls: 'require' } })).rejects.toThrow("the URL's TLS mode (no TLS) and --tls require disagree");
+  });
+
+  it("runs its sessions in its own SQL mode, strict whatever the server's default, and values with quotes and backslashes go as given", async () => {
+    const conn = await connectKoha({ id: 1, name: 'koha', kind: 'koha', url: koha.url, timeZone: 'America/Chicago', readOnly: false, options: {}, mapping: kohaDriver.stockMapping });
+    try {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT @@SESSION.sql_mode AS mode, @@GLOBAL.sql_mode AS server, ? AS c', ["O'Brien \\ Co"]);
+      expect(rows[0]).toMatchObject({ mode: KOHA_SQL_MODE, c: "O'Brien \\ Co" });
+      // This server's default differs, so the mode above is the connector's own.
+      expect(rows[0]!.server).not.toBe(KOHA_SQL_MODE);
+    } finally {
+      await conn.end();
+    }
   });
 
   it('connects through the Unix socket the URL names, as a Koha server on the same host is often reached', async () => {

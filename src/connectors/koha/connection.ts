@@ -7,6 +7,7 @@ import { connectionOf } from '../common.ts';
 import { asIlsError } from '../errors.ts';
 
 const CONNECT_TIMEOUT_MS = 10_000;
+export const KOHA_SQL_MODE = 'STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
 
 export async function connectKoha(config: ConnectorConfig): Promise<Connection> {
   const to = connectionOf(config);
@@ -28,6 +29,10 @@ export async function connectKoha(config: ConnectorConfig): Promise<Connection> 
     // Never leave a dead connection to crash the process; the next query fails instead.
     conn.on('error', () => undefined);
     await conn.query("SET time_zone = '+00:00'");
+    // Our own SQL mode, whatever the server's default (Koha sets its own per session too): strict,
+    // so a value Koha's columns cannot hold is refused (a final write error), never silently cut
+    // or clamped; and no ANSI_QUOTES or other mode that changes what our SQL means.
+    await conn.query(`SET SESSION sql_mode = '${KOHA_SQL_MODE}'`);
     return conn;
   } catch (err) {
     throw asIlsError(config.name, err);
