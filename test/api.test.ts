@@ -282,6 +282,7 @@ const rows: Row[] = [
   { route: 'GET /api/audit', permission: 'audit.view', request: () => ({ url: '/api/audit?action=user.' }) },
   { route: 'GET /api/schedule', permission: 'parameters.view', request: () => ({ url: '/api/schedule' }) },
   { route: 'GET /api/dashboard', permission: 'ledger.view', request: () => ({ url: '/api/dashboard?from=2025-01' }) },
+  { route: 'GET /api/attention', permission: 'signed-in', request: () => ({ url: '/api/attention' }) },
   { route: 'GET /api/connectors', permission: 'parameters.view', request: () => ({ url: '/api/connectors' }) },
   { route: 'GET /api/connectors/:name', permission: 'parameters.view', request: () => ({ url: '/api/connectors/koha' }) },
   {

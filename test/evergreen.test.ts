@@ -17,6 +17,7 @@ import { fixedClock, type Context } from '../src/services/context.ts';
 import { addConnector, connectorCodes, setMapping, testConnector, updateConnector } from '../src/services/connectors.ts';
 import { syncConnector } from '../src/services/sync.ts';
 import { applyWritebacks, listWrites } from '../src/services/writeback.ts';
+import { needsAttention } from '../src/services/attention.ts';
 import { CHANGED_TRANSACTIONS, titleText } from '../src/connectors/evergreen/extract.ts';
 
 let t: TestDatabase;
@@ -797,6 +798,15 @@ describe('write-back', () => {
     const refused = await run('2026-12-04');
     expect(refused.writeback).toEqual([{ connector: 'eg', applied: 0, pending: 0, failed: 1, skipped: 0 }]);
     expect((await listWrites(t.db))[0]).toMatchObject({ kind: 'block', status: 'failed', lastError: 'Evergreen has no standing penalty 999 (config.standing_penalty.id)' });
+    expect(await needsAttention(ctx())).toEqual([
+      {
+        level: 'error',
+        screen: 'connectors',
+        subject: 'connector eg',
+        message: '1 write-back refused by the ILS (the last: Evergreen has no standing penalty 999 (config.standing_penalty.id)); fix the cause and retry them',
+        since: expect.any(Date),
+      },
+    ]);
   });
 
   it('a read-only connector and a run with write-back off write nothing to Evergreen', async () => {

@@ -22,6 +22,7 @@ import { Scheduler } from '../src/services/scheduler.ts';
 import { syncConnector } from '../src/services/sync.ts';
 import { addExclusion, releaseHeldFiles } from '../src/services/exclusions.ts';
 import { applyWritebacks, listWrites } from '../src/services/writeback.ts';
+import { needsAttention } from '../src/services/attention.ts';
 
 let t: TestDatabase;
 let s: Scenario;
@@ -614,6 +615,16 @@ describe('write-back', () => {
       ['block', 'pending', 1],
     ]);
     expect(queued[1]!.lastError).toMatch(/refused the connector's user/);
+    // Staff and the administrator are told (dashboard, `arrears status`).
+    expect(await needsAttention(ctx())).toEqual([
+      {
+        level: 'warning',
+        screen: 'connectors',
+        subject: 'connector koha',
+        message: expect.stringMatching(/^2 write-backs waiting to be written to the ILS: connector "koha": the ILS database cannot be reached or refused the connector's user: .*; they are retried on their own$/),
+        since: expect.any(Date),
+      },
+    ]);
 
     // Then the server is down altogether (a port nothing listens on).
     await koha.exec(`GRANT INSERT, UPDATE, DELETE ON \`${koha.database}\`.borrower_debarments TO '${koha.user}'@'127.0.0.1'`);
@@ -627,6 +638,7 @@ describe('write-back', () => {
     expect(await applyWritebacks(later, 'koha')).toMatchObject({ applied: 0, pending: 2 });
     expect(await applyWritebacks(ctx('2026-12-04T17:00:00Z'), 'koha')).toEqual({ connector: 'koha', applied: 2, pending: 0, failed: 0, skipped: 0 });
     expect(await applyWritebacks(ctx('2026-12-04T18:00:00Z'), 'koha')).toEqual({ connector: 'koha', applied: 0, pending: 0, failed: 0, skipped: 0 });
+    expect(await needsAttention(ctx('2026-12-04T18:00:00Z'))).toEqual([]);
     expect(await debarments(ann)).toHaveLength(1);
     expect(await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann])).toHaveLength(1);
   });

@@ -36,6 +36,7 @@ const flags = async () => (await import('./flags.ts')).registerFlags;
 const schedule = async () => (await import('./schedule.ts')).registerSchedule;
 const backup = async () => (await import('./backup.ts')).registerBackup;
 const connectors = async () => (await import('./connectors.ts')).registerConnectors;
+const status = async () => (await import('./status.ts')).registerStatus;
 
 /** In the order `arrears --help` lists them. */
 export const COMMANDS: readonly CommandEntry[] = [
@@ -64,6 +65,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'connectors', summary: 'ILS connectors: read Koha or Evergreen directly and write the collections block back', load: connectors },
   { name: 'sync', summary: 'read the ILS into Arrears: the first time everything, then what changed (all or nothing)', load: connectors },
   { name: 'writeback', summary: 'apply the write-backs queued for a connector (a run does this after it commits)', load: connectors },
+  { name: 'status', summary: 'what needs attention: failed syncs and write-backs, stale ILS data, failing deliveries, files held for review, late scheduled runs', load: status },
 ];
 
 /**

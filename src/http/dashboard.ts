@@ -1,9 +1,10 @@
 // /api/dashboard: referred vs recovered by month, split by library and agency, the headline
 // figures, and the open referrals per agency and by age. What "referred", "recovered" and
-// "outstanding" count is defined in services/dashboard.ts.
+// "outstanding" count is defined in services/dashboard.ts. /api/attention: what needs someone now.
 import type { FastifyInstance } from 'fastify';
 import { formatMoney } from '../domain/money.ts';
 import type { Context } from '../services/context.ts';
+import { needsAttention, SCREEN_PERMISSION } from '../services/attention.ts';
 import { dashboard } from '../services/dashboard.ts';
 
 const MONTH = { type: 'string', pattern: '^\\d{4}-(0[1-9]|1[0-2])$', description: 'YYYY-MM' } as const;
@@ -45,6 +46,23 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: Context): voi
         libraries: d.libraries,
         agencies: d.agencies,
       };
+    },
+  );
+
+  app.get(
+    '/api/attention',
+    {
+      config: { permission: 'signed-in' },
+      schema: {
+        tags: ['dashboard'],
+        summary: 'What needs attention now: failed syncs and write-backs, stale ILS data, failing deliveries, files held for review, late scheduled runs',
+        description: 'Errors first, then warnings, then notices (staff work waiting); each names the staff-app screen that shows it. A caller sees only the items of screens their permissions open. `arrears status` prints the same list.',
+      },
+    },
+    async (request) => {
+      const granted = new Set(request.user!.permissions);
+      const items = (await needsAttention(ctx)).filter((i) => granted.has(SCREEN_PERMISSION[i.screen]));
+      return { items: items.map((i) => ({ ...i, since: i.since?.toISOString() ?? null })) };
     },
   );
 }

@@ -116,7 +116,13 @@ describe('the Connectors screen', () => {
       .returning('id')
       .executeTakeFirstOrThrow();
     await page.reload();
-    await goTo(page, 'Connectors', 'ILS connectors');
+    // The dashboard says so first, and leads to the screen where it is fixed.
+    await goTo(page, 'Dashboard', 'Dashboard');
+    const attention = page.getByRole('region', { name: 'Needs attention' });
+    await attention.getByText('1 write-back refused by the ILS (the last: Koha has no restriction type "COLLECT"); fix the cause and retry them').waitFor();
+    await shot('45-dashboard-attention');
+    await attention.getByRole('link', { name: 'connector koha' }).click();
+    await page.getByRole('heading', { name: 'ILS connectors' }).waitFor();
     await page.getByRole('button', { name: 'koha', exact: true }).click();
     const row = page.getByRole('row', { name: /Koha has no restriction type "COLLECT"/ });
     await row.getByRole('button', { name: 'Retry' }).click();

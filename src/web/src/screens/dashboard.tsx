@@ -108,6 +108,35 @@ function Figure({ label, value, note }: { label: string; value: string; note?: s
   );
 }
 
+interface AttentionReply {
+  items: { level: 'error' | 'warning' | 'notice'; screen: string; subject: string; message: string; since: string | null }[];
+}
+
+const LEVEL_LABEL = { error: 'Failing', warning: 'Late', notice: 'To review' } as const;
+
+/**
+ * What needs someone now (services/attention.ts): only what the user's role may open, each
+ * leading to its screen. Nothing at all when all is well; a failure to load it never hides the
+ * figures below.
+ */
+function Attention() {
+  const { data } = useLoad(() => get<AttentionReply>('/attention'), []);
+  if (!data || data.items.length === 0) return null;
+  return (
+    <section aria-labelledby="attention-title" className="attention">
+      <h2 id="attention-title">Needs attention</h2>
+      <ul>
+        {data.items.map((i, n) => (
+          <li key={n} className={`attention-${i.level}`}>
+            <strong>{LEVEL_LABEL[i.level]}:</strong> <a href={`#/${i.screen}`}>{i.subject}</a> — {i.message}
+            {i.since ? ` (since ${new Date(i.since).toLocaleString()})` : ''}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 export function DashboardScreen() {
   const [library, setLibrary] = useState('');
   const [agency, setAgency] = useState('');
@@ -129,6 +158,7 @@ export function DashboardScreen() {
   return (
     <section aria-labelledby="dash-title">
       <h1 id="dash-title">Dashboard</h1>
+      <Attention />
       <div className="filters">
         <label>
           Library
