@@ -11,7 +11,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/child.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
-import { EvergreenFixture } from './helpers/evergreen.ts';
+import { EvergreenFixture, POSTGRES_ROOT_URL } from './helpers/evergreen.ts';
 import { Scenario } from './helpers/scenario.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
 import { addConnector, connectorCodes, setMapping, testConnector, updateConnector } from '../src/services/connectors.ts';
@@ -214,6 +214,8 @@ describe('the least-privilege role', () => {
     const report = await testConnector(ctx(), 'eg');
     expect(report.privileges.filter((p) => !p.ok)).toEqual([]);
     expect(report.ok).toBe(true);
+    // README's GRANTs are exactly enough: nothing more to take away.
+    expect(report.excess).toEqual([]);
     expect(report.version).toMatch(/^Evergreen 3\.17\.1 on PostgreSQL \d+/);
     // A fresh install logs only its schema's number, with the release it installed in applied_to.
     await eg.query("DELETE FROM config.upgrade_log WHERE version ~ '^[0-9]+[.]'");
@@ -239,6 +241,22 @@ describe('the least-privilege role', () => {
     } finally {
       await eg.query('ALTER TABLE actor.usr_address_renamed RENAME TO usr_address');
     }
+  });
+
+  it("names what a role may do beyond the connector's needs: a write it never makes, CREATE, a superuser", async () => {
+    await eg.query(`GRANT UPDATE, DELETE ON actor.usr TO ${eg.role}`);
+    await eg.query(`GRANT CREATE ON SCHEMA money TO ${eg.role}`);
+    try {
+      expect((await testConnector(ctx(), 'eg')).excess).toEqual(['CREATE on schema money', 'UPDATE, DELETE on actor.usr']);
+    } finally {
+      await eg.query(`REVOKE UPDATE, DELETE ON actor.usr FROM ${eg.role}`);
+      await eg.query(`REVOKE CREATE ON SCHEMA money FROM ${eg.role}`);
+    }
+    // The server's superuser, as a quick test setup might use.
+    const admin = new URL(POSTGRES_ROOT_URL);
+    admin.pathname = `/${eg.database}`;
+    await updateConnector(ctx(), 'eg', { url: admin.toString() });
+    expect((await testConnector(ctx(), 'eg')).excess).toEqual(['superuser: every privilege on every database of the server']);
   });
 
   it('a refused login fails the sync with a clear error naming the connector, and nothing is written', async () => {

@@ -222,10 +222,32 @@ describe('the least-privilege user', () => {
     expect(report.ok).toBe(true);
     expect(report.version).toMatch(/^Koha 23\.1103000 on .*MariaDB/);
     expect(report.privileges.every((p) => p.ok)).toBe(true);
+    // DESIGN.md's GRANTs are exactly enough: nothing more to take away.
+    expect(report.excess).toEqual([]);
     await koha.exec(`REVOKE INSERT ON \`${koha.database}\`.account_offsets FROM '${koha.user}'@'127.0.0.1'`);
     const missing = await testConnector(ctx(), 'koha');
     expect(missing.ok).toBe(false);
     expect(missing.privileges.filter((p) => !p.ok).map((p) => p.what)).toEqual(['INSERT on account_offsets']);
+  });
+
+  it("names what a user may do beyond the connector's needs: Koha's own user, a read-only connector's writes", async () => {
+    // Koha's own database user, as koha-create makes it, reused for Arrears.
+    await koha.exec(`GRANT ALL PRIVILEGES ON \`${koha.database}\`.* TO '${koha.user}'@'127.0.0.1'`);
+    const broad = await testConnector(ctx(), 'koha');
+    expect(broad.ok).toBe(true);
+    expect(broad.excess).toEqual([`ALL PRIVILEGES on ${koha.database}.*`]);
+    await koha.exec(`REVOKE ALL PRIVILEGES ON \`${koha.database}\`.* FROM '${koha.user}'@'127.0.0.1'`);
+    await koha.exec(`GRANT SELECT ON \`${koha.database}\`.* TO '${koha.user}'@'127.0.0.1'`);
+    await updateConnector(ctx(), 'koha', { readOnly: true });
+    // In the order MariaDB lists the grants.
+    expect((await testConnector(ctx(), 'koha')).excess.sort()).toEqual([
+      `INSERT on ${koha.database}.borrower_debarments`,
+      `UPDATE on ${koha.database}.borrower_debarments`,
+      `DELETE on ${koha.database}.borrower_debarments`,
+      `UPDATE (debarredcomment, debarred) on ${koha.database}.borrowers`,
+      `INSERT on ${koha.database}.accountlines`,
+      `INSERT on ${koha.database}.account_offsets`,
+    ].sort());
   });
 
   it('tests the codes it would write and uses up none of Koha\'s ids; options wider than Koha\'s columns are refused', async () => {

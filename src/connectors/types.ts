@@ -184,6 +184,8 @@ export interface ConnectionReport {
   privileges: { what: string; ok: boolean }[];
   /** Counts of what a full sync would read. */
   counts: Record<string, number>;
+  /** What the user may do that the connector never does: least privilege, checked (a warning, not a failure). */
+  excess: string[];
 }
 
 /** One queued write, as the driver needs it. */

@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import type { ConnectionReport, ConnectorConfig, ConnectorDriver, IlsCodes, IlsSession, Mapping } from '../types.ts';
 import { guarded } from '../common.ts';
+import { evergreenExcess, type RoleFacts } from './grants.ts';
 import { connectEvergreen } from './connection.ts';
 import { EvergreenReader, inheritedZones, ORG_UNITS, type OrgUnitRow } from './extract.ts';
 import { applyEvergreenWrite, DEFAULT_FEE_BTYPE, DEFAULT_PENALTY, DEFAULT_STAFF, newWriteCache } from './writeback.ts';
@@ -185,8 +186,33 @@ class EvergreenSession implements IlsSession {
           /* shown as a missing privilege above */
         }
       }
-      return { version: `${evergreen} on PostgreSQL ${server}`, privileges, counts };
+      return { version: `${evergreen} on PostgreSQL ${server}`, privileges, counts, excess: evergreenExcess(await this.roleFacts(), this.config.readOnly) };
     });
+  }
+
+  /** The role's attributes, and what it may create or write anywhere in this database (grants through other roles included). */
+  private async roleFacts(): Promise<RoleFacts> {
+    const attrs = await this.client.query<{ superuser: boolean; createrole: boolean; createdb: boolean; replication: boolean; bypassrls: boolean; createdatabase: boolean }>(
+      `SELECT rolsuper AS superuser, rolcreaterole AS createrole, rolcreatedb AS createdb, rolreplication AS replication, rolbypassrls AS bypassrls,
+              has_database_privilege(current_database(), 'CREATE') AS createdatabase
+       FROM pg_roles WHERE rolname = current_user`,
+    );
+    const a = attrs.rows[0];
+    const attributes = a ? (['superuser', 'createrole', 'createdb', 'replication', 'bypassrls'] as const).filter((k) => a[k]) : [];
+    if (attributes.includes('superuser')) return { attributes, creates: [], writes: [] };
+    const schemas = await this.client.query<{ name: string }>(
+      `SELECT nspname AS name FROM pg_namespace
+       WHERE nspname NOT IN ('information_schema', 'public') AND nspname NOT LIKE 'pg\\_%' AND has_schema_privilege(oid, 'CREATE') ORDER BY 1`,
+    );
+    const writes = await this.client.query<{ table: string; privileges: string[] }>(
+      `SELECT n.nspname || '.' || c.relname AS table, array_agg(p.priv ORDER BY p.ord) AS privileges
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) WITH ORDINALITY AS p(priv, ord)
+       WHERE c.relkind IN ('r', 'p', 'v', 'f') AND n.nspname NOT IN ('information_schema', 'pg_catalog') AND n.nspname NOT LIKE 'pg\\_%'
+         AND has_table_privilege(c.oid, p.priv)
+       GROUP BY 1 ORDER BY 1`,
+    );
+    return { attributes, creates: [...(a?.createdatabase ? ['database'] : []), ...schemas.rows.map((r) => r.name)], writes: writes.rows };
   }
 
   /** What the connector's writes name, which Evergreen's foreign keys would refuse if it were not there. */

@@ -4,6 +4,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { ConnectionReport, ConnectorConfig, ConnectorDriver, IlsCodes, IlsSession, Mapping } from '../types.ts';
 import { guarded } from '../common.ts';
 import { connectKoha } from './connection.ts';
+import { kohaExcess } from './grants.ts';
 import { KohaReader } from './extract.ts';
 import { applyKohaWrite } from './writeback.ts';
 
@@ -81,8 +82,19 @@ class KohaSession implements IlsSession {
           /* shown as a missing privilege above */
         }
       }
-      return { version: `${koha} on ${String(server!.v)}`, privileges, counts };
+      return { version: `${koha} on ${String(server!.v)}`, privileges, counts, excess: await this.excess() };
     });
+  }
+
+  /** The user's grants beyond what the connector does (SHOW GRANTS of the user Koha authenticated us as). */
+  private async excess(): Promise<string[]> {
+    try {
+      const [[db]] = await this.conn.query<RowDataPacket[]>('SELECT DATABASE() AS name');
+      const [rows] = await this.conn.query<RowDataPacket[]>('SHOW GRANTS FOR CURRENT_USER()');
+      return kohaExcess(rows.map((r) => String(Object.values(r)[0])), String(db!.name), this.config.readOnly);
+    } catch {
+      return [];
+    }
   }
 
   /** One privilege, tried by a statement that changes nothing: `what` says so when the table itself is missing (another Koha version). */

@@ -47,6 +47,7 @@ interface TestReport {
   ok: boolean;
   version: string;
   privileges: { what: string; ok: boolean }[];
+  excess: string[];
   counts: Record<string, number>;
 }
 
@@ -162,6 +163,16 @@ function TestResult({ report }: { report: TestReport }) {
         ))}
       </ul>
       <p>{Object.entries(report.counts).map(([k, v]) => `${v} ${k}`).join(', ')}</p>
+      {report.excess.length > 0 && (
+        <div className="warning">
+          <p>This user may do more than the connector ever does. Give it only the README’s GRANTs (least privilege):</p>
+          <ul aria-label="More than needed">
+            {report.excess.map((e) => (
+              <li key={e}>{e}</li>
+            ))}
+          </ul>
+        </div>
+      )}
     </div>
   );
 }
