@@ -345,8 +345,9 @@ function scrubbed(config: ConnectorConfig, err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   const secrets: string[] = [config.url];
   try {
-    const u = new URL(config.url);
-    if (u.password) secrets.push(decodeURIComponent(u.password));
+    // Read as the driver reads it: a socket URL without a host is no WHATWG URL.
+    const { password } = connectionTarget(config.kind, config.url);
+    if (password) secrets.push(password);
   } catch {
     /* not a URL */
   }
