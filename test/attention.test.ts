@@ -65,7 +65,7 @@ describe('what needs attention', () => {
       await koha.category('PT');
       await addConnector(ctx('2026-12-04T15:00:00Z'), { name: 'koha', kind: 'koha', url: koha.url, timeZone: 'America/Chicago' });
       expect(await needsAttention(ctx('2026-12-04T15:00:00Z'))).toEqual([
-        { level: 'error', screen: 'connectors', subject: 'connector koha', message: 'it has never synced; the run waits for a fresh sync', since: null },
+        { kind: 'stale', level: 'error', screen: 'connectors', subject: 'connector koha', message: 'it has never synced; the run waits for a fresh sync', since: null },
       ]);
       await syncConnector(ctx('2026-12-04T15:00:00Z'), 'koha');
       expect(await needsAttention(ctx('2026-12-04T15:10:00Z'))).toEqual([]);
@@ -76,6 +76,7 @@ describe('what needs attention', () => {
       // Data of 15:00 is still fresh enough to run on: the failure alone is told.
       expect(await needsAttention(ctx('2026-12-04T15:30:00Z'))).toEqual([
         {
+          kind: 'sync-failed',
           level: 'error',
           screen: 'connectors',
           subject: 'connector koha',
@@ -85,7 +86,7 @@ describe('what needs attention', () => {
       ]);
       // A day later (the default limit) the data is too old as well: one item says both.
       expect(await needsAttention(ctx('2026-12-05T15:30:00Z'))).toEqual([
-        expect.objectContaining({ level: 'error', message: expect.stringMatching(/^its data is 1470 minutes old \(the limit is 1440\); the last sync failed: .*; the run waits for a fresh sync$/) }),
+        expect.objectContaining({ kind: 'stale', level: 'error', message: expect.stringMatching(/^its data is 1470 minutes old \(the limit is 1440\); the last sync failed: .*; the run waits for a fresh sync$/) }),
       ]);
     } finally {
       await koha.dispose();
@@ -103,6 +104,7 @@ describe('what needs attention', () => {
     await deliverDueFiles(ctx('2026-12-04T08:05:00Z'));
     const [failing] = await needsAttention(ctx('2026-12-04T09:00:00Z'));
     expect(failing).toEqual({
+      kind: 'delivery-failing',
       level: 'error',
       screen: 'files',
       subject: expect.stringMatching(/^file /),
@@ -116,7 +118,7 @@ describe('what needs attention', () => {
     await s.settings({ ptypes: [1], reviewHours: 24 });
     await s.run('2026-12-04');
     expect(await needsAttention(ctx('2026-12-04T09:00:00Z'))).toEqual([
-      { level: 'notice', screen: 'review', subject: expect.stringMatching(/^file /), message: 'held for review until 2026-12-05T08:00:00.000Z before it goes to UMS', since: expect.any(Date) },
+      { kind: 'held', level: 'notice', screen: 'review', subject: expect.stringMatching(/^file /), message: 'held for review until 2026-12-05T08:00:00.000Z before it goes to UMS', since: expect.any(Date) },
     ]);
   });
 
@@ -128,10 +130,11 @@ describe('what needs attention', () => {
     expect(await needsAttention(ctx('2026-12-04T08:30:00Z'))).toEqual([]);
     expect(await needsAttention(ctx('2026-12-04T09:00:00Z'))).toEqual([
       {
+        kind: 'late-run',
         level: 'warning',
         screen: 'schedule',
-        subject: 'settings entry Entry 1',
-        message: "the scheduled New Submissions run for 2026-12-04 has not run: the scheduler runs inside `arrears start`, and waits while a connector's data is too old or a run fails",
+        subject: 'New Submissions of settings entry Entry 1',
+        message: "the scheduled run for 2026-12-04 has not happened: the scheduler runs inside `arrears start`, and waits while a connector's data is too old or a run fails",
         since: new Date('2026-12-04T08:00:00Z'),
       },
     ]);
@@ -191,6 +194,6 @@ describe('arrears status', () => {
     expect([told.code, told.stdout]).toEqual([4, 'error    connector koha: it has never synced; the run waits for a fresh sync  [arrears connectors list / writes]\n']);
     const json = await cli('status', '--json');
     expect(json.code).toBe(4);
-    expect(JSON.parse(json.stdout)).toEqual({ items: [{ level: 'error', screen: 'connectors', subject: 'connector koha', message: 'it has never synced; the run waits for a fresh sync', since: null }] });
+    expect(JSON.parse(json.stdout)).toEqual({ items: [{ kind: 'stale', level: 'error', screen: 'connectors', subject: 'connector koha', message: 'it has never synced; the run waits for a fresh sync', since: null }] });
   });
 });

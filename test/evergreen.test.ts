@@ -818,6 +818,7 @@ describe('write-back', () => {
     expect((await listWrites(t.db))[0]).toMatchObject({ kind: 'block', status: 'failed', lastError: 'Evergreen has no standing penalty 999 (config.standing_penalty.id)' });
     expect(await needsAttention(ctx())).toEqual([
       {
+        kind: 'writes-refused',
         level: 'error',
         screen: 'connectors',
         subject: 'connector eg',

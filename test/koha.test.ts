@@ -640,6 +640,7 @@ describe('write-back', () => {
     // Staff and the administrator are told (dashboard, `arrears status`).
     expect(await needsAttention(ctx())).toEqual([
       {
+        kind: 'writes-waiting',
         level: 'warning',
         screen: 'connectors',
         subject: 'connector koha',

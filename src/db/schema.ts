@@ -336,6 +336,12 @@ export interface AuditLogTable {
   after: Json | null;
 }
 
+export interface AttentionAlertsTable {
+  key: string;
+  first_seen_at: Date;
+  last_sent_at: Date;
+}
+
 export interface ScheduleStateTable {
   job: string;
   entry_id: number;
@@ -412,6 +418,7 @@ export interface DB {
   user_recovery_codes: UserRecoveryCodesTable;
   audit_log: AuditLogTable;
   schedule_state: ScheduleStateTable;
+  attention_alerts: AttentionAlertsTable;
 }
 
 export type Patron = Selectable<PatronsTable>;

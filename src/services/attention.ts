@@ -13,7 +13,11 @@ import { staleConnectors } from './sync.ts';
 /** error: something fails or is held back; warning: late, and may fix itself; notice: staff work waiting. */
 export type AttentionLevel = 'error' | 'warning' | 'notice';
 
+/** What kind of thing it is, for scripts and for telling an item apart from others about the same subject. */
+export type AttentionKind = 'sync-failed' | 'stale' | 'writes-refused' | 'writes-waiting' | 'delivery-failing' | 'held' | 'late-run';
+
 export interface AttentionItem {
+  kind: AttentionKind;
   level: AttentionLevel;
   /** The screen of the staff app that shows it and where it is fixed. */
   screen: 'connectors' | 'files' | 'review' | 'schedule';
@@ -52,8 +56,8 @@ async function connectorItems(ctx: Context, now: Date): Promise<AttentionItem[]>
     const failedAt = last?.ok === false && last.at ? new Date(last.at) : null;
     const s = stale.get(c.name);
     // A stale connector's reason already carries a failed sync's error.
-    if (s) items.push({ level: 'error', screen: 'connectors', subject: `connector ${c.name}`, message: s.reason.replace(`connector "${c.name}": `, ''), since: failedAt });
-    else if (last?.ok === false) items.push({ level: 'error', screen: 'connectors', subject: `connector ${c.name}`, message: `the last sync failed and changed nothing: ${last.error ?? 'no reason given'}`, since: failedAt });
+    if (s) items.push({ kind: 'stale', level: 'error', screen: 'connectors', subject: `connector ${c.name}`, message: s.reason.replace(`connector "${c.name}": `, ''), since: failedAt });
+    else if (last?.ok === false) items.push({ kind: 'sync-failed', level: 'error', screen: 'connectors', subject: `connector ${c.name}`, message: `the last sync failed and changed nothing: ${last.error ?? 'no reason given'}`, since: failedAt });
   }
   // Waiting long is judged by the database's clock, which stamped created_at.
   const writes = await sql<{ name: string; status: 'pending' | 'failed'; n: number; oldest: Date; tried: boolean; overdue: boolean; last_error: string | null }>`
@@ -68,10 +72,10 @@ async function connectorItems(ctx: Context, now: Date): Promise<AttentionItem[]>
     const oldest = new Date(w.oldest);
     const plural = w.n === 1 ? 'write-back' : 'write-backs';
     if (w.status === 'failed') {
-      items.push({ level: 'error', screen: 'connectors', subject: `connector ${w.name}`, message: `${w.n} ${plural} refused by the ILS${w.last_error ? ` (the last: ${w.last_error})` : ''}; fix the cause and retry them`, since: oldest });
+      items.push({ kind: 'writes-refused', level: 'error', screen: 'connectors', subject: `connector ${w.name}`, message: `${w.n} ${plural} refused by the ILS${w.last_error ? ` (the last: ${w.last_error})` : ''}; fix the cause and retry them`, since: oldest });
     } else if (w.tried || w.overdue) {
       // Tried and not taken (the ILS is down or refuses the user), or queued long ago and never tried.
-      items.push({ level: 'warning', screen: 'connectors', subject: `connector ${w.name}`, message: `${w.n} ${plural} waiting to be written to the ILS${w.last_error ? `: ${w.last_error}` : ''}; they are retried on their own`, since: oldest });
+      items.push({ kind: 'writes-waiting', level: 'warning', screen: 'connectors', subject: `connector ${w.name}`, message: `${w.n} ${plural} waiting to be written to the ILS${w.last_error ? `: ${w.last_error}` : ''}; they are retried on their own`, since: oldest });
     }
   }
   return items;
@@ -88,10 +92,10 @@ async function fileItems(ctx: Context): Promise<AttentionItem[]> {
     const since = new Date(f.created_at);
     if (f.status === 'held') {
       const until = f.next_attempt_at ? ` until ${new Date(f.next_attempt_at).toISOString()}` : '';
-      return { level: 'notice', screen: 'review', subject: `file ${f.name}`, message: `held for review${until} before it goes to ${f.agency}`, since };
+      return { kind: 'held', level: 'notice', screen: 'review', subject: `file ${f.name}`, message: `held for review${until} before it goes to ${f.agency}`, since };
     }
     const next = f.next_attempt_at ? `; the next try is at ${new Date(f.next_attempt_at).toISOString()}` : '';
-    return { level: 'error', screen: 'files', subject: `file ${f.name}`, message: `delivery to ${f.agency} failed ${f.attempts} time${f.attempts === 1 ? '' : 's'}${f.error ? ` (the last: ${f.error})` : ''}${next}`, since };
+    return { kind: 'delivery-failing', level: 'error', screen: 'files', subject: `file ${f.name}`, message: `delivery to ${f.agency} failed ${f.attempts} time${f.attempts === 1 ? '' : 's'}${f.error ? ` (the last: ${f.error})` : ''}${next}`, since };
   });
 }
 
@@ -105,10 +109,11 @@ async function scheduleItems(ctx: Context, now: Date): Promise<AttentionItem[]> 
     if (now.getTime() - due.getTime() < SCHEDULE_LATE_AFTER_MS) continue;
     const dates = job.pending.length === 1 ? oldest : `${oldest} and ${job.pending.length - 1} later date${job.pending.length === 2 ? '' : 's'}`;
     items.push({
+      kind: 'late-run',
       level: 'warning',
       screen: 'schedule',
-      subject: `settings entry ${job.entryName}`,
-      message: `the scheduled ${JOB_LABEL[job.job]} run for ${dates} has not run: the scheduler runs inside \`arrears start\`, and waits while a connector's data is too old or a run fails`,
+      subject: `${JOB_LABEL[job.job]} of settings entry ${job.entryName}`,
+      message: `the scheduled run for ${dates} has not happened: the scheduler runs inside \`arrears start\`, and waits while a connector's data is too old or a run fails`,
       since: due,
     });
   }

@@ -1,7 +1,9 @@
 // The server's background loop: every interval, one scheduler tick (report dates due, after
-// syncing the ILS connectors), one delivery pass (files due to be sent) and the ILS
-// write-backs due again. Nothing escapes the loop: an error, such as
-// the database restarting, is logged and the next pass tries again.
+// syncing the ILS connectors), one delivery pass (files due to be sent), the ILS write-backs
+// due again, and the administrator's mail of what needs attention (ARREARS_ALERT_TO). Nothing
+// escapes the loop: an error, such as the database restarting, is logged and the next pass
+// tries again.
+import { sendAttentionAlerts, type AlertReport } from './alerts.ts';
 import type { Context } from './context.ts';
 import { deliverDueFiles, type DeliveryReport } from './delivery.ts';
 import { Scheduler, SCHEDULER_ACTOR, type TickResult } from './scheduler.ts';
@@ -15,6 +17,8 @@ export interface BackgroundPass {
   delivery: DeliveryReport | null;
   /** ILS write-backs retried this pass (those whose back-off has passed). */
   writeback?: WritebackResult[] | null;
+  /** What was mailed to ARREARS_ALERT_TO this pass, when anything was. */
+  alerts?: AlertReport | null;
   errors: string[];
 }
 
@@ -27,6 +31,8 @@ export interface BackgroundOptions {
   deliver?: (ctx: Context) => Promise<DeliveryReport>;
   /** Default: applyAllWritebacks (write-backs due again after their back-off). */
   writeBack?: (ctx: Context) => Promise<WritebackResult[]>;
+  /** Default: sendAttentionAlerts (mails ARREARS_ALERT_TO what newly needs attention). */
+  alert?: (ctx: Context) => Promise<AlertReport>;
   /** One line per event worth an operator's attention (default: standard error). */
   log?: (line: string) => void;
   /** Called after every pass, e.g. by tests that wait for one. */
@@ -67,6 +73,7 @@ export function startBackgroundJobs(ctx: Context, options: BackgroundOptions = {
   const scheduler = options.scheduler ?? new Scheduler(jobCtx);
   const deliver = options.deliver ?? ((c: Context) => deliverDueFiles(c));
   const writeBack = options.writeBack ?? ((c: Context) => applyAllWritebacks(c));
+  const alert = options.alert ?? ((c: Context) => sendAttentionAlerts(c));
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const every = intervalMs >= 1000 ? `${Math.round(intervalMs / 1000)} s` : `${intervalMs} ms`;
   const stopping = new AbortController();
@@ -85,12 +92,15 @@ export function startBackgroundJobs(ctx: Context, options: BackgroundOptions = {
     // Stopping: files wait for the next start rather than hold up the shutdown.
     const delivery = stopping.signal.aborted ? null : await guarded('delivery', errors, () => deliver(jobCtx));
     const writeback = stopping.signal.aborted ? null : await guarded('write-back', errors, () => writeBack(jobCtx));
+    // Last: it tells of what this pass could not do.
+    const alerts = stopping.signal.aborted ? null : await guarded('attention mail', errors, () => alert(jobCtx));
     try {
       if (tick) logTick(log, tick);
       if (delivery) logDelivery(log, delivery);
       for (const w of writeback ?? []) if (w.applied || w.failed || w.error) log(`[write-back] ${w.connector}: ${w.applied} applied, ${w.pending} pending, ${w.failed} failed${w.error ? ` (${w.error})` : ''}`);
+      if (alerts?.mailed.length) log(`[alerts] mailed ${alerts.to}: ${alerts.mailed.map((i) => i.subject).join('; ')}`);
       for (const e of errors) log(`[background] ${e}; trying again in ${every}`);
-      options.onPass?.({ tick, delivery, errors, ...(writeback?.length ? { writeback } : {}) });
+      options.onPass?.({ tick, delivery, errors, ...(writeback?.length ? { writeback } : {}), ...(alerts?.mailed.length ? { alerts } : {}) });
     } catch (err) {
       process.stderr.write(`[background] reporting a pass failed: ${message(err)}\n`);
     }

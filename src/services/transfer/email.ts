@@ -20,20 +20,30 @@ export function defaultSubject(name: string): string {
   return `${name} from ${process.env.ARREARS_LIBRARY_SYSTEM || 'Arrears'}`;
 }
 
+/** The sender of mail Arrears writes itself: ARREARS_SMTP_FROM, else arrears@<this host>. */
+export function defaultFrom(): string {
+  return process.env.ARREARS_SMTP_FROM || `arrears@${hostname()}`;
+}
+
+/** A transport to the site's relay (ARREARS_SMTP_URL) with the transfer timeouts; `why` says what needs it when it is not set. */
+export async function smtpTransport(why: string) {
+  const url = process.env.ARREARS_SMTP_URL;
+  if (!url) throw new Error(`ARREARS_SMTP_URL is not set: ${why} needs the SMTP relay, e.g. smtps://user:password@mail.example.org:465`);
+  if (!/^smtps?:\/\//.test(url)) throw new Error('ARREARS_SMTP_URL must start with smtp:// or smtps://');
+  const timeouts = transferTimeouts();
+  // Loaded by the first mail sent, not by every command that imports the senders.
+  const { default: nodemailer } = await import('nodemailer');
+  return nodemailer.createTransport({ url, connectionTimeout: timeouts.connectMs, greetingTimeout: timeouts.connectMs, socketTimeout: timeouts.transferMs });
+}
+
 export const emailTransfer: Transfer = {
   async send(file, agency) {
-    const url = process.env.ARREARS_SMTP_URL;
-    if (!url) throw new Error('ARREARS_SMTP_URL is not set: email delivery needs the SMTP relay, e.g. smtps://user:password@mail.example.org:465');
-    if (!/^smtps?:\/\//.test(url)) throw new Error('ARREARS_SMTP_URL must start with smtp:// or smtps://');
+    const transport = await smtpTransport('email delivery');
     const config = agency.transferConfig;
-    const timeouts = transferTimeouts();
-    // Loaded by the first email delivery, not by every command that imports the senders.
-    const { default: nodemailer } = await import('nodemailer');
-    const transport = nodemailer.createTransport({ url, connectionTimeout: timeouts.connectMs, greetingTimeout: timeouts.connectMs, socketTimeout: timeouts.transferMs });
     try {
       const to = String(config.to);
       const info = await transport.sendMail({
-        from: config.from ? String(config.from) : process.env.ARREARS_SMTP_FROM || `arrears@${hostname()}`,
+        from: config.from ? String(config.from) : defaultFrom(),
         to,
         ...(config.cc ? { cc: String(config.cc) } : {}),
         subject: config.subject ? String(config.subject) : defaultSubject(file.name),
