@@ -50,7 +50,9 @@ async function sendBySmtp(mail: AlertMail): Promise<void> {
   try {
     await transport.sendMail({ from: defaultFrom(), to: mail.to, subject: mail.subject, text: mail.text });
   } catch (err) {
-    // A relay may quote the login it refused: the error goes to the server's log.
+    // A relay may quote the login it refused: the error goes to the server's log, scrubbed, and
+    // without the original as its cause, which would carry the password along.
+    // eslint-disable-next-line preserve-caught-error
     throw new Error(scrubSecrets(err instanceof Error ? err.message : String(err), [smtpPassword(process.env.ARREARS_SMTP_URL) ?? '']));
   } finally {
     transport.close();
