@@ -736,6 +736,21 @@ describe('write-back', () => {
     expect(await trackers(failing)).toHaveLength(1);
   });
 
+  it('a penalty of ours archived in Evergreen while the referral is open is noticed by the next sync and told to staff, not placed again behind their back', async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'eg');
+    await run('2026-12-04');
+    expect((await syncConnector(ctx('2026-12-04T16:00:00Z'), 'eg')).blocksGone).toEqual([]);
+    await eg.query('UPDATE actor.usr_standing_penalty SET stop_date = now() WHERE usr = $1 AND standing_penalty = 30', [ann]);
+    const r = await syncConnector(ctx('2026-12-04T17:00:00Z'), 'eg');
+    expect(r.blocksGone).toEqual([`eg:${ann}`]);
+    expect(await needsAttention(ctx('2026-12-04T17:00:00Z'))).toEqual([
+      expect.objectContaining({ kind: 'blocks-gone', level: 'warning', subject: 'connector eg', message: expect.stringContaining(`for 1 patron whose referral is open (eg:${ann})`) }),
+    ]);
+    expect((await penalties(ann)).map((p) => p.stopped)).toEqual([true]);
+  });
+
   it('Evergreen unreachable, or refusing the role, during write-back: the run commits, the writes stay queued and are applied exactly once later', async () => {
     const ann = await eg.patron({ barcode: '29000001' });
     await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });

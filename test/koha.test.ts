@@ -533,6 +533,24 @@ describe('write-back', () => {
     expect(await flags(ann)).toEqual({ debarred: '2099-01-31', debarredcomment: 'Damaged items' });
   });
 
+  it('a restriction of ours lifted in Koha while the referral is open is noticed by the next sync and told to staff, not placed again behind their back', async () => {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+    await run('2026-12-04');
+    const staff = await koha.restrict(ann, { type: 'SUSPENSION', comment: 'Damaged items', expiration: '2099-01-31' });
+    expect((await syncConnector(ctx('2026-12-04T16:00:00Z'), 'koha')).blocksGone).toEqual([]);
+    // Staff lift ours at the desk (or Koha does, after a payment, for a type set to do so).
+    await koha.exec("DELETE FROM borrower_debarments WHERE borrowernumber = ? AND type = 'MANUAL'", [ann]);
+    const r = await syncConnector(ctx('2026-12-04T17:00:00Z'), 'koha');
+    expect(r.blocksGone).toEqual([`koha:${ann}`]);
+    expect(await needsAttention(ctx('2026-12-04T17:00:00Z'))).toEqual([
+      expect.objectContaining({ kind: 'blocks-gone', level: 'warning', subject: 'connector koha', message: expect.stringContaining(`for 1 patron whose referral is open (koha:${ann})`) }),
+    ]);
+    expect(await s.referred()).toEqual([`koha:${ann}`]);
+    expect((await debarments(ann)).map((d) => d.borrower_debarment_id)).toEqual([staff]);
+  });
+
   it('a lift finds our restriction where Koha\'s patron merge moved it, and recomputes the flags of the patron who holds it', async () => {
     const ann = await koha.patron({ cardnumber: '21000001' });
     const ben = await koha.patron({ cardnumber: '21000002' });

@@ -123,6 +123,7 @@ export function syncSummary(r: SyncResult): string {
   ];
   if (removed) lines.push(`  no longer in the ILS: ${r.removed.payments} payments, ${r.removed.charges} charges, ${r.removed.itemLinks} item links`);
   if (r.deletedPatrons) lines.push(`  ${r.deletedPatrons} patrons deleted in the ILS (excluded from New Submissions)`);
+  if (r.blocksGone.length) lines.push(`  block no longer in force in the ILS, referral open: ${r.blocksGone.join(', ')} (lifted by staff or by the ILS; see \`arrears status\`)`);
   for (const kind of ['charges', 'payments', 'methods'] as const) {
     if (r.unmapped[kind].length) lines.push(`  unmapped ${kind} codes (took the default): ${r.unmapped[kind].join(', ')}; see \`arrears connectors map ${r.connector}\``);
   }
@@ -327,8 +328,8 @@ export function registerConnectors(program: Command): void {
         );
         if (tty) process.stderr.write('\r\x1b[K');
         if (opts.json) {
-          const { connector, mode, libraries, patrons, items, charges, payments, removed, deletedPatrons, unmapped, rowsRead } = result;
-          printJson({ connector, mode, patrons, charges, payments, libraries, items, removed, deletedPatrons, unmapped, rowsRead });
+          const { connector, mode, libraries, patrons, items, charges, payments, removed, deletedPatrons, unmapped, blocksGone, rowsRead } = result;
+          printJson({ connector, mode, patrons, charges, payments, libraries, items, removed, deletedPatrons, unmapped, blocksGone, rowsRead });
         } else console.log(syncSummary(result));
       }),
     );

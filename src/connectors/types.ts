@@ -233,6 +233,11 @@ export interface IlsSession {
    * back alone); if fn or the commit fails, none of them is written.
    */
   group?<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Of the blocks Arrears placed (their ilsRef), those still in force in the ILS: staff may lift
+   * one by hand, or the ILS by itself (Koha's lift after payment), while the referral is open.
+   */
+  blocksInForce?(refs: readonly string[]): Promise<Set<string>>;
   close(): Promise<void>;
 }
 

@@ -14,7 +14,7 @@ import { staleConnectors } from './sync.ts';
 export type AttentionLevel = 'error' | 'warning' | 'notice';
 
 /** What kind of thing it is, for scripts and for telling an item apart from others about the same subject. */
-export type AttentionKind = 'sync-failed' | 'stale' | 'writes-refused' | 'writes-waiting' | 'delivery-failing' | 'held' | 'late-run';
+export type AttentionKind = 'sync-failed' | 'stale' | 'blocks-gone' | 'writes-refused' | 'writes-waiting' | 'delivery-failing' | 'held' | 'late-run';
 
 export interface AttentionItem {
   kind: AttentionKind;
@@ -37,6 +37,8 @@ export const WRITES_WAITING_AFTER_MS = 30 * 60_000;
 export const SCHEDULE_LATE_AFTER_MS = 60 * 60_000;
 
 const JOB_LABEL = { new: 'New Submissions', update: 'Update' } as const;
+/** Patrons named in a blocks-gone item before the rest are counted. */
+const BLOCKS_NAMED = 5;
 const LEVEL_ORDER: Record<AttentionLevel, number> = { error: 0, warning: 1, notice: 2 };
 
 export async function needsAttention(ctx: Context): Promise<AttentionItem[]> {
@@ -52,12 +54,24 @@ async function connectorItems(ctx: Context, now: Date): Promise<AttentionItem[]>
   if (connectors.length === 0) return items;
   const stale = new Map((await staleConnectors(db, now)).map((s) => [s.connector, s]));
   for (const c of connectors) {
-    const last = c.last_sync as { ok?: boolean; error?: string; at?: string } | null;
+    const last = c.last_sync as { ok?: boolean; error?: string; at?: string; finishedAt?: string; blocksGone?: string[] } | null;
     const failedAt = last?.ok === false && last.at ? new Date(last.at) : null;
     const s = stale.get(c.name);
     // A stale connector's reason already carries a failed sync's error.
     if (s) items.push({ kind: 'stale', level: 'error', screen: 'connectors', subject: `connector ${c.name}`, message: s.reason.replace(`connector "${c.name}": `, ''), since: failedAt });
     else if (last?.ok === false) items.push({ kind: 'sync-failed', level: 'error', screen: 'connectors', subject: `connector ${c.name}`, message: `the last sync failed and changed nothing: ${last.error ?? 'no reason given'}`, since: failedAt });
+    const gone = last?.ok ? (last.blocksGone ?? []) : [];
+    if (gone.length) {
+      const who = `${gone.slice(0, BLOCKS_NAMED).join(', ')}${gone.length > BLOCKS_NAMED ? ` and ${gone.length - BLOCKS_NAMED} more` : ''}`;
+      items.push({
+        kind: 'blocks-gone',
+        level: 'warning',
+        screen: 'connectors',
+        subject: `connector ${c.name}`,
+        message: `the collections block Arrears placed is no longer in force in the ILS for ${gone.length === 1 ? '1 patron' : `${gone.length} patrons`} whose referral is open (${who}): lifted by staff, or by the ILS itself (Koha can lift a restriction type after a payment); place it again in the ILS, or close the referral in Arrears`,
+        since: last?.finishedAt ? new Date(last.finishedAt) : null,
+      });
+    }
   }
   // Waiting long is judged by the database's clock, which stamped created_at.
   const writes = await sql<{ name: string; status: 'pending' | 'failed'; n: number; oldest: Date; tried: boolean; overdue: boolean; last_error: string | null }>`

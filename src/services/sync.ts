@@ -4,7 +4,7 @@
 // later ones read what changed since a stored cursor, and a full reconciliation (on demand,
 // and every fullSyncEveryDays) catches what an ILS changes without leaving a trace.
 import { sql } from 'kysely';
-import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../connectors/types.ts';
+import type { ChargeRow, ConnectorConfig, IlsSession, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../connectors/types.ts';
 import { loadDriver } from '../connectors/index.ts';
 import type { ImportKind } from '../domain/import-formats.ts';
 import { COLUMNS } from '../domain/import-formats.ts';
@@ -46,6 +46,8 @@ export interface SyncResult {
   deletedPatrons: number;
   /** ILS codes the mapping does not name: they took the default (charges → manual, payments → payment). */
   unmapped: { charges: string[]; payments: string[]; methods: string[] };
+  /** Patrons with an open referral whose block Arrears placed is no longer in force in the ILS (lifted by staff or by the ILS). */
+  blocksGone: string[];
   rowsRead: number;
   startedAt: Date;
   finishedAt: Date;
@@ -280,12 +282,14 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
         await sink.drain();
         await followOwnFees(db, sink.feeHolders);
         const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, sink.paidComplete, options.onPhase).run();
+        const blocksGone = await blocksGoneFromIls(db, config.id, ils);
         const finishedAt = ctx.clock.now();
         const result: SyncResult = {
           connector: name,
           mode,
           ...merged,
           unmapped: { charges: [...sink.unmappedCodes.charges], payments: [...sink.unmappedCodes.payments], methods: [...sink.unmappedCodes.methods] },
+          blocksGone,
           rowsRead: sink.rowsRead,
           startedAt,
           finishedAt,
@@ -317,6 +321,31 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
       .catch(() => undefined);
     throw err;
   }
+}
+
+/** Refs asked of the ILS at a time. */
+const BLOCK_BATCH = 1000;
+
+/**
+ * Patrons whose referral is open and whose block Arrears placed (and has not been asked to
+ * lift) is no longer in force in the ILS, sorted. Staff are told (services/attention.ts); the
+ * block is not placed again behind their back.
+ */
+async function blocksGoneFromIls(db: Executor, connectorId: number, ils: IlsSession): Promise<string[]> {
+  if (!ils.blocksInForce) return [];
+  const placed = await sql<{ patron_id: string; ils_ref: string }>`
+    select w.patron_id, w.ils_ref
+    from connector_writes w join referrals r on r.id = w.referral_id
+    where w.connector_id = ${connectorId} and w.kind = 'block' and w.status = 'applied' and w.ils_ref is not null and r.status = 'open'
+      and not exists (select 1 from connector_writes l where l.connector_id = w.connector_id and l.kind = 'lift' and l.referral_id = w.referral_id and l.status <> 'skipped')
+    order by w.patron_id`.execute(db);
+  const gone: string[] = [];
+  for (let i = 0; i < placed.rows.length; i += BLOCK_BATCH) {
+    const batch = placed.rows.slice(i, i + BLOCK_BATCH);
+    const inForce = await ils.blocksInForce(batch.map((b) => b.ils_ref));
+    for (const b of batch) if (!inForce.has(b.ils_ref)) gone.push(b.patron_id);
+  }
+  return [...new Set(gone)];
 }
 
 /** Syncs every connector in turn (each in its own mode); one that fails does not stop the others. */
@@ -377,6 +406,7 @@ function summaryOf(r: SyncResult) {
     removed: r.removed,
     deletedPatrons: r.deletedPatrons,
     unmapped: r.unmapped,
+    blocksGone: r.blocksGone,
     rowsRead: r.rowsRead,
     startedAt: r.startedAt.toISOString(),
     finishedAt: r.finishedAt.toISOString(),

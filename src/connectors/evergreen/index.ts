@@ -7,7 +7,7 @@ import { guarded } from '../common.ts';
 import { evergreenExcess, type RoleFacts } from './grants.ts';
 import { connectEvergreen } from './connection.ts';
 import { EvergreenReader, inheritedZones, ORG_UNITS, type OrgUnitRow } from './extract.ts';
-import { applyEvergreenWrite, DEFAULT_FEE_BTYPE, DEFAULT_PENALTY, DEFAULT_STAFF, newWriteCache } from './writeback.ts';
+import { applyEvergreenWrite, DEFAULT_FEE_BTYPE, DEFAULT_PENALTY, DEFAULT_STAFF, newWriteCache, parseBlockRef } from './writeback.ts';
 
 /**
  * Evergreen's stock billing types (config.billing_type ids, matched by id: the text Evergreen's
@@ -272,6 +272,20 @@ class EvergreenSession implements IlsSession {
 
   extract(request: Parameters<IlsSession['extract']>[0], sink: Parameters<IlsSession['extract']>[1]): Promise<Record<string, unknown>> {
     return this.guard(() => new EvergreenReader(this.client, this.config, request, sink).run());
+  }
+
+  /** Our penalties still there and not archived (stop_date unset or ahead): staff may archive or remove one. */
+  blocksInForce(refs: readonly string[]): Promise<Set<string>> {
+    return this.guard(async () => {
+      const byPenalty = new Map<number, string[]>();
+      for (const ref of refs) {
+        const parsed = parseBlockRef(ref);
+        if (parsed) byPenalty.set(parsed.penalty, [...(byPenalty.get(parsed.penalty) ?? []), ref]);
+      }
+      if (byPenalty.size === 0) return new Set<string>();
+      const r = await this.client.query<{ id: string }>('SELECT id FROM actor.usr_standing_penalty WHERE id = ANY($1::int[]) AND (stop_date IS NULL OR stop_date > now())', [[...byPenalty.keys()]]);
+      return new Set(r.rows.flatMap((row) => byPenalty.get(Number(row.id)) ?? []));
+    });
   }
 
   private grouped = false;

@@ -170,6 +170,19 @@ class KohaSession implements IlsSession {
     return this.guard(() => new KohaReader(this.conn, this.config, request, sink).run());
   }
 
+  /** Our restrictions (borrower_debarment_id) still there and not expired: staff may delete one, or Koha lift it after a payment. */
+  blocksInForce(refs: readonly string[]): Promise<Set<string>> {
+    return this.guard(async () => {
+      const ids = refs.map(Number).filter((n) => Number.isSafeInteger(n));
+      if (ids.length === 0) return new Set<string>();
+      const [rows] = await this.conn.query<RowDataPacket[]>(
+        'SELECT borrower_debarment_id AS id FROM borrower_debarments WHERE borrower_debarment_id IN (?) AND (expiration IS NULL OR expiration > CURDATE())',
+        [ids],
+      );
+      return new Set(rows.map((r) => String(r.id)));
+    });
+  }
+
   private grouped = false;
 
   apply(write: Parameters<IlsSession['apply']>[0]): ReturnType<IlsSession['apply']> {
