@@ -63,7 +63,7 @@ describe('the attention mail', () => {
     expect(mail!.mail.text).toBe(
       [
         'New since the last mail:',
-        '- error: connector koha: it has never synced; the run waits for a fresh sync',
+        '- error: connector koha: it has never synced; runs of its libraries wait for a first sync',
         '',
         'The whole list: `arrears status`, or the Dashboard at https://arrears.library.org.',
         'You are told again once a day while an item stays, and when a fixed one comes back.',
@@ -77,7 +77,7 @@ describe('the attention mail', () => {
     const reminder = await sendAttentionAlerts(ctx('2026-12-05T15:01:00Z'));
     expect(reminder.mailed).toHaveLength(1);
     expect(smtp.received[1]!.mail.subject).toBe('Arrears: 1 thing needs attention (reminder)');
-    expect(smtp.received[1]!.mail.text).toContain('Still needing attention:\n- error: connector koha: it has never synced; the run waits for a fresh sync (reported since 2026-12-04T15:01:00.000Z)\n');
+    expect(smtp.received[1]!.mail.text).toContain('Still needing attention:\n- error: connector koha: it has never synced; runs of its libraries wait for a first sync (reported since 2026-12-04T15:01:00.000Z)\n');
 
     // Fixed (here: the connector removed), then back: news again.
     await removeConnector(ctx('2026-12-05T16:00:00Z'), 'koha');

@@ -65,7 +65,7 @@ describe('what needs attention', () => {
       await koha.category('PT');
       await addConnector(ctx('2026-12-04T15:00:00Z'), { name: 'koha', kind: 'koha', url: koha.url, timeZone: 'America/Chicago' });
       expect(await needsAttention(ctx('2026-12-04T15:00:00Z'))).toEqual([
-        { kind: 'stale', level: 'error', screen: 'connectors', subject: 'connector koha', message: 'it has never synced; the run waits for a fresh sync', since: null },
+        { key: expect.stringMatching(/^connector:\d+:sync$/), kind: 'never-synced', level: 'error', screen: 'connectors', subject: 'connector koha', message: 'it has never synced; runs of its libraries wait for a first sync', since: null },
       ]);
       await syncConnector(ctx('2026-12-04T15:00:00Z'), 'koha');
       expect(await needsAttention(ctx('2026-12-04T15:10:00Z'))).toEqual([]);
@@ -76,6 +76,7 @@ describe('what needs attention', () => {
       // Data of 15:00 is still fresh enough to run on: the failure alone is told.
       expect(await needsAttention(ctx('2026-12-04T15:30:00Z'))).toEqual([
         {
+          key: expect.stringMatching(/^connector:\d+:sync$/),
           kind: 'sync-failed',
           level: 'error',
           screen: 'connectors',
@@ -84,10 +85,14 @@ describe('what needs attention', () => {
           since: new Date('2026-12-04T15:20:00Z'),
         },
       ]);
-      // A day later (the default limit) the data is too old as well: one item says both.
-      expect(await needsAttention(ctx('2026-12-05T15:30:00Z'))).toEqual([
-        expect.objectContaining({ kind: 'stale', level: 'error', message: expect.stringMatching(/^its data is 1470 minutes old \(the limit is 1440\); the last sync failed: .*; the run waits for a fresh sync$/) }),
-      ]);
+      // A day later (the default limit) the data is too old as well: the same item (its key) says both.
+      const [later] = await needsAttention(ctx('2026-12-05T15:30:00Z'));
+      expect(later).toMatchObject({ kind: 'sync-failed', level: 'error', message: expect.stringMatching(/^its data is 1470 minutes old \(the limit is 1440\); the last sync failed: .*; the run waits for a fresh sync$/) });
+      expect(later!.key).toBe((await needsAttention(ctx('2026-12-04T15:30:00Z')))[0]!.key);
+      // Old data alone is no failure: runs sync first.
+      await updateConnector(ctx('2026-12-05T15:40:00Z'), 'koha', { url: koha.url });
+      await syncConnector(ctx('2026-12-05T15:40:00Z'), 'koha');
+      expect(await needsAttention(ctx('2026-12-07T15:40:00Z'))).toEqual([]);
     } finally {
       await koha.dispose();
     }
@@ -104,11 +109,12 @@ describe('what needs attention', () => {
     await deliverDueFiles(ctx('2026-12-04T08:05:00Z'));
     const [failing] = await needsAttention(ctx('2026-12-04T09:00:00Z'));
     expect(failing).toEqual({
+      key: expect.stringMatching(/^file:\d+:delivery$/),
       kind: 'delivery-failing',
       level: 'error',
       screen: 'files',
-      subject: expect.stringMatching(/^file /),
-      message: expect.stringMatching(/^delivery to UMS failed 1 time \(the last: .+\); the next try is at 2026-12-04T\d\d:\d\d:\d\d\.000Z$/),
+      subject: expect.stringMatching(/^file .+ for UMS$/),
+      message: expect.stringMatching(/^delivery failed 1 time \(the last: .+\); the next try is at 2026-12-04T\d\d:\d\d:\d\d\.000Z$/),
       since: expect.any(Date),
     });
 
@@ -118,7 +124,7 @@ describe('what needs attention', () => {
     await s.settings({ ptypes: [1], reviewHours: 24 });
     await s.run('2026-12-04');
     expect(await needsAttention(ctx('2026-12-04T09:00:00Z'))).toEqual([
-      { kind: 'held', level: 'notice', screen: 'review', subject: expect.stringMatching(/^file /), message: 'held for review until 2026-12-05T08:00:00.000Z before it goes to UMS', since: expect.any(Date) },
+      { key: expect.stringMatching(/^file:\d+:held$/), kind: 'held', level: 'notice', screen: 'review', subject: expect.stringMatching(/^file .+ for UMS$/), message: 'held for review until 2026-12-05T08:00:00.000Z before it is sent', since: expect.any(Date) },
     ]);
   });
 
@@ -130,6 +136,7 @@ describe('what needs attention', () => {
     expect(await needsAttention(ctx('2026-12-04T08:30:00Z'))).toEqual([]);
     expect(await needsAttention(ctx('2026-12-04T09:00:00Z'))).toEqual([
       {
+        key: expect.stringMatching(/^entry:\d+:new:late$/),
         kind: 'late-run',
         level: 'warning',
         screen: 'schedule',
@@ -191,9 +198,9 @@ describe('arrears status', () => {
     expect([quiet.code, quiet.stdout]).toEqual([0, 'Nothing needs attention.\n']);
     expect((await cli('connectors', 'add', 'koha', 'koha', '--url-env', 'KOHA_DB_URL', '--time-zone', 'America/Chicago')).code).toBe(0);
     const told = await cli('status');
-    expect([told.code, told.stdout]).toEqual([4, 'error    connector koha: it has never synced; the run waits for a fresh sync  [arrears connectors list / writes]\n']);
+    expect([told.code, told.stdout]).toEqual([4, 'error    connector koha: it has never synced; runs of its libraries wait for a first sync  [arrears connectors list / writes]\n']);
     const json = await cli('status', '--json');
     expect(json.code).toBe(4);
-    expect(JSON.parse(json.stdout)).toEqual({ items: [{ kind: 'stale', level: 'error', screen: 'connectors', subject: 'connector koha', message: 'it has never synced; the run waits for a fresh sync', since: null }] });
+    expect(JSON.parse(json.stdout)).toEqual({ items: [{ key: expect.stringMatching(/^connector:\d+:sync$/), kind: 'never-synced', level: 'error', screen: 'connectors', subject: 'connector koha', message: 'it has never synced; runs of its libraries wait for a first sync', since: null }] });
   });
 });

@@ -833,6 +833,7 @@ describe('write-back', () => {
     expect((await listWrites(t.db))[0]).toMatchObject({ kind: 'block', status: 'failed', lastError: 'Evergreen has no standing penalty 999 (config.standing_penalty.id)' });
     expect(await needsAttention(ctx())).toEqual([
       {
+        key: expect.stringMatching(/^connector:\d+:writes-refused$/),
         kind: 'writes-refused',
         level: 'error',
         screen: 'connectors',

@@ -222,7 +222,7 @@ describe('the least-privilege user', () => {
     expect(report.ok).toBe(true);
     expect(report.version).toMatch(/^Koha 23\.1103000 on .*MariaDB/);
     expect(report.privileges.every((p) => p.ok)).toBe(true);
-    // DESIGN.md's GRANTs are exactly enough: nothing more to take away.
+    // README's GRANTs are exactly enough: nothing more to take away.
     expect(report.excess).toEqual([]);
     await koha.exec(`REVOKE INSERT ON \`${koha.database}\`.account_offsets FROM '${koha.user}'@'127.0.0.1'`);
     const missing = await testConnector(ctx(), 'koha');
@@ -658,6 +658,7 @@ describe('write-back', () => {
     // Staff and the administrator are told (dashboard, `arrears status`).
     expect(await needsAttention(ctx())).toEqual([
       {
+        key: expect.stringMatching(/^connector:\d+:writes-waiting$/),
         kind: 'writes-waiting',
         level: 'warning',
         screen: 'connectors',

@@ -70,6 +70,18 @@ describe('an Evergreen connection URL', () => {
   });
 });
 
+describe('what a URL may hold', () => {
+  it("reads parameters as libpq and MySQL do, refuses empty ones and a bad escape (naming where, never the text), and takes only digits as a port", () => {
+    expect(connectionTarget('koha', 'mysql://a:b@localhost/koha?socket=/run/my+sql.sock').host).toBe('/run/my+sql.sock');
+    expect(connectionTarget('evergreen', 'postgres://u:p@%2Fvar%2Frun%2Fpostgresql/evergreen')).toMatchObject({ host: '/var/run/postgresql', socket: true });
+    expect(() => connectionTarget('evergreen', 'postgres://u:p@/evergreen?host=')).toThrow('the URL\'s parameter "host" has no value');
+    expect(() => connectionTarget('koha', 'mysql://a:s3cret%zz@db/koha')).toThrow('the password in the URL has a "%" not followed by two hex digits; write a "%" itself as %25');
+    expect(() => connectionTarget('koha', 'mysql://a:s3cret%zz@db/koha')).not.toThrow(/s3cret/);
+    expect(() => connectionTarget('evergreen', 'postgres://u:p@db/evergreen?port=0x10')).toThrow('port 0x10 is not a port number');
+    expect(() => connectionTarget('evergreen', 'postgres://u:p@db/evergreen?port=1e3')).toThrow('port 1e3 is not a port number');
+  });
+});
+
 describe('the TLS a connection uses', () => {
   it('is the option, else the URL; both and different is refused; none over a socket', () => {
     expect(effectiveTls({ tls: null, socket: false }, undefined)).toBeUndefined();

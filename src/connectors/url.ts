@@ -54,22 +54,27 @@ export function connectionTarget(kind: ConnectorKind, raw: string): ConnectionTa
     fail(`not a URL; a ${kind} connection URL looks like ${URL_EXAMPLE[kind]}`);
   }
   if (!URL_SCHEMES[kind].includes(url.protocol)) fail(`a ${kind} connection URL starts with ${URL_SCHEMES[kind][0]}//, e.g. ${URL_EXAMPLE[kind]}`);
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const database = decoded(url.pathname.replace(/^\//, ''), 'the database name');
   if (database === '') fail(`the URL must name a database, e.g. ${URL_EXAMPLE[kind]}`);
 
+  // Read as libpq and MySQL read it: "+" is a plus, not a space as URLSearchParams has it.
+  const params = new Map<string, string>();
   const known = [SOCKET_PARAM[kind], ...TLS_PARAMS[kind], ...OTHER_PARAMS[kind]];
-  const seen = new Set<string>();
-  for (const key of url.searchParams.keys()) {
+  for (const pair of url.search.replace(/^\?/, '').split('&').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    const key = decoded(at < 0 ? pair : pair.slice(0, at), 'a parameter name');
     if (!known.includes(key)) fail(`the URL's parameter "${key}" is not one Arrears reads (it reads ${known.join(', ')}; TLS can also be set with --tls)`);
-    if (seen.has(key)) fail(`the URL gives "${key}" twice`);
-    seen.add(key);
+    if (params.has(key)) fail(`the URL gives "${key}" twice`);
+    const value = at < 0 ? '' : decoded(pair.slice(at + 1), `the value of ${key}`);
+    if (value === '') fail(`the URL's parameter "${key}" has no value`);
+    params.set(key, value);
   }
 
   let tls: UrlTls | null = null;
-  const tlsParams = TLS_PARAMS[kind].filter((p) => url.searchParams.has(p));
+  const tlsParams = TLS_PARAMS[kind].filter((p) => params.has(p));
   if (tlsParams.length > 1) fail(`the URL gives both ${tlsParams.join(' and ')}`);
   if (tlsParams[0]) {
-    const given = url.searchParams.get(tlsParams[0])!;
+    const given = params.get(tlsParams[0])!;
     const modes = TLS_MODES[kind];
     const key = kind === 'koha' ? given.toLowerCase() : given;
     if (!Object.hasOwn(modes, key)) fail(`${tlsParams[0]}=${given} is not a TLS mode; use one of ${Object.keys(modes).map((m) => (kind === 'koha' ? m.toUpperCase() : m)).join(', ')}`);
@@ -77,26 +82,37 @@ export function connectionTarget(kind: ConnectorKind, raw: string): ConnectionTa
     tls = modes[key] as UrlTls;
   }
 
-  const socketParam = url.searchParams.get(SOCKET_PARAM[kind]);
+  // libpq also takes a socket directory percent-encoded as the host: postgres://u@%2Fvar%2Frun%2Fpostgresql/evergreen.
+  const hostname = decoded(url.hostname, 'the host');
+  const socketParam = params.get(SOCKET_PARAM[kind]) ?? (hostname.startsWith('/') ? hostname : null);
   const socket = socketParam !== null && socketParam.startsWith('/');
   if (socketParam !== null && kind === 'koha' && !socket) fail(`socket=${socketParam} must be the socket's absolute path, e.g. /run/mysqld/mysqld.sock`);
   if (hostless && socketParam === null) fail(`the URL must name a host (or, for a Unix socket, ${kind === 'koha' ? 'socket=/run/mysqld/mysqld.sock' : 'host=/var/run/postgresql'}), e.g. ${URL_EXAMPLE[kind]}`);
 
-  const portText = url.searchParams.get('port') ?? url.port;
+  const portText = params.get('port') ?? url.port;
   const port = portText ? Number(portText) : DEFAULT_PORT[kind];
-  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`port ${portText} is not a port number`);
+  if (portText && (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535)) fail(`port ${portText} is not a port number`);
   // An IPv6 address comes bracketed from the URL; drivers want it bare.
-  const host = socketParam ?? url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = socketParam ?? hostname.replace(/^\[(.*)\]$/, '$1');
   return {
     host,
     port,
     socket,
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
+    user: decoded(url.username, 'the user name'),
+    password: decoded(url.password, 'the password'),
     database,
     tls,
     shown: socket ? `${url.protocol}//localhost/${database} (socket ${host})` : `${url.protocol}//${host.includes(':') ? `[${host}]` : host}${portText ? `:${portText}` : ''}/${database}`,
   };
+}
+
+/** Percent-decoded text; a "%" not followed by two hex digits is the URL's fault, said so, never a crash. */
+function decoded(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    fail(`${what} in the URL has a "%" not followed by two hex digits; write a "%" itself as %25`);
+  }
 }
 
 /** Where a connection URL points, without user or password: mysql://db.example.org:3306/koha. */

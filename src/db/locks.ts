@@ -11,6 +11,8 @@ export const LOCKS = {
   migrate: 7411001,
   /** Held by a run for its whole transaction; readers that must not see half a run take it shared. */
   runs: 7411002,
+  /** The attention mail: one server at a time reads what was told, mails and records it. */
+  alerts: 7411003,
 } as const;
 
 /**

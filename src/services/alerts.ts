@@ -3,6 +3,7 @@
 // (ARREARS_SMTP_URL) when a failure or a delay first appears, and once a day while it stays.
 // Staff work waiting (a file held for review) is the Dashboard's, not mail. A mail that cannot
 // be sent is tried again on the next pass: nothing counts as told until the relay took it.
+import { withSessionLock } from '../db/locks.ts';
 import type { Context } from './context.ts';
 import { needsAttention, type AttentionItem } from './attention.ts';
 import { scrubSecrets } from './secrets.ts';
@@ -22,11 +23,6 @@ export interface AlertReport {
   /** The items mailed this time (new, or due a reminder); empty when nothing was sent. */
   mailed: AttentionItem[];
   to: string | null;
-}
-
-/** What tells two items apart across passes: their kind and subject (the message changes as counts and ages do). */
-export function alertKey(item: Pick<AttentionItem, 'kind' | 'subject'>): string {
-  return `${item.kind}|${item.subject}`;
 }
 
 /** The mail for the items due: new ones first, then those still there, each with since when. */
@@ -67,25 +63,31 @@ async function sendBySmtp(mail: AlertMail): Promise<void> {
 export async function sendAttentionAlerts(ctx: Context, options: { to?: string; send?: (mail: AlertMail) => Promise<void> } = {}): Promise<AlertReport> {
   const to = (options.to ?? process.env[ALERT_TO_VARIABLE] ?? '').trim();
   if (!to) return { mailed: [], to: null };
+  // Servers sharing the database take turns: the second reads what the first recorded as told.
+  return withSessionLock(ctx.database, 'alerts', () => mailDue(ctx, to, options.send ?? sendBySmtp));
+}
+
+async function mailDue(ctx: Context, to: string, send: (mail: AlertMail) => Promise<void>): Promise<AlertReport> {
   const { db } = ctx.database;
   const now = ctx.clock.now();
-  const items = (await needsAttention(ctx)).filter((i) => i.level !== 'notice');
+  // One item per key (two items never share one; this keeps the record's insert safe if they did).
+  const items = [...new Map((await needsAttention(ctx)).filter((i) => i.level !== 'notice').map((i) => [i.key, i])).values()];
   const told = new Map((await db.selectFrom('attention_alerts').selectAll().execute()).map((r) => [r.key, r]));
-  const current = new Set(items.map(alertKey));
+  const current = new Set(items.map((i) => i.key));
   const gone = [...told.keys()].filter((k) => !current.has(k));
   if (gone.length) await db.deleteFrom('attention_alerts').where('key', 'in', gone).execute();
 
   const due = items.flatMap((item): { item: AttentionItem; firstSeen: Date | null }[] => {
-    const row = told.get(alertKey(item));
+    const row = told.get(item.key);
     if (!row) return [{ item, firstSeen: null }];
     return now.getTime() - new Date(row.last_sent_at).getTime() >= REMIND_AFTER_MS ? [{ item, firstSeen: new Date(row.first_seen_at) }] : [];
   });
   if (due.length === 0) return { mailed: [], to };
   const origin = process.env.ARREARS_ORIGIN?.split(',')[0]?.trim() || undefined;
-  await (options.send ?? sendBySmtp)(alertMail(to, due, origin, process.env.ARREARS_LIBRARY_SYSTEM || 'Arrears'));
+  await send(alertMail(to, due, origin, process.env.ARREARS_LIBRARY_SYSTEM || 'Arrears'));
   await db
     .insertInto('attention_alerts')
-    .values(due.map((d) => ({ key: alertKey(d.item), first_seen_at: d.firstSeen ?? now, last_sent_at: now })))
+    .values(due.map((d) => ({ key: d.item.key, first_seen_at: d.firstSeen ?? now, last_sent_at: now })))
     .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ last_sent_at: eb.ref('excluded.last_sent_at') })))
     .execute();
   return { mailed: due.map((d) => d.item), to };

@@ -14,9 +14,14 @@ import { staleConnectors } from './sync.ts';
 export type AttentionLevel = 'error' | 'warning' | 'notice';
 
 /** What kind of thing it is, for scripts and for telling an item apart from others about the same subject. */
-export type AttentionKind = 'sync-failed' | 'stale' | 'blocks-gone' | 'writes-refused' | 'writes-waiting' | 'delivery-failing' | 'held' | 'late-run';
+export type AttentionKind = 'never-synced' | 'sync-failed' | 'blocks-gone' | 'writes-refused' | 'writes-waiting' | 'delivery-failing' | 'held' | 'late-run';
 
 export interface AttentionItem {
+  /**
+   * The same thing from one look to the next, made of ids, not of the text (counts and ages
+   * change): a mail is sent for a key once (services/alerts.ts).
+   */
+  key: string;
   kind: AttentionKind;
   level: AttentionLevel;
   /** The screen of the staff app that shows it and where it is fixed. */
@@ -52,18 +57,24 @@ async function connectorItems(ctx: Context, now: Date): Promise<AttentionItem[]>
   const items: AttentionItem[] = [];
   const connectors = await db.selectFrom('connectors').select(['id', 'name', 'last_sync']).orderBy('name').execute();
   if (connectors.length === 0) return items;
+  // Data older than the limit is normal between runs (a run syncs first); it matters when a
+  // sync fails, so it is said with the failure. Failing or never synced: one key, the same item.
   const stale = new Map((await staleConnectors(db, now)).map((s) => [s.connector, s]));
   for (const c of connectors) {
     const last = c.last_sync as { ok?: boolean; error?: string; at?: string; finishedAt?: string; blocksGone?: string[] } | null;
-    const failedAt = last?.ok === false && last.at ? new Date(last.at) : null;
     const s = stale.get(c.name);
-    // A stale connector's reason already carries a failed sync's error.
-    if (s) items.push({ kind: 'stale', level: 'error', screen: 'connectors', subject: `connector ${c.name}`, message: s.reason.replace(`connector "${c.name}": `, ''), since: failedAt });
-    else if (last?.ok === false) items.push({ kind: 'sync-failed', level: 'error', screen: 'connectors', subject: `connector ${c.name}`, message: `the last sync failed and changed nothing: ${last.error ?? 'no reason given'}`, since: failedAt });
+    const key = `connector:${c.id}:sync`;
+    if (last?.ok === false) {
+      const why = s ? s.reason.replace(`connector "${c.name}": `, '') : `the last sync failed and changed nothing: ${last.error ?? 'no reason given'}`;
+      items.push({ key, kind: 'sync-failed', level: 'error', screen: 'connectors', subject: `connector ${c.name}`, message: why, since: last.at ? new Date(last.at) : null });
+    } else if (!last) {
+      items.push({ key, kind: 'never-synced', level: 'error', screen: 'connectors', subject: `connector ${c.name}`, message: 'it has never synced; runs of its libraries wait for a first sync', since: null });
+    }
     const gone = last?.ok ? (last.blocksGone ?? []) : [];
     if (gone.length) {
       const who = `${gone.slice(0, BLOCKS_NAMED).join(', ')}${gone.length > BLOCKS_NAMED ? ` and ${gone.length - BLOCKS_NAMED} more` : ''}`;
       items.push({
+        key: `connector:${c.id}:blocks-gone`,
         kind: 'blocks-gone',
         level: 'warning',
         screen: 'connectors',
@@ -74,30 +85,30 @@ async function connectorItems(ctx: Context, now: Date): Promise<AttentionItem[]>
     }
   }
   // Waiting long is judged by the database's clock, which stamped created_at.
-  const writes = await sql<{ name: string; status: 'pending' | 'failed'; n: number; oldest: Date; tried: boolean; overdue: boolean; last_error: string | null }>`
-    select c.name, case when w.status = 'failed' then 'failed' else 'pending' end as status, count(*)::int as n, min(w.created_at) as oldest,
+  const writes = await sql<{ id: number; name: string; status: 'pending' | 'failed'; n: number; oldest: Date; tried: boolean; overdue: boolean; last_error: string | null }>`
+    select c.id, c.name, case when w.status = 'failed' then 'failed' else 'pending' end as status, count(*)::int as n, min(w.created_at) as oldest,
            bool_or(w.attempts > 0) as tried, bool_or(now() - w.created_at >= ${`${WRITES_WAITING_AFTER_MS / 1000} seconds`}::interval) as overdue,
            (array_agg(w.last_error order by w.id desc) filter (where w.last_error is not null))[1] as last_error
     from connector_writes w join connectors c on c.id = w.connector_id
     where w.status in ('pending', 'applying', 'failed')
-    group by c.name, 2
-    order by c.name, 2`.execute(db);
+    group by c.id, c.name, 3
+    order by c.name, 3`.execute(db);
   for (const w of writes.rows) {
     const oldest = new Date(w.oldest);
     const plural = w.n === 1 ? 'write-back' : 'write-backs';
     if (w.status === 'failed') {
-      items.push({ kind: 'writes-refused', level: 'error', screen: 'connectors', subject: `connector ${w.name}`, message: `${w.n} ${plural} refused by the ILS${w.last_error ? ` (the last: ${w.last_error})` : ''}; fix the cause and retry them`, since: oldest });
+      items.push({ key: `connector:${w.id}:writes-refused`, kind: 'writes-refused', level: 'error', screen: 'connectors', subject: `connector ${w.name}`, message: `${w.n} ${plural} refused by the ILS${w.last_error ? ` (the last: ${w.last_error})` : ''}; fix the cause and retry them`, since: oldest });
     } else if (w.tried || w.overdue) {
       // Tried and not taken (the ILS is down or refuses the user), or queued long ago and never tried.
-      items.push({ kind: 'writes-waiting', level: 'warning', screen: 'connectors', subject: `connector ${w.name}`, message: `${w.n} ${plural} waiting to be written to the ILS${w.last_error ? `: ${w.last_error}` : ''}; they are retried on their own`, since: oldest });
+      items.push({ key: `connector:${w.id}:writes-waiting`, kind: 'writes-waiting', level: 'warning', screen: 'connectors', subject: `connector ${w.name}`, message: `${w.n} ${plural} waiting to be written to the ILS${w.last_error ? `: ${w.last_error}` : ''}; they are retried on their own`, since: oldest });
     }
   }
   return items;
 }
 
 async function fileItems(ctx: Context): Promise<AttentionItem[]> {
-  const rows = await sql<{ name: string; agency: string; status: 'queued' | 'held'; attempts: number; created_at: Date; next_attempt_at: Date | null; error: string | null }>`
-    select f.name, a.name as agency, f.status, f.attempts, f.created_at, f.next_attempt_at,
+  const rows = await sql<{ id: number; name: string; agency: string; status: 'queued' | 'held'; attempts: number; created_at: Date; next_attempt_at: Date | null; error: string | null }>`
+    select f.id, f.name, a.name as agency, f.status, f.attempts, f.created_at, f.next_attempt_at,
            (select t.error from transfer_attempts t where t.file_id = f.id and not t.ok order by t.id desc limit 1) as error
     from report_files f join agencies a on a.id = f.agency_id
     where (f.status = 'queued' and f.attempts > 0) or f.status = 'held'
@@ -106,10 +117,10 @@ async function fileItems(ctx: Context): Promise<AttentionItem[]> {
     const since = new Date(f.created_at);
     if (f.status === 'held') {
       const until = f.next_attempt_at ? ` until ${new Date(f.next_attempt_at).toISOString()}` : '';
-      return { kind: 'held', level: 'notice', screen: 'review', subject: `file ${f.name}`, message: `held for review${until} before it goes to ${f.agency}`, since };
+      return { key: `file:${f.id}:held`, kind: 'held', level: 'notice', screen: 'review', subject: `file ${f.name} for ${f.agency}`, message: `held for review${until} before it is sent`, since };
     }
     const next = f.next_attempt_at ? `; the next try is at ${new Date(f.next_attempt_at).toISOString()}` : '';
-    return { kind: 'delivery-failing', level: 'error', screen: 'files', subject: `file ${f.name}`, message: `delivery to ${f.agency} failed ${f.attempts} time${f.attempts === 1 ? '' : 's'}${f.error ? ` (the last: ${f.error})` : ''}${next}`, since };
+    return { key: `file:${f.id}:delivery`, kind: 'delivery-failing', level: 'error', screen: 'files', subject: `file ${f.name} for ${f.agency}`, message: `delivery failed ${f.attempts} time${f.attempts === 1 ? '' : 's'}${f.error ? ` (the last: ${f.error})` : ''}${next}`, since };
   });
 }
 
@@ -123,6 +134,7 @@ async function scheduleItems(ctx: Context, now: Date): Promise<AttentionItem[]> 
     if (now.getTime() - due.getTime() < SCHEDULE_LATE_AFTER_MS) continue;
     const dates = job.pending.length === 1 ? oldest : `${oldest} and ${job.pending.length - 1} later date${job.pending.length === 2 ? '' : 's'}`;
     items.push({
+      key: `entry:${job.entryId}:${job.job}:late`,
       kind: 'late-run',
       level: 'warning',
       screen: 'schedule',

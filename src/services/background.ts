@@ -3,7 +3,7 @@
 // due again, and the administrator's mail of what needs attention (ARREARS_ALERT_TO). Nothing
 // escapes the loop: an error, such as the database restarting, is logged and the next pass
 // tries again.
-import { sendAttentionAlerts, type AlertReport } from './alerts.ts';
+import { ALERT_TO_VARIABLE, sendAttentionAlerts, type AlertReport } from './alerts.ts';
 import type { Context } from './context.ts';
 import { deliverDueFiles, type DeliveryReport } from './delivery.ts';
 import { Scheduler, SCHEDULER_ACTOR, type TickResult } from './scheduler.ts';
@@ -62,6 +62,15 @@ function logDelivery(log: (line: string) => void, r: DeliveryReport): void {
   }
 }
 
+/** The attention mail, or, when it is asked for without a relay to send it, a word in the log once and nothing more. */
+function defaultAlert(log: (line: string) => void): (ctx: Context) => Promise<AlertReport> {
+  if (process.env[ALERT_TO_VARIABLE]?.trim() && !process.env.ARREARS_SMTP_URL) {
+    log(`[alerts] ${ALERT_TO_VARIABLE} is set but ARREARS_SMTP_URL is not: no attention mail will be sent`);
+    return async () => ({ mailed: [], to: null });
+  }
+  return (c: Context) => sendAttentionAlerts(c);
+}
+
 /**
  * Starts the loop at once (a restarted server catches up without waiting a minute).
  * A malformed ARREARS_SCHEDULE_TIME throws here, before anything runs.
@@ -73,8 +82,8 @@ export function startBackgroundJobs(ctx: Context, options: BackgroundOptions = {
   const scheduler = options.scheduler ?? new Scheduler(jobCtx);
   const deliver = options.deliver ?? ((c: Context) => deliverDueFiles(c));
   const writeBack = options.writeBack ?? ((c: Context) => applyAllWritebacks(c));
-  const alert = options.alert ?? ((c: Context) => sendAttentionAlerts(c));
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const alert = options.alert ?? defaultAlert(log);
   const every = intervalMs >= 1000 ? `${Math.round(intervalMs / 1000)} s` : `${intervalMs} ms`;
   const stopping = new AbortController();
 

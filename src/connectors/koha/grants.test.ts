@@ -57,6 +57,10 @@ describe('kohaExcess', () => {
     ]);
   });
 
+  it('reads an escaped database name as the database, and passes over lines that grant nothing', () => {
+    expect(kohaExcess(['GRANT SELECT ON `koha\\_library`.*' + TO, 'SET DEFAULT ROLE `reader` FOR `arrears`@`10.0.0.5`', 'REVOKE INSERT ON `koha_library`.* FROM `arrears`@`10.0.0.5`'], 'koha_library', false)).toEqual([]);
+  });
+
   it('for a read-only connector, names every write', () => {
     expect(kohaExcess(README, 'koha_library', true)).toEqual([
       'INSERT on koha_library.borrower_debarments',

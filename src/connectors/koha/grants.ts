@@ -29,7 +29,8 @@ function splitTop(text: string): string[] {
   return out.filter(Boolean);
 }
 
-const unquote = (name: string) => name.replace(/`/g, '');
+/** A name as SHOW GRANTS writes it: backquoted, with "_" and "%" escaped in a database grant (koha\\_library). */
+const unquote = (name: string) => name.replace(/`/g, '').replace(/\\([_%])/g, '$1');
 
 /**
  * The privileges in `grants` (SHOW GRANTS FOR CURRENT_USER() lines) the connector never needs
@@ -39,6 +40,8 @@ const unquote = (name: string) => name.replace(/`/g, '');
 export function kohaExcess(grants: readonly string[], database: string, readOnly: boolean): string[] {
   const excess: string[] = [];
   for (const line of grants) {
+    // Not grants: the role a session starts with (MariaDB), a partial revoke (MySQL 8).
+    if (/^(SET DEFAULT ROLE|REVOKE) /i.test(line)) continue;
     const m = /^GRANT (.+?) ON (?:(?:TABLE|PROCEDURE|FUNCTION|PACKAGE(?: BODY)?) )?(\S+) TO /i.exec(line);
     if (!m) {
       // A role granted (its privileges are the role's), or anything else this parser does not know.

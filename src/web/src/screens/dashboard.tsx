@@ -112,7 +112,7 @@ interface AttentionReply {
   items: { level: 'error' | 'warning' | 'notice'; screen: string; subject: string; message: string; since: string | null }[];
 }
 
-const LEVEL_LABEL = { error: 'Failing', warning: 'Late', notice: 'To review' } as const;
+const LEVEL_LABEL = { error: 'Failing', warning: 'Delayed', notice: 'To review' } as const;
 
 /**
  * What needs someone now (services/attention.ts): only what the user's role may open, each
