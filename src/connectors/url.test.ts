@@ -66,7 +66,7 @@ describe('an Evergreen connection URL', () => {
     expect(eg('postgres://u:p@db/evergreen?sslmode=disable').tls).toBe('disable');
     expect(() => eg('postgres://u:p@db/evergreen?sslmode=prefer')).toThrow('sslmode=prefer would fall back to an unencrypted connection without saying so; say which: require (or verify-full) or disable');
     expect(() => eg('postgres://u:p@db/evergreen?sslmode=REQUIRE')).toThrow('sslmode=REQUIRE is not a TLS mode');
-    expect(() => eg('postgres://u:p@db/evergreen?application_name=x')).toThrow('the URL\'s parameter "application_name" is not one Arrears reads (it reads host, sslmode, port; TLS can also be set with --tls)');
+    expect(() => eg('postgres://u:p@db/evergreen?target_session_attrs=any')).toThrow('the URL\'s parameter "target_session_attrs" is not one Arrears reads (it reads host, sslmode, port; TLS can also be set with --tls)');
   });
 });
 
@@ -79,6 +79,9 @@ describe('what a URL may hold', () => {
     expect(() => connectionTarget('koha', 'mysql://a:s3cret%zz@db/koha')).not.toThrow(/s3cret/);
     expect(() => connectionTarget('evergreen', 'postgres://u:p@db/evergreen?port=0x10')).toThrow('port 0x10 is not a port number');
     expect(() => connectionTarget('evergreen', 'postgres://u:p@db/evergreen?port=1e3')).toThrow('port 1e3 is not a port number');
+    // What Arrears sets itself is passed over, not refused.
+    expect(connectionTarget('koha', 'mysql://a:b@db/koha?charset=utf8mb4&timezone=Z').database).toBe('koha');
+    expect(connectionTarget('evergreen', 'postgres://u:p@db/evergreen?application_name=x&connect_timeout=5&sslmode=disable').tls).toBe('disable');
   });
 });
 

@@ -3,6 +3,7 @@
 // `?socket=/run/mysqld/mysqld.sock`; Evergreen `?host=/var/run/postgresql`, libpq's form) and
 // the TLS mode (MySQL's `ssl-mode`, libpq's `sslmode`). A parameter Arrears does not know is
 // refused, never ignored: an ignored `sslmode=verify-full` would send the password in clear.
+// Only those Arrears sets itself (the character set, the time zone, timeouts) are passed over.
 import type { ConnectorKind, ConnectorOptions } from './types.ts';
 
 export type UrlTls = NonNullable<ConnectorOptions['tls']> | 'disable';
@@ -35,6 +36,8 @@ const TLS_MODES: Record<ConnectorKind, Record<string, UrlTls | null>> = {
 const TLS_PARAMS: Record<ConnectorKind, readonly string[]> = { koha: ['ssl-mode', 'sslmode'], evergreen: ['sslmode'] };
 const SOCKET_PARAM: Record<ConnectorKind, string> = { koha: 'socket', evergreen: 'host' };
 const OTHER_PARAMS: Record<ConnectorKind, readonly string[]> = { koha: [], evergreen: ['port'] };
+/** Taken and set aside: Arrears sets these itself (utf8mb4 and UTC, its own timeouts, application_name "arrears"). */
+const SET_BY_ARREARS: Record<ConnectorKind, readonly string[]> = { koha: ['charset', 'timezone', 'connectTimeout', 'connect_timeout'], evergreen: ['application_name', 'connect_timeout', 'client_encoding'] };
 
 export class ConnectionUrlError extends Error {}
 
@@ -63,6 +66,7 @@ export function connectionTarget(kind: ConnectorKind, raw: string): ConnectionTa
   for (const pair of url.search.replace(/^\?/, '').split('&').filter(Boolean)) {
     const at = pair.indexOf('=');
     const key = decoded(at < 0 ? pair : pair.slice(0, at), 'a parameter name');
+    if (SET_BY_ARREARS[kind].includes(key)) continue;
     if (!known.includes(key)) fail(`the URL's parameter "${key}" is not one Arrears reads (it reads ${known.join(', ')}; TLS can also be set with --tls)`);
     if (params.has(key)) fail(`the URL gives "${key}" twice`);
     const value = at < 0 ? '' : decoded(pair.slice(at + 1), `the value of ${key}`);
