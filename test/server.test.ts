@@ -13,6 +13,7 @@ import { buildServer } from '../src/http/server.ts';
 import { startArrears } from '../src/cli/start.ts';
 import { generateDemo } from '../src/services/demo.ts';
 import { checkHealth } from '../src/http/health.ts';
+import { needsAttention } from '../src/services/attention.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
 import { addUser, createToken } from '../src/services/users.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
@@ -131,6 +132,10 @@ describe('arrears start and GET /health', () => {
     afterAll(() => app.close());
 
     it('answers 200 with the database kind, the version and the counts to a signed-in caller', async () => {
+      // The demo's schedules are late at this clock: what needs attention, counted by level (a viewer sees every screen's).
+      const levels = { error: 0, warning: 0, notice: 0 };
+      for (const i of await needsAttention({ database: t, clock, actor: 'test' })) levels[i.level]++;
+      expect(levels.warning).toBeGreaterThan(0);
       const res = await fetch(`${base}/health`, { headers: auth });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
@@ -139,7 +144,16 @@ describe('arrears start and GET /health', () => {
         database: testDbKind(),
         version: VERSION,
         counts: { libraries: 10, patrons: 30, charges: DEMO.charges, openReferrals: 2 },
+        attention: levels,
       });
+      // Something to attend to: a connector that never synced (an error a viewer may see).
+      const connector = await t.db.insertInto('connectors').values({ name: 'koha', kind: 'koha', url_secret: 'x', location: 'mysql://db/koha', time_zone: 'UTC', options: '{}', created_at: new Date(), updated_at: new Date() }).returning('id').executeTakeFirstOrThrow();
+      try {
+        expect(((await (await fetch(`${base}/health`, { headers: auth })).json()) as { attention: unknown }).attention).toEqual({ ...levels, error: levels.error + 1 });
+        expect(await (await fetch(`${base}/health`)).json()).toEqual({ status: 'ok' });
+      } finally {
+        await t.db.deleteFrom('connectors').where('id', '=', connector.id).execute();
+      }
     });
 
     it('maps the error hierarchy to statuses once, for every route', async () => {
