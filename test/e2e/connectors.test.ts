@@ -123,6 +123,8 @@ describe('the Connectors screen', () => {
     await shot('45-dashboard-attention');
     await attention.getByRole('link', { name: 'connector koha' }).click();
     await page.getByRole('heading', { name: 'ILS connectors' }).waitFor();
+    // The Connectors screen shows its own part, for a role without the Dashboard.
+    await page.getByRole('region', { name: 'Needs attention' }).getByText(/^Failing: connector koha — 1 write-back refused by the ILS/).waitFor();
     await page.getByRole('button', { name: 'koha', exact: true }).click();
     const row = page.getByRole('row', { name: /Koha has no restriction type "COLLECT"/ });
     await row.getByRole('button', { name: 'Retry' }).click();

@@ -4,6 +4,7 @@
 // stores it encrypted and sends back only where it points.
 import { useState, type FormEvent } from 'react';
 import { ApiError, get, patch, post, put, type List } from '../api.ts';
+import { Attention } from '../attention.tsx';
 import { DataTable, counted } from '../table.tsx';
 import { Busy, ErrorBanner, Status, useLoad, useTask } from '../ui.tsx';
 
@@ -452,6 +453,7 @@ export function ConnectorsScreen() {
     <>
       <h1>ILS connectors</h1>
       <p>Read Koha or Evergreen directly, and write the collections block back into it.</p>
+      <Attention screen="connectors" version={version} />
       <ErrorBanner error={list.error} />
       {message && (
         <p className="success" role="status">

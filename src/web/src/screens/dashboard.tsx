@@ -5,6 +5,7 @@
 // posted (services/dashboard.ts has the definitions).
 import { useState } from 'react';
 import { get } from '../api.ts';
+import { Attention } from '../attention.tsx';
 import { formatCents, toCents } from '../money.ts';
 import { money } from '../session.tsx';
 import { DataTable } from '../table.tsx';
@@ -105,35 +106,6 @@ function Figure({ label, value, note }: { label: string; value: string; note?: s
       <span className="figure-value">{value}</span>
       {note && <span className="figure-note">{note}</span>}
     </div>
-  );
-}
-
-interface AttentionReply {
-  items: { level: 'error' | 'warning' | 'notice'; screen: string; subject: string; message: string; since: string | null }[];
-}
-
-const LEVEL_LABEL = { error: 'Failing', warning: 'Delayed', notice: 'To review' } as const;
-
-/**
- * What needs someone now (services/attention.ts): only what the user's role may open, each
- * leading to its screen. Nothing at all when all is well; a failure to load it never hides the
- * figures below.
- */
-function Attention() {
-  const { data } = useLoad(() => get<AttentionReply>('/attention'), []);
-  if (!data || data.items.length === 0) return null;
-  return (
-    <section aria-labelledby="attention-title" className="attention">
-      <h2 id="attention-title">Needs attention</h2>
-      <ul>
-        {data.items.map((i, n) => (
-          <li key={n} className={`attention-${i.level}`}>
-            <strong>{LEVEL_LABEL[i.level]}:</strong> <a href={`#/${i.screen}`}>{i.subject}</a> — {i.message}
-            {i.since ? ` (since ${new Date(i.since).toLocaleString()})` : ''}
-          </li>
-        ))}
-      </ul>
-    </section>
   );
 }
 

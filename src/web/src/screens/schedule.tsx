@@ -2,6 +2,7 @@
 // New Submissions and Update jobs, the library zone, the last date done, dates due now, and
 // the next date with the time it falls due — shown in the entry's own zone, named, not the
 // browser's. A date someone already ran by hand counts as done, with its run.
+import { Attention } from '../attention.tsx';
 import { get } from '../api.ts';
 import { DataTable } from '../table.tsx';
 import { Busy, ErrorBanner, useLoad } from '../ui.tsx';
@@ -49,6 +50,7 @@ export function ScheduleScreen() {
   return (
     <section aria-labelledby="schedule-title">
       <h1 id="schedule-title">Schedule</h1>
+      <Attention screen="schedule" />
       <ErrorBanner error={error} />
       {!data && !error && <Busy label="Loading the schedule" />}
       {data && (
