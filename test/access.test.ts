@@ -6,7 +6,6 @@
 // `arrears start` (pino, stdout and stderr) or the CLI's output, through sign-in, token
 // creation, a password change, saving agency credentials and a failed delivery.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,10 +19,11 @@ import type { Clock, Context } from '../src/services/context.ts';
 import { addUser } from '../src/services/users.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { Scenario } from './helpers/scenario.ts';
+import { useTestSecretKey } from './helpers/secret-key.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const PASSWORD = 'correct horse battery staple';
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 
 let t: TestDatabase;
 let now = new Date('2025-06-02T15:00:00Z');
@@ -32,7 +32,6 @@ let ctx: Context;
 const dir = mkdtempSync(join(tmpdir(), 'arrears-access-'));
 
 beforeAll(async () => {
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   ctx = { database: t, clock, actor: 'setup' };
 });
@@ -40,8 +39,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.dispose();
   rmSync(dir, { recursive: true, force: true });
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 
 describe('the sign-in limit beyond one username at one address', () => {

@@ -26,6 +26,7 @@ import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { KohaFixture } from './helpers/koha.ts';
 import { LedgerFactory } from './helpers/ledger-factory.ts';
 import { Scenario } from './helpers/scenario.ts';
+import { useTestSecretKey } from './helpers/secret-key.ts';
 
 type Role = 'admin' | 'business_office' | 'circulation' | 'viewer';
 const ROLES: Role[] = ['admin', 'business_office', 'circulation', 'viewer'];
@@ -43,7 +44,7 @@ let dir: string;
 const cookies = new Map<string, string>();
 /** Each session cookie's CSRF token, as the sign-in reply gave it. */
 const csrf = new Map<string, string>();
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 let seq = 0;
 const n = () => ++seq;
 
@@ -335,7 +336,6 @@ function patronSet(name: string) {
 }
 
 beforeAll(async () => {
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   dir = mkdtempSync(join(tmpdir(), 'arrears-api-'));
   t = await freshDatabase();
   s = new Scenario(t);
@@ -380,8 +380,6 @@ afterAll(async () => {
   await t?.dispose();
   await koha?.dispose();
   rmSync(dir, { recursive: true, force: true });
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 
 describe('route × role matrix', () => {

@@ -3,7 +3,6 @@
 // Submissions file held for review, a scheduled run that is late; the API shows each user only
 // what their role may open, and `arrears status` exits 4 while something fails or is late.
 // (Write-backs waiting or refused are shown in koha.test.ts and evergreen.test.ts.)
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,21 +20,19 @@ import { runCli } from './helpers/child.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { KohaFixture } from './helpers/koha.ts';
 import { Scenario } from './helpers/scenario.ts';
+import { useTestSecretKey } from './helpers/secret-key.ts';
 
 let t: TestDatabase;
 let s: Scenario;
 const ctx = (at: string): Context => ({ database: t, clock: fixedClock(at), actor: 'test' });
 
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 beforeAll(async () => {
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   s = new Scenario(t);
 });
 afterAll(async () => {
   await t.dispose();
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 beforeEach(async () => {
   await s.reset();

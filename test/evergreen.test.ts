@@ -2,7 +2,6 @@
 // (test/helpers/evergreen-schema.ts, its own database), written to by the same operations
 // Evergreen's own code performs; Arrears on PGlite and PostgreSQL. The connector's database
 // role has only DESIGN.md's least-privilege GRANTs throughout.
-import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +18,7 @@ import { syncConnector } from '../src/services/sync.ts';
 import { applyWritebacks, listWrites } from '../src/services/writeback.ts';
 import { needsAttention } from '../src/services/attention.ts';
 import { CHANGED_TRANSACTIONS, titleText } from '../src/connectors/evergreen/extract.ts';
+import { useTestSecretKey } from './helpers/secret-key.ts';
 
 let t: TestDatabase;
 let s: Scenario;
@@ -26,10 +26,8 @@ let eg: EvergreenFixture;
 
 const ctx = (at = '2026-12-04T15:00:00Z'): Context => ({ database: t, clock: fixedClock(at), actor: 'test' });
 
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 beforeAll(async () => {
-  // The connection URL is stored encrypted; on PostgreSQL the key comes from the environment.
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   s = new Scenario(t);
   eg = await EvergreenFixture.create();
@@ -37,8 +35,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await eg?.dispose();
   await t.dispose();
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 beforeEach(async () => {
   await s.reset();

@@ -3,7 +3,6 @@
 // blind and shaped by the route's own schema from the OpenAPI document. A request is either
 // accepted or refused with a 4xx in the `{ error: { code, message, problems? } }` shape; never
 // a 5xx; and a refused request writes nothing (every table's row count and the audit log).
-import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
@@ -14,6 +13,7 @@ import type { Context } from '../src/services/context.ts';
 import { addUser, createToken } from '../src/services/users.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { Scenario } from './helpers/scenario.ts';
+import { useTestSecretKey } from './helpers/secret-key.ts';
 
 let t: TestDatabase;
 let app: FastifyInstance;
@@ -24,10 +24,9 @@ let tables: string[] = [];
 type Route = { method: string; url: string; body: string[]; query: string[] };
 let routes: Route[] = [];
 const stats = { cases: 0, accepted: 0, refused: 0, routes: new Set<string>(), slowest: { ms: 0, route: '' } };
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 
 beforeAll(async () => {
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   const s = new Scenario(t);
   ctx = s.context('2025-06-02T12:00:00Z');
@@ -62,8 +61,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await t?.dispose();
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
   console.log(`fuzz-api (${testDbKind()}): ${stats.cases} requests over ${stats.routes.size} routes; ${stats.refused} refused with 4xx, ${stats.accepted} accepted; slowest ${stats.slowest.route} ${stats.slowest.ms} ms`);
 });
 

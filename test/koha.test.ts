@@ -1,7 +1,6 @@
 // The Koha connector against a real MariaDB holding Koha's tables (test/helpers/koha-schema.ts),
 // written to by the same operations Koha's own code performs; Arrears on PGlite and PostgreSQL.
 // The connector's database user has only DESIGN.md's least-privilege GRANTs throughout.
-import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -23,6 +22,7 @@ import { syncConnector } from '../src/services/sync.ts';
 import { addExclusion, releaseHeldFiles } from '../src/services/exclusions.ts';
 import { applyWritebacks, listWrites } from '../src/services/writeback.ts';
 import { needsAttention } from '../src/services/attention.ts';
+import { useTestSecretKey } from './helpers/secret-key.ts';
 
 let t: TestDatabase;
 let s: Scenario;
@@ -30,17 +30,13 @@ let koha: KohaFixture;
 
 const ctx = (at = '2026-12-04T15:00:00Z'): Context => ({ database: t, clock: fixedClock(at), actor: 'test' });
 
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 beforeAll(async () => {
-  // The connection URL is stored encrypted; on PostgreSQL the key comes from the environment.
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   s = new Scenario(t);
 });
 afterAll(async () => {
   await t.dispose();
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 beforeEach(async () => {
   await s.reset();

@@ -3,7 +3,6 @@
 // CSV files. One settings table, one run; each patron's block is written to the ILS their
 // record came from, the CSV member gets flags only, and the agency file holds all three. A
 // library code two sources share is refused with both named.
-import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { EvergreenFixture } from './helpers/evergreen.ts';
@@ -13,6 +12,7 @@ import { fixedClock, type Context } from '../src/services/context.ts';
 import { addConnector, setMapping } from '../src/services/connectors.ts';
 import { syncAllConnectors, syncConnector } from '../src/services/sync.ts';
 import { listWrites } from '../src/services/writeback.ts';
+import { useTestSecretKey } from './helpers/secret-key.ts';
 
 let t: TestDatabase;
 let s: Scenario;
@@ -21,9 +21,8 @@ let koha: KohaFixture;
 
 const ctx = (at = '2026-12-04T15:00:00Z'): Context => ({ database: t, clock: fixedClock(at), actor: 'test' });
 
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 beforeAll(async () => {
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   s = new Scenario(t);
   eg = await EvergreenFixture.create();
@@ -31,8 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await eg?.dispose();
   await t.dispose();
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 beforeEach(async () => {
   await s.reset();

@@ -5,7 +5,6 @@
 // the right password from another address still gets in; clients that trickle their headers
 // or body are cut off, and connections beyond the cap are closed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,10 +15,11 @@ import type { Context } from '../src/services/context.ts';
 import { addUser, createToken } from '../src/services/users.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { Scenario } from './helpers/scenario.ts';
+import { useTestSecretKey } from './helpers/secret-key.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const PASSWORD = 'correct horse battery staple';
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 const dir = mkdtempSync(join(tmpdir(), 'arrears-security-server-'));
 
 let t: TestDatabase;
@@ -60,7 +60,6 @@ async function stop(): Promise<void> {
 }
 
 beforeAll(async () => {
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   // PGlite: a folder the server opens once setup has closed it; PostgreSQL: this file's schema.
   const folder = join(dir, 'db');
@@ -83,8 +82,6 @@ afterAll(async () => {
   await stop();
   await t?.dispose();
   rmSync(dir, { recursive: true, force: true });
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 
 const login = (username: string, password: string, address: string) =>

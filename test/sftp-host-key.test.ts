@@ -2,7 +2,7 @@
 // pinned, delivery goes through; with another key pinned nothing is sent and the attempt says
 // which key the server offered; `arrears agencies host-key --pin` reads and stores the key.
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { deliverDueFiles } from '../src/services/delivery.ts';
 import { hostKeyOf } from '../src/services/transfer/host-key.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { prepareSshd, sparePort, type Sshd } from './helpers/servers.ts';
+import { useTestSecretKey } from './helpers/secret-key.ts';
 
 const run = promisify(execFile);
 let t: TestDatabase;
@@ -24,11 +25,9 @@ let ctx: Context;
 // Another key's fingerprint, well formed: what a hijacked address would present.
 const OTHER_KEY = `SHA256:${createHash('sha256').update('not the agency').digest('base64').replace(/=+$/, '')}`;
 
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 
 beforeAll(async () => {
-  // PostgreSQL keeps agency credentials only under an explicit key.
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   ctx = { database: t, clock: fixedClock('2025-06-03T12:00:00Z'), actor: 'test:host-key' };
   sshd = prepareSshd(await sparePort(), 'hk');
@@ -37,8 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sshd?.dispose();
   await t?.dispose();
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 
 let seq = 0;

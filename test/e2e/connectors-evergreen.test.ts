@@ -2,7 +2,6 @@
 // PostgreSQL server): add the connector, test it, see Evergreen's own codes listed live for
 // the mapping (billing types by id, payment kinds, org units, profiles), map one, sync now.
 // Screenshots 45-*.png.
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { addUser } from '../../src/services/users.ts';
 import { freshDatabase, type TestDatabase } from '../helpers/db.ts';
 import { EvergreenFixture } from '../helpers/evergreen.ts';
 import { ensureBuilt, go as goTo, launchBrowser, shot as shoot, signIn } from './harness.ts';
+import { useTestSecretKey } from '../helpers/secret-key.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -21,14 +21,13 @@ let app: FastifyInstance;
 let url: string;
 let browser: Browser;
 let page: Page;
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 const consoleErrors: string[] = [];
 
 const shot = (name: string) => shoot(page, name);
 
 beforeAll(async () => {
   ensureBuilt();
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   eg = await EvergreenFixture.create();
   await eg.timeZone('CONS', 'America/Chicago');
@@ -53,8 +52,6 @@ afterAll(async () => {
   await app?.close();
   await t?.dispose();
   await eg?.dispose();
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 
 describe('the Connectors screen with Evergreen', () => {

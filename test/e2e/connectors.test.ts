@@ -1,7 +1,6 @@
 // The Connectors screen in headless Chromium, against a real server and a real Koha database in
 // MariaDB: add a connector (its URL never shown back), test it, map a code with the ILS's codes
 // listed live, sync now, and retry a write-back that failed. Screenshots 40-*.png.
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { freshDatabase, type TestDatabase } from '../helpers/db.ts';
 import { KohaFixture } from '../helpers/koha.ts';
 import { Scenario } from '../helpers/scenario.ts';
 import { ensureBuilt, go as goTo, launchBrowser, shot as shoot, signIn } from './harness.ts';
+import { useTestSecretKey } from '../helpers/secret-key.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -21,14 +21,13 @@ let app: FastifyInstance;
 let url: string;
 let browser: Browser;
 let page: Page;
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 const consoleErrors: string[] = [];
 
 const shot = (name: string) => shoot(page, name);
 
 beforeAll(async () => {
   ensureBuilt();
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   koha = await KohaFixture.create();
   await koha.branch('CPL', 'Centerville');
@@ -56,8 +55,6 @@ afterAll(async () => {
   await app?.close();
   await t?.dispose();
   await koha?.dispose();
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 
 describe('the Connectors screen', () => {

@@ -7,7 +7,6 @@
 // screens, the agency's cleared-accounts file, and progress of a run and a large import.
 // Screens are saved under test-output/screenshots/<project>/ as 2x-*.png and 3x-*.png, the
 // new screens also at tablet width.
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import { patronBalance } from '../../src/services/ledger.ts';
 import { addUser } from '../../src/services/users.ts';
 import { freshDatabase, type TestDatabase } from '../helpers/db.ts';
 import { confirmDialog, ensureBuilt, go as goTo, launchBrowser, shot as shoot, signIn, watchConsole } from './harness.ts';
+import { useTestSecretKey } from '../helpers/secret-key.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const SFTP_SECRET = 'Sftp-pa55word-never-shown';
@@ -37,7 +37,7 @@ let dir: string;
 let drop: string;
 /** Excluded before the run, then lifted. */
 let excludedBefore = '';
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 
 const shot = (name: string) => shoot(page, name);
 const go = (screen: string, heading: string) => goTo(page, screen, heading);
@@ -49,8 +49,6 @@ async function referralStatus(patronId: string): Promise<string[]> {
 
 beforeAll(async () => {
   ensureBuilt();
-  // Agency credentials are stored encrypted; on PostgreSQL the key must come from the environment.
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   dir = mkdtempSync(join(tmpdir(), 'arrears-e2e-review-'));
   drop = join(dir, 'ums-drop');
   t = await freshDatabase();
@@ -78,8 +76,6 @@ afterAll(async () => {
   await app?.close();
   await t?.dispose();
   if (dir) rmSync(dir, { recursive: true, force: true });
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 
 describe('review, administration and progress in Chromium', () => {

@@ -7,7 +7,7 @@
 // frames the Users screen: nothing is created, the session survives, the frame stays empty.
 // The app itself still uploads (its XHR carries the CSRF token), and signs in with a recovery code.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -20,9 +20,10 @@ import { addUser, createToken } from '../../src/services/users.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { Scenario } from '../helpers/scenario.ts';
 import { ROOT, ensureBuilt, launchBrowser, shot } from './harness.ts';
+import { useTestSecretKey } from '../helpers/secret-key.ts';
 
 const PASSWORD = 'correct horse battery staple';
-const savedKey = process.env.ARREARS_SECRET_KEY;
+useTestSecretKey();
 const dir = mkdtempSync(join(tmpdir(), 'arrears-security-browser-'));
 
 let t: TestDatabase;
@@ -87,7 +88,6 @@ async function recordSetNames(): Promise<string[]> {
 
 beforeAll(async () => {
   ensureBuilt();
-  process.env.ARREARS_SECRET_KEY = randomBytes(32).toString('base64');
   t = await freshDatabase();
   const folder = join(dir, 'db');
   const url = testDbKind() === 'postgres' ? `${t.url}?options=${encodeURIComponent(`-c search_path=${t.schema}`)}` : folder;
@@ -145,8 +145,6 @@ afterAll(async () => {
   }
   await t?.dispose();
   rmSync(dir, { recursive: true, force: true });
-  if (savedKey === undefined) delete process.env.ARREARS_SECRET_KEY;
-  else process.env.ARREARS_SECRET_KEY = savedKey;
 });
 
 describe('the staff app in Chromium, and another page on this host', () => {
