@@ -579,6 +579,15 @@ describe('write-back', () => {
     );
   }
 
+  /** Ann owes a 30.00 lost-item bill since October, synced and referred on 2026-12-04 (penalty, tracker and fee written back). */
+  async function referredAnn(): Promise<{ ann: number; lost: { xact: number; billing: number } }> {
+    const ann = await eg.patron({ barcode: '29000001' });
+    const lost = await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'eg');
+    await run('2026-12-04');
+    return { ann, lost };
+  }
+
   it('a referral places the PATRON_IN_COLLECTIONS penalty with its note, a tracker row and the fee bill; the fee paid at the desk comes back as a fee payment', async () => {
     const ann = await eg.patron({ barcode: '29000001', homeOu: 'BR2' });
     await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z', location: 'BR2' });
@@ -632,10 +641,7 @@ describe('write-back', () => {
   });
 
   it('clearing archives only the penalty Arrears placed and deletes only its tracker row; staff\'s alert, penalty and tracker row stay', async () => {
-    const ann = await eg.patron({ barcode: '29000001' });
-    const lost = await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
-    await syncConnector(ctx(), 'eg');
-    await run('2026-12-04');
+    const { ann, lost } = await referredAnn();
     const ours = (await penalties(ann))[0]!;
     const alert = await eg.staffPenalty(ann, 20, 'Call before lending: address unconfirmed');
     const staffCollections = await eg.staffPenalty(ann, 30, 'Sent to collections by hand', 'BR2');
@@ -733,10 +739,7 @@ describe('write-back', () => {
   });
 
   it('a penalty of ours archived in Evergreen while the referral is open is noticed by the next sync and told to staff, not placed again behind their back', async () => {
-    const ann = await eg.patron({ barcode: '29000001' });
-    await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
-    await syncConnector(ctx(), 'eg');
-    await run('2026-12-04');
+    const { ann } = await referredAnn();
     expect((await syncConnector(ctx('2026-12-04T16:00:00Z'), 'eg')).blocksGone).toEqual([]);
     await eg.query('UPDATE actor.usr_standing_penalty SET stop_date = now() WHERE usr = $1 AND standing_penalty = 30', [ann]);
     const r = await syncConnector(ctx('2026-12-04T17:00:00Z'), 'eg');
@@ -782,10 +785,7 @@ describe('write-back', () => {
   });
 
   it('a write cut off after Evergreen committed it is found again on retry, not written twice', async () => {
-    const ann = await eg.patron({ barcode: '29000001' });
-    await eg.grocery(ann, { btype: 3, cents: 3000, at: '2026-10-15T15:00:00Z' });
-    await syncConnector(ctx(), 'eg');
-    await run('2026-12-04');
+    const { ann } = await referredAnn();
     const before = { penalties: await penalties(ann), trackers: await trackers(ann), fees: await fees(ann) };
     const refs = Object.fromEntries((await listWrites(t.db)).map((w) => [w.kind, w.ilsRef]));
     // As if Arrears stopped between Evergreen's commit and its own record: both still "applying".

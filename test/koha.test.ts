@@ -461,6 +461,15 @@ describe('write-back', () => {
     return { debarred: b!.debarred as string | null, debarredcomment: b!.debarredcomment as string | null };
   }
 
+  /** Ann owes a 30.00 lost item since October, synced and referred on 2026-12-04 (block and fee written back). */
+  async function referredAnn(): Promise<{ ann: number; lost: number }> {
+    const ann = await koha.patron({ cardnumber: '21000001' });
+    const lost = await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
+    await syncConnector(ctx(), 'koha');
+    await run('2026-12-04');
+    return { ann, lost };
+  }
+
   /** The patron pays the lost item and the agency fee at the desk; the next day's sync and run clear the referral and lift the block. */
   async function payAllAndClear(patron: number, lost: number) {
     const fees = (await koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [patron])).map((r) => Number(r.accountlines_id));
@@ -514,10 +523,7 @@ describe('write-back', () => {
   });
 
   it('clearing lifts only the restriction Arrears placed; a staff suspension and its debarred date stay', async () => {
-    const ann = await koha.patron({ cardnumber: '21000001' });
-    const lost = await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
-    await syncConnector(ctx(), 'koha');
-    await run('2026-12-04');
+    const { ann, lost } = await referredAnn();
     const staff = await koha.restrict(ann, { type: 'SUSPENSION', comment: 'Damaged items', expiration: '2099-01-31' });
     // Staff edit the comment of ours: it is still found by its id, not by its text.
     await koha.exec("UPDATE borrower_debarments SET comment = 'Collections: call before lifting' WHERE borrowernumber = ? AND type = 'MANUAL'", [ann]);
@@ -530,10 +536,7 @@ describe('write-back', () => {
   });
 
   it('a restriction of ours lifted in Koha while the referral is open is noticed by the next sync and told to staff, not placed again behind their back', async () => {
-    const ann = await koha.patron({ cardnumber: '21000001' });
-    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
-    await syncConnector(ctx(), 'koha');
-    await run('2026-12-04');
+    const { ann } = await referredAnn();
     const staff = await koha.restrict(ann, { type: 'SUSPENSION', comment: 'Damaged items', expiration: '2099-01-31' });
     expect((await syncConnector(ctx('2026-12-04T16:00:00Z'), 'koha')).blocksGone).toEqual([]);
     // Staff lift ours at the desk (or Koha does, after a payment, for a type set to do so).
@@ -620,10 +623,7 @@ describe('write-back', () => {
   });
 
   it('a batch Koha committed while its answer was lost (left pending, or applying when Arrears stopped) is found again on retry, not written twice', async () => {
-    const ann = await koha.patron({ cardnumber: '21000001' });
-    await koha.debit(ann, { type: 'LOST', cents: 3000, date: '2026-10-15T15:00:00Z' });
-    await syncConnector(ctx(), 'koha');
-    await run('2026-12-04');
+    const { ann } = await referredAnn();
     const fees = () => koha.query("SELECT accountlines_id FROM accountlines WHERE borrowernumber = ? AND debit_type_code = 'MANUAL'", [ann]);
     const before = { restrictions: await debarments(ann), fees: await fees(), flags: await flags(ann) };
     const refs = Object.fromEntries((await listWrites(t.db)).map((w) => [w.kind, w.ilsRef]));
