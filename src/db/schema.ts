@@ -44,6 +44,8 @@ export interface PatronsTable {
   in_collections: Generated<boolean>;
   blocked: Generated<boolean>;
   note: Generated<string>;
+  /** The digest of the import file's line that wrote the row, while it is as that line wrote it (migration 310). */
+  line_digest: Generated<Buffer | null>;
   created_at: CreatedAt;
   updated_at: CreatedAt;
 }

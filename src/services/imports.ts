@@ -25,7 +25,10 @@ import { lineCells, QUOTED, type CsvLines } from './imports/fast-csv.ts';
 import { withImportSession, type ImportSession } from './imports/session.ts';
 import { CopyText, copyLine, type StageValue } from './imports/copy-text.ts';
 import { KeyOrder, rowEncoder, type RowEncoder } from './imports/encode.ts';
+import { DigestSet, digestSeed } from './imports/digest.ts';
 import {
+  DIGEST_COLUMN,
+  DIGESTED,
   PROBLEMS,
   STAGE,
   createStaging,
@@ -102,11 +105,22 @@ export async function importFile(ctx: Context, kind: ImportKind, path: string, o
         await sql`rollback to savepoint direct_load`.execute(session.db);
       }
     }
+    if (DIGESTED.has(kind) && session.appendText) {
+      // Lines whose digest is stored are left unstaged while the keys ascend (so none repeats);
+      // a file out of order is read again with every line staged, where its repeats are found.
+      await sql`savepoint digests`.execute(session.db);
+      try {
+        return await readFile(ctx, kind, path, session, options, false, true);
+      } catch (err) {
+        if (!(err instanceof Unordered)) throw err;
+        await sql`rollback to savepoint digests`.execute(session.db);
+      }
+    }
     return readFile(ctx, kind, path, session, options, false);
   });
 }
 
-async function readFile(ctx: Context, kind: ImportKind, path: string, session: ImportSession, options: ImportOptions, direct: boolean): Promise<ImportResult> {
+async function readFile(ctx: Context, kind: ImportKind, path: string, session: ImportSession, options: ImportOptions, direct: boolean, skipStored = false): Promise<ImportResult> {
   const source = openSource(path, options.onProgress);
   const { file, lines } = source;
   try {
@@ -119,7 +133,7 @@ async function readFile(ctx: Context, kind: ImportKind, path: string, session: I
       : [{ row: batch.firstRow, cells: lineCells(batch.lines, batch.from) }, { ...batch, from: batch.from + 1, firstRow: batch.firstRow + 1 }];
     const { header, problems } = readHeader(kind, head.cells);
     if (problems.length) throw new ValidationError(problems.map((p) => ({ file, ...p, row: head.row })));
-    return await new Import(ctx, kind, header, session, source, options, rest, direct).run();
+    return await new Import(ctx, kind, header, session, source, options, rest, direct, skipStored).run();
   } finally {
     await lines.return(undefined);
   }
@@ -142,6 +156,9 @@ const LOCAL_DATE = { column: 'assessed_on', of: 'assessed_at' } as const;
 
 /** A direct load gives way to the staged one: a row has a problem the staged reading names. */
 class NotDirect extends Error {}
+
+/** Lines were left unstaged for their stored digests, and then a key came out of order: read again, staging every line. */
+class Unordered extends Error {}
 
 /** A value the table refused (class 22) or a key, check or not-null constraint it broke (class 23). */
 function isDataError(err: unknown): boolean {
@@ -210,6 +227,8 @@ class Import {
     private readonly firstRows: SourceBatch = [],
     /** Straight into the kind's empty table (see loadsDirectly); any bad row throws NotDirect. */
     private readonly direct = false,
+    /** Leave lines whose digest the table holds unstaged (see DIGESTED); a key out of order throws Unordered. */
+    private readonly skipStored = false,
   ) {
     this.file = source.file;
     this.columns = stageColumns(kind);
@@ -226,6 +245,8 @@ class Import {
 
   /** Set by run when the rows go straight into the table. */
   private load: DirectLoad | undefined;
+  /** Each staged line ends with its digest (DIGESTED kinds, on PostgreSQL). */
+  private digests = false;
 
   async run(): Promise<ImportResult> {
     if (this.direct) this.load = await this.prepareDirect();
@@ -235,6 +256,8 @@ class Import {
       const libs = await this.db.selectFrom('libraries').select(['code', 'time_zone']).execute();
       this.libraryZones = new Map(libs.map((l) => [l.code, l.time_zone]));
     }
+    this.digests = DIGESTED.has(this.kind) && this.session.appendText !== undefined;
+    const stored = this.skipStored && !this.load ? await this.storedDigests() : undefined;
     if (this.session.appendText) {
       const charges = this.kind === 'charges';
       this.encode = rowEncoder(this.header, {
@@ -247,6 +270,7 @@ class Import {
         keyColumn: this.key,
         wallClock: this.resolve,
         localDateOf: charges && this.load ? LOCAL_DATE.of : undefined,
+        digests: this.digests ? { seed: digestSeed(written.filter((c) => this.header.present.has(c.source)).map((c) => c.name)), stored } : undefined,
       });
     }
     this.options.onPhase?.('reading');
@@ -263,6 +287,7 @@ class Import {
           const row = rows ? rows.firstRow + i - rows.from : (batch as SourceRow[])[i]!.row;
           const bad = rows ? this.readLine(rows.lines, i, row) : this.readCells((batch as SourceRow[])[i]!.cells, row);
           if (bad === undefined) continue;
+          if (stored && !this.order.ascending && this.encode!.skipped > 0) throw new Unordered();
           // A refused file need not be read to its end: past a full list of bad rows, stop.
           if (bad && ++badRows >= STOP_AFTER_BAD_ROWS && !this.skipBadRows) {
             stoppedAt = row;
@@ -292,9 +317,10 @@ class Import {
     }
     this.options.onRows?.(this.rowsRead);
     this.options.onPhase?.('checking');
+    const unstaged = this.encode?.skipped ?? 0;
     const merged = await mergeStaged(this.db, this.kind, {
-      // Every row read was staged, bad ones too.
-      staged: this.rowsRead,
+      // Every row read was staged, bad ones too, but for lines whose digest is stored.
+      staged: this.rowsRead - unstaged,
       present: this.header.present,
       now: this.ctx.clock.now(),
       skipBadRows: this.skipBadRows,
@@ -303,10 +329,11 @@ class Import {
       maxProblems: MAX_PROBLEMS,
       columnOrder: COLUMNS[this.kind].map((c) => c.name),
       onWriting: () => this.options.onPhase?.('writing'),
+      digests: this.digests,
     });
     const problems = this.named(merged);
     if (problems.length && !this.skipBadRows) throw new ValidationError(problems);
-    return this.finish(merged, problems);
+    return this.finish({ ...merged, unchanged: merged.unchanged + unstaged }, problems);
   }
 
   /** The import's audit record, and its result. */
@@ -325,6 +352,20 @@ class Import {
   }
 
   /**
+   * The digests of the table's rows that a line may match. Patrons of a library an ILS connector
+   * now feeds are left out: their lines are staged, so checkSource refuses them.
+   */
+  private async storedDigests(): Promise<DigestSet | undefined> {
+    if (!(await hasRows(this.db, this.kind))) return undefined;
+    const r = await sql<{ all: Buffer | null }>`
+      select string_agg(p.${sql.ref(DIGEST_COLUMN)}, ''::bytea) as all
+      from patrons p join libraries l on l.code = p.home_library
+      where p.${sql.ref(DIGEST_COLUMN)} is not null and l.connector_id is null`.execute(this.db);
+    const all = r.rows[0]?.all;
+    return all ? new DigestSet(all) : undefined;
+  }
+
+  /**
    * The columns a direct load copies (those the file has: the others take the table's
    * defaults, as the staged insert leaves them) and, for a big file, the table's foreign keys,
    * indexes and primary key dropped, to be built once after the rows (as a bulk merge does).
@@ -340,7 +381,9 @@ class Import {
   /** The table's columns a direct load's lines hold: the file's, and a charge's assessed_on. */
   private directColumns(load: DirectLoad): string[] {
     const names = load.columns.map((c) => c.name);
-    return this.kind === 'charges' ? [...names, LOCAL_DATE.column] : names;
+    if (this.kind === 'charges') names.push(LOCAL_DATE.column);
+    if (this.digests) names.push(DIGEST_COLUMN);
+    return names;
   }
 
   /** The file's rows, guessed from its size and the lines read with the header. */
@@ -437,11 +480,14 @@ class Import {
         }
         // A charge copied into its table: the read found its library, so its zone (check).
         if (this.load && this.kind === 'charges') tuple.push(localOf && zone !== undefined ? localDateOf(localOf, zone) : null);
+        // A row read the general way has no digest: a re-import compares it in full.
+        if (this.digests) tuple.push(null);
         tuples.push(tuple);
         for (const p of found) problems.push([row, p.column ?? '', p.reason]);
       }
     }
-    const [table, columns] = this.load ? [this.kind, this.directColumns(this.load)] : [STAGE, ['row_no', ...this.columns.map((c) => c.name)]];
+    const staged = ['row_no', ...this.columns.map((c) => c.name), ...(this.digests ? [DIGEST_COLUMN] : [])];
+    const [table, columns] = this.load ? [this.kind, this.directColumns(this.load)] : [STAGE, staged];
     if (this.session.appendText) {
       for (const t of tuples) batch.lines.add(copyLine(t));
       await this.session.appendText(table, columns, batch.lines.take());

@@ -10,6 +10,7 @@
 import { dateTimeShape, type ColumnSpec, type Header } from '../../domain/import-formats.ts';
 import type { LocalDate } from '../../domain/dates.ts';
 import type { CopyText } from './copy-text.ts';
+import { digestInto, newDigest, writeDigestText, type DigestSet } from './digest.ts';
 import type { WallClock } from './wall-clock.ts';
 
 export interface RowEncoder {
@@ -24,6 +25,8 @@ export interface RowEncoder {
   cells(cells: readonly string[], row: number, out: CopyText): boolean;
   /** Gives the key cell of the row last encoded to `order`. */
   keyInto(order: KeyOrder): void;
+  /** Lines said true for whose digest was stored (options.digests): nothing was written for them. */
+  readonly skipped: number;
 }
 
 /**
@@ -88,6 +91,12 @@ export interface EncoderOptions {
    * straight into their table: assessed_on, as assessedOnSql derives it from assessed_at).
    */
   localDateOf?: string;
+  /**
+   * Each line ends with its digest (the line_digest column; see digest.ts), hashed with `seed`.
+   * A line whose digest is in `stored` is the row as the table holds it: it is said true for,
+   * written nowhere, and counted in skipped.
+   */
+  digests?: { seed: number; stored?: DigestSet };
 }
 
 /** Buffer's own decoder, which toString calls after checking its arguments (once a row for a date-time: it counts). */
@@ -118,6 +127,11 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   const zoneAt = options.zoneColumn === undefined ? -1 : column(options.zoneColumn);
   const rowNumbers = options.rowNumbers ?? true;
   const localDateAt = options.localDateOf === undefined ? -1 : column(options.localDateOf);
+  const digesting = options.digests !== undefined;
+  const seed = options.digests?.seed ?? 0;
+  const stored = options.digests?.stored;
+  const digest = newDigest();
+  let skipped = 0;
   if (options.localDateOf !== undefined && localDateAt < 0) throw new Error(`no column ${options.localDateOf} to take a local date of`);
   const wantsZone = options.zoneRequired || specs.some((spec) => spec?.form === 'dateTime');
   const zoneRequired = options.zoneRequired ?? false;
@@ -178,7 +192,7 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
       if (zone === undefined && zoneRequired) return false;
     } else if (zoneRequired) return false;
     // Room for the longest line these cells can make: their bytes, and the extras.
-    let most = localDateAt >= 0 ? 27 : 16;
+    let most = (localDateAt >= 0 ? 27 : 16) + (digesting ? 36 : 0);
     for (let c = 0; c < n; c++) {
       const i = index[c]!;
       most += i < 0 || i >= count ? 3 : ends[i]! - starts[i]! + 8;
@@ -186,6 +200,8 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
     out.reserve(most);
     const buf = out.chunk;
     let to = rowNumbers ? writeNumber(buf, out.at, row) : out.at;
+    /** Where the row's own text begins: its digest leaves out the row number. */
+    const first = rowNumbers ? to + 1 : to;
     for (let c = 0; c < n; c++) {
       if (rowNumbers || c > 0) buf[to++] = TAB;
       const i = index[c]!;
@@ -213,6 +229,15 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
         if (date === null) return false;
         for (let i = 0; i < 10; i++) buf[to++] = date.charCodeAt(i);
       }
+    }
+    if (digesting) {
+      digestInto(buf, first, to, seed, digest);
+      if (stored?.take(digest)) {
+        skipped++;
+        return true;
+      }
+      buf[to++] = TAB;
+      to = writeDigestText(digest, buf, to);
     }
     buf[to++] = LINE_BREAK;
     out.at = to;
@@ -271,6 +296,9 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
     },
     keyInto(order) {
       order.next(src, starts[keyAt]!, ends[keyAt]!);
+    },
+    get skipped() {
+      return skipped;
     },
   };
 }

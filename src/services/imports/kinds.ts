@@ -39,11 +39,21 @@ export async function createStaging(db: Executor, kind: ImportKind): Promise<voi
   await createProblemsTable(db);
 }
 
+/**
+ * Kinds whose rows keep the digest of the line that wrote them (line_digest, migration 310): a
+ * re-import leaves a line whose digest is stored unstaged (digest.ts). Patrons: the widest rows,
+ * so the costliest to stage and compare (docs/benchmark.md, eighteenth pass).
+ */
+export const DIGESTED: ReadonlySet<ImportKind> = new Set<ImportKind>(['patrons']);
+
+/** The stage's column after the kind's own, for digested kinds: null for a row read the general way, or synced. */
+export const DIGEST_COLUMN = 'line_digest';
+
 /** A temporary table shaped as the staging table of `kind`: a source can fill it and merge it by renaming it import_stage. */
 export async function createStageTable(db: Executor, kind: ImportKind, table: string): Promise<void> {
   const cols = stageColumns(kind).map((c) => sql`${sql.ref(c.name)} ${sql.raw(c.type)}`);
   // Payments re-imported with the same money (see keepAllocations) keep their allocations untouched.
-  const extra = kind === 'payments' ? [sql`unchanged boolean not null default false`] : [];
+  const extra = kind === 'payments' ? [sql`unchanged boolean not null default false`] : DIGESTED.has(kind) ? [sql`${sql.ref(DIGEST_COLUMN)} bytea`] : [];
   await sql`create temp table ${sql.table(table)} (row_no integer not null, ${sql.join([...cols, ...extra])}) on commit drop`.execute(db);
 }
 
@@ -284,6 +294,12 @@ export async function upsert(db: Executor, kind: ImportKind, present: ReadonlySe
       target.push(sql.ref('paid_cents'));
       values.push(sql.ref('s.paid_cents'));
     }
+  }
+  if (DIGESTED.has(kind)) {
+    // Whatever the source: a row written from a line without a digest (or synced) has none.
+    target.push(sql.ref(DIGEST_COLUMN));
+    values.push(sql.ref(`s.${DIGEST_COLUMN}`));
+    sets.push(sql`${sql.ref(DIGEST_COLUMN)} = ${sql.ref(`s.${DIGEST_COLUMN}`)}`);
   }
   if (HAS_UPDATED_AT.has(kind)) sets.push(sql`updated_at = ${now.toISOString()}::timestamptz`);
   const table = sql.table(kind);

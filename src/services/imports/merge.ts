@@ -8,6 +8,7 @@ import type { Executor } from '../context.ts';
 import { allocateNamedPayments, allocatePayments, paysManyCharges, refuseOverpaidCharges, writeAllocations } from './allocate.ts';
 import {
   CHANGED,
+  DIGEST_COLUMN,
   checkReferences,
   clean,
   checkSource,
@@ -83,6 +84,11 @@ export interface MergeOptions {
    * charges it has just loaded.
    */
   keep?: Kept[];
+  /**
+   * The staged rows carry their line's digest (a file import on PostgreSQL; see digest.ts): rows
+   * found unchanged whose stored digest is another (or none) are given the staged one.
+   */
+  digests?: boolean;
 }
 
 /** What a bulk load dropped from one table and left for the caller to put back. */
@@ -177,6 +183,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
     return refusedWith(db, options, aside);
   }
   if (!written) return refusedWith(db, options, aside, 'named_payments');
+  if (aside && options.digests) await storeDigests(db, kind);
   if (aside) await putBackUnchanged(db);
   const { inserted, updated } = written;
   return { inserted, updated, unchanged: good - inserted - updated, skipped: counts.rows, problems, problemCount: counts.problems };
@@ -269,6 +276,22 @@ async function analyzeStage(db: Executor, kind: ImportKind): Promise<void> {
 async function cleanRows(db: Executor, table: string): Promise<number> {
   const r = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)} s where ${clean}`.execute(db);
   return r.rows[0]?.n ?? 0;
+}
+
+/**
+ * The digest of each staged line whose row was found unchanged, where the row does not hold it
+ * yet (written before digests were kept, by a sync, or by another writer, which cleared it): the
+ * next re-import of the same line leaves it unstaged. Only the digest is written (no updated_at,
+ * no count: the row did not change). Rows with a problem are left out: never a digest of a line
+ * that was not imported. Changed rows were written with theirs.
+ */
+async function storeDigests(db: Executor, kind: ImportKind): Promise<void> {
+  const key = sql.ref(keyColumn(kind));
+  const digest = sql.ref(DIGEST_COLUMN);
+  await sql`
+    update ${sql.table(kind)} t set ${digest} = s.${digest}
+    from import_stage_all s
+    where t.${key} = s.${key} and s.${digest} is not null and t.${digest} is distinct from s.${digest} and ${clean}`.execute(db);
 }
 
 async function putBackUnchanged(db: Executor): Promise<void> {
