@@ -19,6 +19,11 @@ function rotl(x: number, r: number): number {
   return (x << r) | (x >>> (32 - r));
 }
 
+/** A word of the input, mixed before it enters its lane. */
+function mixK(k: number, a: number, r: number, b: number): number {
+  return Math.imul(rotl(Math.imul(k, a), r), b);
+}
+
 function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -43,22 +48,14 @@ export function digestInto(buf: Uint8Array, start: number, end: number, seed: nu
   const blocks = start + ((end - start) & ~15);
   let i = start;
   for (; i < blocks; i += 16) {
-    let k1 = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
-    let k2 = buf[i + 4]! | (buf[i + 5]! << 8) | (buf[i + 6]! << 16) | (buf[i + 7]! << 24);
-    let k3 = buf[i + 8]! | (buf[i + 9]! << 8) | (buf[i + 10]! << 16) | (buf[i + 11]! << 24);
-    let k4 = buf[i + 12]! | (buf[i + 13]! << 8) | (buf[i + 14]! << 16) | (buf[i + 15]! << 24);
-    k1 = Math.imul(rotl(Math.imul(k1, C1), 15), C2);
-    h1 ^= k1;
-    h1 = (Math.imul(rotl(h1, 19) + h2, 5) + 0x561ccd1b) | 0;
-    k2 = Math.imul(rotl(Math.imul(k2, C2), 16), C3);
-    h2 ^= k2;
-    h2 = (Math.imul(rotl(h2, 17) + h3, 5) + 0x0bcaa747) | 0;
-    k3 = Math.imul(rotl(Math.imul(k3, C3), 17), C4);
-    h3 ^= k3;
-    h3 = (Math.imul(rotl(h3, 15) + h4, 5) + 0x96cd1c35) | 0;
-    k4 = Math.imul(rotl(Math.imul(k4, C4), 18), C1);
-    h4 ^= k4;
-    h4 = (Math.imul(rotl(h4, 13) + h1, 5) + 0x32ac3b17) | 0;
+    const k1 = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    const k2 = buf[i + 4]! | (buf[i + 5]! << 8) | (buf[i + 6]! << 16) | (buf[i + 7]! << 24);
+    const k3 = buf[i + 8]! | (buf[i + 9]! << 8) | (buf[i + 10]! << 16) | (buf[i + 11]! << 24);
+    const k4 = buf[i + 12]! | (buf[i + 13]! << 8) | (buf[i + 14]! << 16) | (buf[i + 15]! << 24);
+    h1 = (Math.imul(rotl(h1 ^ mixK(k1, C1, 15, C2), 19) + h2, 5) + 0x561ccd1b) | 0;
+    h2 = (Math.imul(rotl(h2 ^ mixK(k2, C2, 16, C3), 17) + h3, 5) + 0x0bcaa747) | 0;
+    h3 = (Math.imul(rotl(h3 ^ mixK(k3, C3, 17, C4), 15) + h4, 5) + 0x96cd1c35) | 0;
+    h4 = (Math.imul(rotl(h4 ^ mixK(k4, C4, 18, C1), 13) + h1, 5) + 0x32ac3b17) | 0;
   }
   // The last bytes, fewer than 16, little-endian into the four words.
   let k1 = 0;
@@ -73,10 +70,10 @@ export function digestInto(buf: Uint8Array, start: number, end: number, seed: nu
     else k4 |= b;
   }
   if (i < end) {
-    h1 ^= Math.imul(rotl(Math.imul(k1, C1), 15), C2);
-    h2 ^= Math.imul(rotl(Math.imul(k2, C2), 16), C3);
-    h3 ^= Math.imul(rotl(Math.imul(k3, C3), 17), C4);
-    h4 ^= Math.imul(rotl(Math.imul(k4, C4), 18), C1);
+    h1 ^= mixK(k1, C1, 15, C2);
+    h2 ^= mixK(k2, C2, 16, C3);
+    h3 ^= mixK(k3, C3, 17, C4);
+    h4 ^= mixK(k4, C4, 18, C1);
   }
   const length = end - start;
   h1 ^= length;
