@@ -239,6 +239,31 @@ describe('the least-privilege role', () => {
     }
   });
 
+  it("warns of Evergreen's own settings that weaken the block: a penalty that blocks nothing, a fine threshold that removes it", async () => {
+    // Stock PATRON_IN_COLLECTIONS: no block list, no staff alert.
+    expect((await testConnector(ctx(), 'eg')).warnings).toEqual([
+      'standing penalty 30 "PATRON_IN_COLLECTIONS" blocks nothing (config.standing_penalty.block_list is empty) and alerts no staff: a patron in collections can still check out, renew and place holds; to stop them, give the penalty a block list in Evergreen or name a STAFF_* penalty (--penalty-id)',
+    ]);
+    await updateConnector(ctx(), 'eg', { options: { penaltyId: 25 } });
+    try {
+      expect((await testConnector(ctx(), 'eg')).warnings).toEqual([]);
+      await eg.query("INSERT INTO permission.grp_penalty_threshold (grp, org_unit, penalty, threshold) VALUES (2, 1, 25, 10.00)");
+      // Read only where the role may (README makes it optional).
+      expect((await testConnector(ctx(), 'eg')).warnings).toEqual([]);
+      await eg.query(`GRANT SELECT ON permission.grp_penalty_threshold TO ${eg.role}`);
+      expect((await testConnector(ctx(), 'eg')).warnings).toEqual([
+        "standing penalty 25 has a fine threshold (1 in permission.grp_penalty_threshold): Evergreen's own penalty recalculation removes it when the patron's balance falls below the threshold, before the agency is paid; the next sync lists the block as gone",
+      ]);
+      // A read-only connector writes no block: nothing to warn of.
+      await updateConnector(ctx(), 'eg', { readOnly: true });
+      expect((await testConnector(ctx(), 'eg')).warnings).toEqual([]);
+    } finally {
+      await eg.query(`REVOKE SELECT ON permission.grp_penalty_threshold FROM ${eg.role}`);
+      await eg.query('DELETE FROM permission.grp_penalty_threshold');
+      await updateConnector(ctx(), 'eg', { options: {}, readOnly: false });
+    }
+  });
+
   it("names what a role may do beyond the connector's needs: a write it never makes, CREATE, a superuser", async () => {
     await eg.query(`GRANT UPDATE, DELETE ON actor.usr TO ${eg.role}`);
     await eg.query(`GRANT CREATE ON SCHEMA money TO ${eg.role}`);

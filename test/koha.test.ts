@@ -246,6 +246,23 @@ describe('the least-privilege user', () => {
     ].sort());
   });
 
+  it("warns of Koha's own settings that lift the block: a restriction type lifted after payment, a system type", async () => {
+    expect((await testConnector(ctx(), 'koha')).warnings).toEqual([]);
+    await koha.exec("UPDATE restriction_types SET lift_after_payment = 1, fee_limit = 5 WHERE code = 'MANUAL'");
+    try {
+      expect((await testConnector(ctx(), 'koha')).warnings).toEqual([
+        'restriction type "MANUAL" is lifted by Koha itself after a payment that leaves the patron owing 5.00 or less (restriction_types.lift_after_payment): the block ends at the desk before the agency is paid; the next sync lists it as gone',
+      ]);
+      await updateConnector(ctx(), 'koha', { options: { restrictionType: 'OVERDUES' } });
+      expect((await testConnector(ctx(), 'koha')).warnings).toEqual([
+        'restriction type "OVERDUES" is one Koha places and lifts itself (restriction_types.is_system): Koha may lift Arrears\'s block on its own; use a type of the library\'s own, such as MANUAL (--restriction-type)',
+      ]);
+    } finally {
+      await koha.exec("UPDATE restriction_types SET lift_after_payment = 0, fee_limit = NULL WHERE code = 'MANUAL'");
+      await updateConnector(ctx(), 'koha', { options: {} });
+    }
+  });
+
   it('tests the codes it would write and uses up none of Koha\'s ids; options wider than Koha\'s columns are refused', async () => {
     const ann = await koha.patron({ cardnumber: '21000001' });
     const before = { restriction: await koha.restrict(ann, { comment: 'first' }), debit: await koha.debit(ann, { type: 'MANUAL', cents: 100 }) };

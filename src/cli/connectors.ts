@@ -217,6 +217,7 @@ export function registerConnectors(program: Command): void {
           for (const p of report.privileges) console.log(`  ${p.ok ? 'ok     ' : 'MISSING'} ${p.what}`);
           // Least privilege: a warning, not a failure.
           for (const e of report.excess) console.log(`  EXCESS  ${e} (the connector never uses it; README's GRANTs are all it needs)`);
+          for (const w of report.warnings) console.log(`  WARNING ${w}`);
           console.log(`  ${Object.entries(report.counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
         }
         if (!report.ok) process.exitCode = 2;

@@ -186,6 +186,11 @@ export interface ConnectionReport {
   counts: Record<string, number>;
   /** What the user may do that the connector never does: least privilege, checked (a warning, not a failure). */
   excess: string[];
+  /**
+   * What in the ILS's own settings undoes or weakens the write-back (the ILS lifting Arrears's
+   * block by itself, a block that blocks nothing): a warning, not a failure.
+   */
+  warnings: string[];
 }
 
 /** One queued write, as the driver needs it. */

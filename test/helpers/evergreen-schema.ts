@@ -182,6 +182,16 @@ CREATE TABLE actor.org_unit_setting (
   CONSTRAINT ou_once_per_key UNIQUE (org_unit, name)
 );
 
+-- A fine threshold at which Evergreen's own penalty recalculation applies (and removes) a penalty.
+CREATE TABLE permission.grp_penalty_threshold (
+  id        SERIAL PRIMARY KEY,
+  grp       INT NOT NULL REFERENCES permission.grp_tree (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+  org_unit  INT NOT NULL REFERENCES actor.org_unit (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+  penalty   INT NOT NULL REFERENCES config.standing_penalty (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+  threshold NUMERIC(8,2) NOT NULL,
+  CONSTRAINT penalty_grp_once UNIQUE (grp, org_unit, penalty)
+);
+
 CREATE TABLE actor.workstation (
   id         SERIAL PRIMARY KEY,
   name       TEXT NOT NULL UNIQUE,

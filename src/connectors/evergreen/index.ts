@@ -186,7 +186,7 @@ class EvergreenSession implements IlsSession {
           /* shown as a missing privilege above */
         }
       }
-      return { version: `${evergreen} on PostgreSQL ${server}`, privileges, counts, excess: evergreenExcess(await this.roleFacts(), this.config.readOnly) };
+      return { version: `${evergreen} on PostgreSQL ${server}`, privileges, counts, excess: evergreenExcess(await this.roleFacts(), this.config.readOnly), warnings: await this.warnings() };
     });
   }
 
@@ -216,6 +216,36 @@ class EvergreenSession implements IlsSession {
   }
 
   /** What the connector's writes name, which Evergreen's foreign keys would refuse if it were not there. */
+  /**
+   * The standing penalty's settings that weaken Arrears's block: a penalty that blocks nothing
+   * (stock PATRON_IN_COLLECTIONS), or one Evergreen's own recalculation removes at a fine
+   * threshold (read only where the role may: permission.grp_penalty_threshold is optional).
+   */
+  private async warnings(): Promise<string[]> {
+    if (this.config.readOnly) return [];
+    const penalty = this.config.options.penaltyId ?? DEFAULT_PENALTY;
+    const warnings: string[] = [];
+    try {
+      const p = (await this.client.query<{ name: string; blocks: boolean; alert: boolean }>("SELECT name, coalesce(block_list, '') <> '' AS blocks, staff_alert AS alert FROM config.standing_penalty WHERE id = $1", [penalty])).rows[0];
+      if (p && !p.blocks) {
+        warnings.push(
+          `standing penalty ${penalty} "${p.name}" blocks nothing (config.standing_penalty.block_list is empty)${p.alert ? '' : ' and alerts no staff'}: a patron in collections can still check out, renew and place holds; to stop them, give the penalty a block list in Evergreen or name a STAFF_* penalty (--penalty-id)`,
+        );
+      }
+      if (await this.granted("has_table_privilege(to_regclass('permission.grp_penalty_threshold'), 'SELECT')", [])) {
+        const n = Number((await this.client.query<{ n: string }>('SELECT count(*) AS n FROM permission.grp_penalty_threshold WHERE penalty = $1', [penalty])).rows[0]?.n ?? 0);
+        if (n > 0) {
+          warnings.push(
+            `standing penalty ${penalty} has a fine threshold (${n} in permission.grp_penalty_threshold): Evergreen's own penalty recalculation removes it when the patron's balance falls below the threshold, before the agency is paid; the next sync lists the block as gone`,
+          );
+        }
+      }
+    } catch {
+      /* no SELECT on config.standing_penalty: listed among the privileges */
+    }
+    return warnings;
+  }
+
   private async writtenCodes(): Promise<ConnectionReport['privileges']> {
     const o = this.config.options;
     const exists = async (query: string, params: unknown[]) => {

@@ -1,6 +1,7 @@
 // The Koha connector (MariaDB/MySQL, Koha 23.11 and later): the stock mapping of Koha's own
 // codes, and a session that tests the connection, lists codes, reads and writes back.
 import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { decimalToCents, formatMoney } from '../../domain/money.ts';
 import type { ConnectionReport, ConnectorConfig, ConnectorDriver, IlsCodes, IlsSession, Mapping } from '../types.ts';
 import { guarded } from '../common.ts';
 import { connectKoha } from './connection.ts';
@@ -82,8 +83,35 @@ class KohaSession implements IlsSession {
           /* shown as a missing privilege above */
         }
       }
-      return { version: `${koha} on ${String(server!.v)}`, privileges, counts, excess: await this.excess() };
+      return { version: `${koha} on ${String(server!.v)}`, privileges, counts, excess: await this.excess(), warnings: await this.warnings() };
     });
+  }
+
+  /**
+   * The restriction type's settings that have Koha lift Arrears's restriction by itself. Read with
+   * `*`: a Koha before 24.05 has no lift_after_payment or fee_limit, and nothing to warn of there.
+   */
+  private async warnings(): Promise<string[]> {
+    if (this.config.readOnly) return [];
+    const type = this.config.options.restrictionType ?? 'MANUAL';
+    let row: RowDataPacket | undefined;
+    try {
+      [[row]] = await this.conn.query<RowDataPacket[]>('SELECT * FROM restriction_types WHERE code = ?', [type]);
+    } catch {
+      return []; // no SELECT on restriction_types: listed among the privileges
+    }
+    if (!row) return []; // listed among the privileges as missing
+    const warnings: string[] = [];
+    if (Number(row.is_system) === 1) {
+      warnings.push(`restriction type "${type}" is one Koha places and lifts itself (restriction_types.is_system): Koha may lift Arrears's block on its own; use a type of the library's own, such as MANUAL (--restriction-type)`);
+    }
+    if (Number(row.lift_after_payment) === 1) {
+      // Koha lifts it when the patron's whole balance is at most fee_limit (none: 0).
+      const limit = row.fee_limit === null || row.fee_limit === undefined ? 0 : decimalToCents(String(row.fee_limit));
+      const owing = limit === null ? `the type's fee_limit (${String(row.fee_limit)})` : formatMoney(limit);
+      warnings.push(`restriction type "${type}" is lifted by Koha itself after a payment that leaves the patron owing ${owing} or less (restriction_types.lift_after_payment): the block ends at the desk before the agency is paid; the next sync lists it as gone`);
+    }
+    return warnings;
   }
 
   /** The user's grants beyond what the connector does (SHOW GRANTS of the user Koha authenticated us as). */

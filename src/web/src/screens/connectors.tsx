@@ -49,6 +49,7 @@ interface TestReport {
   version: string;
   privileges: { what: string; ok: boolean }[];
   excess: string[];
+  warnings: string[];
   counts: Record<string, number>;
 }
 
@@ -164,6 +165,16 @@ function TestResult({ report }: { report: TestReport }) {
         ))}
       </ul>
       <p>{Object.entries(report.counts).map(([k, v]) => `${v} ${k}`).join(', ')}</p>
+      {report.warnings.length > 0 && (
+        <div className="warning">
+          <p>The ILS’s own settings weaken the block Arrears writes:</p>
+          <ul aria-label="ILS settings">
+            {report.warnings.map((w) => (
+              <li key={w}>{w}</li>
+            ))}
+          </ul>
+        </div>
+      )}
       {report.excess.length > 0 && (
         <div className="warning">
           <p>This user may do more than the connector ever does. Give it only the README’s GRANTs (least privilege):</p>
