@@ -37,6 +37,7 @@ import {
   dropPrimaryKey,
   firstProblems,
   hasRows,
+  isFew,
   keyColumn,
   problemCounts,
   restoreForeignKeys,
@@ -353,10 +354,12 @@ class Import {
 
   /**
    * The digests of the table's rows that a line may match. Patrons of a library an ILS connector
-   * now feeds are left out: their lines are staged, so checkSource refuses them.
+   * now feeds are left out: their lines are staged, so checkSource refuses them. Not for a file
+   * of a few rows beside a big table: its rows are looked up by key for less than the digests'
+   * reading (16 bytes a patron).
    */
   private async storedDigests(): Promise<DigestSet | undefined> {
-    if (!(await hasRows(this.db, this.kind))) return undefined;
+    if (!(await hasRows(this.db, this.kind)) || (await isFew(this.db, this.kind, this.estimatedRows()))) return undefined;
     const r = await sql<{ all: Buffer | null }>`
       select string_agg(p.${sql.ref(DIGEST_COLUMN)}, ''::bytea) as all
       from patrons p join libraries l on l.code = p.home_library
