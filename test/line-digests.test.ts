@@ -165,7 +165,7 @@ describe('patron line digests', () => {
     const r = await sql<{ name: string }>`
       select a.attname as name from pg_trigger g
       join pg_attribute a on a.attrelid = g.tgrelid and a.attnum = any(g.tgattr::int2[])
-      where g.tgname = 'patrons_line_digest' order by a.attname`.execute(t.db);
+      where g.tgrelid = 'patrons'::regclass and g.tgname = 'patrons_line_digest' order by a.attname`.execute(t.db);
     expect(r.rows.map((x) => x.name)).toEqual(COLUMNS.patrons.map((c) => c.name).sort());
   });
 });
