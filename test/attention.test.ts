@@ -4,12 +4,14 @@
 // what their role may open, and `arrears status` exits 4 while something fails or is late.
 // (Write-backs waiting or refused are shown in koha.test.ts and evergreen.test.ts.)
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../src/http/server.ts';
 import { addAgency } from '../src/services/agencies.ts';
 import { needsAttention } from '../src/services/attention.ts';
+import { recordHeartbeat } from '../src/services/scheduler.ts';
 import { addConnector, updateConnector } from '../src/services/connectors.ts';
 import { fixedClock, type Context } from '../src/services/context.ts';
 import { deliverDueFiles } from '../src/services/delivery.ts';
@@ -145,6 +147,36 @@ describe('what needs attention', () => {
     // Run (by hand here): nothing is late any more.
     await s.run('2026-12-04');
     expect(await needsAttention(ctx('2026-12-04T09:00:00Z'))).toEqual([]);
+  });
+});
+
+describe("the server's heartbeat", () => {
+  it("judges lateness by the server's run time, and names a server that stopped passing while runs are scheduled", async () => {
+    await owingPatron();
+    await s.agency('UMS');
+    await s.settings({ ptypes: [1], autoNewSubmission: true });
+    // The server runs reports at 03:30 (Chicago), not this process's 02:00: 2026-12-04 is due at
+    // 09:30 UTC (at 02:00 it would have been late from 09:00 UTC).
+    await recordHeartbeat(t.db, { hour: 3, minute: 30 }, new Date('2026-12-04T10:25:00Z'));
+    expect(await needsAttention(ctx('2026-12-04T09:00:00Z'))).toEqual([]);
+    expect(await needsAttention(ctx('2026-12-04T10:30:00Z'))).toEqual([
+      expect.objectContaining({ kind: 'late-run', message: expect.stringMatching(/^the scheduled run for 2026-12-04 has not happened/), since: new Date('2026-12-04T09:30:00Z') }),
+    ]);
+    // Half an hour without a pass: stopped.
+    const stopped = await needsAttention(ctx('2026-12-04T10:55:00Z'));
+    expect(stopped.map((i) => i.kind)).toEqual(['late-run', 'server-stopped']);
+    expect(stopped[1]).toEqual({
+      key: 'server:stopped',
+      kind: 'server-stopped',
+      level: 'warning',
+      screen: 'schedule',
+      subject: 'the server',
+      message: `no \`arrears start\` has passed since 2026-12-04T10:25:00.000Z (the last was on ${hostname()}, process ${process.pid}, running reports at 03:30): scheduled runs, deliveries, ILS write-backs and alert mails wait until one runs`,
+      since: new Date('2026-12-04T10:25:00Z'),
+    });
+    // Nothing scheduled: a server stopped for good is no one's concern here.
+    await t.db.updateTable('settings_entries').set({ auto_new_submission: false }).execute();
+    expect(await needsAttention(ctx('2026-12-04T10:55:00Z'))).toEqual([]);
   });
 });
 

@@ -1,12 +1,13 @@
 // The scheduler with an injected, moving clock: Auto New daily, Auto Update on weekdays,
 // time zones, catch-up after downtime, conflicts with manual runs, and two schedulers racing.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { hostname } from 'node:os';
 import pg from 'pg';
 import { openDatabase, type Database } from '../src/db/connection.ts';
 import { ValidationError } from '../src/domain/errors.ts';
 import { startBackgroundJobs, type BackgroundPass } from '../src/services/background.ts';
-import type { Clock } from '../src/services/context.ts';
-import { runTimeFromEnv, Scheduler, TICK_LOCK, type TickResult } from '../src/services/scheduler.ts';
+import { fixedClock, type Clock } from '../src/services/context.ts';
+import { lastHeartbeat, runTimeFromEnv, Scheduler, serverRunTime, TICK_LOCK, type TickResult } from '../src/services/scheduler.ts';
 import { freshDatabase, testDbKind, type TestDatabase } from './helpers/db.ts';
 import { Scenario } from './helpers/scenario.ts';
 
@@ -420,6 +421,20 @@ describe('on the database', () => {
         '[background] scheduler tick: connection terminated unexpectedly; trying again in 5 ms',
         `[scheduler] entry 1 new 2015-03-02: run ${runId}`,
       ]);
+    });
+
+    it("says at the start of every pass that the server is alive, and its run time, for commands run without the server's environment", async () => {
+      const p = passes();
+      const at = '2015-03-02T12:00:00Z';
+      const jobs = startBackgroundJobs({ database: t, clock: fixedClock(at), actor: 'test' }, { intervalMs: 5, scheduler: new Scheduler({ database: t, clock: fixedClock(at) }, { runTime: { hour: 23, minute: 15 } }), onPass: p.onPass, log: () => undefined });
+      await p.next(1);
+      await jobs.stop();
+      expect(p.seen[0]!.errors).toEqual([]);
+      expect(await lastHeartbeat(t.db)).toEqual({ runTime: { hour: 23, minute: 15 }, host: hostname(), pid: process.pid, beatAt: new Date(at) });
+      // What `arrears schedule status` and `arrears status` go by, whatever their own environment says.
+      expect(await serverRunTime(t.db)).toEqual({ hour: 23, minute: 15 });
+      await t.db.deleteFrom('scheduler_heartbeat').execute();
+      expect(await serverRunTime(t.db)).toEqual(runTimeFromEnv());
     });
 
     it('runs the real delivery pass by default and stops cleanly', async () => {

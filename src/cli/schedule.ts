@@ -2,7 +2,7 @@
 // one scheduler pass on demand (for a library that drives Arrears from cron, not a server).
 import type { Command } from 'commander';
 import { formatRunTime } from '../domain/schedule.ts';
-import { Scheduler, SCHEDULE_TIME_VARIABLE, type JobStatus, type TickResult } from '../services/scheduler.ts';
+import { Scheduler, serverRunTime, SCHEDULE_TIME_VARIABLE, type JobStatus, type TickResult } from '../services/scheduler.ts';
 import { action, printJson, withContext } from './context.ts';
 import { table } from './settings.ts';
 
@@ -38,12 +38,13 @@ export function registerSchedule(program: Command): void {
   const schedule = program.command('schedule').description('the automatic New Submission and Update schedule of each settings entry');
   schedule
     .command('status')
-    .description(`last date done, dates due now and the next due date of each entry's jobs (local run time: ${SCHEDULE_TIME_VARIABLE}, default 02:00)`)
+    .description(`last date done, dates due now and the next due date of each entry's jobs (local run time: the running server's ${SCHEDULE_TIME_VARIABLE}, as it last said it; else this one's, default 02:00)`)
     .option('--json', 'print as JSON')
     .action(
       action(async ({ json }: { json?: boolean }, cmd: Command) => {
         const { runTime, jobs } = await withContext(cmd, async (ctx) => {
-          const scheduler = new Scheduler(ctx);
+          // The server's run time (it says it each pass), not this shell's environment.
+          const scheduler = new Scheduler(ctx, { runTime: await serverRunTime(ctx.database.db) });
           return { runTime: scheduler.runTime, jobs: await scheduler.nextDue() };
         });
         if (json) {
@@ -60,7 +61,7 @@ export function registerSchedule(program: Command): void {
     .option('--json', 'print as JSON')
     .action(
       action(async ({ json }: { json?: boolean }, cmd: Command) => {
-        const result = await withContext(cmd, (ctx) => new Scheduler(ctx).tick());
+        const result = await withContext(cmd, async (ctx) => new Scheduler(ctx, { runTime: await serverRunTime(ctx.database.db) }).tick());
         if (json) printJson(result);
         else printTick(result);
         if (result.failed.length) process.exitCode = 1;

@@ -344,6 +344,16 @@ export interface AttentionAlertsTable {
   last_sent_at: Date;
 }
 
+/** The server whose background loop passed last (migration 320): one row, id 1. */
+export interface SchedulerHeartbeatTable {
+  id: number;
+  /** HH:MM: that server's ARREARS_SCHEDULE_TIME. */
+  run_time: string;
+  host: string;
+  pid: number;
+  beat_at: Date;
+}
+
 export interface ScheduleStateTable {
   job: string;
   entry_id: number;
@@ -420,6 +430,7 @@ export interface DB {
   user_recovery_codes: UserRecoveryCodesTable;
   audit_log: AuditLogTable;
   schedule_state: ScheduleStateTable;
+  scheduler_heartbeat: SchedulerHeartbeatTable;
   attention_alerts: AttentionAlertsTable;
 }
 

@@ -1,20 +1,21 @@
 // What needs someone now, in one list: a connector whose sync failed or whose data is too old
 // for a run, write-backs the ILS refused or could not take for a while, report files whose
-// delivery keeps failing, New Submissions files held for review, and scheduled runs that are
-// late. The dashboard shows it to staff, `arrears status` to the system administrator (and to
+// delivery keeps failing, New Submissions files held for review, scheduled runs that are
+// late, and a server that stopped passing while runs are scheduled. The dashboard shows it to staff, `arrears status` to the system administrator (and to
 // cron or a monitoring check by its exit code). Each item says what to do and where.
 import { sql } from 'kysely';
 import type { Permission } from '../domain/permissions.ts';
 import { dueAt } from '../domain/schedule.ts';
 import type { Context } from './context.ts';
-import { Scheduler } from './scheduler.ts';
+import { formatRunTime } from '../domain/schedule.ts';
+import { lastHeartbeat, runTimeFromEnv, Scheduler } from './scheduler.ts';
 import { staleConnectors } from './sync.ts';
 
 /** error: something fails or is held back; warning: late, and may fix itself; notice: staff work waiting. */
 export type AttentionLevel = 'error' | 'warning' | 'notice';
 
 /** What kind of thing it is, for scripts and for telling an item apart from others about the same subject. */
-export type AttentionKind = 'never-synced' | 'sync-failed' | 'blocks-gone' | 'writes-refused' | 'writes-waiting' | 'delivery-failing' | 'held' | 'late-run';
+export type AttentionKind = 'never-synced' | 'sync-failed' | 'blocks-gone' | 'writes-refused' | 'writes-waiting' | 'delivery-failing' | 'held' | 'late-run' | 'server-stopped';
 
 export interface AttentionItem {
   /**
@@ -40,6 +41,8 @@ export const SCREEN_PERMISSION: Record<AttentionItem['screen'], Permission> = { 
 export const WRITES_WAITING_AFTER_MS = 30 * 60_000;
 /** A scheduled run not done this long after its due time is late (the scheduler ticks every minute). */
 export const SCHEDULE_LATE_AFTER_MS = 60 * 60_000;
+/** The server's loop passes every minute and says so first: this long without a word, it has stopped (a long catch-up pass included). */
+export const SERVER_STOPPED_AFTER_MS = 30 * 60_000;
 
 const JOB_LABEL = { new: 'New Submissions', update: 'Update' } as const;
 /** Patrons named in a blocks-gone item before the rest are counted. */
@@ -125,9 +128,23 @@ async function fileItems(ctx: Context): Promise<AttentionItem[]> {
 }
 
 async function scheduleItems(ctx: Context, now: Date): Promise<AttentionItem[]> {
-  const scheduler = new Scheduler(ctx);
+  // Late by the server's own run time, whatever this process's environment says.
+  const beat = await lastHeartbeat(ctx.database.db);
+  const scheduler = new Scheduler(ctx, { runTime: beat?.runTime ?? runTimeFromEnv() });
   const items: AttentionItem[] = [];
-  for (const job of await scheduler.nextDue()) {
+  const jobs = await scheduler.nextDue();
+  if (beat && now.getTime() - beat.beatAt.getTime() >= SERVER_STOPPED_AFTER_MS && jobs.some((j) => j.enabled)) {
+    items.push({
+      key: 'server:stopped',
+      kind: 'server-stopped',
+      level: 'warning',
+      screen: 'schedule',
+      subject: 'the server',
+      message: `no \`arrears start\` has passed since ${beat.beatAt.toISOString()} (the last was on ${beat.host}, process ${beat.pid}, running reports at ${formatRunTime(beat.runTime)}): scheduled runs, deliveries, ILS write-backs and alert mails wait until one runs`,
+      since: beat.beatAt,
+    });
+  }
+  for (const job of jobs) {
     const oldest = job.pending[0];
     if (!job.enabled || !oldest || !job.timeZone) continue;
     const due = dueAt(oldest, job.timeZone, scheduler.runTime);

@@ -1,4 +1,5 @@
-// The server's background loop: every interval, one scheduler tick (report dates due, after
+// The server's background loop: every interval, a heartbeat (scheduler_heartbeat: alive, and
+// the run time, for commands run without the server's environment), one scheduler tick (report dates due, after
 // syncing the ILS connectors), one delivery pass (files due to be sent), the ILS write-backs
 // due again, and the administrator's mail of what needs attention (ARREARS_ALERT_TO). Nothing
 // escapes the loop: an error, such as the database restarting, is logged and the next pass
@@ -6,7 +7,7 @@
 import { ALERT_TO_VARIABLE, sendAttentionAlerts, type AlertReport } from './alerts.ts';
 import type { Context } from './context.ts';
 import { deliverDueFiles, type DeliveryReport } from './delivery.ts';
-import { Scheduler, SCHEDULER_ACTOR, type TickResult } from './scheduler.ts';
+import { recordHeartbeat, runTimeFromEnv, Scheduler, SCHEDULER_ACTOR, type TickResult } from './scheduler.ts';
 import { applyAllWritebacks, type WritebackResult } from './writeback.ts';
 
 export const DEFAULT_INTERVAL_MS = 60_000;
@@ -26,7 +27,7 @@ export interface BackgroundOptions {
   /** Pause between the end of one pass and the start of the next (default 60 s). */
   intervalMs?: number;
   /** Default: a Scheduler on the context (run time from ARREARS_SCHEDULE_TIME). */
-  scheduler?: Pick<Scheduler, 'tick'>;
+  scheduler?: Pick<Scheduler, 'tick'> & Partial<Pick<Scheduler, 'runTime'>>;
   /** Default: deliverDueFiles. */
   deliver?: (ctx: Context) => Promise<DeliveryReport>;
   /** Default: applyAllWritebacks (write-backs due again after their back-off). */
@@ -80,6 +81,7 @@ export function startBackgroundJobs(ctx: Context, options: BackgroundOptions = {
   if (!(intervalMs > 0)) throw new RangeError(`interval must be a positive number of milliseconds, got ${intervalMs}`);
   const jobCtx: Context = { ...ctx, actor: SCHEDULER_ACTOR };
   const scheduler = options.scheduler ?? new Scheduler(jobCtx);
+  const runTime = scheduler.runTime ?? runTimeFromEnv();
   const deliver = options.deliver ?? ((c: Context) => deliverDueFiles(c));
   const writeBack = options.writeBack ?? ((c: Context) => applyAllWritebacks(c));
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -97,7 +99,11 @@ export function startBackgroundJobs(ctx: Context, options: BackgroundOptions = {
 
   const pass = async (): Promise<void> => {
     const errors: string[] = [];
-    const tick = await guarded('scheduler tick', errors, () => scheduler.tick({ signal: stopping.signal }));
+    // The heartbeat first, so a tick that fails (a run that keeps failing) still says the server lives.
+    const tick = await guarded('scheduler tick', errors, async () => {
+      await recordHeartbeat(jobCtx.database.db, runTime, jobCtx.clock.now());
+      return scheduler.tick({ signal: stopping.signal });
+    });
     // Stopping: files wait for the next start rather than hold up the shutdown.
     const delivery = stopping.signal.aborted ? null : await guarded('delivery', errors, () => deliver(jobCtx));
     const writeback = stopping.signal.aborted ? null : await guarded('write-back', errors, () => writeBack(jobCtx));

@@ -3,6 +3,7 @@
 // report dates in order after downtime. The database keeps it exactly-once: a tick runs under
 // an advisory lock (a second server skips instead of waiting), and runReport is idempotent
 // per report date, entry and part.
+import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import { compareDates, type LocalDate } from '../domain/dates.ts';
 import { ConflictError, ValidationError } from '../domain/errors.ts';
@@ -14,6 +15,7 @@ import {
   jobDays,
   latestDueDate,
   nextDueDate,
+  formatRunTime,
   parseRunTime,
   startingPoint,
   type Job,
@@ -21,7 +23,7 @@ import {
 } from '../domain/schedule.ts';
 import type { SettingsEntry } from '../domain/settings.ts';
 import { recordAudit, type AuditEntry } from './audit.ts';
-import type { Context } from './context.ts';
+import type { Context, Executor } from './context.ts';
 import { runReport, type RunPart } from './runs.ts';
 import { blockedBy, staleConnectors, syncAllConnectors } from './sync.ts';
 import { loadEntries } from './settings.ts';
@@ -43,6 +45,39 @@ export function runTimeFromEnv(env: NodeJS.ProcessEnv = process.env): RunTime {
   const parsed = parseRunTime(text);
   if (!parsed) throw ValidationError.of(`"${text}" is not a time of day; write it as HH:MM, e.g. 02:00`, { field: SCHEDULE_TIME_VARIABLE });
   return parsed;
+}
+
+/** What the server's background loop last said of itself: alive at beatAt, running reports at runTime. */
+export interface Heartbeat {
+  runTime: RunTime;
+  host: string;
+  pid: number;
+  beatAt: Date;
+}
+
+/** Said by the server's background loop at the start of every pass (one row, the last server's). */
+export async function recordHeartbeat(db: Executor, runTime: RunTime, at: Date): Promise<void> {
+  const row = { id: 1, run_time: formatRunTime(runTime), host: hostname(), pid: process.pid, beat_at: at };
+  await db
+    .insertInto('scheduler_heartbeat')
+    .values(row)
+    .onConflict((oc) => oc.column('id').doUpdateSet({ run_time: row.run_time, host: row.host, pid: row.pid, beat_at: row.beat_at }))
+    .execute();
+}
+
+/** The last heartbeat, or null when no server has passed since the migration. */
+export async function lastHeartbeat(db: Executor): Promise<Heartbeat | null> {
+  const r = await db.selectFrom('scheduler_heartbeat').selectAll().where('id', '=', 1).executeTakeFirst();
+  const runTime = r ? parseRunTime(r.run_time) : null;
+  return r && runTime ? { runTime, host: r.host, pid: r.pid, beatAt: new Date(r.beat_at) } : null;
+}
+
+/**
+ * The local time reports run at: the one the server said last (a command run from cron or a
+ * shell need not carry the server's environment), else this process's ARREARS_SCHEDULE_TIME.
+ */
+export async function serverRunTime(db: Executor): Promise<RunTime> {
+  return (await lastHeartbeat(db))?.runTime ?? runTimeFromEnv();
 }
 
 export interface ScheduledRun {
