@@ -239,20 +239,28 @@ describe('the least-privilege role', () => {
     }
   });
 
-  it("warns of Evergreen's own settings that weaken the block: a penalty that blocks nothing, a fine threshold that removes it", async () => {
+  it("warns of Evergreen's own settings that weaken the block: a penalty that blocks nothing, one Evergreen removes itself, a fine threshold", async () => {
     // Stock PATRON_IN_COLLECTIONS: no block list, no staff alert.
     expect((await testConnector(ctx(), 'eg')).warnings).toEqual([
-      'standing penalty 30 "PATRON_IN_COLLECTIONS" blocks nothing (config.standing_penalty.block_list is empty) and alerts no staff: a patron in collections can still check out, renew and place holds; to stop them, give the penalty a block list in Evergreen or name a STAFF_* penalty (--penalty-id)',
+      'standing penalty 30 "PATRON_IN_COLLECTIONS" blocks no checkout, renewal or hold (its block_list is empty) and alerts no staff: a patron in collections can still check out, renew and place holds; to stop them, give the penalty a block list in Evergreen or name a STAFF_* penalty (--penalty-id)',
     ]);
-    await updateConnector(ctx(), 'eg', { options: { penaltyId: 25 } });
     try {
+      await eg.query("UPDATE config.standing_penalty SET block_list = 'CIRC|HOLD|RENEW', staff_alert = TRUE WHERE id = 30");
       expect((await testConnector(ctx(), 'eg')).warnings).toEqual([]);
-      await eg.query("INSERT INTO permission.grp_penalty_threshold (grp, org_unit, penalty, threshold) VALUES (2, 1, 25, 10.00)");
-      // Read only where the role may (README makes it optional).
+      // Evergreen's recalculation removes PATRON_IN_COLLECTIONS at a fine threshold: read only where the role may (README makes it optional).
+      await eg.query('INSERT INTO permission.grp_penalty_threshold (grp, org_unit, penalty, threshold) VALUES (2, 1, 30, 10.00), (2, 1, 25, 10.00)');
       expect((await testConnector(ctx(), 'eg')).warnings).toEqual([]);
       await eg.query(`GRANT SELECT ON permission.grp_penalty_threshold TO ${eg.role}`);
       expect((await testConnector(ctx(), 'eg')).warnings).toEqual([
-        "standing penalty 25 has a fine threshold (1 in permission.grp_penalty_threshold): Evergreen's own penalty recalculation removes it when the patron's balance falls below the threshold, before the agency is paid; the next sync lists the block as gone",
+        "standing penalty 30 has a fine threshold (1 in permission.grp_penalty_threshold): Evergreen's own penalty recalculation removes it once the patron has paid down to the threshold, before the agency is paid; the next sync lists the block as gone",
+      ]);
+      // A staff penalty blocks, and Evergreen's recalculation never reads a threshold of one.
+      await updateConnector(ctx(), 'eg', { options: { penaltyId: 25 } });
+      expect((await testConnector(ctx(), 'eg')).warnings).toEqual([]);
+      // One Evergreen applies and removes by its own rules (fines over the limit).
+      await updateConnector(ctx(), 'eg', { options: { penaltyId: 1 } });
+      expect((await testConnector(ctx(), 'eg')).warnings).toEqual([
+        'standing penalty 1 "PATRON_EXCEEDS_FINES" is one Evergreen applies and removes itself by its own rules (actor.calculate_system_penalties): it lifts Arrears\'s block as soon as the patron no longer meets them; name 30 (PATRON_IN_COLLECTIONS) or a STAFF_* penalty (--penalty-id)',
       ]);
       // A read-only connector writes no block: nothing to warn of.
       await updateConnector(ctx(), 'eg', { readOnly: true });
@@ -260,6 +268,7 @@ describe('the least-privilege role', () => {
     } finally {
       await eg.query(`REVOKE SELECT ON permission.grp_penalty_threshold FROM ${eg.role}`);
       await eg.query('DELETE FROM permission.grp_penalty_threshold');
+      await eg.query('UPDATE config.standing_penalty SET block_list = NULL, staff_alert = FALSE WHERE id = 30');
       await updateConnector(ctx(), 'eg', { options: {}, readOnly: false });
     }
   });

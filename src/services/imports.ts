@@ -25,7 +25,7 @@ import { lineCells, QUOTED, type CsvLines } from './imports/fast-csv.ts';
 import { withImportSession, type ImportSession } from './imports/session.ts';
 import { CopyText, copyLine, type StageValue } from './imports/copy-text.ts';
 import { KeyOrder, rowEncoder, type RowEncoder } from './imports/encode.ts';
-import { DigestSet, digestSeed } from './imports/digest.ts';
+import { DigestSet, digestSalt } from './imports/digest.ts';
 import {
   DIGEST_COLUMN,
   DIGESTED,
@@ -37,6 +37,7 @@ import {
   dropPrimaryKey,
   firstProblems,
   hasRows,
+  estimatedRows,
   isFew,
   keyColumn,
   problemCounts,
@@ -86,6 +87,9 @@ const BULK_ROWS = 50_000;
 const ZONES_IN_MEMORY = 200_000;
 
 export type ImportPhase = 'reading' | 'checking' | 'writing';
+
+/** Patrons whose digests a re-import holds at most (some 700 MB at 68 bytes each); past them, lines are compared in the database. */
+const MAX_DIGESTS = 10_000_000;
 
 /** Problems listed in full; beyond this a count says how many more there were. */
 export const MAX_PROBLEMS = 1000;
@@ -257,7 +261,10 @@ class Import {
       const libs = await this.db.selectFrom('libraries').select(['code', 'time_zone']).execute();
       this.libraryZones = new Map(libs.map((l) => [l.code, l.time_zone]));
     }
-    this.digests = DIGESTED.has(this.kind) && this.session.appendText !== undefined;
+    // A direct load writes only the file's columns: its lines are the staged ones (so its digests
+    // match a re-import's) only when the file has every column. Else the first re-import gives
+    // the rows their digests (storeDigests).
+    this.digests = DIGESTED.has(this.kind) && this.session.appendText !== undefined && (!this.load || this.load.columns.length === this.columns.length);
     const stored = this.skipStored && !this.load ? await this.storedDigests() : undefined;
     if (this.session.appendText) {
       const charges = this.kind === 'charges';
@@ -271,7 +278,7 @@ class Import {
         keyColumn: this.key,
         wallClock: this.resolve,
         localDateOf: charges && this.load ? LOCAL_DATE.of : undefined,
-        digests: this.digests ? { seed: digestSeed(written.filter((c) => this.header.present.has(c.source)).map((c) => c.name)), stored } : undefined,
+        digests: this.digests ? { salt: digestSalt(written.filter((c) => this.header.present.has(c.source)).map((c) => c.name)), stored } : undefined,
       });
     }
     this.options.onPhase?.('reading');
@@ -288,7 +295,12 @@ class Import {
           const row = rows ? rows.firstRow + i - rows.from : (batch as SourceRow[])[i]!.row;
           const bad = rows ? this.readLine(rows.lines, i, row) : this.readCells((batch as SourceRow[])[i]!.cells, row);
           if (bad === undefined) continue;
-          if (stored && !this.order.ascending && this.encode!.skipped > 0) throw new Unordered();
+          if (stored && !this.order.ascending) {
+            // A key out of order: a skipped line may hide a repeat of it (read again, every line
+            // staged), or, none skipped yet, no more are.
+            if (this.encode!.skipped > 0) throw new Unordered();
+            this.encode!.stopSkipping();
+          }
           // A refused file need not be read to its end: past a full list of bad rows, stop.
           if (bad && ++badRows >= STOP_AFTER_BAD_ROWS && !this.skipBadRows) {
             stoppedAt = row;
@@ -360,12 +372,17 @@ class Import {
    */
   private async storedDigests(): Promise<DigestSet | undefined> {
     if (!(await hasRows(this.db, this.kind)) || (await isFew(this.db, this.kind, this.estimatedRows()))) return undefined;
-    const r = await sql<{ all: Buffer | null }>`
-      select string_agg(p.${sql.ref(DIGEST_COLUMN)}, ''::bytea) as all
+    // In pieces of some 1 M digests (32 MB of hex text each: one bytea for every patron would
+    // pass V8's longest string past 16 M patrons); past MAX_DIGESTS, every line is staged.
+    const rows = await estimatedRows(this.db, this.kind);
+    if (rows > MAX_DIGESTS) return undefined;
+    const pieces = Math.max(1, Math.ceil(rows / 1_000_000));
+    const r = await sql<{ part: Buffer }>`
+      select string_agg(p.${sql.ref(DIGEST_COLUMN)}, ''::bytea) as part
       from patrons p join libraries l on l.code = p.home_library
-      where p.${sql.ref(DIGEST_COLUMN)} is not null and l.connector_id is null`.execute(this.db);
-    const all = r.rows[0]?.all;
-    return all ? new DigestSet(all) : undefined;
+      where p.${sql.ref(DIGEST_COLUMN)} is not null and l.connector_id is null
+      group by abs(hashtext(p.id) % ${pieces})`.execute(this.db);
+    return r.rows.length ? new DigestSet(...r.rows.map((x) => x.part)) : undefined;
   }
 
   /**

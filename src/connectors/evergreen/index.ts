@@ -113,6 +113,11 @@ const WRITES: { table: string; privileges: string[]; inserts?: boolean; triggers
   { table: 'actor.workstation', privileges: ['SELECT'], triggers: true },
 ];
 
+/** Penalties Evergreen's actor.calculate_system_penalties applies and removes itself (fines, overdue, checkout, lost and long-overdue counts). */
+const SYSTEM_PENALTIES = new Set([1, 2, 3, 4, 5, 35]);
+/** What a block list names that stops a patron at the desk. */
+const BLOCKING = new Set(['CIRC', 'RENEW', 'HOLD']);
+
 class EvergreenSession implements IlsSession {
   constructor(
     private readonly client: pg.Client,
@@ -215,28 +220,37 @@ class EvergreenSession implements IlsSession {
     return { attributes, creates: [...(a?.createdatabase ? ['database'] : []), ...schemas.rows.map((r) => r.name)], writes: writes.rows };
   }
 
-  /** What the connector's writes name, which Evergreen's foreign keys would refuse if it were not there. */
   /**
-   * The standing penalty's settings that weaken Arrears's block: a penalty that blocks nothing
-   * (stock PATRON_IN_COLLECTIONS), or one Evergreen's own recalculation removes at a fine
-   * threshold (read only where the role may: permission.grp_penalty_threshold is optional).
+   * The standing penalty's settings that weaken Arrears's block: one that blocks no checkout,
+   * renewal or hold (stock PATRON_IN_COLLECTIONS), one Evergreen's own penalty recalculation
+   * (actor.calculate_system_penalties) applies and removes by its own rules, and for
+   * PATRON_IN_COLLECTIONS a fine threshold, at which that recalculation removes it (read only
+   * where the role may: permission.grp_penalty_threshold is optional).
    */
   private async warnings(): Promise<string[]> {
     if (this.config.readOnly) return [];
     const penalty = this.config.options.penaltyId ?? DEFAULT_PENALTY;
     const warnings: string[] = [];
     try {
-      const p = (await this.client.query<{ name: string; blocks: boolean; alert: boolean }>("SELECT name, coalesce(block_list, '') <> '' AS blocks, staff_alert AS alert FROM config.standing_penalty WHERE id = $1", [penalty])).rows[0];
-      if (p && !p.blocks) {
+      const p = (await this.client.query<{ name: string; blocks: string | null; alert: boolean }>('SELECT name, block_list AS blocks, staff_alert AS alert FROM config.standing_penalty WHERE id = $1', [penalty])).rows[0];
+      if (!p) return warnings; // listed among the privileges as missing
+      if (SYSTEM_PENALTIES.has(penalty)) {
         warnings.push(
-          `standing penalty ${penalty} "${p.name}" blocks nothing (config.standing_penalty.block_list is empty)${p.alert ? '' : ' and alerts no staff'}: a patron in collections can still check out, renew and place holds; to stop them, give the penalty a block list in Evergreen or name a STAFF_* penalty (--penalty-id)`,
+          `standing penalty ${penalty} "${p.name}" is one Evergreen applies and removes itself by its own rules (actor.calculate_system_penalties): it lifts Arrears's block as soon as the patron no longer meets them; name 30 (PATRON_IN_COLLECTIONS) or a STAFF_* penalty (--penalty-id)`,
         );
       }
-      if (await this.granted("has_table_privilege(to_regclass('permission.grp_penalty_threshold'), 'SELECT')", [])) {
+      const blocked = (p.blocks ?? '').split('|').filter((b) => BLOCKING.has(b.trim()));
+      if (blocked.length === 0) {
+        const list = p.blocks?.trim() ? `its block_list is "${p.blocks}"` : 'its block_list is empty';
+        warnings.push(
+          `standing penalty ${penalty} "${p.name}" blocks no checkout, renewal or hold (${list})${p.alert ? '' : ' and alerts no staff'}: a patron in collections can still check out, renew and place holds; to stop them, give the penalty a block list in Evergreen or name a STAFF_* penalty (--penalty-id)`,
+        );
+      }
+      if (penalty === DEFAULT_PENALTY && (await this.granted("has_table_privilege(to_regclass('permission.grp_penalty_threshold'), 'SELECT')", []))) {
         const n = Number((await this.client.query<{ n: string }>('SELECT count(*) AS n FROM permission.grp_penalty_threshold WHERE penalty = $1', [penalty])).rows[0]?.n ?? 0);
         if (n > 0) {
           warnings.push(
-            `standing penalty ${penalty} has a fine threshold (${n} in permission.grp_penalty_threshold): Evergreen's own penalty recalculation removes it when the patron's balance falls below the threshold, before the agency is paid; the next sync lists the block as gone`,
+            `standing penalty ${penalty} has a fine threshold (${n} in permission.grp_penalty_threshold): Evergreen's own penalty recalculation removes it once the patron has paid down to the threshold, before the agency is paid; the next sync lists the block as gone`,
           );
         }
       }
@@ -246,6 +260,7 @@ class EvergreenSession implements IlsSession {
     return warnings;
   }
 
+  /** What the connector's writes name, which Evergreen's foreign keys would refuse if it were not there. */
   private async writtenCodes(): Promise<ConnectionReport['privileges']> {
     const o = this.config.options;
     const exists = async (query: string, params: unknown[]) => {

@@ -3,9 +3,13 @@
 // digest is the row exactly as the table holds it, so the line is neither staged nor compared.
 //
 // The hash is MurmurHash3's 128-bit form for 32-bit arithmetic (Math.imul: no BigInt, some
-// 20 ms for 100,000 patrons' lines where node:crypto's one call a line costs 90). It detects
-// change in the library's own export; it is no security boundary: whoever can make two lines
-// collide can already import any row. A line whose digest is not stored is compared in full.
+// 13 ms for 100,000 patrons' lines where node:crypto's one call a line costs 90-130). It detects
+// change in the library's own export by chance alone (2^-128 a line); it is not collision-
+// resistant. A line whose digest is not stored is compared in full, and a line the encoder does
+// not vouch for (controls, backslashes, quotes inside: parseRow's way) gets none. What a crafted
+// collision could do is bounded to one row: a patron who could make the old and the new text of
+// their own name or address collide would keep the old one in Arrears (docs/benchmark.md,
+// eighteenth pass, says what would close it).
 
 /** Bytes of a digest. */
 export const DIGEST_BYTES = 16;
@@ -39,9 +43,9 @@ export function newDigest(): Digest {
   return new Int32Array(4);
 }
 
-/** Digests buf[start, end) with `seed` into `out` (four 32-bit words). */
-export function digestInto(buf: Uint8Array, start: number, end: number, seed: number, out: Digest): void {
-  let h1 = seed | 0;
+/** Digests buf[start, end) into `out` (four 32-bit words), seeded and then salted with `salt` (digestSalt). */
+export function digestInto(buf: Uint8Array, start: number, end: number, salt: Digest | null, out: Digest): void {
+  let h1 = salt ? salt[0]! : 0;
   let h2 = h1;
   let h3 = h1;
   let h4 = h1;
@@ -93,18 +97,20 @@ export function digestInto(buf: Uint8Array, start: number, end: number, seed: nu
   out[1] = (h2 + h1) | 0;
   out[2] = (h3 + h1) | 0;
   out[3] = (h4 + h1) | 0;
+  if (salt) for (let w = 0; w < 4; w++) out[w] = out[w]! ^ salt[w]!;
 }
 
 /**
- * The seed of a source's digests: which staging columns it has. A file without a column leaves
- * that column as it was, while a file with it blank empties it, and both stage it as null; so the
- * same line under other headers is another digest. The version changes if the staged text does.
+ * The salt of a source's digests: which staging columns it has, all 128 bits of it mixed into
+ * each line's digest. A file without a column leaves that column as it was, while a file with it
+ * blank empties it, and both stage it as null; so the same line under other headers is another
+ * digest. The version changes if the staged text does.
  */
-export function digestSeed(presentColumns: readonly string[]): number {
+export function digestSalt(presentColumns: readonly string[]): Digest {
   const text = Buffer.from(`line-digest 1:${presentColumns.join(',')}`, 'utf8');
   const out = newDigest();
-  digestInto(text, 0, text.length, 0, out);
-  return out[0]!;
+  digestInto(text, 0, text.length, null, out);
+  return out;
 }
 
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
@@ -134,8 +140,9 @@ export function digestBytes(digest: Digest): Buffer {
 }
 
 /**
- * The stored digests of a table, each to be taken once: a hash table of their words (some 40
- * bytes a row). A line taken twice (the same row twice in a file) is found once only.
+ * The stored digests of a table, each to be taken once: a hash table of their words (34 to 68
+ * bytes a row: its slots are a power of two, at least twice the rows). A line taken twice (the
+ * same row twice in a file) is found once only.
  */
 export class DigestSet {
   private readonly words: Int32Array;
@@ -145,23 +152,26 @@ export class DigestSet {
   /** Digests stored (repeats counted once). */
   size = 0;
 
-  /** From the stored digests end to end (string_agg of the bytea column). */
-  constructor(all: Uint8Array) {
-    const n = Math.floor(all.length / DIGEST_BYTES);
+  /** From the stored digests end to end, in one or more pieces (string_agg of the bytea column). */
+  constructor(...pieces: Uint8Array[]) {
+    let n = 0;
+    for (const all of pieces) n += Math.floor(all.length / DIGEST_BYTES);
     let slots = 16;
     while (slots < n * 2) slots *= 2;
     this.words = new Int32Array(slots * 4);
     this.state = new Uint8Array(slots);
     this.mask = slots - 1;
-    const view = new DataView(all.buffer, all.byteOffset, all.byteLength);
     const d = newDigest();
-    for (let i = 0; i < n; i++) {
-      for (let w = 0; w < 4; w++) d[w] = view.getInt32(i * DIGEST_BYTES + w * 4, true);
-      const slot = this.find(d);
-      if (this.state[slot] === 0) {
-        this.state[slot] = 1;
-        this.words.set(d, slot * 4);
-        this.size++;
+    for (const all of pieces) {
+      const view = new DataView(all.buffer, all.byteOffset, all.byteLength);
+      for (let i = 0; i < Math.floor(all.length / DIGEST_BYTES); i++) {
+        for (let w = 0; w < 4; w++) d[w] = view.getInt32(i * DIGEST_BYTES + w * 4, true);
+        const slot = this.find(d);
+        if (this.state[slot] === 0) {
+          this.state[slot] = 1;
+          this.words.set(d, slot * 4);
+          this.size++;
+        }
       }
     }
   }

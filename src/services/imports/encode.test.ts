@@ -8,7 +8,7 @@ import { COLUMNS, dateTimeShape, isDateTimeValue, parseRow, readHeader, type Imp
 import { dateTimeShapeOf, INSTANT, KeyOrder, LOCAL, OTHER_SHAPE, rowEncoder, type RowEncoder } from './encode.ts';
 import { CopyText, copyLine, type StageValue } from './copy-text.ts';
 import { fastWallClockResolver } from './wall-clock.ts';
-import { DigestSet, digestBytes, digestInto, newDigest } from './digest.ts';
+import { DigestSet, digestBytes, digestInto, digestSalt, newDigest } from './digest.ts';
 import { localDateOf } from '../../domain/dates.ts';
 
 const ZONES: Record<string, string> = { MAIN: 'America/Chicago', HILO: 'Pacific/Honolulu', LHI: 'Australia/Lord_Howe', KOL: 'Asia/Kolkata' };
@@ -257,22 +257,27 @@ describe('rowEncoder', () => {
     const options = { stageColumns: names, keyColumn: 'id', wallClock: fastWallClockResolver() };
     const cells: string[] = names.map((n) => (n === 'id' ? 'p1' : n === 'home_library' ? 'MAIN' : n === 'ptype' ? '3' : n === 'birth_date' ? '1990-01-01' : ''));
     cells[names.indexOf('first_name')] = 'Ann, Jo';
-    const seed = 11;
+    const salt = digestSalt(names);
     const plain = written((out) => rowEncoder(header, options).cells(cells, 7, out))!;
     const text = plain.slice(plain.indexOf('\t') + 1);
     const d = newDigest();
-    digestInto(Buffer.from(text), 0, Buffer.byteLength(text), seed, d);
+    digestInto(Buffer.from(text), 0, Buffer.byteLength(text), salt, d);
     const expected = `${plain}\t\\\\x${digestBytes(d).toString('hex')}`;
     const quoted = Buffer.from(cells.map((c) => (c.includes(',') ? `"${c}"` : c)).join(','));
-    expect(written((out) => rowEncoder(header, { ...options, digests: { seed } }).cells(cells, 7, out))).toBe(expected);
-    expect(written((out) => rowEncoder(header, { ...options, digests: { seed } }).line(quoted, 0, quoted.length, 7, out, true))).toBe(expected);
+    expect(written((out) => rowEncoder(header, { ...options, digests: { salt } }).cells(cells, 7, out))).toBe(expected);
+    expect(written((out) => rowEncoder(header, { ...options, digests: { salt } }).line(quoted, 0, quoted.length, 7, out, true))).toBe(expected);
     // Another row number, the same digest: found among the stored ones and written nowhere.
-    const encode = rowEncoder(header, { ...options, digests: { seed, stored: new DigestSet(digestBytes(d)) } });
+    const encode = rowEncoder(header, { ...options, digests: { salt, stored: new DigestSet(digestBytes(d)) } });
     const out = new CopyText();
     expect(encode.cells(cells, 9, out)).toBe(true);
     expect([out.at, out.lines, encode.skipped]).toEqual([0, 0, 1]);
     // Taken once: the same row again is written, with its digest.
     expect(encode.cells(cells, 10, out)).toBe(true);
     expect(encode.skipped).toBe(1);
+    // Told to stop skipping, a stored line is written too.
+    const stopped = rowEncoder(header, { ...options, digests: { salt, stored: new DigestSet(digestBytes(d)) } });
+    stopped.stopSkipping();
+    const all = new CopyText();
+    expect([stopped.cells(cells, 9, all), all.lines, stopped.skipped]).toEqual([true, 1, 0]);
   });
 });

@@ -10,7 +10,7 @@
 import { dateTimeShape, type ColumnSpec, type Header } from '../../domain/import-formats.ts';
 import type { LocalDate } from '../../domain/dates.ts';
 import type { CopyText } from './copy-text.ts';
-import { digestInto, newDigest, writeDigestText, type DigestSet } from './digest.ts';
+import { digestInto, newDigest, writeDigestText, type Digest, type DigestSet } from './digest.ts';
 import type { WallClock } from './wall-clock.ts';
 
 export interface RowEncoder {
@@ -27,6 +27,8 @@ export interface RowEncoder {
   keyInto(order: KeyOrder): void;
   /** Lines said true for whose digest was stored (options.digests): nothing was written for them. */
   readonly skipped: number;
+  /** From the next line on, every line is written, stored digest or not. */
+  stopSkipping(): void;
 }
 
 /**
@@ -92,11 +94,11 @@ export interface EncoderOptions {
    */
   localDateOf?: string;
   /**
-   * Each line ends with its digest (the line_digest column; see digest.ts), hashed with `seed`.
+   * Each line ends with its digest (the line_digest column; see digest.ts), salted with `salt`.
    * A line whose digest is in `stored` is the row as the table holds it: it is said true for,
    * written nowhere, and counted in skipped.
    */
-  digests?: { seed: number; stored?: DigestSet };
+  digests?: { salt: Digest; stored?: DigestSet };
 }
 
 /** Buffer's own decoder, which toString calls after checking its arguments (once a row for a date-time: it counts). */
@@ -128,8 +130,8 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
   const rowNumbers = options.rowNumbers ?? true;
   const localDateAt = options.localDateOf === undefined ? -1 : column(options.localDateOf);
   const digesting = options.digests !== undefined;
-  const seed = options.digests?.seed ?? 0;
-  const stored = options.digests?.stored;
+  const salt = options.digests?.salt ?? null;
+  let stored = options.digests?.stored;
   const digest = newDigest();
   let skipped = 0;
   if (options.localDateOf !== undefined && localDateAt < 0) throw new Error(`no column ${options.localDateOf} to take a local date of`);
@@ -231,7 +233,7 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
       }
     }
     if (digesting) {
-      digestInto(buf, first, to, seed, digest);
+      digestInto(buf, first, to, salt, digest);
       if (stored?.take(digest)) {
         skipped++;
         return true;
@@ -299,6 +301,9 @@ export function rowEncoder(header: Header, options: EncoderOptions): RowEncoder 
     },
     get skipped() {
       return skipped;
+    },
+    stopSkipping() {
+      stored = undefined;
     },
   };
 }

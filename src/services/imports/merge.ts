@@ -279,11 +279,13 @@ async function cleanRows(db: Executor, table: string): Promise<number> {
 }
 
 /**
- * The digest of each staged line whose row was found unchanged, where the row does not hold it
- * yet (written before digests were kept, by a sync, or by another writer, which cleared it): the
- * next re-import of the same line leaves it unstaged. Only the digest is written (no updated_at,
- * no count: the row did not change). Rows with a problem are left out: never a digest of a line
- * that was not imported. Changed rows were written with theirs.
+ * The digest of each staged line whose row was found unchanged and holds none (written before
+ * digests were kept, by a sync, by a first load of a file without every column, or by another
+ * writer, which cleared it): the next re-import of the same line leaves it unstaged. Only the
+ * digest is written (no updated_at, no count: the row did not change). A row holding another
+ * line's digest keeps it: two files of other columns imported by turns write nothing. Rows with
+ * a problem are left out: never a digest of a line that was not imported. Changed rows were
+ * written with theirs.
  */
 async function storeDigests(db: Executor, kind: ImportKind): Promise<void> {
   const key = sql.ref(keyColumn(kind));
@@ -291,7 +293,7 @@ async function storeDigests(db: Executor, kind: ImportKind): Promise<void> {
   await sql`
     update ${sql.table(kind)} t set ${digest} = s.${digest}
     from import_stage_all s
-    where t.${key} = s.${key} and s.${digest} is not null and t.${digest} is distinct from s.${digest} and ${clean}`.execute(db);
+    where t.${key} = s.${key} and s.${digest} is not null and t.${digest} is null and ${clean}`.execute(db);
 }
 
 async function putBackUnchanged(db: Executor): Promise<void> {
