@@ -155,8 +155,10 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const aside = changes.listed && changes.rows < staged;
   if (aside) await setAsideUnchanged(db, kind, changes.rows * 20 < staged);
   else if (!early) await analyzeStage(db, kind);
-  // The changed rows of a re-import, when they are a small share of the table: looked up by key.
-  const few = aside && (await isFew(db, kind, changes.rows));
+  // The changed rows of a re-import, when they are a small share of the table: looked up by key
+  // (whether the unchanged ones were set aside here or never staged: a patrons file's lines
+  // whose digest is stored).
+  const few = changes.listed && changes.rows > 0 && (await isFew(db, kind, changes.rows));
   changes.few = few;
   await checkReferences(db, kind, few, deferring ? 'unkeyed' : 'all');
   if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db, changes) : allocatePayments(db, skipBadRows, changes));
