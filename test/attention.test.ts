@@ -180,6 +180,28 @@ describe("the server's heartbeat", () => {
   });
 });
 
+describe('the server that passed last', () => {
+  it('is named by GET /api/schedule and `arrears schedule status`, with the run time it keeps', async () => {
+    const at = ctx('2026-12-04T10:00:00Z');
+    const app = await buildServer(at);
+    try {
+      await saveRole(at, { name: 'r_sched', description: 'test', permissions: ['parameters.view'] });
+      await addUser(at, { username: 'sched', password: 'a long enough password 1', roles: ['r_sched'] });
+      const { token } = await createToken(at, 'sched', 'schedule');
+      const server = async () => ((await app.inject({ url: '/api/schedule', headers: { authorization: `Bearer ${token}` } })).json() as { server: unknown }).server;
+      expect(await server()).toBeNull();
+      await recordHeartbeat(t.db, { hour: 3, minute: 30 }, new Date('2026-12-04T09:59:00Z'));
+      expect(await server()).toEqual({ host: hostname(), pid: process.pid, lastPass: '2026-12-04T09:59:00.000Z', runTime: '03:30' });
+    } finally {
+      await app.close();
+    }
+    // Another process reaches the PostgreSQL test schema (on PGlite the command would open a folder of its own).
+    if (testDbKind() !== 'postgres') return;
+    const out = await runCli(`${t.url}?options=${encodeURIComponent(`-c search_path=${t.schema}`)}`, ['schedule', 'status']);
+    expect(out.stdout).toContain(`Reports run at 03:30 local time in each entry's zone.\nThe server's scheduler last passed at 2026-12-04T09:59:00.000Z (${hostname()}, process ${process.pid}).\n`);
+  });
+});
+
 describe('GET /api/attention', () => {
   it('shows each user only the items of screens their role may open', async () => {
     await owingPatron();

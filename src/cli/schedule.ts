@@ -2,7 +2,7 @@
 // one scheduler pass on demand (for a library that drives Arrears from cron, not a server).
 import type { Command } from 'commander';
 import { formatRunTime } from '../domain/schedule.ts';
-import { Scheduler, serverRunTime, SCHEDULE_TIME_VARIABLE, type JobStatus, type TickResult } from '../services/scheduler.ts';
+import { lastHeartbeat, Scheduler, serverRunTime, SCHEDULE_TIME_VARIABLE, type JobStatus, type TickResult } from '../services/scheduler.ts';
 import { action, printJson, withContext } from './context.ts';
 import { table } from './settings.ts';
 
@@ -42,16 +42,18 @@ export function registerSchedule(program: Command): void {
     .option('--json', 'print as JSON')
     .action(
       action(async ({ json }: { json?: boolean }, cmd: Command) => {
-        const { runTime, jobs } = await withContext(cmd, async (ctx) => {
+        const { runTime, jobs, beat } = await withContext(cmd, async (ctx) => {
           // The server's run time (it says it each pass), not this shell's environment.
           const scheduler = new Scheduler(ctx, { runTime: await serverRunTime(ctx.database.db) });
-          return { runTime: scheduler.runTime, jobs: await scheduler.nextDue() };
+          return { runTime: scheduler.runTime, jobs: await scheduler.nextDue(), beat: await lastHeartbeat(ctx.database.db) };
         });
+        const server = beat && { host: beat.host, pid: beat.pid, lastPass: beat.beatAt.toISOString() };
         if (json) {
-          printJson({ runTime: formatRunTime(runTime), jobs: jobs.map((j) => ({ ...j, next: j.next && { date: j.next.date, at: j.next.at.toISOString() } })) });
+          printJson({ runTime: formatRunTime(runTime), server, jobs: jobs.map((j) => ({ ...j, next: j.next && { date: j.next.date, at: j.next.at.toISOString() } })) });
           return;
         }
         console.log(`Reports run at ${formatRunTime(runTime)} local time in each entry's zone.`);
+        console.log(server ? `The server's scheduler last passed at ${server.lastPass} (${server.host}, process ${server.pid}).` : 'No server has run the scheduler yet (`arrears start` runs it).');
         console.log(jobs.length ? table(statusRows(jobs)) : 'The settings table has no entries.');
       }),
     );

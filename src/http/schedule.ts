@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { formatRunTime } from '../domain/schedule.ts';
 import type { Context } from '../services/context.ts';
-import { Scheduler } from '../services/scheduler.ts';
+import { lastHeartbeat, Scheduler } from '../services/scheduler.ts';
 
 export function registerScheduleRoutes(app: FastifyInstance, ctx: Context): void {
   app.get(
@@ -14,7 +14,10 @@ export function registerScheduleRoutes(app: FastifyInstance, ctx: Context): void
     async () => {
       const scheduler = new Scheduler(ctx);
       const jobs = await scheduler.nextDue();
-      return { runTime: formatRunTime(scheduler.runTime), items: jobs, total: jobs.length };
+      // The server whose loop passed last (this one, or another sharing the database).
+      const beat = await lastHeartbeat(ctx.database.db);
+      const server = beat && { host: beat.host, pid: beat.pid, lastPass: beat.beatAt.toISOString(), runTime: formatRunTime(beat.runTime) };
+      return { runTime: formatRunTime(scheduler.runTime), server, items: jobs, total: jobs.length };
     },
   );
 }

@@ -45,7 +45,7 @@ function next(j: JobStatus): string {
 }
 
 export function ScheduleScreen() {
-  const { data, error, reload } = useLoad(() => get<{ runTime: string; items: JobStatus[]; total: number }>('/schedule'), []);
+  const { data, error, reload } = useLoad(() => get<{ runTime: string; server: { host: string; pid: number; lastPass: string } | null; items: JobStatus[]; total: number }>('/schedule'), []);
   const manual = data?.items.reduce((n, j) => n + j.done.filter((d) => d.trigger !== 'schedule').length, 0) ?? 0;
   return (
     <section aria-labelledby="schedule-title">
@@ -58,6 +58,7 @@ export function ScheduleScreen() {
           <p>
             Runs are due each day at {data.runTime} in each entry’s library time zone (its first home library; all libraries: the first by code).
             {manual > 0 && ` ${manual} due date${manual === 1 ? ' was' : 's were'} already run by hand; the scheduler only records ${manual === 1 ? 'it' : 'them'}.`}{' '}
+            {data.server ? `The scheduler last passed at ${new Date(data.server.lastPass).toLocaleString()} (${data.server.host}).` : 'The scheduler has not passed yet.'}{' '}
             <button type="button" className="secondary" onClick={reload}>
               Refresh
             </button>
