@@ -44,8 +44,9 @@ export function registerSchedule(program: Command): void {
       action(async ({ json }: { json?: boolean }, cmd: Command) => {
         const { runTime, jobs, beat } = await withContext(cmd, async (ctx) => {
           // The server's run time (it says it each pass), not this shell's environment.
-          const scheduler = new Scheduler(ctx, { runTime: await serverRunTime(ctx.database.db) });
-          return { runTime: scheduler.runTime, jobs: await scheduler.nextDue(), beat: await lastHeartbeat(ctx.database.db) };
+          const beat = await lastHeartbeat(ctx.database.db);
+          const scheduler = new Scheduler(ctx, { runTime: serverRunTime(beat) });
+          return { runTime: scheduler.runTime, jobs: await scheduler.nextDue(), beat };
         });
         const server = beat && { host: beat.host, pid: beat.pid, lastPass: beat.beatAt.toISOString() };
         if (json) {
@@ -63,7 +64,7 @@ export function registerSchedule(program: Command): void {
     .option('--json', 'print as JSON')
     .action(
       action(async ({ json }: { json?: boolean }, cmd: Command) => {
-        const result = await withContext(cmd, async (ctx) => new Scheduler(ctx, { runTime: await serverRunTime(ctx.database.db) }).tick());
+        const result = await withContext(cmd, async (ctx) => new Scheduler(ctx, { runTime: serverRunTime(await lastHeartbeat(ctx.database.db)) }).tick());
         if (json) printJson(result);
         else printTick(result);
         if (result.failed.length) process.exitCode = 1;

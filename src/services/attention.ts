@@ -1,14 +1,14 @@
 // What needs someone now, in one list: a connector whose sync failed or whose data is too old
 // for a run, write-backs the ILS refused or could not take for a while, report files whose
 // delivery keeps failing, New Submissions files held for review, scheduled runs that are
-// late, and a server that stopped passing while runs are scheduled. The dashboard shows it to staff, `arrears status` to the system administrator (and to
-// cron or a monitoring check by its exit code). Each item says what to do and where.
+// late, and a server that stopped passing while runs are scheduled. The dashboard shows it to
+// staff, `arrears status` to the system administrator (and to cron or a monitoring check by its
+// exit code). Each item says what to do and where.
 import { sql } from 'kysely';
 import type { Permission } from '../domain/permissions.ts';
-import { dueAt } from '../domain/schedule.ts';
+import { dueAt, formatRunTime } from '../domain/schedule.ts';
 import type { Context } from './context.ts';
-import { formatRunTime } from '../domain/schedule.ts';
-import { lastHeartbeat, runTimeFromEnv, Scheduler } from './scheduler.ts';
+import { lastHeartbeat, Scheduler, serverRunTime } from './scheduler.ts';
 import { staleConnectors } from './sync.ts';
 
 /** error: something fails or is held back; warning: late, and may fix itself; notice: staff work waiting. */
@@ -130,7 +130,7 @@ async function fileItems(ctx: Context): Promise<AttentionItem[]> {
 async function scheduleItems(ctx: Context, now: Date): Promise<AttentionItem[]> {
   // Late by the server's own run time, whatever this process's environment says.
   const beat = await lastHeartbeat(ctx.database.db);
-  const scheduler = new Scheduler(ctx, { runTime: beat?.runTime ?? runTimeFromEnv() });
+  const scheduler = new Scheduler(ctx, { runTime: serverRunTime(beat) });
   const items: AttentionItem[] = [];
   const jobs = await scheduler.nextDue();
   if (beat && now.getTime() - beat.beatAt.getTime() >= SERVER_STOPPED_AFTER_MS && jobs.some((j) => j.enabled)) {

@@ -1,6 +1,6 @@
 // The server's background loop: every interval, a heartbeat (scheduler_heartbeat: alive, and
-// the run time, for commands run without the server's environment), one scheduler tick (report dates due, after
-// syncing the ILS connectors), one delivery pass (files due to be sent), the ILS write-backs
+// the run time, for commands run without the server's environment), one scheduler tick (report
+// dates due, after syncing the ILS connectors), one delivery pass (files due to be sent), the ILS write-backs
 // due again, and the administrator's mail of what needs attention (ARREARS_ALERT_TO). Nothing
 // escapes the loop: an error, such as the database restarting, is logged and the next pass
 // tries again.

@@ -76,8 +76,8 @@ export async function lastHeartbeat(db: Executor): Promise<Heartbeat | null> {
  * The local time reports run at: the one the server said last (a command run from cron or a
  * shell need not carry the server's environment), else this process's ARREARS_SCHEDULE_TIME.
  */
-export async function serverRunTime(db: Executor): Promise<RunTime> {
-  return (await lastHeartbeat(db))?.runTime ?? runTimeFromEnv();
+export function serverRunTime(beat: Heartbeat | null): RunTime {
+  return beat?.runTime ?? runTimeFromEnv();
 }
 
 export interface ScheduledRun {
