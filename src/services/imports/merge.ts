@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import type { ImportKind } from '../../domain/import-formats.ts';
 import type { Executor } from '../context.ts';
-import { allocateNamedPayments, allocatePayments, paysManyCharges, refuseOverpaidCharges, writeAllocations } from './allocate.ts';
+import { allocateNamedPayments, allocatePayments, overpaidByFile, paysManyCharges, refuseOverpaidCharges, writeAllocations } from './allocate.ts';
 import {
   CHANGED,
   DIGEST_COLUMN,
@@ -161,7 +161,19 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   const few = changes.listed && changes.rows > 0 && (await isFew(db, kind, changes.rows));
   changes.few = few;
   await checkReferences(db, kind, few, deferring ? 'unkeyed' : 'all');
-  if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db, changes) : allocatePayments(db, skipBadRows, changes));
+  // A file's payments naming a charge, when the file is refused at its first problem, are checked
+  // for over-payment once written (allocatePayments' deferNamed); should any over-pay, or the file
+  // be refused for anything else, its payments are checked again in full from this savepoint, so
+  // the problems named are the ones a check before writing names.
+  let paymentsDeferred = kind === 'payments' && !options.namedPayments && !skipBadRows;
+  if (paymentsDeferred) await sql`savepoint payments_checked`.execute(db);
+  if (kind === 'payments') await (options.namedPayments ? allocateNamedPayments(db, changes) : allocatePayments(db, skipBadRows, changes, paymentsDeferred));
+  const checkPaymentsInFull = async () => {
+    await sql`rollback to savepoint payments_checked`.execute(db);
+    await allocatePayments(db, false, changes);
+    paymentsDeferred = false;
+  };
+  if (paymentsDeferred && (await problemCounts(db)).problems) await checkPaymentsInFull();
   // A file refused for other problems names its repeated keys and unknown references with them.
   if (deferring && (await problemCounts(db)).problems) await checkDeferred();
   const counts = await problemCounts(db);
@@ -173,18 +185,27 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
 
   options.onWriting?.();
   if (deferring) await sql`savepoint keys_deferred`.execute(db);
-  let written: { inserted: number; updated: number } | undefined;
+  let written: Awaited<ReturnType<typeof write>>;
   try {
-    written = await write(db, kind, options, changes, few);
+    written = await write(db, kind, options, changes, few, paymentsDeferred);
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (!deferring || (code !== UNIQUE_VIOLATION && code !== FOREIGN_KEY_VIOLATION)) throw err;
-    await sql`rollback to savepoint keys_deferred`.execute(db);
+    if (paymentsDeferred) await checkPaymentsInFull();
+    else await sql`rollback to savepoint keys_deferred`.execute(db);
     await checkDeferred();
     if ((await problemCounts(db)).problems === 0) throw err;
     return refusedWith(db, options, aside);
   }
+  if (written === 'overpaid') {
+    // Taken back to before the payments were checked; the full check names the rows.
+    await checkPaymentsInFull();
+    if (deferring) await checkDeferred();
+    if ((await problemCounts(db)).problems === 0) throw new Error('a charge was paid beyond its amount, and the payments check found no payment that over-pays it');
+    return refusedWith(db, options, aside);
+  }
   if (!written) return refusedWith(db, options, aside, 'named_payments');
+  if (paymentsDeferred) await sql`release savepoint payments_checked`.execute(db);
   if (aside && options.digests) await storeDigests(db, kind);
   if (aside) await putBackUnchanged(db);
   const { inserted, updated } = written;
@@ -197,9 +218,17 @@ const FOREIGN_KEY_VIOLATION = '23503';
 /**
  * Writes the checked rows: in bulk, with foreign keys and indexes dropped and built again once.
  * Returns nothing when named payments turned out to overpay a charge once written (their
- * problems are listed; the caller takes the writes back to the savepoint named_payments).
+ * problems are listed; the caller takes the writes back to the savepoint named_payments), and
+ * 'overpaid' when a file's payments whose check was deferred (`paymentsDeferred`) did.
  */
-async function write(db: Executor, kind: ImportKind, options: MergeOptions, changes: Changes, few: boolean): Promise<{ inserted: number; updated: number } | undefined> {
+async function write(
+  db: Executor,
+  kind: ImportKind,
+  options: MergeOptions,
+  changes: Changes,
+  few: boolean,
+  paymentsDeferred: boolean,
+): Promise<{ inserted: number; updated: number } | 'overpaid' | undefined> {
   // Payments a source applied itself are checked for over-payment once written (see
   // refuseOverpaidCharges); if any charge was paid beyond its amount, the writes are taken back.
   const named = kind === 'payments' && options.namedPayments === true;
@@ -223,6 +252,7 @@ async function write(db: Executor, kind: ImportKind, options: MergeOptions, chan
     const chargeIndexes = bulk && !counted && (await paysManyCharges(db, named)) ? [...(await dropIndexes(db, 'charges')), ...(await dropPrimaryKey(db, 'charges'))] : [];
     await writeAllocations(db, named, counted);
     if (named && (await refuseOverpaidCharges(db, few))) return undefined;
+    if (paymentsDeferred && (await overpaidByFile(db, few))) return 'overpaid';
     await restoreIndexes(db, [...allocationIndexes, ...chargeIndexes]);
   }
   if (kept) options.keep?.push(kept);
