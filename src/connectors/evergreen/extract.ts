@@ -78,7 +78,8 @@ interface XactRow {
 interface BillingRow {
   id: string;
   xact: string;
-  billing_ts: Date;
+  /** billing_ts in milliseconds since 1970: a number, not a date parsed from text per row. */
+  billing_ms: number;
   amount: string;
   btype: number;
   voided: boolean;
@@ -87,7 +88,8 @@ interface BillingRow {
 interface PaymentDbRow {
   id: string;
   xact: string;
-  payment_ts: Date;
+  /** payment_ts in milliseconds since 1970. */
+  payment_ms: number;
   amount: string;
   /** The oid of the table the row lives in. */
   kind: number;
@@ -384,7 +386,7 @@ export class EvergreenReader {
   private async copyRows(copies: (string | null)[]): Promise<CopyRow[]> {
     const wanted = new Set<number>();
     for (const c of copies) if (c !== null) wanted.add(num(c));
-    for (const n of this.itemsSent) wanted.delete(n);
+    for (const n of wanted) if (this.itemsSent.has(n)) wanted.delete(n);
     if (wanted.size === 0) return [];
     return this.rows<CopyRow>(
       `SELECT ac.id, ac.barcode, ac.status, ac.deleted, ac.dummy_title, ac.call_number = -1 AS precat,
@@ -479,6 +481,8 @@ export class EvergreenReader {
    */
   private async ledger(patrons: number[], homes: Map<number, string>, part?: { xacts: XactRow[]; circulations: ReadonlySet<string> }, fetched?: LedgerRows): Promise<void> {
     const ownDebits = this.request.ownDebits;
+    // Arrears's own fees in Evergreen: none before the first run's write-back (no text made per billing to look for them).
+    const own = ownDebits.size > 0;
     let xacts: XactRow[];
     let billings: BillingRow[];
     let payments: PaymentDbRow[];
@@ -500,7 +504,6 @@ export class EvergreenReader {
       for (const item of await this.request.known('items', named)) this.itemsHeld.add(Number(item.slice(this.name.length + 1)));
       copyRows = await this.copyRows(part.xacts.filter((x) => x.target_copy !== null && (part.circulations.has(x.id) || !this.itemsHeld.has(num(x.target_copy)))).map((x) => x.target_copy));
     }
-    xacts.sort((a, b) => num(a.id) - num(b.id));
 
     const items: ItemRow[] = [];
     for (const r of copyRows) {
@@ -511,25 +514,24 @@ export class EvergreenReader {
     }
     await this.sink.items(items);
 
-    const { charges: chargeMap, payments: paymentMap, methods } = this.config.mapping;
+    const { payments: paymentMap, methods } = this.config.mapping;
     const xactsOf = new Map<number, EgXact[]>();
     const xactInfo = new Map<number, XactRow>();
     for (const x of xacts) {
       const list = xactsOf.get(x.usr) ?? [];
-      list.push({ id: num(x.id), open: x.open, balanceOwed: this.cents(x.balance, `money.materialized_billable_xact_summary ${x.id} balance_owed`) });
+      list.push({ id: num(x.id), open: x.open, balanceOwed: this.cents(x.balance, 'money.materialized_billable_xact_summary', x.id, 'balance_owed') });
       xactsOf.set(x.usr, list);
       xactInfo.set(num(x.id), x);
     }
     const billingsOf = new Map<number, (EgBilling & { btype: number })[]>();
     for (const b of billings) {
       const usr = xactInfo.get(num(b.xact))?.usr;
-      const amount = this.cents(b.amount, `money.billing ${b.id} amount`);
+      const amount = this.cents(b.amount, 'money.billing', b.id, 'amount');
       if (usr === undefined || amount <= 0) continue;
-      const code = String(b.btype);
-      if (!(code in chargeMap)) this.unmapped.charges.add(code);
-      if (chargeMap[code] === 'ignore' && !ownDebits.has(b.id)) continue;
+      const reason = this.reasonOf(b.btype);
+      if (reason === 'ignore' && !ownDebits.has(b.id)) continue;
       const list = billingsOf.get(usr) ?? [];
-      list.push({ id: num(b.id), xact: num(b.xact), amount, date: b.billing_ts, btype: b.btype });
+      list.push({ id: num(b.id), xact: num(b.xact), amount, date: new Date(b.billing_ms), btype: b.btype });
       billingsOf.set(usr, list);
     }
     const paymentsOf = new Map<number, (EgPayment & { kind: string })[]>();
@@ -537,7 +539,7 @@ export class EvergreenReader {
       const usr = xactInfo.get(num(p.xact))?.usr;
       if (usr === undefined) continue;
       const list = paymentsOf.get(usr) ?? [];
-      list.push({ id: num(p.id), xact: num(p.xact), amount: this.cents(p.amount, `money.payment ${p.id} amount`), date: p.payment_ts, kind: this.paymentTables.get(p.kind) ?? String(p.kind) });
+      list.push({ id: num(p.id), xact: num(p.xact), amount: this.cents(p.amount, 'money.payment', p.id, 'amount'), date: new Date(p.payment_ms), kind: this.paymentTables.get(p.kind) ?? String(p.kind) });
       paymentsOf.set(usr, list);
     }
 
@@ -552,14 +554,14 @@ export class EvergreenReader {
       const home = homes.get(usr)!;
       const mine = billingsOf.get(usr) ?? [];
       const paid = paymentsOf.get(usr) ?? [];
-      const chargeIdOf = (billingId: number) => ownDebits.get(String(billingId)) ?? this.id(billingId);
+      const chargeIdOf = (billingId: number) => (own ? ownDebits.get(String(billingId)) : undefined) ?? this.id(billingId);
       for (const b of mine) {
-        if (ownDebits.has(String(b.id))) {
+        if (own && ownDebits.has(String(b.id))) {
           this.sink.ownFee(ownDebits.get(String(b.id))!, patronId);
           continue;
         }
         const x = xactInfo.get(b.xact)!;
-        const reason = chargeMap[String(b.btype)];
+        const reason = this.reasonOf(b.btype);
         const copy = x.target_copy === null ? null : num(x.target_copy);
         const location = x.location === null ? undefined : this.orgs.get(x.location);
         charges.push({
@@ -573,7 +575,8 @@ export class EvergreenReader {
           assessedAt: b.date,
         });
       }
-      const { splits } = splitLedger(xactsOf.get(usr) ?? [], mine, paid);
+      // In transaction order (their credits pay the patron's other billings in it): sorted per patron, by number.
+      const { splits } = splitLedger((xactsOf.get(usr) ?? []).sort((a, b) => a.id - b.id), mine, paid);
       const billingById = new Map(mine.map((b) => [b.id, b]));
       const paymentById = new Map(paid.map((p) => [p.id, p]));
       for (const s of splits) {
@@ -631,12 +634,25 @@ export class EvergreenReader {
     };
   }
 
-  private cents(value: string | null, where: string): number {
+  /** An amount in cents; `table`, `id` and `column` name it only if it is not one (no text made per row). */
+  private cents(value: string | null, table: string, id: string, column: string): number {
     if (value === null) return 0;
     const c = decimalToCents(value);
-    if (c === null) throw new Error(`Evergreen ${where} is not an amount: ${JSON.stringify(value)}`);
+    if (c === null) throw new Error(`Evergreen ${table} ${id} ${column} is not an amount: ${JSON.stringify(value)}`);
     return c;
   }
+
+  /** What the mapping makes of a billing type (undefined: not mapped), its text made once per btype, not per billing. */
+  private reasonOf(btype: number): ChargeReason | 'ignore' | undefined {
+    if (this.reasons.has(btype)) return this.reasons.get(btype);
+    const code = String(btype);
+    const charges = this.config.mapping.charges;
+    if (!(code in charges)) this.unmapped.charges.add(code);
+    const reason = charges[code];
+    this.reasons.set(btype, reason);
+    return reason;
+  }
+  private readonly reasons = new Map<number, ChargeReason | 'ignore' | undefined>();
 }
 
 /**
@@ -673,6 +689,8 @@ const XACTS = `SELECT s.id, s.usr, s.xact_finish IS NULL AS open, s.balance_owed
 const XACTS_FROM = `FROM money.materialized_billable_xact_summary s
   LEFT JOIN action.circulation c ON s.xact_type = 'circulation' AND c.id = s.id
   LEFT JOIN money.grocery g ON s.xact_type = 'grocery' AND g.id = s.id`;
-const BILLINGS = 'SELECT b.id, b.xact, b.billing_ts, b.amount::text AS amount, b.btype, b.voided FROM money.billing b';
+/** A time as milliseconds since 1970 (a float8 the driver reads as a number), floored as the driver's own dates are. */
+const millis = (column: string) => `floor(extract(epoch FROM ${column}) * 1000)::float8`;
+const BILLINGS = `SELECT b.id, b.xact, ${millis('b.billing_ts')} AS billing_ms, b.amount::text AS amount, b.btype, b.voided FROM money.billing b`;
 /** A payment's kind is the table it lives in (money.cash_payment, money.forgive_payment, ...), by its oid. */
-const PAYMENTS = 'SELECT p.id, p.xact, p.payment_ts, p.amount::text AS amount, p.tableoid::int AS kind, p.voided FROM money.payment p';
+const PAYMENTS = `SELECT p.id, p.xact, ${millis('p.payment_ts')} AS payment_ms, p.amount::text AS amount, p.tableoid::int AS kind, p.voided FROM money.payment p`;
