@@ -9,10 +9,56 @@ import { asIlsError } from '../errors.ts';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const DATE = 1082;
+const TIMESTAMPTZ = 1184;
+
+const driverInstant = pg.types.getTypeParser(TIMESTAMPTZ, 'text') as (text: string) => Date;
+
+/** Digits text[from, from + length) as a number; -1 if any is not a digit. */
+function digitsAt(text: string, from: number, length: number): number {
+  let n = 0;
+  for (let i = from; i < from + length; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * A TIMESTAMPTZ as this session sends it (UTC: "2026-12-04 21:45:10.123456+00") read field by
+ * field: a full sync reads millions, and the driver's parser matches a regular expression per
+ * value. Milliseconds are cut, not rounded, as the driver's are. Any other shape (another
+ * offset, a year before 1000 or after 9999, BC, infinity) goes to the driver's parser.
+ */
+export function instantOf(text: string): Date {
+  const n = text.length;
+  if (n >= 22 && n <= 29 && text.charCodeAt(n - 3) === 43 && text.charCodeAt(n - 2) === 48 && text.charCodeAt(n - 1) === 48) {
+    const y = text.charCodeAt(0) === 48 ? -1 : digitsAt(text, 0, 4);
+    const shaped = text.charCodeAt(4) === 45 && text.charCodeAt(7) === 45 && text.charCodeAt(10) === 32 && text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58;
+    const fraction = n - 3 - 19;
+    if (y >= 0 && shaped && (fraction === 0 || (fraction >= 2 && text.charCodeAt(19) === 46))) {
+      const mo = digitsAt(text, 5, 2);
+      const d = digitsAt(text, 8, 2);
+      const h = digitsAt(text, 11, 2);
+      const mi = digitsAt(text, 14, 2);
+      const s = digitsAt(text, 17, 2);
+      let ms = 0;
+      for (let i = 0; i < 3; i++) {
+        const c = 20 + i < n - 3 ? text.charCodeAt(20 + i) - 48 : 0;
+        ms = ms * 10 + c;
+        if (c < 0 || c > 9) ms = -1e9;
+      }
+      const rest = fraction > 4 ? digitsAt(text, 23, fraction - 4) : 0;
+      if (mo >= 1 && d >= 1 && h >= 0 && mi >= 0 && s >= 0 && ms >= 0 && rest >= 0) return new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
+    }
+  }
+  return driverInstant(text);
+}
 
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === DATE) return (v: string) => v;
+    if (oid === TIMESTAMPTZ && format !== 'binary') return instantOf;
     return pg.types.getTypeParser(oid, format as 'text');
   },
 };

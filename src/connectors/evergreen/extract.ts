@@ -78,8 +78,7 @@ interface XactRow {
 interface BillingRow {
   id: string;
   xact: string;
-  /** billing_ts in milliseconds since 1970: a number, not a date parsed from text per row. */
-  billing_ms: number;
+  billing_ts: Date;
   amount: string;
   btype: number;
   voided: boolean;
@@ -88,8 +87,7 @@ interface BillingRow {
 interface PaymentDbRow {
   id: string;
   xact: string;
-  /** payment_ts in milliseconds since 1970. */
-  payment_ms: number;
+  payment_ts: Date;
   amount: string;
   /** The oid of the table the row lives in. */
   kind: number;
@@ -531,7 +529,7 @@ export class EvergreenReader {
       const reason = this.reasonOf(b.btype);
       if (reason === 'ignore' && !ownDebits.has(b.id)) continue;
       const list = billingsOf.get(usr) ?? [];
-      list.push({ id: num(b.id), xact: num(b.xact), amount, date: new Date(b.billing_ms), btype: b.btype });
+      list.push({ id: num(b.id), xact: num(b.xact), amount, date: b.billing_ts, btype: b.btype });
       billingsOf.set(usr, list);
     }
     const paymentsOf = new Map<number, (EgPayment & { kind: string })[]>();
@@ -539,7 +537,7 @@ export class EvergreenReader {
       const usr = xactInfo.get(num(p.xact))?.usr;
       if (usr === undefined) continue;
       const list = paymentsOf.get(usr) ?? [];
-      list.push({ id: num(p.id), xact: num(p.xact), amount: this.cents(p.amount, 'money.payment', p.id, 'amount'), date: new Date(p.payment_ms), kind: this.paymentTables.get(p.kind) ?? String(p.kind) });
+      list.push({ id: num(p.id), xact: num(p.xact), amount: this.cents(p.amount, 'money.payment', p.id, 'amount'), date: p.payment_ts, kind: this.paymentTables.get(p.kind) ?? String(p.kind) });
       paymentsOf.set(usr, list);
     }
 
@@ -689,8 +687,6 @@ const XACTS = `SELECT s.id, s.usr, s.xact_finish IS NULL AS open, s.balance_owed
 const XACTS_FROM = `FROM money.materialized_billable_xact_summary s
   LEFT JOIN action.circulation c ON s.xact_type = 'circulation' AND c.id = s.id
   LEFT JOIN money.grocery g ON s.xact_type = 'grocery' AND g.id = s.id`;
-/** A time as milliseconds since 1970 (a float8 the driver reads as a number), floored as the driver's own dates are. */
-const millis = (column: string) => `floor(extract(epoch FROM ${column}) * 1000)::float8`;
-const BILLINGS = `SELECT b.id, b.xact, ${millis('b.billing_ts')} AS billing_ms, b.amount::text AS amount, b.btype, b.voided FROM money.billing b`;
+const BILLINGS = 'SELECT b.id, b.xact, b.billing_ts, b.amount::text AS amount, b.btype, b.voided FROM money.billing b';
 /** A payment's kind is the table it lives in (money.cash_payment, money.forgive_payment, ...), by its oid. */
-const PAYMENTS = `SELECT p.id, p.xact, ${millis('p.payment_ts')} AS payment_ms, p.amount::text AS amount, p.tableoid::int AS kind, p.voided FROM money.payment p`;
+const PAYMENTS = 'SELECT p.id, p.xact, p.payment_ts, p.amount::text AS amount, p.tableoid::int AS kind, p.voided FROM money.payment p';

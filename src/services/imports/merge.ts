@@ -252,7 +252,8 @@ async function write(
     const chargeIndexes = bulk && !counted && (await paysManyCharges(db, named)) ? [...(await dropIndexes(db, 'charges')), ...(await dropPrimaryKey(db, 'charges'))] : [];
     await writeAllocations(db, named, counted);
     if (named && (await refuseOverpaidCharges(db, few))) return undefined;
-    if (paymentsDeferred && (await overpaidByFile(db, few))) return 'overpaid';
+    // A re-import that changes no payment wrote no allocation: nothing to read.
+    if (paymentsDeferred && changes.rows > 0 && (await overpaidByFile(db, few))) return 'overpaid';
     await restoreIndexes(db, [...allocationIndexes, ...chargeIndexes]);
   }
   if (kept) options.keep?.push(kept);
