@@ -40,6 +40,17 @@ export function feeMarker(w: Pick<WriteIntent, 'idempotencyKey'>, connector: str
   return `Arrears ${connector} ${w.idempotencyKey}`;
 }
 
+/** The number written (a date's field, read character by character: millions of rows a full sync) in text[from, from + length), or -1 if any of it is not a digit. */
+export function digitsAt(text: string, from: number, length: number): number {
+  let n = 0;
+  for (let i = from; i < from + length; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 /** Patrons turned into rows between two looks at the socket (see letAnswersIn). */
 const PATRONS_PER_TURN = 250;
 

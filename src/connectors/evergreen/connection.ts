@@ -4,7 +4,7 @@
 // server default leaks into a comparison; library-local dates come from lib.timezone.
 import pg from 'pg';
 import type { ConnectorConfig } from '../types.ts';
-import { connectionOf } from '../common.ts';
+import { connectionOf, digitsAt } from '../common.ts';
 import { asIlsError } from '../errors.ts';
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -12,17 +12,6 @@ const DATE = 1082;
 const TIMESTAMPTZ = 1184;
 
 const driverInstant = pg.types.getTypeParser(TIMESTAMPTZ, 'text') as (text: string) => Date;
-
-/** Digits text[from, from + length) as a number; -1 if any is not a digit. */
-function digitsAt(text: string, from: number, length: number): number {
-  let n = 0;
-  for (let i = from; i < from + length; i++) {
-    const d = text.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
 
 /**
  * A TIMESTAMPTZ as this session sends it (UTC: "2026-12-04 21:45:10.123456+00") read field by

@@ -3,7 +3,7 @@
 // columns as the wall-clock text Koha wrote in its own zone, DECIMAL money as exact text.
 import { createConnection, type Connection } from 'mysql2/promise';
 import type { ConnectorConfig } from '../types.ts';
-import { connectionOf } from '../common.ts';
+import { connectionOf, digitsAt } from '../common.ts';
 import { asIlsError } from '../errors.ts';
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -37,17 +37,6 @@ export async function connectKoha(config: ConnectorConfig): Promise<Connection> 
   } catch (err) {
     throw asIlsError(config.name, err);
   }
-}
-
-/** The number written in text[from, from + length), or -1 if any of it is not a digit. */
-function digitsAt(text: string, from: number, length: number): number {
-  let n = 0;
-  for (let i = from; i < from + length; i++) {
-    const d = text.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
 }
 
 /** A TIMESTAMP read in UTC ("2026-12-04 21:45:10") as an instant; null for NULL or a zero date. */
