@@ -17,6 +17,7 @@ import { dropStaging, mergeStaged, restoreKept, type Kept, type MergeOptions } f
 import { withImportSession, type ImportSession, type StageValue } from './imports/session.ts';
 import { CopyText } from './imports/copy-text.ts';
 import { columnsOf, stageTuple, stageWriter, type SyncRow } from './sync-stage.ts';
+import { StagedPaid } from './sync-paid.ts';
 
 export const SYNC_PHASES = ['reading', 'libraries', 'patrons', 'items', 'charges', 'payments', 'finishing'] as const;
 export type SyncPhase = (typeof SYNC_PHASES)[number];
@@ -97,35 +98,8 @@ class Sink implements SyncSink {
   /** Each kind's stage columns and, for a full sync's millions of rows, their order worked out once. */
   private readonly layouts = new Map<ImportKind, string[]>();
 
-  /**
-   * What the payments staged so far pay of each charge not staged yet. A charge is staged with
-   * its sum (paid_cents), which a first sync writes as it is (Merge.run); the readers stage a
-   * patron's payments before their charges. Every staged payment's amount goes into one entry,
-   * and each entry into at most one staged charge, so the two totals are equal exactly when
-   * each payment naming a charge was staged before it (paidComplete).
-   */
-  private readonly unpaid = new Map<string, number>();
-  private paidStaged = 0;
-  private paidGiven = 0;
-
-  get paidComplete(): boolean {
-    return this.paidStaged === this.paidGiven;
-  }
-
-  private countPaid(rows: readonly PaymentRow[]): void {
-    for (const p of rows) {
-      this.unpaid.set(p.chargeId, (this.unpaid.get(p.chargeId) ?? 0) + p.amountCents);
-      this.paidStaged += p.amountCents;
-    }
-  }
-
-  private paidOf(chargeId: string): number {
-    const cents = this.unpaid.get(chargeId);
-    if (cents === undefined) return 0;
-    this.unpaid.delete(chargeId);
-    this.paidGiven += cents;
-    return cents;
-  }
+  /** What the staged payments pay of each charge (the readers stage a patron's payments before their charges). */
+  readonly paid = new StagedPaid();
 
   /**
    * COPY text of each kind not sent yet. A reader may hand rows over a few at a time (a
@@ -139,12 +113,12 @@ class Sink implements SyncSink {
     if (rows.length === 0) return Promise.resolve();
     let columns = this.layouts.get(kind);
     if (!columns) this.layouts.set(kind, (columns = columnsOf(kind)));
-    const paid = kind === 'charges';
+    const charges = kind === 'charges';
     const rowNo = (r: SyncRow) => (kind === 'libraries' ? ++this.libraryRow : (r as PatronRow).key);
     if (this.session.appendText && kind !== 'libraries') {
       let text = this.pending.get(kind);
       if (!text) this.pending.set(kind, (text = new CopyText()));
-      if (kind === 'charges') for (const r of rows as readonly ChargeRow[]) stageWriter.charges(text, r, this.paidOf(r.id));
+      if (kind === 'charges') for (const r of rows as readonly ChargeRow[]) stageWriter.charges(text, r, this.paid.of(r));
       else {
         const write = stageWriter[kind] as (t: CopyText, r: SyncRow) => void;
         for (const r of rows) write(text, r);
@@ -154,7 +128,7 @@ class Sink implements SyncSink {
     // Without COPY (PGlite), rows wait as values until a batch is full.
     let tuples = this.pendingTuples.get(kind);
     if (!tuples) this.pendingTuples.set(kind, (tuples = []));
-    for (const r of rows) tuples.push(stageTuple(kind, columns, r, rowNo(r), paid ? this.paidOf((r as ChargeRow).id) : undefined));
+    for (const r of rows) tuples.push(stageTuple(kind, columns, r, rowNo(r), charges ? this.paid.of(r as ChargeRow) : undefined));
     return tuples.length >= this.session.batchSize ? this.flush(kind) : Promise.resolve();
   }
 
@@ -183,7 +157,7 @@ class Sink implements SyncSink {
   items = (rows: readonly ItemRow[]) => this.append('items', rows);
   charges = (rows: readonly ChargeRow[]) => this.append('charges', rows);
   payments = (rows: readonly PaymentRow[]) => {
-    this.countPaid(rows);
+    this.paid.count(rows);
     return this.append('payments', rows);
   };
 
@@ -235,7 +209,7 @@ class Sink implements SyncSink {
 async function createSyncTables(db: Executor): Promise<void> {
   // Shaped as import_stage, so each is merged where it is (Merge.merge).
   for (const kind of ['libraries', 'patrons', 'items', 'charges', 'payments'] as const) await createStageTable(db, kind, SYNC_TABLE[kind]);
-  // What the staged payments pay of each charge (Sink.paidOf).
+  // What the staged payments pay of each charge (StagedPaid.of).
   await sql`alter table sync_charges add column paid_cents bigint not null default 0`.execute(db);
   // A patron appears in one chunk only; the keys keep a repeat from doubling a delete's work.
   await sql`create temp table sync_scope (patron_id text not null) on commit drop`.execute(db);
@@ -281,7 +255,7 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
         const cursor = await ils.extract(request, sink).finally(() => sink.drain().catch(() => undefined));
         await sink.drain();
         await followOwnFees(db, sink.feeHolders);
-        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, sink.paidComplete, options.onPhase).run();
+        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, sink.paid.complete, sink.paid.vouched, options.onPhase).run();
         const blocksGone = await blocksGoneFromIls(db, config.id, ils);
         const finishedAt = ctx.clock.now();
         const result: SyncResult = {
@@ -486,8 +460,10 @@ class Merge {
     private readonly keyLabels: Record<Kind, string>,
     private readonly now: Date,
     private readonly bulkRows: number,
-    /** Whether each staged charge carries what every staged payment pays of it (Sink.paidComplete). */
+    /** Whether each staged charge carries what every staged payment pays of it (StagedPaid.complete). */
     private readonly paidStaged: boolean,
+    /** Whether every staged payment's charge was staged with it for the same patron (StagedPaid.vouched). */
+    private readonly chargesVouched: boolean,
     private readonly onPhase?: (phase: SyncPhase) => void,
   ) {
     this.prefix = `${config.name}:`;
@@ -535,7 +511,7 @@ class Merge {
     const kept: Kept[] = [];
     const charges = await this.merge('charges', counted ? undefined : kept, { paidStaged: counted });
     this.onPhase?.('payments');
-    const payments = await this.merge('payments', undefined, { paidCounted: counted });
+    const payments = await this.merge('payments', undefined, { paidCounted: counted, chargesVouched: this.chargesVouched });
     await restoreKept(db, kept);
     const removedCharges = first ? 0 : await this.removeVanishedCharges();
     const deletedPatrons = await this.excludeDeleted();
@@ -583,7 +559,7 @@ class Merge {
     );
   }
 
-  private async merge(kind: ImportKind, keep?: Kept[], paid: Pick<MergeOptions, 'paidStaged' | 'paidCounted'> = {}): Promise<number> {
+  private async merge(kind: ImportKind, keep?: Kept[], paid: Pick<MergeOptions, 'paidStaged' | 'paidCounted' | 'chargesVouched'> = {}): Promise<number> {
     const db = this.db;
     // The sync table is the staging table, lent under import_stage's name: its rows are not
     // copied again, and what the merge marks on them (unchanged payments) is all it changes.

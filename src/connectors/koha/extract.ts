@@ -10,6 +10,7 @@ import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, Paymen
 import { datePart, utcInstant, utcText } from './connection.ts';
 import { letAnswersIn } from '../common.ts';
 import { splitLedger, type KohaCredit, type KohaDebit, type KohaOffset } from './ledger.ts';
+import { OffsetsByDebit } from './offsets.ts';
 
 /** Patrons read per round trip. */
 const CHUNK = 2000;
@@ -200,22 +201,25 @@ export class KohaReader {
       for (const r of batch) if (homes.has(Number(r.borrowernumber))) this.want(Number(r.itemnumber), null, 0);
     }
 
-    // The accounts, a range of patrons at a time: each range's lines and offsets are two index
-    // range scans in Koha (one query sorting every line and offset by patron made MariaDB
-    // write and sort them all first), and the next range is asked for while this one is handled.
+    // Every offset between a credit and a debit, in one pass over the table (see OffsetsByDebit).
+    const offsets = new OffsetsByDebit();
+    for await (const batch of this.stream<RowDataPacket>(ALL_OFFSETS)) {
+      for (const o of batch) offsets.add(Number(o.debit_id), Number(o.credit_id), this.cents(o.amount as string, Number(o.debit_id), 'account_offsets amount'));
+    }
+    offsets.seal();
+
+    // The accounts, a range of patrons at a time: each range's lines are an index range scan in
+    // Koha (one query sorting every line by patron made MariaDB write and sort them all first),
+    // and the next range is asked for while this one is handled.
     const keys = [...homes.keys()];
     const range = (i: number) => {
-      const bounds = [keys[i], keys[Math.min(i + CHUNK, keys.length) - 1]];
-      const read = Promise.all([
-        this.rows<LineRow>(`${LINES} WHERE borrowernumber BETWEEN ? AND ?`, bounds),
-        this.rows(`${OFFSETS} WHERE d.borrowernumber BETWEEN ? AND ? AND o.credit_id IS NOT NULL`, bounds),
-      ]);
+      const read = this.rows<LineRow>(`${LINES} WHERE borrowernumber BETWEEN ? AND ?`, [keys[i], keys[Math.min(i + CHUNK, keys.length) - 1]]);
       read.catch(() => undefined);
       return read;
     };
     let next = keys.length ? range(0) : null;
     for (let i = 0; i < keys.length; i += CHUNK) {
-      const [lines, offsets] = await next!;
+      const lines = await next!;
       next = i + CHUNK < keys.length ? range(i + CHUNK) : null;
       await this.accounts(keys.slice(i, i + CHUNK), homes, lines, offsets, 'none');
     }
@@ -382,7 +386,12 @@ export class KohaReader {
   private want(itemnumber: number, borrowernumber: number | null, line: number): void {
     if (this.itemsSent.has(itemnumber)) return;
     const known = this.itemWants.get(itemnumber);
-    if (!known || (borrowernumber !== null && line >= known.line)) this.itemWants.set(itemnumber, { borrowernumber: borrowernumber ?? known?.borrowernumber ?? null, line: Math.max(line, known?.line ?? 0) });
+    if (!known) this.itemWants.set(itemnumber, { borrowernumber, line });
+    else if (borrowernumber !== null && line >= known.line) {
+      // Changed in place: a full sync wants an item for most of its debits.
+      known.borrowernumber = borrowernumber;
+      known.line = line;
+    }
   }
 
   /** The items wanted so far, read and sent; a lost one not checked out stays with the patron its debit names. */
@@ -430,7 +439,7 @@ export class KohaReader {
     patrons: number[],
     homes: Map<number, string>,
     lines: LineRow[],
-    offsetRows: RowDataPacket[],
+    offsetRows: RowDataPacket[] | OffsetsByDebit,
     scope: 'patrons' | 'lines' | 'none',
     whole?: ReadonlySet<number>,
     borrowing: readonly number[] = patrons,
@@ -451,23 +460,7 @@ export class KohaReader {
         } else this.want(l.itemnumber, l.borrowernumber, l.accountlines_id);
       }
     }
-    // Offsets by the patron of their debit: as the query read it, or (a deleted patron's lines,
-    // attributed above, or a query that did not read it) as the debit's line says. splitLedger
-    // takes a patron's offsets on the debits and credits it is given and leaves the rest.
-    let ownerOf: Map<number, number> | undefined;
-    const offsetsOf = new Map<number, KohaOffset[]>();
-    for (const o of offsetRows) {
-      const offset: KohaOffset = { creditId: Number(o.credit_id), debitId: Number(o.debit_id), amount: this.cents(o.amount as string, Number(o.debit_id), 'account_offsets amount') };
-      let patron = o.borrowernumber === null || o.borrowernumber === undefined ? undefined : Number(o.borrowernumber);
-      if (patron === undefined) {
-        ownerOf ??= new Map(lines.filter((l) => l.borrowernumber !== null).map((l) => [l.accountlines_id, l.borrowernumber!]));
-        patron = ownerOf.get(offset.debitId);
-        if (patron === undefined) continue;
-      }
-      const list = offsetsOf.get(patron);
-      if (list) list.push(offset);
-      else offsetsOf.set(patron, [offset]);
-    }
+    const offsetsOf = offsetRows instanceof OffsetsByDebit ? this.offsetsOnDebits(offsetRows, byPatron) : this.offsetsByPatron(offsetRows, lines);
     // Arrears's own debits in Koha (its agency fees): none before the first run's write-back.
     const own = ownDebits.size > 0;
 
@@ -563,6 +556,40 @@ export class KohaReader {
     } else if (scope === 'patrons') await this.sink.scope(patrons.map((p) => this.id(p)));
   }
 
+  /**
+   * Offsets by the patron of their debit: as the query read it, or (a deleted patron's lines,
+   * attributed by the caller, or a query that did not read it) as the debit's line says.
+   * splitLedger takes a patron's offsets on the debits and credits it is given and leaves the rest.
+   */
+  private offsetsByPatron(offsetRows: RowDataPacket[], lines: LineRow[]): Map<number, KohaOffset[]> {
+    let ownerOf: Map<number, number> | undefined;
+    const offsetsOf = new Map<number, KohaOffset[]>();
+    for (const o of offsetRows) {
+      const offset: KohaOffset = { creditId: Number(o.credit_id), debitId: Number(o.debit_id), amount: this.cents(o.amount as string, Number(o.debit_id), 'account_offsets amount') };
+      let patron = o.borrowernumber === null || o.borrowernumber === undefined ? undefined : Number(o.borrowernumber);
+      if (patron === undefined) {
+        ownerOf ??= new Map(lines.filter((l) => l.borrowernumber !== null).map((l) => [l.accountlines_id, l.borrowernumber!]));
+        patron = ownerOf.get(offset.debitId);
+        if (patron === undefined) continue;
+      }
+      const list = offsetsOf.get(patron);
+      if (list) list.push(offset);
+      else offsetsOf.set(patron, [offset]);
+    }
+    return offsetsOf;
+  }
+
+  /** Offsets held by debit (a full sync), by the patron whose lines hold the debit. */
+  private offsetsOnDebits(offsets: OffsetsByDebit, byPatron: ReadonlyMap<number, LineRow[]>): Map<number, KohaOffset[]> {
+    const offsetsOf = new Map<number, KohaOffset[]>();
+    for (const [patron, mine] of byPatron) {
+      const list: KohaOffset[] = [];
+      for (const l of mine) if (l.credit_type_code === null) offsets.offsetsOf(l.accountlines_id, list);
+      if (list.length) offsetsOf.set(patron, list);
+    }
+    return offsetsOf;
+  }
+
   private item(r: ItemDataRow, chargedTo: number | null): ItemRow {
     let status: ItemStatus = 'available';
     let holder: number | null = r.issued_to;
@@ -615,6 +642,8 @@ const BORROWERS = `SELECT borrowernumber, cardnumber, surname, firstname, addres
 const LINES = `SELECT accountlines_id, borrowernumber, itemnumber, date, timestamp, CAST(amount AS CHAR) AS amount,
   CAST(amountoutstanding AS CHAR) AS amountoutstanding, debit_type_code, credit_type_code, payment_type, branchcode
   FROM accountlines`;
+/** Offsets between a credit and a debit, the whole table in its own order (a full sync). */
+const ALL_OFFSETS = `SELECT debit_id, credit_id, CAST(amount AS CHAR) AS amount FROM account_offsets WHERE credit_id IS NOT NULL AND debit_id IS NOT NULL`;
 const OFFSETS = `SELECT o.credit_id, o.debit_id, CAST(o.amount AS CHAR) AS amount, d.borrowernumber FROM account_offsets o JOIN accountlines d ON d.accountlines_id = o.debit_id`;
 
 /** The accountlines key a record id of this connector carries: koha:5512 (a debit), koha:77:5512 (a credit on a debit). */

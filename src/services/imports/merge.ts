@@ -77,6 +77,12 @@ export interface MergeOptions {
   /** Payments whose charges were written with what they pay (paidStaged): their allocations leave paid_cents as it is. */
   paidCounted?: boolean;
   /**
+   * Every staged payment names a charge staged in the same transaction for the same patron (a
+   * connector's sink saw both, see StagedPaid.vouched): a charge unknown or another patron's is
+   * not looked for. A charge the merge refused has refused the whole sync already.
+   */
+  chargesVouched?: boolean;
+  /**
    * A bulk load leaves its kind's foreign keys and indexes dropped and adds them here, for the
    * caller to put back once (restoreKept) after its next merges in the same transaction. A row
    * updated by the transaction that inserted it has its foreign keys checked again, one row at
@@ -160,7 +166,7 @@ export async function mergeStaged(db: Executor, kind: ImportKind, options: Merge
   // whose digest is stored).
   const few = changes.listed && changes.rows > 0 && (await isFew(db, kind, changes.rows));
   changes.few = few;
-  await checkReferences(db, kind, few, deferring ? 'unkeyed' : 'all');
+  await checkReferences(db, kind, few, deferring ? 'unkeyed' : 'all', options.chargesVouched === true);
   // A file's payments naming a charge, when the file is refused at its first problem, are checked
   // for over-payment once written (allocatePayments' deferNamed); should any over-pay, or the file
   // be refused for anything else, its payments are checked again in full from this savepoint, so
