@@ -57,6 +57,11 @@ export function utcInstant(text: string | null): Date | null {
   return Number.isNaN(t) ? null : new Date(t);
 }
 
+/** A TIMESTAMP read as seconds since 1970 (UNIX_TIMESTAMP) as an instant, to the second as utcInstant reads it; null for NULL or a zero date (0). */
+export function instantOfSeconds(seconds: number | null): Date | null {
+  return seconds !== null && seconds > 0 ? new Date(Math.floor(seconds) * 1000) : null;
+}
+
 /** An instant as a TIMESTAMP literal in UTC, for comparisons in this session. */
 export function utcText(d: Date): string {
   return d.toISOString().slice(0, 19).replace('T', ' ');

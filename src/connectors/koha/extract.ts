@@ -4,10 +4,9 @@
 // again only the patrons something changed for since the cursor: borrowers.updated_on,
 // accountlines.timestamp, issues.timestamp and items.timestamp, all kept by MariaDB itself.
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { decimalToCents } from '../../domain/money.ts';
 import type { ChargeReason, ItemStatus, PaymentType } from '../../db/schema.ts';
 import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../types.ts';
-import { datePart, utcInstant, utcText } from './connection.ts';
+import { datePart, instantOfSeconds, utcInstant, utcText } from './connection.ts';
 import { letAnswersIn } from '../common.ts';
 import { splitLedger, type KohaCredit, type KohaDebit, type KohaOffset } from './ledger.ts';
 import { OffsetsByDebit } from './offsets.ts';
@@ -43,14 +42,15 @@ interface BorrowerRow extends RowDataPacket {
   sort2: string | null;
 }
 
+/** An accountlines row, its instants in seconds and its amounts in cents (see LINES). */
 interface LineRow extends RowDataPacket {
   accountlines_id: number;
   borrowernumber: number | null;
   itemnumber: number | null;
-  date: string | null;
-  timestamp: string;
-  amount: string | null;
-  amountoutstanding: string | null;
+  date: number | null;
+  timestamp: number | null;
+  amount: number | null;
+  amountoutstanding: number | null;
   debit_type_code: string | null;
   credit_type_code: string | null;
   payment_type: string | null;
@@ -204,7 +204,7 @@ export class KohaReader {
     // Every offset between a credit and a debit, in one pass over the table (see OffsetsByDebit).
     const offsets = new OffsetsByDebit();
     for await (const batch of this.stream<RowDataPacket>(ALL_OFFSETS)) {
-      for (const o of batch) offsets.add(Number(o.debit_id), Number(o.credit_id), this.cents(o.amount as string, Number(o.debit_id), 'account_offsets amount'));
+      for (const o of batch) offsets.add(Number(o.debit_id), Number(o.credit_id), this.cents(o.amount as number | null, Number(o.debit_id), 'account_offsets amount'));
     }
     offsets.seal();
 
@@ -322,7 +322,7 @@ export class KohaReader {
     // Every offset on a debit read, and the credits they name.
     const debits = [...lines.values()].filter((l) => l.credit_type_code === null).map((l) => l.accountlines_id);
     const offsets = debits.length
-      ? await this.rows('SELECT o.id, o.credit_id, o.debit_id, CAST(o.amount AS CHAR) AS amount FROM account_offsets o WHERE o.debit_id IN (?) AND o.credit_id IS NOT NULL', [debits])
+      ? await this.rows(`SELECT o.id, o.credit_id, o.debit_id, ${cents('o.amount')} AS amount FROM account_offsets o WHERE o.debit_id IN (?) AND o.credit_id IS NOT NULL`, [debits])
       : [];
     await readLines(offsets.map((o) => Number(o.credit_id)));
     return { lines: [...lines.values()], offsets, whole, stamped };
@@ -482,7 +482,7 @@ export class KohaReader {
         const code = l.debit_type_code ?? '';
         if (!(code in chargeMap)) this.unmapped.charges.add(code);
         if (chargeMap[code] === 'ignore' && !(own && ownDebits.has(String(l.accountlines_id)))) continue;
-        debits.push({ id: l.accountlines_id, amount, outstanding, date: utcInstant(l.date) ?? utcInstant(l.timestamp) ?? new Date(0), line: l });
+        debits.push({ id: l.accountlines_id, amount, outstanding, date: instantOfSeconds(l.date) ?? instantOfSeconds(l.timestamp) ?? new Date(0), line: l });
       }
       const { splits } = splitLedger(debits, credits, offsetsOf.get(patron) ?? []);
       // Each patron's rows are handed over as they are made: kept for the whole chunk, they
@@ -521,7 +521,7 @@ export class KohaReader {
             type: 'payment',
             method: 'paid before Koha kept offsets',
             amountCents: s.cents,
-            paidAt: utcInstant(debit.timestamp) ?? new Date(0),
+            paidAt: instantOfSeconds(debit.timestamp) ?? new Date(0),
           });
           continue;
         }
@@ -538,7 +538,7 @@ export class KohaReader {
           type: (paymentMap[code] ?? 'payment') as PaymentType,
           method: methods[paymentType] ?? paymentType,
           amountCents: s.cents,
-          paidAt: utcInstant(credit.date) ?? utcInstant(credit.timestamp) ?? new Date(0),
+          paidAt: instantOfSeconds(credit.date) ?? instantOfSeconds(credit.timestamp) ?? new Date(0),
         });
       }
       // Payments first: each charge is staged with what they pay of it (see SyncSink.payments).
@@ -565,7 +565,7 @@ export class KohaReader {
     let ownerOf: Map<number, number> | undefined;
     const offsetsOf = new Map<number, KohaOffset[]>();
     for (const o of offsetRows) {
-      const offset: KohaOffset = { creditId: Number(o.credit_id), debitId: Number(o.debit_id), amount: this.cents(o.amount as string, Number(o.debit_id), 'account_offsets amount') };
+      const offset: KohaOffset = { creditId: Number(o.credit_id), debitId: Number(o.debit_id), amount: this.cents(o.amount as number | null, Number(o.debit_id), 'account_offsets amount') };
       let patron = o.borrowernumber === null || o.borrowernumber === undefined ? undefined : Number(o.borrowernumber);
       if (patron === undefined) {
         ownerOf ??= new Map(lines.filter((l) => l.borrowernumber !== null).map((l) => [l.accountlines_id, l.borrowernumber!]));
@@ -609,11 +609,11 @@ export class KohaReader {
     };
   }
 
-  private cents(value: string | null, line: number, column: string): number {
+  /** An amount as LINES and the offsets' queries read it: whole cents, as a number. */
+  private cents(value: number | null, line: number, column: string): number {
     if (value === null) return 0;
-    const c = decimalToCents(String(value));
-    if (c === null) throw new Error(`Koha accountlines ${line} ${column} is not an amount: ${JSON.stringify(value)}`);
-    return c;
+    if (!Number.isSafeInteger(value)) throw new Error(`Koha accountlines ${line} ${column} is not an amount Arrears can hold to the cent: ${value} cents`);
+    return value;
   }
 }
 
@@ -639,12 +639,21 @@ const ITEMS = `SELECT it.itemnumber, it.barcode, it.itemlost, it.withdrawn, b.ti
 const BORROWERS = `SELECT borrowernumber, cardnumber, surname, firstname, address, address2, city, state, zipcode, email, phone, mobile,
   phonepro, B_phone, dateofbirth, branchcode, categorycode, sort1, sort2 FROM borrowers`;
 
-const LINES = `SELECT accountlines_id, borrowernumber, itemnumber, date, timestamp, CAST(amount AS CHAR) AS amount,
-  CAST(amountoutstanding AS CHAR) AS amountoutstanding, debit_type_code, credit_type_code, payment_type, branchcode
+/**
+ * Amounts in cents and instants in seconds since 1970, made numbers by MariaDB (a DOUBLE: the
+ * driver reads it as a number, where a DECIMAL or a TIMESTAMP is a string per value to parse
+ * here; a full sync reads millions). The cents are exact: the DECIMAL is rounded, half away from
+ * zero as decimalToCents rounds, before it becomes a DOUBLE, and a value past 2^53 is refused.
+ * A TIMESTAMP is UTC inside MariaDB: UNIX_TIMESTAMP reads it as it is, whatever the zone.
+ */
+const cents = (column: string) => `ROUND(${column} * 100) * 1e0`;
+const seconds = (column: string) => `UNIX_TIMESTAMP(${column}) * 1e0`;
+const LINES = `SELECT accountlines_id, borrowernumber, itemnumber, ${seconds('date')} AS date, ${seconds('timestamp')} AS timestamp,
+  ${cents('amount')} AS amount, ${cents('amountoutstanding')} AS amountoutstanding, debit_type_code, credit_type_code, payment_type, branchcode
   FROM accountlines`;
 /** Offsets between a credit and a debit, the whole table in its own order (a full sync). */
-const ALL_OFFSETS = `SELECT debit_id, credit_id, CAST(amount AS CHAR) AS amount FROM account_offsets WHERE credit_id IS NOT NULL AND debit_id IS NOT NULL`;
-const OFFSETS = `SELECT o.credit_id, o.debit_id, CAST(o.amount AS CHAR) AS amount, d.borrowernumber FROM account_offsets o JOIN accountlines d ON d.accountlines_id = o.debit_id`;
+const ALL_OFFSETS = `SELECT debit_id, credit_id, ${cents('amount')} AS amount FROM account_offsets WHERE credit_id IS NOT NULL AND debit_id IS NOT NULL`;
+const OFFSETS = `SELECT o.credit_id, o.debit_id, ${cents('o.amount')} AS amount, d.borrowernumber FROM account_offsets o JOIN accountlines d ON d.accountlines_id = o.debit_id`;
 
 /** The accountlines key a record id of this connector carries: koha:5512 (a debit), koha:77:5512 (a credit on a debit). */
 export function lineKey(id: string, connector: string): number | null {
