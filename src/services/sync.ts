@@ -70,6 +70,8 @@ class Sink implements SyncSink {
   readonly unmappedCodes = { charges: new Set<string>(), payments: new Set<string>(), methods: new Set<string>() };
   rowsRead = 0;
   private libraryRow = 0;
+  /** Rows staged of each kind: the merge need not count them again. */
+  readonly staged: Record<ImportKind, number> = { libraries: 0, patrons: 0, items: 0, charges: 0, payments: 0 };
 
   constructor(
     private readonly session: ImportSession,
@@ -111,6 +113,7 @@ class Sink implements SyncSink {
 
   private append(kind: ImportKind, rows: readonly SyncRow[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
+    this.staged[kind] += rows.length;
     let columns = this.layouts.get(kind);
     if (!columns) this.layouts.set(kind, (columns = columnsOf(kind)));
     const charges = kind === 'charges';
@@ -255,7 +258,7 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
         const cursor = await ils.extract(request, sink).finally(() => sink.drain().catch(() => undefined));
         await sink.drain();
         await followOwnFees(db, sink.feeHolders);
-        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, sink.paid.complete, sink.paid.vouched, options.onPhase).run();
+        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, sink.paid.complete, sink.paid.vouched, sink.staged, options.onPhase).run();
         const blocksGone = await blocksGoneFromIls(db, config.id, ils);
         const finishedAt = ctx.clock.now();
         const result: SyncResult = {
@@ -464,6 +467,8 @@ class Merge {
     private readonly paidStaged: boolean,
     /** Whether every staged payment's charge was staged with it for the same patron (StagedPaid.vouched). */
     private readonly chargesVouched: boolean,
+    /** Rows the sink staged of each kind. */
+    private readonly staged: Readonly<Record<ImportKind, number>>,
     private readonly onPhase?: (phase: SyncPhase) => void,
   ) {
     this.prefix = `${config.name}:`;
@@ -566,6 +571,7 @@ class Merge {
     await sql`alter table ${sql.table(SYNC_TABLE[kind])} rename to ${sql.table(STAGE)}`.execute(db);
     await createProblemsTable(db);
     const result = await mergeStaged(db, kind, {
+      staged: this.staged[kind],
       present: new Set(COLUMNS[kind].map((c) => c.name)),
       now: this.now,
       bulkRows: this.bulkRows,

@@ -95,7 +95,7 @@ function known(table: 'patrons' | 'items', column: string, few: boolean): RawBui
  * `which`: all of them, only those a foreign key also makes and nothing before the writes
  * depends on (`keyed`: a patron's, an item's or a charge's unknown patron, item or library,
  * found by the key itself when it is added back after a load, see mergeStaged), or all but
- * those (`unkeyed`). `chargesVouched`: the payments' charges need not be looked up (MergeOptions).
+ * those (`unkeyed`). `chargesVouched`: the payments' charges and patrons need not be looked up (MergeOptions).
  */
 export async function checkReferences(db: Executor, kind: ImportKind, few = false, which: 'all' | 'keyed' | 'unkeyed' = 'all', chargesVouched = false): Promise<number> {
   const keyed = which !== 'unkeyed';
@@ -145,9 +145,9 @@ export async function checkReferences(db: Executor, kind: ImportKind, few = fals
     }
     case 'payments': {
       // Allocation reads every payment's patron, so none of these waits for the keys.
-      if (!unkeyed) return 0;
+      // Vouched for, each payment's patron is its charge's, which the charges' merge checked.
+      if (!unkeyed || chargesVouched) return 0;
       const n = await flag(db, 'patron_id', sql`format('unknown patron "%s"', s.patron_id)`, sql`s.patron_id is not null and not ${known('patrons', 'patron_id', few)}`);
-      if (chargesVouched) return n;
       // The charge a payment names must exist and be its payer's: one join reads both. A few
       // rows (the changed ones of a re-import) look their charges up by key (offset 0 keeps
       // the lookup): priced by PostgreSQL's defaults, a hash join read every charge instead.

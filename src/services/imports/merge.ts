@@ -78,8 +78,9 @@ export interface MergeOptions {
   paidCounted?: boolean;
   /**
    * Every staged payment names a charge staged in the same transaction for the same patron (a
-   * connector's sink saw both, see StagedPaid.vouched): a charge unknown or another patron's is
-   * not looked for. A charge the merge refused has refused the whole sync already.
+   * connector's sink saw both, see StagedPaid.vouched): a charge unknown or another patron's, or
+   * a patron unknown, is not looked for. Those charges were merged before the payments, their
+   * patrons checked; one refused has refused the whole sync already.
    */
   chargesVouched?: boolean;
   /**
