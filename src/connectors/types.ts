@@ -128,6 +128,12 @@ export interface SyncSink {
    * link of theirs from this connector that was not sent is gone from the ILS.
    */
   scope(patronIds: readonly string[]): Promise<void>;
+  /**
+   * Every library and patron this sync carries has been sent; none follows. A first full sync
+   * merges them then, while the reader goes on with the ledgers. Optional for a reader: one
+   * that never says so has them merged after everything is read.
+   */
+  patronsSent?(): Promise<void>;
   /** Patrons whose checkouts (not their whole ledger) this sync carries: item links not sent are gone. */
   itemScope(patronIds: readonly string[]): Promise<void>;
   /**

@@ -76,19 +76,24 @@ class Sink implements SyncSink {
   constructor(
     private readonly session: ImportSession,
     private readonly onRows?: (rows: number) => void,
+    /** Merges the libraries and patrons once all are staged (Merge.patronsSent), given the patrons staged. */
+    private readonly onPatronsSent?: (patrons: number) => Promise<void>,
   ) {}
 
   /** Staging writes in flight: the driver reads its next chunk from the ILS while the last one is copied in. */
   private tail: Promise<void> = Promise.resolve();
   private inFlight = 0;
 
-  /** Queues a write to the staging tables, one at a time on the session; waits only when two are already queued. */
-  private async enqueue(write: () => Promise<void>): Promise<void> {
+  /**
+   * Queues a write to the staging tables, one at a time on the session; waits only when two are
+   * already queued (or, `wait` false, never: the next write waits for it).
+   */
+  private async enqueue(write: () => Promise<void>, wait = true): Promise<void> {
     this.inFlight++;
     this.tail = this.tail.then(write).finally(() => this.inFlight--);
     // A failure surfaces at the next call or at drain(); nothing is written after it.
     this.tail.catch(() => undefined);
-    if (this.inFlight > 2) await this.tail;
+    if (wait && this.inFlight > 2) await this.tail;
   }
 
   /** Sends what is left of each kind's text and waits for every queued staging write; throws the first one that failed. */
@@ -113,6 +118,7 @@ class Sink implements SyncSink {
 
   private append(kind: ImportKind, rows: readonly SyncRow[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
+    if (this.patronsClosed && (kind === 'patrons' || kind === 'libraries')) throw new Error(`the ILS's reader sent ${kind} after saying every patron was sent`);
     this.staged[kind] += rows.length;
     let columns = this.layouts.get(kind);
     if (!columns) this.layouts.set(kind, (columns = columnsOf(kind)));
@@ -163,6 +169,19 @@ class Sink implements SyncSink {
     this.paid.count(rows);
     return this.append('payments', rows);
   };
+
+  async patronsSent(): Promise<void> {
+    if (!this.onPatronsSent || this.patronsClosed) return;
+    this.patronsClosed = true;
+    await this.flush('libraries');
+    await this.flush('patrons');
+    const patrons = this.staged.patrons;
+    // The reader goes on meanwhile: the merge is what the database does while it reads.
+    await this.enqueue(() => this.onPatronsSent!(patrons), false);
+  }
+
+  /** No library or patron may be staged any more: they are merged, or being merged. */
+  private patronsClosed = false;
 
   scope(patronIds: readonly string[]): Promise<void> {
     return this.ids('sync_scope', patronIds);
@@ -244,7 +263,8 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
         // One sync per connector at a time; the schema in the key, as every Arrears lock (db/locks.ts).
         if (ctx.database.kind === 'postgres') await sql`select pg_advisory_xact_lock(7411080, hashtext(current_schema() || ':' || ${config.id}::text))`.execute(db);
         await createSyncTables(db);
-        const sink = new Sink(session, options.onRows);
+        const merge = new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, options.onPhase);
+        const sink = new Sink(session, options.onRows, mode === 'full' ? (patrons) => merge.patronsSent(patrons) : undefined);
         options.onPhase?.('reading');
         const request: SyncRequest = {
           mode,
@@ -258,7 +278,7 @@ export async function syncConnector(ctx: Context, name: string, options: SyncOpt
         const cursor = await ils.extract(request, sink).finally(() => sink.drain().catch(() => undefined));
         await sink.drain();
         await followOwnFees(db, sink.feeHolders);
-        const merged = await new Merge(db, config, driver.keyLabels, ctx.clock.now(), options.bulkRows ?? BULK_ROWS, sink.paid.complete, sink.paid.vouched, sink.staged, options.onPhase).run();
+        const merged = await merge.run({ paidStaged: sink.paid.complete, chargesVouched: sink.paid.vouched, staged: sink.staged });
         const blocksGone = await blocksGoneFromIls(db, config.id, ils);
         const finishedAt = ctx.clock.now();
         const result: SyncResult = {
@@ -463,23 +483,42 @@ class Merge {
     private readonly keyLabels: Record<Kind, string>,
     private readonly now: Date,
     private readonly bulkRows: number,
-    /** Whether each staged charge carries what every staged payment pays of it (StagedPaid.complete). */
-    private readonly paidStaged: boolean,
-    /** Whether every staged payment's charge was staged with it for the same patron (StagedPaid.vouched). */
-    private readonly chargesVouched: boolean,
-    /** Rows the sink staged of each kind. */
-    private readonly staged: Readonly<Record<ImportKind, number>>,
     private readonly onPhase?: (phase: SyncPhase) => void,
   ) {
     this.prefix = `${config.name}:`;
   }
 
-  async run(): Promise<Merged> {
+  /** The libraries and patrons, merged while the reader goes on (patronsSent), with how many rows each changed. */
+  private early?: { libraries: number; patrons: number };
+
+  /**
+   * Every library and patron of a first sync is staged (SyncSink.patronsSent): they are merged
+   * now, on the session's queue, while the driver reads the ledgers (the database has little
+   * else to do then), not after everything is read. A sync that finds patrons of this
+   * connector held already merges them in run(), where its stages are indexed first.
+   */
+  async patronsSent(patronsStaged: number): Promise<void> {
+    if (await this.holdsAnyPatron()) return;
+    await sql`analyze sync_libraries`.execute(this.db);
+    const libraries = await this.mergeLibraries();
+    const patrons = await this.merge('patrons', patronsStaged);
+    this.early = { libraries, patrons };
+  }
+
+  private async mergeLibraries(): Promise<number> {
+    await this.checkLibrarySources();
+    const libraries = await this.merge('libraries');
+    await sql`update libraries set connector_id = ${this.config.id} where code in (select code from sync_libraries) and connector_id is distinct from ${this.config.id}`.execute(this.db);
+    return libraries;
+  }
+
+  /** `sink`: what the sink saw staged (StagedPaid.complete and .vouched, the rows of each kind). */
+  async run(sink: { paidStaged: boolean; chargesVouched: boolean; staged: Readonly<Record<ImportKind, number>> }): Promise<Merged> {
     const db = this.db;
     // The first sync of a connector (no patron of it held yet) finds nothing gone: the rows
     // Arrears held of it are what could have left the ILS, and there are none, so the searches
     // for them are skipped with the indexes they read (a fifth of a first sync's merge).
-    const first = !(await this.holdsAnyPatron());
+    const first = this.early !== undefined || !(await this.holdsAnyPatron());
     if (!first) {
       // Looked up by key while merging (what is gone, what changed): indexed once, after the copy.
       for (const kind of ['patrons', 'items', 'charges', 'payments'] as const) await sql`create index on ${sql.table(SYNC_TABLE[kind])} (id)`.execute(db);
@@ -488,20 +527,17 @@ class Merge {
     }
     // A first sync's four big stages are analyzed where each is merged (mergeStaged, on the
     // columns it joins): analyzed whole here as well, they took half a second of a medium sync.
-    const staged = first ? ['sync_libraries'] : Object.values(SYNC_TABLE);
+    const staged = first ? (this.early ? [] : ['sync_libraries']) : Object.values(SYNC_TABLE);
     for (const t of [...staged, 'sync_scope', 'sync_item_scope', 'sync_lines', 'sync_deleted']) await sql`analyze ${sql.table(t)}`.execute(db);
     this.onPhase?.('libraries');
-    await this.checkLibrarySources();
-    const libraries = await this.merge('libraries');
-    await sql`update libraries set connector_id = ${this.config.id} where code in (select code from sync_libraries) and connector_id is distinct from ${this.config.id}`.execute(db);
-
+    const libraries = this.early?.libraries ?? (await this.mergeLibraries());
     this.onPhase?.('patrons');
-    const patrons = await this.merge('patrons');
+    const patrons = this.early?.patrons ?? (await this.merge('patrons', sink.staged.patrons));
 
     this.onPhase?.('items');
     // A checkout by a patron the sync leaves out (a branch the mapping ignores) links to no one.
     await sql`update sync_items s set patron_id = null where s.patron_id is not null and not exists (select 1 from patrons p where p.id = s.patron_id)`.execute(db);
-    const items = await this.merge('items');
+    const items = await this.merge('items', sink.staged.items);
     const itemLinks = first ? 0 : await this.unlinkItems();
 
     this.onPhase?.('charges');
@@ -510,13 +546,13 @@ class Merge {
     // with what the ILS's payments pay of it, staged with it, and not given a second row version
     // when they arrive: its keys are built at once, as in any load (a repeated key found by
     // that build, see mergeStaged).
-    const counted = this.paidStaged && !(await hasRows(db, 'charges')) && !(await hasRows(db, 'payments'));
+    const counted = sink.paidStaged && !(await hasRows(db, 'charges')) && !(await hasRows(db, 'payments'));
     // Otherwise the payments update the paid_cents of the charges a bulk load has just
     // inserted: their keys and indexes wait for them.
     const kept: Kept[] = [];
-    const charges = await this.merge('charges', counted ? undefined : kept, { paidStaged: counted });
+    const charges = await this.merge('charges', sink.staged.charges, counted ? undefined : kept, { paidStaged: counted });
     this.onPhase?.('payments');
-    const payments = await this.merge('payments', undefined, { paidCounted: counted, chargesVouched: this.chargesVouched });
+    const payments = await this.merge('payments', sink.staged.payments, undefined, { paidCounted: counted, chargesVouched: sink.chargesVouched });
     await restoreKept(db, kept);
     const removedCharges = first ? 0 : await this.removeVanishedCharges();
     const deletedPatrons = await this.excludeDeleted();
@@ -564,14 +600,15 @@ class Merge {
     );
   }
 
-  private async merge(kind: ImportKind, keep?: Kept[], paid: Pick<MergeOptions, 'paidStaged' | 'paidCounted' | 'chargesVouched'> = {}): Promise<number> {
+  /** `staged`: the rows the sink staged of the kind (counted again when not given). */
+  private async merge(kind: ImportKind, staged?: number, keep?: Kept[], paid: Pick<MergeOptions, 'paidStaged' | 'paidCounted' | 'chargesVouched'> = {}): Promise<number> {
     const db = this.db;
     // The sync table is the staging table, lent under import_stage's name: its rows are not
     // copied again, and what the merge marks on them (unchanged payments) is all it changes.
     await sql`alter table ${sql.table(SYNC_TABLE[kind])} rename to ${sql.table(STAGE)}`.execute(db);
     await createProblemsTable(db);
     const result = await mergeStaged(db, kind, {
-      staged: this.staged[kind],
+      staged,
       present: new Set(COLUMNS[kind].map((c) => c.name)),
       now: this.now,
       bulkRows: this.bulkRows,

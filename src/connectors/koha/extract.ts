@@ -197,6 +197,7 @@ export class KohaReader {
       }
       await this.sink.patrons(patrons);
     }
+    await this.sink.patronsSent?.();
     for await (const batch of this.stream<RowDataPacket>('SELECT itemnumber, borrowernumber FROM issues')) {
       for (const r of batch) if (homes.has(Number(r.borrowernumber))) this.want(Number(r.itemnumber), null, 0);
     }
