@@ -182,6 +182,33 @@ describe('full sync', () => {
     expect(await t.db.selectFrom('patrons').select((e) => e.fn.countAll<number>().as('n')).executeTakeFirst()).toEqual({ n: 2100 + 3 });
     await expectLedgerAgrees();
   });
+
+  it("reads the copies every account names once all are read: by key when they are few of Evergreen's copies (here), in one pass when many (the other tests)", async () => {
+    const ann = await eg.patron({ barcode: '29000001' });
+    const lost = await eg.item('39000001', 'The Long Winter');
+    const out = await eg.precat('39000002', 'Local history binder');
+    for (let i = 0; i < 7; i++) await eg.item(`3900010${i}`, `Shelf copy ${i}`);
+    const lostCirc = await eg.checkout(ann, lost, '2026-10-01');
+    const bills = await eg.markLost(lostCirc);
+    await eg.checkout(ann, out, '2026-12-20');
+
+    const r = await syncConnector(ctx(), 'eg');
+    expect(r).toMatchObject({ mode: 'full', items: 2, charges: 2 });
+    const byId = <T extends { id: string }>(rows: T[]) => rows.sort((a, b) => (a.id < b.id ? -1 : 1));
+    expect(await t.db.selectFrom('items').select(['id', 'title', 'status', 'patron_id']).orderBy('id').execute()).toEqual(
+      byId([
+        { id: `eg:${lost}`, title: 'The Long Winter', status: 'lost', patron_id: `eg:${ann}` },
+        { id: `eg:${out}`, title: 'Local history binder', status: 'checked_out', patron_id: `eg:${ann}` },
+      ]),
+    );
+    expect(await t.db.selectFrom('charges').select(['id', 'item_id']).orderBy('id').execute()).toEqual(
+      byId([
+        { id: `eg:${bills.lost}`, item_id: `eg:${lost}` },
+        { id: `eg:${bills.processing}`, item_id: `eg:${lost}` },
+      ]),
+    );
+    await expectLedgerAgrees();
+  });
 });
 
 describe('connecting', () => {

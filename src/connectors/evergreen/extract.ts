@@ -13,12 +13,13 @@
 // leaves no trace at all (a voided payment, a copy's status changed outside a circulation)
 // waits for the periodic full reconciliation.
 import type pg from 'pg';
-import { decimalToCents } from '../../domain/money.ts';
 import { isTimeZone, localDateResolver } from '../../domain/dates.ts';
 import type { ChargeReason, ItemStatus, PaymentType } from '../../db/schema.ts';
 import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../types.ts';
 import { num } from './connection.ts';
 import { letAnswersIn } from '../common.ts';
+import { KeyBits } from '../key-bits.ts';
+import { copyBinary } from './binary.ts';
 import { splitLedger, type EgBilling, type EgPayment, type EgXact } from './ledger.ts';
 
 /** Patrons read per round trip. */
@@ -64,31 +65,37 @@ interface UsrRow {
   post_code: string | null;
 }
 
+/** A transaction of the summary (read as binary COPY: see xactRows). */
 interface XactRow {
-  id: string;
+  id: number;
   usr: number;
   open: boolean;
-  balance: string;
-  target_copy: string | null;
+  /** balance_owed in cents. */
+  balance: number;
+  target_copy: number | null;
   location: number | null;
   /** Anything billed, paid or owed: a transaction without is no part of the account. */
   counts: boolean;
+  /** The patron's home org unit, where asked for. */
+  home_ou: number;
 }
 
 interface BillingRow {
-  id: string;
-  xact: string;
+  id: number;
+  xact: number;
   billing_ts: Date;
-  amount: string;
+  /** In cents. */
+  amount: number;
   btype: number;
   voided: boolean;
 }
 
 interface PaymentDbRow {
-  id: string;
-  xact: string;
+  id: number;
+  xact: number;
   payment_ts: Date;
-  amount: string;
+  /** In cents. */
+  amount: number;
   /** The oid of the table the row lives in. */
   kind: number;
   voided: boolean;
@@ -191,7 +198,10 @@ export class EvergreenReader {
   private readonly paymentTables = new Map<number, string>();
   /** A checkout's due date in its library's zone (hundreds of thousands a first sync). */
   private readonly localDate = localDateResolver();
-  private readonly itemsSent = new Set<number>();
+  private readonly itemsSent = new KeyBits();
+  /** A full sync's: every copy Evergreen has, and those its accounts named (sent once all are read). */
+  private copiesFound: KeyBits | null = null;
+  private readonly copiesWanted = new KeyBits();
   /** Copies Arrears holds that an incremental sync did not read again: charges may name them. */
   private readonly itemsHeld = new Set<number>();
   private readonly unmapped = { charges: new Set<string>(), payments: new Set<string>(), methods: new Set<string>() };
@@ -266,23 +276,52 @@ export class EvergreenReader {
   }
 
   /**
-   * Every patron, a chunk at a time; the next chunk is asked for while this one is turned into
-   * rows (which now and then lets its answers in: see ledger), so Evergreen's server works meanwhile.
+   * Everything: every patron in one pass through a cursor, sent before any account (a first
+   * sync merges them while the accounts are read: SyncSink.patronsSent), then the accounts a
+   * chunk of patrons at a time (the next chunk asked for while this one is turned into rows,
+   * which now and then lets its answers in: see ledger, so Evergreen's server works meanwhile),
+   * then the copies those accounts and open circulations named.
    */
   private async readEverything(): Promise<void> {
-    const chunk = async (after: number) => {
-      const keys = (await this.rows<{ id: number }>('SELECT id FROM actor.usr WHERE id > $1 ORDER BY id LIMIT $2', [after, CHUNK])).map((r) => r.id);
-      return keys.length ? { last: keys[keys.length - 1]!, read: await this.fetchPatrons(keys, true) } : null;
-    };
-    let next = chunk(0);
-    for (;;) {
-      const c = await next;
-      if (!c) break;
-      next = chunk(c.last);
-      // A failure surfaces at the next turn (or the sync's own failure rolls back first).
-      next.catch(() => undefined);
-      if (c.read) await this.sendPatrons(c.read);
+    // Read through cursors whole: plans for every row, not the first tenth.
+    await this.client.query('SET LOCAL cursor_tuple_fraction = 1');
+    // A charge names its copy only if Evergreen has it (a circulation's target_copy has no foreign key).
+    const found = new KeyBits();
+    for await (const rows of this.cursor<{ id: string }>('SELECT id FROM asset.copy', [], 50_000)) for (const r of rows) found.add(num(r.id));
+    this.copiesFound = found;
+
+    const accounts: number[] = [];
+    const homes = new Map<number, string>();
+    for await (const batch of this.cursor<UsrRow>(`${USERS} ORDER BY u.id`)) {
+      const users = batch.filter((u) => this.orgs.get(u.home_ou)?.sent);
+      const gone = users.filter((u) => u.deleted);
+      // A patron Evergreen deleted is followed only when Arrears holds them (their money may stay).
+      const held = gone.length ? await this.request.known('patrons', gone.map((u) => this.id(u.id))) : new Set<string>();
+      const deleted = gone.filter((u) => held.has(this.id(u.id)));
+      const live = users.filter((u) => !u.deleted);
+      await this.sink.patrons(live.map((u) => this.patron(u)));
+      if (deleted.length) await this.sink.deleted(deleted.map((u) => this.id(u.id)));
+      for (const u of [...live, ...deleted]) {
+        accounts.push(u.id);
+        homes.set(u.id, this.orgs.get(u.home_ou)!.code);
+      }
     }
+    await this.sink.patronsSent?.();
+    accounts.sort((a, b) => a - b);
+
+    const chunk = (i: number) => {
+      const read = this.fetchLedger(accounts.slice(i, i + CHUNK), 'deferred');
+      read.catch(() => undefined);
+      return read;
+    };
+    let next = accounts.length ? chunk(0) : null;
+    for (let i = 0; i < accounts.length; i += CHUNK) {
+      const ledger = await next!;
+      // A failure surfaces at the next turn (or the sync's own failure rolls back first).
+      next = i + CHUNK < accounts.length ? chunk(i + CHUNK) : null;
+      await this.ledger(accounts.slice(i, i + CHUNK), homes, undefined, ledger);
+    }
+    await this.sendWantedCopies(found);
   }
 
   private async readChangedSince(c: EvergreenCursor): Promise<void> {
@@ -300,8 +339,8 @@ export class EvergreenReader {
       ...(await this.rows<{ id: string; circulation: boolean }>(CHANGED_TRANSACTIONS, [since, c.circulation, c.billing, c.payment])),
       ...(await this.movedAway([...whole])),
     ];
-    const circulations = new Set(found.filter((x) => x.circulation).map((x) => x.id));
-    await this.readTransactions([...new Set(found.map((x) => x.id))], circulations, whole);
+    const circulations = new Set(found.filter((x) => x.circulation).map((x) => num(x.id)));
+    await this.readTransactions([...new Set(found.map((x) => num(x.id)))], circulations, whole);
   }
 
   /**
@@ -337,17 +376,7 @@ export class EvergreenReader {
   /** What readPatrons reads from Evergreen; null when no patron of these is to be sent. */
   private async fetchPatrons(keys: number[], accounts: boolean): Promise<PatronsRead | null> {
     if (keys.length === 0) return null;
-    const users = (await this.rows<UsrRow>(
-      `SELECT u.id, u.deleted, u.home_ou, u.profile, u.first_given_name, u.family_name, u.email, u.day_phone, u.evening_phone, u.other_phone,
-              u.dob, u.juvenile,
-              COALESCE((SELECT c.barcode FROM actor.card c WHERE c.id = u.card AND c.active),
-                       (SELECT c.barcode FROM actor.card c WHERE c.usr = u.id AND c.active ORDER BY c.id DESC LIMIT 1)) AS barcode,
-              a.street1, a.street2, a.city, a.state, a.post_code
-       FROM actor.usr u
-       LEFT JOIN actor.usr_address a ON a.id = COALESCE(u.mailing_address, u.billing_address)
-       WHERE u.id = ${inList(1, 'int')}`,
-      [keys],
-    )).filter((u) => this.orgs.get(u.home_ou)?.sent);
+    const users = (await this.rows<UsrRow>(`${USERS} WHERE u.id = ${inList(1, 'int')}`, [keys])).filter((u) => this.orgs.get(u.home_ou)?.sent);
     const asked = users.filter((u) => u.deleted || !accounts);
     const held = asked.length ? await this.request.known('patrons', asked.map((u) => this.id(u.id))) : new Set<string>();
     const live = users.filter((u) => !u.deleted);
@@ -368,50 +397,91 @@ export class EvergreenReader {
   }
 
   /** The whole accounts of these patrons, with the copies checked out to them or named by their transactions. */
-  private async fetchLedger(patrons: number[]): Promise<LedgerRows> {
-    const xacts = await this.rows<XactRow>(`${XACTS} ${XACTS_FROM} WHERE s.usr = ${inList(1, 'int')} AND ${COUNTS}`, [patrons]);
+  private async fetchLedger(patrons: number[], copies: 'read' | 'deferred' = 'read'): Promise<LedgerRows> {
+    const xacts = await this.xactRows(`WHERE s.usr = ${listed(patrons, 'int')} AND ${COUNTS}`);
     // Billings and payments of those transactions, by their ids (a bitmap scan of each payment
     // table; joined to the summary by patron, the payment tables were scanned once per transaction).
     const ids = xacts.map((x) => x.id);
-    const billings = ids.length ? await this.rows<BillingRow>(`${BILLINGS} WHERE b.xact = ${inList(1, 'bigint')} AND NOT b.voided`, [ids]) : [];
-    const payments = ids.length ? await this.rows<PaymentDbRow>(`${PAYMENTS} WHERE p.xact = ${inList(1, 'bigint')} AND NOT p.voided`, [ids]) : [];
+    const billings = ids.length ? await this.billingRows(`WHERE b.xact = ${listed(ids, 'bigint')} AND NOT b.voided`) : [];
+    const payments = ids.length ? await this.paymentRows(`WHERE p.xact = ${listed(ids, 'bigint')} AND NOT p.voided`) : [];
     const open = await this.rows<{ target_copy: string }>(`SELECT target_copy FROM action.circulation WHERE usr = ${inList(1, 'int')} AND checkin_time IS NULL`, [patrons]);
-    const copies = await this.copyRows([...open.map((c) => c.target_copy), ...xacts.map((x) => x.target_copy)]);
-    return { xacts, billings, payments, copies };
+    const named = [...open.map((c) => c.target_copy), ...xacts.map((x) => x.target_copy)];
+    if (copies === 'deferred') {
+      // Read once every account is (sendWantedCopies).
+      for (const c of named) if (c !== null) this.copiesWanted.add(num(c));
+      return { xacts, billings, payments, copies: [] };
+    }
+    return { xacts, billings, payments, copies: await this.copyRows(named) };
   }
 
   /** The copies named, but those already sent. */
-  private async copyRows(copies: (string | null)[]): Promise<CopyRow[]> {
+  private async copyRows(copies: (string | number | null)[]): Promise<CopyRow[]> {
     const wanted = new Set<number>();
     for (const c of copies) if (c !== null) wanted.add(num(c));
     for (const n of wanted) if (this.itemsSent.has(n)) wanted.delete(n);
     if (wanted.size === 0) return [];
-    return this.rows<CopyRow>(
-      `SELECT ac.id, ac.barcode, ac.status, ac.deleted, ac.dummy_title, ac.call_number = -1 AS precat,
-              CASE WHEN strpos(f.f, '<subfield code="a">') BETWEEN 1 AND strpos(f.f, '</datafield>')
-                   THEN split_part(substr(f.f, strpos(f.f, '<subfield code="a">') + 19), '<', 1) END AS title_245a,
-              oc.usr AS circ_usr, oc.due_date, oc.circ_lib, oc.stop_fines
-       FROM asset.copy ac
-       LEFT JOIN asset.call_number cn ON cn.id = ac.call_number
-       LEFT JOIN biblio.record_entry b ON b.id = cn.record AND ac.call_number <> -1
-       -- The MARCXML from its 245 on: the text of the field's $a (string functions: a regex costs more).
-       LEFT JOIN LATERAL (SELECT substr(b.marc, NULLIF(strpos(b.marc, 'tag="245"'), 0)) AS f) f ON TRUE
-       LEFT JOIN action.circulation oc ON oc.target_copy = ac.id AND oc.checkin_time IS NULL
-       WHERE ac.id = ${inList(1, 'bigint')}`,
-      [[...wanted]],
-    );
+    return this.rows<CopyRow>(`${COPIES} WHERE ac.id = ${inList(1, 'bigint')}`, [[...wanted]]);
   }
+
+  /**
+   * A full sync's copies, read once every account is: those its transactions and open
+   * circulations named (copiesWanted). When they are a third of Evergreen's copies or more (a
+   * first sync's), in one pass over the tables, joined by hashing: by key, each copy cost four
+   * index probes into copy, call number, bib record and circulation (most of Evergreen's work
+   * in a full sync).
+   */
+  private async sendWantedCopies(found: KeyBits): Promise<void> {
+    const wanted = this.copiesWanted;
+    const send = async (rows: CopyRow[]) => {
+      const items: ItemRow[] = [];
+      for (const r of rows) {
+        const id = num(r.id);
+        if (!wanted.has(id) || this.itemsSent.has(id)) continue;
+        this.itemsSent.add(id);
+        items.push(this.item(r));
+      }
+      await this.sink.items(items);
+    };
+    if (wanted.size * 3 >= found.size) {
+      for await (const rows of this.cursor<CopyRow>(COPIES)) await send(rows);
+    } else {
+      const keys = [...wanted.keys()];
+      for (let i = 0; i < keys.length; i += CHUNK) await send(await this.rows<CopyRow>(`${COPIES} WHERE ac.id = ${inList(1, 'bigint')}`, [keys.slice(i, i + CHUNK)]));
+    }
+  }
+
+  /**
+   * A query's rows a batch at a time, through a cursor of the snapshot's transaction (a full
+   * sync's hundreds of thousands never held at once); the next batch is asked for while this
+   * one is handled.
+   */
+  private async *cursor<T extends pg.QueryResultRow>(query: string, params: unknown[] = [], batch = 5000): AsyncGenerator<T[]> {
+    const name = `arrears_read_${++this.cursors}`;
+    await this.client.query(`DECLARE ${name} NO SCROLL CURSOR FOR ${query}`, params);
+    const fetch = () => {
+      const next = this.rows<T>(`FETCH ${batch} FROM ${name}`);
+      next.catch(() => undefined);
+      return next;
+    };
+    let next = fetch();
+    for (;;) {
+      const rows = await next;
+      if (rows.length === 0) break;
+      next = rows.length < batch ? Promise.resolve([]) : fetch();
+      yield rows;
+    }
+    await this.client.query(`CLOSE ${name}`);
+  }
+  private cursors = 0;
 
   /**
    * The transactions an incremental sync found changed, whole, a chunk of their patrons at a
    * time (`circulations`: those whose circulation changed). A patron whose whole account was
    * read (`skip`) is left out, and one Arrears does not hold yet has theirs read whole.
    */
-  private async readTransactions(ids: string[], circulations: ReadonlySet<string>, skip: ReadonlySet<number>): Promise<void> {
+  private async readTransactions(ids: number[], circulations: ReadonlySet<number>, skip: ReadonlySet<number>): Promise<void> {
     if (ids.length === 0) return;
-    const found = (
-      await this.rows<XactRow & { home_ou: number }>(`${XACTS}, u.home_ou ${XACTS_FROM} JOIN actor.usr u ON u.id = s.usr WHERE s.id IN (SELECT unnest($1::bigint[]))`, [ids])
-    ).filter((x) => !skip.has(x.usr) && this.orgs.get(x.home_ou)?.sent);
+    const found = (await this.xactRows(`JOIN actor.usr u ON u.id = s.usr WHERE s.id IN (SELECT unnest('{${keyList(ids)}}'::bigint[]))`, true)).filter((x) => !skip.has(x.usr) && this.orgs.get(x.home_ou)?.sent);
     const owners = [...new Set(found.map((x) => x.usr))].sort((a, b) => a - b);
     const held = await this.request.known('patrons', owners.map((p) => this.id(p)));
     const newcomers = owners.filter((p) => !held.has(this.id(p)));
@@ -437,7 +507,7 @@ export class EvergreenReader {
       );
       if (crediting.length) {
         const have = new Set(xacts.map((x) => x.id));
-        const more = await this.rows<XactRow>(`${XACTS} ${XACTS_FROM} WHERE s.usr = ${inList(1, 'int')} AND s.xact_finish IS NULL AND s.balance_owed <> 0`, [crediting.map((c) => c.usr)]);
+        const more = await this.xactRows(`WHERE s.usr = ${listed(crediting.map((c) => c.usr), 'int')} AND s.xact_finish IS NULL AND s.balance_owed <> 0`);
         for (const x of more) if (!have.has(x.id)) xacts.push(x);
       }
       await this.ledger(chunk, homes, { xacts, circulations });
@@ -477,7 +547,7 @@ export class EvergreenReader {
    * full: lineScope), and the copies they name. A copy's link to a patron is its open
    * circulation, so a checkout or return is a changed transaction whose copy is read again.
    */
-  private async ledger(patrons: number[], homes: Map<number, string>, part?: { xacts: XactRow[]; circulations: ReadonlySet<string> }, fetched?: LedgerRows): Promise<void> {
+  private async ledger(patrons: number[], homes: Map<number, string>, part?: { xacts: XactRow[]; circulations: ReadonlySet<number> }, fetched?: LedgerRows): Promise<void> {
     const ownDebits = this.request.ownDebits;
     // Arrears's own fees in Evergreen: none before the first run's write-back (no text made per billing to look for them).
     const own = ownDebits.size > 0;
@@ -491,16 +561,16 @@ export class EvergreenReader {
       // By transaction ids joined, not listed (a list costs more to plan across the payment tables
       // than to run); voided ones too: they name the charges and payments Arrears holds that are gone.
       const ids = part.xacts.map((x) => x.id);
-      const all = await this.rows<BillingRow>(`${BILLINGS} WHERE b.xact IN (SELECT unnest($1::bigint[]))`, [ids]);
-      const paid = await this.rows<PaymentDbRow>(`${PAYMENTS} WHERE p.xact IN (SELECT unnest($1::bigint[]))`, [ids]);
-      await this.sink.lineScope({ patrons: patrons.map((p) => this.id(p)), charges: all.map((b) => ownDebits.get(b.id) ?? this.id(b.id)), credits: paid.map((p) => this.id(p.id)) });
+      const all = await this.billingRows(`WHERE b.xact IN (SELECT unnest('{${keyList(ids)}}'::bigint[]))`);
+      const paid = await this.paymentRows(`WHERE p.xact IN (SELECT unnest('{${keyList(ids)}}'::bigint[]))`);
+      await this.sink.lineScope({ patrons: patrons.map((p) => this.id(p)), charges: all.map((b) => ownDebits.get(String(b.id)) ?? this.id(b.id)), credits: paid.map((p) => this.id(p.id)) });
       xacts = part.xacts.filter((x) => x.counts);
       billings = all.filter((b) => !b.voided);
       payments = paid.filter((p) => !p.voided);
       // The copy of a changed circulation is read again; any other only when Arrears does not hold it yet.
-      const named = part.xacts.filter((x) => x.target_copy !== null && !part.circulations.has(x.id)).map((x) => this.id(num(x.target_copy)));
+      const named = part.xacts.filter((x) => x.target_copy !== null && !part.circulations.has(x.id)).map((x) => this.id(x.target_copy!));
       for (const item of await this.request.known('items', named)) this.itemsHeld.add(Number(item.slice(this.name.length + 1)));
-      copyRows = await this.copyRows(part.xacts.filter((x) => x.target_copy !== null && (part.circulations.has(x.id) || !this.itemsHeld.has(num(x.target_copy)))).map((x) => x.target_copy));
+      copyRows = await this.copyRows(part.xacts.filter((x) => x.target_copy !== null && (part.circulations.has(x.id) || !this.itemsHeld.has(x.target_copy!))).map((x) => x.target_copy));
     }
 
     const items: ItemRow[] = [];
@@ -517,27 +587,27 @@ export class EvergreenReader {
     const xactInfo = new Map<number, XactRow>();
     for (const x of xacts) {
       const list = xactsOf.get(x.usr) ?? [];
-      list.push({ id: num(x.id), open: x.open, balanceOwed: this.cents(x.balance, 'money.materialized_billable_xact_summary', x.id, 'balance_owed') });
+      list.push({ id: x.id, open: x.open, balanceOwed: x.balance });
       xactsOf.set(x.usr, list);
-      xactInfo.set(num(x.id), x);
+      xactInfo.set(x.id, x);
     }
     const billingsOf = new Map<number, (EgBilling & { btype: number })[]>();
     for (const b of billings) {
-      const usr = xactInfo.get(num(b.xact))?.usr;
-      const amount = this.cents(b.amount, 'money.billing', b.id, 'amount');
+      const usr = xactInfo.get(b.xact)?.usr;
+      const amount = b.amount;
       if (usr === undefined || amount <= 0) continue;
       const reason = this.reasonOf(b.btype);
-      if (reason === 'ignore' && !ownDebits.has(b.id)) continue;
+      if (reason === 'ignore' && !ownDebits.has(String(b.id))) continue;
       const list = billingsOf.get(usr) ?? [];
-      list.push({ id: num(b.id), xact: num(b.xact), amount, date: b.billing_ts, btype: b.btype });
+      list.push({ id: b.id, xact: b.xact, amount, date: b.billing_ts, btype: b.btype });
       billingsOf.set(usr, list);
     }
     const paymentsOf = new Map<number, (EgPayment & { kind: string })[]>();
     for (const p of payments) {
-      const usr = xactInfo.get(num(p.xact))?.usr;
+      const usr = xactInfo.get(p.xact)?.usr;
       if (usr === undefined) continue;
       const list = paymentsOf.get(usr) ?? [];
-      list.push({ id: num(p.id), xact: num(p.xact), amount: this.cents(p.amount, 'money.payment', p.id, 'amount'), date: p.payment_ts, kind: this.paymentTables.get(p.kind) ?? String(p.kind) });
+      list.push({ id: p.id, xact: p.xact, amount: p.amount, date: p.payment_ts, kind: this.paymentTables.get(p.kind) ?? String(p.kind) });
       paymentsOf.set(usr, list);
     }
 
@@ -560,13 +630,13 @@ export class EvergreenReader {
         }
         const x = xactInfo.get(b.xact)!;
         const reason = this.reasonOf(b.btype);
-        const copy = x.target_copy === null ? null : num(x.target_copy);
+        const copy = x.target_copy;
         const location = x.location === null ? undefined : this.orgs.get(x.location);
         charges.push({
           id: this.id(b.id),
           key: b.id,
           patronId,
-          itemId: copy !== null && (this.itemsSent.has(copy) || this.itemsHeld.has(copy)) ? this.id(copy) : null,
+          itemId: copy !== null && (this.itemsSent.has(copy) || this.itemsHeld.has(copy) || this.copiesFound?.has(copy)) ? this.id(copy) : null,
           library: location?.sent ? location.code : home,
           reason: (reason === undefined || reason === 'ignore' ? 'manual' : reason) as ChargeReason,
           amountCents: b.amount,
@@ -632,12 +702,41 @@ export class EvergreenReader {
     };
   }
 
-  /** An amount in cents; `table`, `id` and `column` name it only if it is not one (no text made per row). */
-  private cents(value: string | null, table: string, id: string, column: string): number {
-    if (value === null) return 0;
-    const c = decimalToCents(value);
-    if (c === null) throw new Error(`Evergreen ${table} ${id} ${column} is not an amount: ${JSON.stringify(value)}`);
-    return c;
+  /**
+   * Transactions of the summary (`where`: the rest of the query after its FROM, naming it s),
+   * read as binary COPY; `home`: with the patron's home org unit (the query joins actor.usr u).
+   */
+  private async xactRows(where: string, home = false): Promise<XactRow[]> {
+    const fields = home ? 8 : 7;
+    const r = await copyBinary(this.client, `${XACTS}${home ? ', u.home_ou' : ''} ${XACTS_FROM} ${where}`);
+    const out: XactRow[] = [];
+    while (r.row(fields)) {
+      const id = r.int()!;
+      out.push({ id, usr: r.int()!, open: r.bool()!, balance: r.int() ?? 0, target_copy: r.int(), location: r.int(), counts: r.bool()!, home_ou: home ? r.int()! : 0 });
+    }
+    this.counted(out.length);
+    return out;
+  }
+
+  private async billingRows(where: string): Promise<BillingRow[]> {
+    const r = await copyBinary(this.client, `${BILLINGS} ${where}`);
+    const out: BillingRow[] = [];
+    while (r.row(6)) out.push({ id: r.int()!, xact: r.int()!, billing_ts: r.instant()!, amount: r.int()!, btype: r.int()!, voided: r.bool()! });
+    this.counted(out.length);
+    return out;
+  }
+
+  private async paymentRows(where: string): Promise<PaymentDbRow[]> {
+    const r = await copyBinary(this.client, `${PAYMENTS} ${where}`);
+    const out: PaymentDbRow[] = [];
+    while (r.row(6)) out.push({ id: r.int()!, xact: r.int()!, payment_ts: r.instant()!, amount: r.int()!, kind: r.int()!, voided: r.bool()! });
+    this.counted(out.length);
+    return out;
+  }
+
+  private counted(rows: number): void {
+    this.rowsRead += rows;
+    this.sink.progress(this.rowsRead);
   }
 
   /** What the mapping makes of a billing type (undefined: not mapped), its text made once per btype, not per billing. */
@@ -660,6 +759,13 @@ export class EvergreenReader {
  * it goes in by index (35–60 ms). Every list here is a chunk, so an index is the right way in.
  */
 const inList = (n: number, type: 'int' | 'bigint') => `ANY((SELECT $${n}::${type}[])::${type}[])`;
+/** Keys as an array literal's elements; a COPY takes no parameters, and these are numbers Arrears checked. */
+function keyList(keys: readonly number[]): string {
+  for (const k of keys) if (!Number.isSafeInteger(k)) throw new Error(`not a key: ${k}`);
+  return keys.join(',');
+}
+/** inList of keys written into the query (for a COPY). */
+const listed = (keys: readonly number[], type: 'int' | 'bigint') => `ANY((SELECT '{${keyList(keys)}}'::${type}[])::${type}[])`;
 /**
  * The transactions that changed since $1 (with $2–$4 the last circulation, billing and payment
  * ids read), each with whether its circulation changed (a checkout, a return, fines stopped:
@@ -680,13 +786,36 @@ export const CHANGED_TRANSACTIONS = `SELECT id, TRUE AS circulation FROM action.
        UNION ALL SELECT xact, FALSE FROM money.billing WHERE voider IS NOT NULL AND void_time >= $1
        UNION ALL SELECT xact, FALSE FROM money.payment WHERE id > $4 OR payment_ts >= $1`;
 
+/**
+ * Copies with their bib record's 245 $a and open circulation. The title is the text of the
+ * field's $a found in the MARCXML from its 245 on (string functions: a regex costs more).
+ */
+const COPIES = `SELECT ac.id, ac.barcode, ac.status, ac.deleted, ac.dummy_title, ac.call_number = -1 AS precat,
+       CASE WHEN strpos(f.f, '<subfield code="a">') BETWEEN 1 AND strpos(f.f, '</datafield>')
+            THEN split_part(substr(f.f, strpos(f.f, '<subfield code="a">') + 19), '<', 1) END AS title_245a,
+       oc.usr AS circ_usr, oc.due_date, oc.circ_lib, oc.stop_fines
+  FROM asset.copy ac
+  LEFT JOIN asset.call_number cn ON cn.id = ac.call_number
+  LEFT JOIN biblio.record_entry b ON b.id = cn.record AND ac.call_number <> -1
+  LEFT JOIN LATERAL (SELECT substr(b.marc, NULLIF(strpos(b.marc, 'tag="245"'), 0)) AS f) f ON TRUE
+  LEFT JOIN action.circulation oc ON oc.target_copy = ac.id AND oc.checkin_time IS NULL`;
+
+/** Patrons with their active card (the one actor.usr.card names, else the newest) and mailing address. */
+const USERS = `SELECT u.id, u.deleted, u.home_ou, u.profile, u.first_given_name, u.family_name, u.email, u.day_phone, u.evening_phone, u.other_phone,
+       u.dob, u.juvenile,
+       COALESCE((SELECT c.barcode FROM actor.card c WHERE c.id = u.card AND c.active),
+                (SELECT c.barcode FROM actor.card c WHERE c.usr = u.id AND c.active ORDER BY c.id DESC LIMIT 1)) AS barcode,
+       a.street1, a.street2, a.city, a.state, a.post_code
+  FROM actor.usr u
+  LEFT JOIN actor.usr_address a ON a.id = COALESCE(u.mailing_address, u.billing_address)`;
+
 const COUNTS = '(s.total_owed <> 0 OR s.total_paid <> 0 OR s.balance_owed <> 0)';
 /** Transactions from the summary, with the copy a circulation names and where each was billed. */
-const XACTS = `SELECT s.id, s.usr, s.xact_finish IS NULL AS open, s.balance_owed::text AS balance, c.target_copy,
+const XACTS = `SELECT s.id, s.usr, s.xact_finish IS NULL AS open, round(s.balance_owed * 100)::bigint AS balance, c.target_copy,
   COALESCE(c.circ_lib, g.billing_location) AS location, ${COUNTS} AS counts`;
 const XACTS_FROM = `FROM money.materialized_billable_xact_summary s
   LEFT JOIN action.circulation c ON s.xact_type = 'circulation' AND c.id = s.id
   LEFT JOIN money.grocery g ON s.xact_type = 'grocery' AND g.id = s.id`;
-const BILLINGS = 'SELECT b.id, b.xact, b.billing_ts, b.amount::text AS amount, b.btype, b.voided FROM money.billing b';
+const BILLINGS = 'SELECT b.id, b.xact, b.billing_ts, round(b.amount * 100)::bigint AS amount, b.btype, b.voided FROM money.billing b';
 /** A payment's kind is the table it lives in (money.cash_payment, money.forgive_payment, ...), by its oid. */
-const PAYMENTS = 'SELECT p.id, p.xact, p.payment_ts, p.amount::text AS amount, p.tableoid::int AS kind, p.voided FROM money.payment p';
+const PAYMENTS = 'SELECT p.id, p.xact, p.payment_ts, round(p.amount * 100)::bigint AS amount, p.tableoid::int AS kind, p.voided FROM money.payment p';
