@@ -209,6 +209,46 @@ describe('full sync', () => {
     );
     await expectLedgerAgrees();
   });
+
+  /** A patron of BR1, one of the ignored BR2 (and `between` more of it), another of BR1; each with a fine. */
+  async function withIgnoredLibrary(between: number) {
+    await setMapping(ctx(), 'eg', { libraries: { BR2: { ignore: true } } });
+    const kept = await eg.patron({ barcode: '29000001', homeOu: 'BR1' });
+    const left = await eg.patron({ barcode: '29000002', homeOu: 'BR2' });
+    await eg.query(
+      `INSERT INTO actor.usr (profile, usrname, passwd, ident_type, first_given_name, family_name, home_ou)
+       SELECT (SELECT id FROM permission.grp_tree WHERE name = 'Patrons'), 'filler' || g, 'secret', 3, 'Fill', 'Er', (SELECT id FROM actor.org_unit WHERE shortname = 'BR2')
+       FROM generate_series(1, $1::int) g`,
+      [between],
+    );
+    const last = await eg.patron({ barcode: '29000003', homeOu: 'BR1' });
+    const keptBook = await eg.item('39000001', 'Kept');
+    const leftBook = await eg.item('39000002', 'Left', 'BR2');
+    const keptFine = await eg.bill(await eg.checkout(kept, keptBook, '2026-10-01'), { btype: 1, cents: 75 });
+    await eg.bill(await eg.checkout(left, leftBook, '2026-10-01', 'BR2'), { btype: 1, cents: 125 });
+    const lastFine = (await eg.grocery(last, { cents: 300 })).billing;
+
+    const r = await syncConnector(ctx(), 'eg');
+    expect(r).toMatchObject({ mode: 'full', items: 1, charges: 2 });
+    // Evergreen's stock administrator (id 1, of the consortium) is a patron too.
+    expect((await t.db.selectFrom('patrons').select('id').execute()).map((p) => p.id).sort()).toEqual(['eg:1', `eg:${kept}`, `eg:${last}`].sort());
+    expect(await t.db.selectFrom('items').select('id').execute()).toEqual([{ id: `eg:${keptBook}` }]);
+    expect((await t.db.selectFrom('charges').select(['id', 'patron_id']).execute()).sort((a, b) => (a.id < b.id ? -1 : 1))).toEqual(
+      [
+        { id: `eg:${keptFine}`, patron_id: `eg:${kept}` },
+        { id: `eg:${lastFine}`, patron_id: `eg:${last}` },
+      ].sort((a, b) => (a.id < b.id ? -1 : 1)),
+    );
+    await expectLedgerAgrees();
+  }
+
+  it('leaves out a library the mapping ignores: its patrons, their accounts and the copies only they name (neighbours read by a range of ids)', async () => {
+    await withIgnoredLibrary(10);
+  });
+
+  it('leaves out a library the mapping ignores when thousands of its patrons lie between two read (neighbours read by key)', async () => {
+    await withIgnoredLibrary(4100);
+  });
 });
 
 describe('connecting', () => {
