@@ -20,7 +20,7 @@ import { num } from './connection.ts';
 import { letAnswersIn } from '../common.ts';
 import { KeyBits } from '../key-bits.ts';
 import { copyBinary } from './binary.ts';
-import { splitLedger, type EgBilling, type EgPayment, type EgXact } from './ledger.ts';
+import { splitLedger, type EgXact } from './ledger.ts';
 
 /** Patrons read per round trip. */
 const CHUNK = 2000;
@@ -71,7 +71,7 @@ interface XactRow {
   usr: number;
   open: boolean;
   /** balance_owed in cents. */
-  balance: number;
+  balanceOwed: number;
   target_copy: number | null;
   location: number | null;
   /** Anything billed, paid or owed: a transaction without is no part of the account. */
@@ -83,7 +83,8 @@ interface XactRow {
 interface BillingRow {
   id: number;
   xact: number;
-  billing_ts: Date;
+  /** billing_ts. */
+  date: Date;
   /** In cents. */
   amount: number;
   btype: number;
@@ -93,7 +94,8 @@ interface BillingRow {
 interface PaymentDbRow {
   id: number;
   xact: number;
-  payment_ts: Date;
+  /** payment_ts. */
+  date: Date;
   /** In cents. */
   amount: number;
   /** The oid of the table the row lives in. */
@@ -601,33 +603,33 @@ export class EvergreenReader {
     }
     await this.sink.items(items);
 
-    const { payments: paymentMap, methods } = this.config.mapping;
     const xactsOf = new Map<number, EgXact[]>();
     const xactInfo = new Map<number, XactRow>();
     for (const x of xacts) {
-      const list = xactsOf.get(x.usr) ?? [];
-      list.push({ id: x.id, open: x.open, balanceOwed: x.balance });
-      xactsOf.set(x.usr, list);
+      // The rows read are the ledger's own (EgXact, EgBilling, EgPayment): nothing copied per row.
+      const list = xactsOf.get(x.usr);
+      if (list) list.push(x);
+      else xactsOf.set(x.usr, [x]);
       xactInfo.set(x.id, x);
     }
-    const billingsOf = new Map<number, (EgBilling & { btype: number })[]>();
+    const billingsOf = new Map<number, BillingRow[]>();
     for (const b of billings) {
       const usr = xactInfo.get(b.xact)?.usr;
       const amount = b.amount;
       if (usr === undefined || amount <= 0) continue;
       const reason = this.reasonOf(b.btype);
       if (reason === 'ignore' && !ownDebits.has(String(b.id))) continue;
-      const list = billingsOf.get(usr) ?? [];
-      list.push({ id: b.id, xact: b.xact, amount, date: b.billing_ts, btype: b.btype });
-      billingsOf.set(usr, list);
+      const list = billingsOf.get(usr);
+      if (list) list.push(b);
+      else billingsOf.set(usr, [b]);
     }
-    const paymentsOf = new Map<number, (EgPayment & { kind: string })[]>();
+    const paymentsOf = new Map<number, PaymentDbRow[]>();
     for (const p of payments) {
       const usr = xactInfo.get(p.xact)?.usr;
       if (usr === undefined) continue;
-      const list = paymentsOf.get(usr) ?? [];
-      list.push({ id: p.id, xact: p.xact, amount: p.amount, date: p.payment_ts, kind: this.paymentTables.get(p.kind) ?? String(p.kind) });
-      paymentsOf.set(usr, list);
+      const list = paymentsOf.get(usr);
+      if (list) list.push(p);
+      else paymentsOf.set(usr, [p]);
     }
 
     let handled = 0;
@@ -664,8 +666,8 @@ export class EvergreenReader {
       }
       // In transaction order (their credits pay the patron's other billings in it): sorted per patron, by number.
       const { splits } = splitLedger((xactsOf.get(usr) ?? []).sort((a, b) => a.id - b.id), mine, paid);
-      const billingById = new Map(mine.map((b) => [b.id, b]));
-      const paymentById = new Map(paid.map((p) => [p.id, p]));
+      const billingById = byId(mine);
+      const paymentById = byId(paid);
       for (const s of splits) {
         if (s.paymentId === null) {
           paymentRows.push({
@@ -681,15 +683,14 @@ export class EvergreenReader {
           continue;
         }
         const p = paymentById.get(s.paymentId)!;
-        if (!(p.kind in paymentMap)) this.unmapped.payments.add(p.kind);
-        if (!(p.kind in methods)) this.unmapped.methods.add(p.kind);
+        const kind = this.paymentKind(p.kind);
         paymentRows.push({
           id: `${this.name}:${s.paymentId}:${s.billingId}`,
           key: s.paymentId,
           patronId,
           chargeId: chargeIdOf(s.billingId),
-          type: (paymentMap[p.kind] ?? 'payment') as PaymentType,
-          method: methods[p.kind] ?? p.kind,
+          type: kind.type,
+          method: kind.method,
           amountCents: s.cents,
           paidAt: p.date,
         });
@@ -731,7 +732,7 @@ export class EvergreenReader {
     const out: XactRow[] = [];
     while (r.row(fields)) {
       const id = r.int()!;
-      out.push({ id, usr: r.int()!, open: r.bool()!, balance: r.int() ?? 0, target_copy: r.int(), location: r.int(), counts: r.bool()!, home_ou: home ? r.int()! : 0 });
+      out.push({ id, usr: r.int()!, open: r.bool()!, balanceOwed: r.int() ?? 0, target_copy: r.int(), location: r.int(), counts: r.bool()!, home_ou: home ? r.int()! : 0 });
     }
     this.counted(out.length);
     return out;
@@ -740,7 +741,7 @@ export class EvergreenReader {
   private async billingRows(where: string): Promise<BillingRow[]> {
     const r = await copyBinary(this.client, `${BILLINGS} ${where}`);
     const out: BillingRow[] = [];
-    while (r.row(6)) out.push({ id: r.int()!, xact: r.int()!, billing_ts: r.instant()!, amount: r.int()!, btype: r.int()!, voided: r.bool()! });
+    while (r.row(6)) out.push({ id: r.int()!, xact: r.int()!, date: r.instant()!, amount: r.int()!, btype: r.int()!, voided: r.bool()! });
     this.counted(out.length);
     return out;
   }
@@ -748,7 +749,7 @@ export class EvergreenReader {
   private async paymentRows(where: string): Promise<PaymentDbRow[]> {
     const r = await copyBinary(this.client, `${PAYMENTS} ${where}`);
     const out: PaymentDbRow[] = [];
-    while (r.row(6)) out.push({ id: r.int()!, xact: r.int()!, payment_ts: r.instant()!, amount: r.int()!, kind: r.int()!, voided: r.bool()! });
+    while (r.row(6)) out.push({ id: r.int()!, xact: r.int()!, date: r.instant()!, amount: r.int()!, kind: r.int()!, voided: r.bool()! });
     this.counted(out.length);
     return out;
   }
@@ -757,6 +758,21 @@ export class EvergreenReader {
     this.rowsRead += rows;
     this.sink.progress(this.rowsRead);
   }
+
+  /** What the mapping makes of a payment's kind (the oid of its table), worked out once per kind; an unmapped one noted. */
+  private paymentKind(oid: number): { type: PaymentType; method: string } {
+    let kind = this.kinds.get(oid);
+    if (!kind) {
+      const name = this.paymentTables.get(oid) ?? String(oid);
+      const { payments, methods } = this.config.mapping;
+      if (!(name in payments)) this.unmapped.payments.add(name);
+      if (!(name in methods)) this.unmapped.methods.add(name);
+      kind = { type: (payments[name] ?? 'payment') as PaymentType, method: methods[name] ?? name };
+      this.kinds.set(oid, kind);
+    }
+    return kind;
+  }
+  private readonly kinds = new Map<number, { type: PaymentType; method: string }>();
 
   /** What the mapping makes of a billing type (undefined: not mapped), its text made once per btype, not per billing. */
   private reasonOf(btype: number): ChargeReason | 'ignore' | undefined {
@@ -777,6 +793,12 @@ export class EvergreenReader {
  * 2,000 patrons, read money.billing and the summary whole (150–200 ms a chunk); not shown it,
  * it goes in by index (35–60 ms). Every list here is a chunk, so an index is the right way in.
  */
+/** A patron's billings or payments by id (a Map only for the few with many: most have a handful). */
+function byId<T extends { id: number }>(rows: T[]): { get(id: number): T | undefined } {
+  if (rows.length > 8) return new Map(rows.map((r) => [r.id, r]));
+  return { get: (id: number) => rows.find((r) => r.id === id) };
+}
+
 const inList = (n: number, type: 'int' | 'bigint') => `ANY((SELECT $${n}::${type}[])::${type}[])`;
 /** Keys as an array literal's elements; a COPY takes no parameters, and these are numbers Arrears checked. */
 function keyList(keys: readonly number[]): string {
