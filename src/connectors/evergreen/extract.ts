@@ -89,6 +89,8 @@ interface BillingRow {
   amount: number;
   btype: number;
   voided: boolean;
+  /** The Arrears charge it is, once ledger() has made it (its id made once for the charge and every payment of it). */
+  charge: string | null;
 }
 
 interface PaymentDbRow {
@@ -643,18 +645,20 @@ export class EvergreenReader {
       const home = homes.get(usr)!;
       const mine = billingsOf.get(usr) ?? [];
       const paid = paymentsOf.get(usr) ?? [];
-      const chargeIdOf = (billingId: number) => (own ? ownDebits.get(String(billingId)) : undefined) ?? this.id(billingId);
       for (const b of mine) {
-        if (own && ownDebits.has(String(b.id))) {
-          this.sink.ownFee(ownDebits.get(String(b.id))!, patronId);
+        const fee = own ? ownDebits.get(String(b.id)) : undefined;
+        if (fee !== undefined) {
+          b.charge = fee;
+          this.sink.ownFee(fee, patronId);
           continue;
         }
+        b.charge = this.id(b.id);
         const x = xactInfo.get(b.xact)!;
         const reason = this.reasonOf(b.btype);
         const copy = x.target_copy;
         const location = x.location === null ? undefined : this.orgs.get(x.location);
         charges.push({
-          id: this.id(b.id),
+          id: b.charge,
           key: b.id,
           patronId,
           itemId: copy !== null && (this.itemsSent.has(copy) || this.itemsHeld.has(copy) || this.copiesFound?.has(copy)) ? this.id(copy) : null,
@@ -669,16 +673,17 @@ export class EvergreenReader {
       const billingById = byId(mine);
       const paymentById = byId(paid);
       for (const s of splits) {
+        const billing = billingById.get(s.billingId)!;
         if (s.paymentId === null) {
           paymentRows.push({
             id: `${this.name}:adjust:${s.billingId}`,
             key: s.billingId,
             patronId,
-            chargeId: chargeIdOf(s.billingId),
+            chargeId: billing.charge!,
             type: 'waive',
             method: ADJUSTED,
             amountCents: s.cents,
-            paidAt: billingById.get(s.billingId)!.date,
+            paidAt: billing.date,
           });
           continue;
         }
@@ -688,7 +693,7 @@ export class EvergreenReader {
           id: `${this.name}:${s.paymentId}:${s.billingId}`,
           key: s.paymentId,
           patronId,
-          chargeId: chargeIdOf(s.billingId),
+          chargeId: billing.charge!,
           type: kind.type,
           method: kind.method,
           amountCents: s.cents,
@@ -741,7 +746,7 @@ export class EvergreenReader {
   private async billingRows(where: string): Promise<BillingRow[]> {
     const r = await copyBinary(this.client, `${BILLINGS} ${where}`);
     const out: BillingRow[] = [];
-    while (r.row(6)) out.push({ id: r.int()!, xact: r.int()!, date: r.instant()!, amount: r.int()!, btype: r.int()!, voided: r.bool()! });
+    while (r.row(6)) out.push({ id: r.int()!, xact: r.int()!, date: r.instant()!, amount: r.int()!, btype: r.int()!, voided: r.bool()!, charge: null });
     this.counted(out.length);
     return out;
   }
