@@ -3,7 +3,6 @@
 // arrears, UMS and custom layouts), updates, a return to a second agency, and every exported
 // file: the stored report files, their csv and xlsx downloads (service and API), and the flags
 // export. No cell of any of them may start with a formula trigger unless it is a plain number.
-import { randomBytes } from 'node:crypto';
 import ExcelJS from 'exceljs';
 import { parse } from 'csv-parse/sync';
 import { sql } from 'kysely';
@@ -18,6 +17,7 @@ import { returnAndRerefer } from '../src/services/second-agency.ts';
 import { addUser, createToken } from '../src/services/users.ts';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { Scenario } from './helpers/scenario.ts';
+import { useTestSecretKey } from './helpers/secret-key.ts';
 
 const TRIGGERS = /^[=+\-@\t\r]/;
 const PLAIN_NUMBER = /^-?\d+(\.\d+)?$/;
@@ -62,8 +62,8 @@ async function xlsxCells(where: string, body: Buffer): Promise<string[]> {
   return out;
 }
 
+useTestSecretKey();
 beforeAll(async () => {
-  process.env.ARREARS_SECRET_KEY ??= randomBytes(32).toString('base64');
   t = await freshDatabase();
   s = new Scenario(t);
   ctx = s.context('2025-06-02T12:00:00Z');
