@@ -684,8 +684,10 @@ class Merge {
       select c.id from charges c join sync_scope sc on sc.patron_id = c.patron_id
       where starts_with(c.id, ${this.prefix}) and not exists (select 1 from sync_charges s where s.id = c.id)
       union
-      select c.id from charges c join sync_lines l on l.kind = 'charge' and l.ref = c.id
-      where starts_with(c.id, ${this.prefix}) and not exists (select 1 from sync_charges s where s.id = c.id)`.execute(this.db);
+      -- From the lines (an incremental sync's few), each charge looked up by its key: joined,
+      -- PostgreSQL read every charge to hash them (0.35 s at 950,000 charges for 7,000 lines).
+      select l.ref from sync_lines l cross join lateral (select 1 from charges c where c.id = l.ref offset 0) c
+      where l.kind = 'charge' and starts_with(l.ref, ${this.prefix}) and not exists (select 1 from sync_charges s where s.id = l.ref)`.execute(this.db);
     if (gone.rows.length === 0) return 0;
     const r = await sql`
       delete from charges c
