@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../domain/errors.ts';
-import { connectionOf, feeMarker, fill, guarded, letAnswersIn } from './common.ts';
+import { connectionOf, feeMarker, fill, guarded, inChunks, letAnswersIn } from './common.ts';
 import { IlsUnavailable } from './errors.ts';
 
 describe('connectionOf', () => {
@@ -61,5 +61,47 @@ describe('letAnswersIn', () => {
     expect(turned).toBe(1);
     await letAnswersIn(500);
     expect(turned).toBe(2);
+  });
+});
+
+describe('inChunks', () => {
+  it('hands every chunk over in order, each fetched while the one before is handled', async () => {
+    const events: string[] = [];
+    await inChunks(
+      5,
+      2,
+      async (from) => {
+        events.push(`fetch ${from}`);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        return from * 10;
+      },
+      async (fetched, from) => {
+        events.push(`handle ${from} (${fetched})`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        events.push(`handled ${from}`);
+      },
+    );
+    expect(events).toEqual(['fetch 0', 'fetch 2', 'handle 0 (0)', 'handled 0', 'fetch 4', 'handle 2 (20)', 'handled 2', 'handle 4 (40)', 'handled 4']);
+  });
+
+  it("fails at the failed chunk's turn, after the chunks before it, with nothing unhandled", async () => {
+    const handled: number[] = [];
+    const run = inChunks(
+      6,
+      2,
+      (from) => (from === 2 ? Promise.reject(new Error('the ILS went away')) : Promise.resolve(from)),
+      async (_, from) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        handled.push(from);
+      },
+    );
+    await expect(run).rejects.toThrow('the ILS went away');
+    expect(handled).toEqual([0]);
+  });
+
+  it('fetches nothing for no keys', async () => {
+    let fetched = 0;
+    await inChunks(0, 2, async () => fetched++, async () => undefined);
+    expect(fetched).toBe(0);
   });
 });

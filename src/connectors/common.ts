@@ -63,6 +63,25 @@ export async function letAnswersIn(handled: number): Promise<void> {
   if (handled % PATRONS_PER_TURN === 0) await nextTurn();
 }
 
+/**
+ * Handles `count` keys a chunk of `size` at a time: each chunk's fetch (from its first index) is
+ * started while the chunk before is handled, so the ILS's server works meanwhile. A fetch's
+ * failure surfaces at its chunk's turn (or the sync's own failure rolls back first).
+ */
+export async function inChunks<T>(count: number, size: number, fetch: (from: number) => Promise<T>, handle: (fetched: T, from: number) => Promise<void>): Promise<void> {
+  const start = (from: number) => {
+    const read = fetch(from);
+    read.catch(() => undefined);
+    return read;
+  };
+  let next = count > 0 ? start(0) : null;
+  for (let from = 0; from < count; from += size) {
+    const fetched = await next!;
+    next = from + size < count ? start(from + size) : null;
+    await handle(fetched, from);
+  }
+}
+
 /** A sorted list's adjacent entries that `same` pairs made one, their cents summed (in place; returns the list). */
 export function mergeAdjacent<T extends { cents: number }>(list: T[], same: (a: T, b: T) => boolean): T[] {
   let kept = 0;

@@ -17,7 +17,7 @@ import { isTimeZone, localDateResolver } from '../../domain/dates.ts';
 import type { ChargeReason, ItemStatus, PaymentType } from '../../db/schema.ts';
 import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../types.ts';
 import { num } from './connection.ts';
-import { letAnswersIn } from '../common.ts';
+import { inChunks, letAnswersIn } from '../common.ts';
 import { KeyBits } from '../key-bits.ts';
 import { copyBinary } from './binary.ts';
 import { splitLedger, type EgXact } from './ledger.ts';
@@ -318,21 +318,17 @@ export class EvergreenReader {
     }
     await this.sink.patronsSent?.();
 
-    const chunk = (i: number) => {
-      const last = Math.min(i + CHUNK, accounts.length) - 1;
-      // Consecutive in Evergreen (few patrons between them left out): read as a range of ids.
-      const span = places[last]! - places[i]! < 2 * CHUNK ? { from: accounts[i]!, to: accounts[last]! } : undefined;
-      const read = this.fetchLedger(accounts.slice(i, i + CHUNK), 'deferred', span);
-      read.catch(() => undefined);
-      return read;
-    };
-    let next = accounts.length ? chunk(0) : null;
-    for (let i = 0; i < accounts.length; i += CHUNK) {
-      const ledger = await next!;
-      // A failure surfaces at the next turn (or the sync's own failure rolls back first).
-      next = i + CHUNK < accounts.length ? chunk(i + CHUNK) : null;
-      await this.ledger(accounts.slice(i, i + CHUNK), homes, undefined, ledger);
-    }
+    await inChunks(
+      accounts.length,
+      CHUNK,
+      (i) => {
+        const last = Math.min(i + CHUNK, accounts.length) - 1;
+        // Consecutive in Evergreen (few patrons between them left out): read as a range of ids.
+        const span = places[last]! - places[i]! < 2 * CHUNK ? { from: accounts[i]!, to: accounts[last]! } : undefined;
+        return this.fetchLedger(accounts.slice(i, i + CHUNK), 'deferred', span);
+      },
+      (ledger, i) => this.ledger(accounts.slice(i, i + CHUNK), homes, undefined, ledger),
+    );
     await this.sendWantedCopies(found);
   }
 

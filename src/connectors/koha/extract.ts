@@ -7,7 +7,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { ChargeReason, ItemStatus, PaymentType } from '../../db/schema.ts';
 import type { ChargeRow, ConnectorConfig, ItemRow, LibraryRow, PatronRow, PaymentRow, SyncRequest, SyncSink } from '../types.ts';
 import { datePart, instantOfSeconds, utcInstant, utcText } from './connection.ts';
-import { letAnswersIn } from '../common.ts';
+import { inChunks, letAnswersIn } from '../common.ts';
 import { splitLedger, type KohaCredit, type KohaDebit, type KohaOffset } from './ledger.ts';
 import { OffsetsByDebit } from './offsets.ts';
 
@@ -213,17 +213,12 @@ export class KohaReader {
     // Koha (one query sorting every line by patron made MariaDB write and sort them all first),
     // and the next range is asked for while this one is handled.
     const keys = [...homes.keys()];
-    const range = (i: number) => {
-      const read = this.rows<LineRow>(`${LINES} WHERE borrowernumber BETWEEN ? AND ?`, [keys[i], keys[Math.min(i + CHUNK, keys.length) - 1]]);
-      read.catch(() => undefined);
-      return read;
-    };
-    let next = keys.length ? range(0) : null;
-    for (let i = 0; i < keys.length; i += CHUNK) {
-      const lines = await next!;
-      next = i + CHUNK < keys.length ? range(i + CHUNK) : null;
-      await this.accounts(keys.slice(i, i + CHUNK), homes, lines, offsets, 'none');
-    }
+    await inChunks(
+      keys.length,
+      CHUNK,
+      (i) => this.rows<LineRow>(`${LINES} WHERE borrowernumber BETWEEN ? AND ?`, [keys[i], keys[Math.min(i + CHUNK, keys.length) - 1]]),
+      (lines, i) => this.accounts(keys.slice(i, i + CHUNK), homes, lines, offsets, 'none'),
+    );
     const all = [...homes.keys()].map((k) => this.id(k));
     for (let i = 0; i < all.length; i += CHUNK) await this.sink.scope(all.slice(i, i + CHUNK));
     await this.flushItems();
