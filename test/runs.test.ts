@@ -1,5 +1,6 @@
 // One named scenario per worked example in DESIGN.md and the seeds, run on PGlite and PostgreSQL.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { freshDatabase, type TestDatabase } from './helpers/db.ts';
 import { Scenario } from './helpers/scenario.ts';
 import { asDate } from '../src/domain/dates.ts';
@@ -328,6 +329,9 @@ describe('time zones', () => {
   });
 });
 
+/** The tables a run writes: their foreign keys are deferrable, for a dry run (migration 330). */
+const RUN_TABLES = ['referrals', 'referral_history', 'charges', 'payments', 'allocations', 'run_entries', 'report_files', 'connector_writes'];
+
 describe('idempotency and dry runs', () => {
   async function setup() {
     await s.settings({ agencyFee: '10.00', window: { mode: 'relative', startDays: null, endDays: null } });
@@ -361,6 +365,25 @@ describe('idempotency and dry runs', () => {
     const real = await s.run('2015-04-01');
     expect(real.newSubmissions).toEqual(dry.newSubmissions);
     expect(real.newSubmissions).toHaveLength(2);
+  });
+
+  it("checks every row a run writes against its keys at once; only a dry run, rolled back, defers them", async () => {
+    // A dry run says `set constraints all deferred` (runs.ts) and rolls back, so these checks
+    // never run for it; a run that commits must meet each one at the statement that breaks it.
+    const keys = await sql<{ name: string; deferrable: boolean; deferred: boolean }>`
+      select conname as name, condeferrable as deferrable, condeferred as deferred from pg_constraint
+      where contype = 'f' and conrelid = any(${RUN_TABLES}::regclass[]) order by 1`.execute(t.db);
+    expect(keys.rows.length).toBeGreaterThanOrEqual(20);
+    expect(keys.rows.filter((k) => !k.deferrable || k.deferred)).toEqual([]);
+    await setup();
+    await expect(
+      t.db.transaction().execute(async (trx) => {
+        await sql`insert into referral_history (referral_id, patron_id, type, amount_cents, reason, at, actor) values (999999, 'P1', 'refer', 1, 'x', now(), 'test')`.execute(trx);
+        throw new Error('the insert was not checked at once');
+      }),
+    ).rejects.toThrow(/referral_history_referral_id_fkey/);
+    const dry = await s.run('2015-04-01', { dryRun: true });
+    expect(dry.newSubmissions).toHaveLength(2);
   });
 
   it('a report date earlier than one already run is refused as a conflict', async () => {
