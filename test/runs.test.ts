@@ -365,6 +365,19 @@ describe('idempotency and dry runs', () => {
     const real = await s.run('2015-04-01');
     expect(real.newSubmissions).toEqual(dry.newSubmissions);
     expect(real.newSubmissions).toHaveLength(2);
+    // The files it names are the run's, though it leaves out writes nothing in it reads.
+    expect(dry.files.length).toBeGreaterThan(0);
+    expect(real.files).toEqual(dry.files);
+    // Both pay in full: the agency keeps no open referral, so only the clears' history names
+    // its update file.
+    await s.payments(
+      { id: 'Y1', patron_id: 'P1', amount: '40.00', paid_at: '2015-04-10T10:00:00' },
+      { id: 'Y2', patron_id: 'P2', amount: '50.00', paid_at: '2015-04-10T10:00:00' },
+    );
+    const later = await s.run('2015-05-01', { dryRun: true });
+    expect(later.removals.map((u) => u.patronId)).toEqual(['P1', 'P2']);
+    expect(later.files.map((f) => f.kind)).toContain('update');
+    expect(await s.run('2015-05-01')).toMatchObject({ updates: later.updates, removals: later.removals, files: later.files });
   });
 
   it("checks every row a run writes against its keys at once; only a dry run, rolled back, defers them", async () => {
