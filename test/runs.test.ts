@@ -368,8 +368,7 @@ describe('idempotency and dry runs', () => {
     // The files it names are the run's, though it leaves out writes nothing in it reads.
     expect(dry.files.length).toBeGreaterThan(0);
     expect(real.files).toEqual(dry.files);
-    // Both pay in full: the agency keeps no open referral, so only the clears' history names
-    // its update file.
+    // Both pay in full: the next date's dry run clears both, and names the run's files.
     await s.payments(
       { id: 'Y1', patron_id: 'P1', amount: '40.00', paid_at: '2015-04-10T10:00:00' },
       { id: 'Y2', patron_id: 'P2', amount: '50.00', paid_at: '2015-04-10T10:00:00' },

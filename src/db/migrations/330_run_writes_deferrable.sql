@@ -1,8 +1,8 @@
--- A dry run writes every row a run writes (referrals, fees, history, files, the ILS write-backs
--- its triggers queue), then rolls them back. Their foreign keys become deferrable, still checked
--- row by row as before (INITIALLY IMMEDIATE), so a dry run can defer them (runs.ts): the rolled
--- back rows are never checked, about a third of a dry run's writing at medium. A run that
--- commits checks every one as before.
+-- A dry run writes the rows its result is read from (referrals, fees, change history, files, the
+-- ILS write-backs its triggers queue), then rolls them back. Their foreign keys become
+-- deferrable, still checked row by row as before (INITIALLY IMMEDIATE), so a dry run can defer
+-- them (runs.ts): the rolled back rows are never checked (two fifths of a dry run's writing at
+-- medium). A run that commits checks every one as before.
 ALTER TABLE referrals ALTER CONSTRAINT referrals_agency_id_fkey DEFERRABLE INITIALLY IMMEDIATE;
 ALTER TABLE referrals ALTER CONSTRAINT referrals_entry_id_fkey DEFERRABLE INITIALLY IMMEDIATE;
 ALTER TABLE referrals ALTER CONSTRAINT referrals_patron_id_fkey DEFERRABLE INITIALLY IMMEDIATE;
